@@ -1,0 +1,52 @@
+"""Shared fixtures: one real embedded PostgreSQL for the whole test session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from veriframe_dagster.settings import Settings
+from veriframe_dagster.warehouse.embedded import EmbeddedPostgres
+from veriframe_dagster.warehouse.migrate import upgrade_warehouse
+
+WAREHOUSE_DB = "veriframe"
+
+
+@pytest.fixture(scope="session")
+def veriframe_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A VERIFRAME_DATA_DIR whose ``postgres/`` folder holds the session's server."""
+    return tmp_path_factory.mktemp("veriframe")
+
+
+@pytest.fixture(scope="session")
+def embedded_pg(veriframe_data_dir: Path) -> Iterator[EmbeddedPostgres]:
+    """The session's embedded server (Unix socket only); stopped at the end of the session."""
+    server = EmbeddedPostgres(veriframe_data_dir / "postgres")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def warehouse_url(embedded_pg: EmbeddedPostgres) -> str:
+    """psycopg2 URL of the session's warehouse database, migrated to Alembic head."""
+    embedded_pg.ensure_database(WAREHOUSE_DB)
+    url = embedded_pg.url(WAREHOUSE_DB)
+    upgrade_warehouse(url)
+    return url
+
+
+@pytest.fixture
+def embedded_settings(veriframe_data_dir: Path, embedded_pg: EmbeddedPostgres) -> Settings:
+    """Settings with no database URL, so they resolve to the session's embedded server."""
+    return Settings(
+        data_dir=veriframe_data_dir,
+        database_url=None,
+        dagster_database_url=None,
+        warehouse_db_name=WAREHOUSE_DB,
+        dagster_db_name="dagster",
+    )

@@ -1,0 +1,87 @@
+"""The one settings object of the VeriFrame platform.
+
+Every value comes from the environment (prefix ``VERIFRAME_``) or a ``.env`` file; the
+defaults run everything embedded on one machine (Postgres, devchain). Modules never read
+``os.environ`` themselves: they take a ``Settings`` (or the value they need) as an argument.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Settings read from ``VERIFRAME_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="VERIFRAME_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(
+        Path(".veriframe"),
+        description="Folder for everything the embedded defaults keep: Postgres data, "
+        "devchain state, Dagster home.",
+    )
+
+    # --- Postgres -------------------------------------------------------------------
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the warehouse database. Unset: an embedded "
+        "PostgreSQL is started under `data_dir/postgres`.",
+    )
+    dagster_database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of Dagster's instance storage (a psycopg2 URL). Unset: "
+        "the `dagster` database on the same server as the warehouse.",
+    )
+    warehouse_db_name: str = Field("veriframe", description="Embedded warehouse database name.")
+    dagster_db_name: str = Field("dagster", description="Embedded Dagster storage database name.")
+
+    # --- StarkNet -------------------------------------------------------------------
+    starknet_rpc_url: str = Field(
+        "http://127.0.0.1:5050/rpc",
+        description="StarkNet JSON-RPC 0.10.2 endpoint (devchain by default).",
+    )
+    job_registry_address: str | None = Field(
+        None,
+        description="JobRegistry contract address. Unset: read from devchain's chain file.",
+    )
+
+    # --- devchain -------------------------------------------------------------------
+    devchain_host: str = Field("127.0.0.1", description="devchain listen address.")
+    devchain_port: int = Field(5050, description="devchain listen port.")
+    devchain_state_dir: Path | None = Field(
+        None, description="devchain state folder. Unset: `data_dir/devchain`."
+    )
+    devchain_accounts: int = Field(10, ge=1, le=1000, description="Predeployed accounts.")
+    devchain_seed: int = Field(
+        42, description="Seed of the predeployed account keys (same seed, same accounts)."
+    )
+    devchain_chain_id: str = Field(
+        "SN_DEVCHAIN", description="Chain id of devchain, as a short string."
+    )
+
+    @property
+    def postgres_dir(self) -> Path:
+        return self.data_dir / "postgres"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.data_dir / "dagster_home"
+
+    @property
+    def resolved_devchain_state_dir(self) -> Path:
+        return self.devchain_state_dir or self.data_dir / "devchain"
+
+    @property
+    def devchain_chain_file(self) -> Path:
+        """The JSON file devchain writes on start: RPC URL, chain id, addresses, keys."""
+        return self.resolved_devchain_state_dir / "chain.json"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,25 @@
+"""One way to build a warehouse engine, so every process pools connections alike."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from veriframe_dagster.warehouse.urls import psycopg2_url
+
+POOL_SIZE = 5
+"""Connections kept open per process; the API and Dagster run several processes each."""
+
+MAX_OVERFLOW = 10
+POOL_RECYCLE_SECONDS = 1800
+"""Reconnect after 30 min so proxies and server-side idle timeouts never bite."""
+
+
+def make_engine(url: str) -> sa.Engine:
+    """A pooled engine for ``url``; stale connections (server restart) are replaced on checkout."""
+    return sa.create_engine(
+        psycopg2_url(url),
+        pool_pre_ping=True,
+        pool_size=POOL_SIZE,
+        max_overflow=MAX_OVERFLOW,
+        pool_recycle=POOL_RECYCLE_SECONDS,
+    )
