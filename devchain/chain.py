@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from poseidon_py.poseidon_hash import poseidon_hash_many
 from starknet_py.hash.selector import get_selector_from_name
 from starknet_py.net.client_models import ResourceBounds, ResourceBoundsMapping
 from starknet_py.net.models.transaction import InvokeV3
-from poseidon_py.poseidon_hash import poseidon_hash_many
 
 from devchain.contracts.account import Account
 from devchain.contracts.base import Execution, Frame, Revert, SimulatedContract
@@ -161,7 +161,7 @@ class Chain:
     # ------------------------------------------------------------------ block ids
     def resolve(self, block_id: Any, *, allow_pending: bool = True) -> int | None:
         """The block number a BLOCK_ID names; None means the pre-confirmed block."""
-        if block_id in ("latest", "l1_accepted") or block_id is None and not allow_pending:
+        if block_id in ("latest", "l1_accepted") or (block_id is None and not allow_pending):
             return 0 if block_id == "l1_accepted" else self.latest.number
         if block_id == "pre_confirmed" or block_id is None:
             return None
@@ -277,8 +277,7 @@ class Chain:
             self.mine()
         return tx_hash
 
-    def _run(self, invoke: InvokeV3, tx_hash: int, block: Block, *, validate: bool,
-             commit: bool = True) -> Receipt:
+    def _run(self, invoke: InvokeV3, tx_hash: int, block: Block, *, validate: bool) -> Receipt:
         """Validate (nonce, signature) and execute a transaction on top of `block`."""
         account = self.contracts.get(invoke.sender_address)
         if not isinstance(account, Account):
@@ -292,8 +291,13 @@ class Chain:
                 f"account nonce is {base.read(nonce_key)}, transaction nonce is {invoke.nonce}",
             )
         execution = Execution(
-            self, TxState(self.storage, self.latest.number, block.writes), block.number,
-            block.timestamp, tx_hash, list(invoke.signature), invoke.version,
+            self,
+            TxState(self.storage, self.latest.number, block.writes),
+            block.number,
+            block.timestamp,
+            tx_hash,
+            list(invoke.signature),
+            invoke.version,
         )
         if validate:
             try:
@@ -308,13 +312,13 @@ class Chain:
             reason = revert.describe()
         l2_gas = 50_000 + 20_000 * execution.steps + 100 * len(invoke.calldata)
         l1_data_gas = 128 + 64 * len(execution.state.writes)
-        if reason is None and l2_gas > invoke.resource_bounds.l2_gas.max_amount:
-            reason = f"Insufficient max L2Gas: used {l2_gas}, max {invoke.resource_bounds.l2_gas.max_amount}"
+        max_l2_gas = invoke.resource_bounds.l2_gas.max_amount
+        if reason is None and l2_gas > max_l2_gas:
+            reason = f"Insufficient max L2Gas: used {l2_gas}, max {max_l2_gas}"
         ok = reason is None
-        if commit:
-            if ok:
-                block.writes.update(execution.state.writes)
-            block.writes[nonce_key] = invoke.nonce + 1
+        if ok:
+            block.writes.update(execution.state.writes)
+        block.writes[nonce_key] = invoke.nonce + 1
         return Receipt(ok, reason, execution.events if ok else [], l2_gas, l1_data_gas)
 
     def estimate(self, txs: list[dict], skip_validate: bool, block_id: Any) -> list[dict]:
@@ -335,13 +339,17 @@ class Chain:
             try:
                 receipt = self._run(unlimited, tx_hash, scratch, validate=not skip_validate)
             except RpcError as err:
-                raise RpcError(41, "Transaction execution error",
-                               {"transaction_index": index,
-                                "execution_error": f"{err.message}: {err.data}"}) from None
+                raise RpcError(
+                    41,
+                    "Transaction execution error",
+                    {"transaction_index": index, "execution_error": f"{err.message}: {err.data}"},
+                ) from None
             if not receipt.succeeded:
-                raise RpcError(41, "Transaction execution error",
-                               {"transaction_index": index,
-                                "execution_error": receipt.revert_reason})
+                raise RpcError(
+                    41,
+                    "Transaction execution error",
+                    {"transaction_index": index, "execution_error": receipt.revert_reason},
+                )
             out.append(
                 {
                     "l1_gas_consumed": "0x0",
@@ -360,8 +368,12 @@ class Chain:
         number = self.resolve(block_id)
         if to not in self.contracts:  # everything devchain runs is deployed at genesis
             raise RpcError(20, "Contract not found")
-        execution = Execution(self, self.state_at(number), number if number is not None
-                              else self.latest.number + 1, self.timestamp_of(number))
+        execution = Execution(
+            self,
+            self.state_at(number),
+            number if number is not None else self.latest.number + 1,
+            self.timestamp_of(number),
+        )
         try:
             return execution.call(0, to, selector, calldata)
         except Revert as revert:
@@ -386,8 +398,15 @@ class Chain:
         parent = self.blocks[-1].hash if self.blocks else 0
         block.parent_hash = parent
         block.hash = poseidon_hash_many(
-            [block.number, parent, block.timestamp, self.generation, self.chain_id,
-             len(block.transactions), *(tx.hash for tx in block.transactions)]
+            [
+                block.number,
+                parent,
+                block.timestamp,
+                self.generation,
+                self.chain_id,
+                len(block.transactions),
+                *(tx.hash for tx in block.transactions),
+            ]
         ) % (2**251)
         self.storage.commit(block.number, block.writes)
         self.blocks.append(block)
@@ -396,7 +415,9 @@ class Chain:
             self.tx_location[tx.hash] = (block.number, index)
         block.events = self._index_events(block)
 
-    def _index_events(self, block: Block, pending: bool = False) -> list[tuple[int, list[int], bytes]]:
+    def _index_events(
+        self, block: Block, pending: bool = False
+    ) -> list[tuple[int, list[int], bytes]]:
         rows = []
         location = {} if pending else {"block_hash": hex(block.hash), "block_number": block.number}
         for tx_index, tx in enumerate(block.transactions):
@@ -451,8 +472,9 @@ class Chain:
                 except RpcError:
                     dropped.append(tx.hash)
                     continue
-                new_block.transactions.append(Transaction(tx.hash, tx.sender, tx.nonce, tx.raw,
-                                                          receipt))
+                new_block.transactions.append(
+                    Transaction(tx.hash, tx.sender, tx.nonce, tx.raw, receipt)
+                )
                 replayed += 1
             self.mine()
         if extra_blocks:
@@ -500,8 +522,10 @@ class Chain:
             "n": block.number,
             "ts": block.timestamp,
             "txs": [{"raw": tx.raw, "r": tx.receipt.to_json()} for tx in block.transactions],
-            "w": [[hex(key[0]), key[1], _hexes(key[2:]), hex(value)] for key, value in
-                  block.writes.items()],
+            "w": [
+                [hex(key[0]), key[1], _hexes(key[2:]), hex(value)]
+                for key, value in block.writes.items()
+            ],
         }
         self._journal.write(orjson.dumps(record) + b"\n")
 
@@ -523,7 +547,9 @@ class Chain:
                 if kind == "genesis":
                     self.info = record["info"]
                     for address, contract in self.info["deployments"].items():
-                        self.contracts[int(address, 16)] = CONTRACT_KINDS[contract](int(address, 16))
+                        self.contracts[int(address, 16)] = CONTRACT_KINDS[contract](
+                            int(address, 16)
+                        )
                 elif kind == "block":
                     self._replay_block(record)
                 elif kind == "clock":

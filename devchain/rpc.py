@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from poseidon_py.poseidon_hash import poseidon_hash_many
@@ -94,7 +94,9 @@ class Methods:
             "starknet_getTransactionByHash": self.get_transaction_by_hash,
             "devchain_mine": self.mine,
             "devchain_setAutoMine": self.set_auto_mine,
-            "devchain_setTime": lambda p: {"timestamp": chain.set_time(int(_param(p, "timestamp")))},
+            "devchain_setTime": lambda p: {
+                "timestamp": chain.set_time(int(_param(p, "timestamp")))
+            },
             "devchain_increaseTime": lambda p: {
                 "timestamp": chain.increase_time(int(_param(p, "seconds")))
             },
@@ -389,7 +391,7 @@ def _commitment(block: Block, kind: str) -> int:
     return poseidon_hash_many([int.from_bytes(kind.encode(), "big"), block.hash])
 
 
-@lru_cache(maxsize=None)
+@cache
 def _class_json(abi_name: str) -> dict:
     kind = next(k for k in CONTRACT_KINDS.values() if k.abi_name == abi_name)
     entry_points = [

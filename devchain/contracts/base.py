@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from typing import Any, ClassVar
 
 from starknet_py.cairo.felt import encode_shortstring
 from starknet_py.hash.selector import get_selector_from_name
 from starknet_py.hash.utils import compute_hash_on_elements
+from starknet_py.serialization._context import DeserializationContext
+from starknet_py.serialization.data_serializers._common import deserialize_to_dict
+from starknet_py.serialization.data_serializers.payload_serializer import PayloadSerializer
 from starknet_py.serialization.factory import serializer_for_payload, serializer_for_type
 
 from devchain.state import TxState
@@ -109,14 +112,26 @@ class Frame:
 @dataclass(frozen=True)
 class _Entry:
     name: str
-    inputs: Any
+    inputs: PayloadSerializer
     outputs: list[Any]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _abi_hash(name: ContractName) -> int:
     abi = json.dumps(load_abi(name), sort_keys=True).encode()
-    return compute_hash_on_elements([int.from_bytes(abi[i : i + 31], "big") for i in range(0, len(abi), 31)])
+    return compute_hash_on_elements(
+        [int.from_bytes(abi[i : i + 31], "big") for i in range(0, len(abi), 31)]
+    )
+
+
+def _decode_inputs(inputs: PayloadSerializer, calldata: list[int]) -> dict[str, Any]:
+    """Calldata to arguments by name, with starknet-py's member serializers.
+
+    `PayloadSerializer.deserialize` would wrap the result in a TupleDataclass, which builds a
+    new dataclass type on every call: two thirds of devchain's execution time.
+    """
+    with DeserializationContext.create(list(calldata)) as context:
+        return deserialize_to_dict(inputs.serializers, context)
 
 
 class SimulatedContract:
@@ -157,7 +172,7 @@ class SimulatedContract:
             raise Revert("ENTRYPOINT_NOT_FOUND", self.address, selector)
         try:
             try:
-                args = entry.inputs.deserialize(list(calldata)).as_dict()
+                args = _decode_inputs(entry.inputs, calldata)
             except Exception:
                 raise Revert("Failed to deserialize param") from None
             method: Callable[..., Any] = getattr(self, entry.name)

@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,53 +15,10 @@ from starknet_py.net.client_models import Call, ResourceBounds, ResourceBoundsMa
 from starknet_py.net.full_node_client import FullNodeClient
 from starknet_py.net.signer.key_pair import KeyPair
 
+from devchain.process import DevchainProcess, free_port
 from veriframe_dagster.chain.abi import load_abi
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class DevchainProcess:
-    """A `python -m devchain` child process on its own port and state folder."""
-
-    state_dir: Path
-    port: int
-    accounts: int = 12
-    proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/rpc"
-
-    def start(self, timeout: float = 60) -> dict[str, Any]:
-        chain_file = self.state_dir / "chain.json"
-        chain_file.unlink(missing_ok=True)
-        log = (self.state_dir.parent / f"{self.state_dir.name}.log").open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "devchain", "--port", str(self.port),
-             "--state-dir", str(self.state_dir), "--accounts", str(self.accounts)],
-            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"devchain exited with {self.proc.returncode}; see {log.name}")
-            if chain_file.exists():
-                return json.loads(chain_file.read_text())
-            time.sleep(0.1)
-        raise TimeoutError("devchain did not write its chain file in time")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=30)
-        self.proc = None
+__all__ = ["DevchainProcess", "Driver", "RpcFailure", "free_port"]
 
 
 class Driver:
@@ -92,7 +41,9 @@ class Driver:
         self.owner = self.accounts[0]
         # ABIs parsed once (starknet-py's parser is slow); the provider only matters for calls
         self.registry = Contract(
-            int(info["job_registry_address"], 16), load_abi("job_registry"), self.owner,
+            int(info["job_registry_address"], 16),
+            load_abi("job_registry"),
+            self.owner,
             cairo_version=1,
         )
         self.token = Contract(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
@@ -13,13 +13,13 @@ ABI_DIR = Path(__file__).parent / "abi"
 ContractName = Literal["job_registry", "erc20", "account"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_abi(name: ContractName) -> list[dict]:
     """The raw ABI list of a contract, as a node serves it in a class's `abi` field."""
     return json.loads((ABI_DIR / f"{name}.json").read_text())
 
 
-@lru_cache(maxsize=None)
+@cache
 def parsed_abi(name: ContractName) -> Abi:
     """The ABI parsed by starknet-py's own ABI v2 parser."""
     return AbiParser(load_abi(name)).parse()

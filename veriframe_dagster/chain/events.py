@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from starknet_py.cairo.data_types import BoolType, CairoType, FeltType, UintType
@@ -163,7 +163,7 @@ class EventCodec:
         return DecodedEvent(spec.name, fields)
 
 
-@lru_cache(maxsize=None)
+@cache
 def event_codec(name: ContractName) -> EventCodec:
     """The shared codec of a contract's events."""
     return EventCodec(load_abi(name), parsed_abi(name).events)

@@ -1,0 +1,92 @@
+"""`veriframe up` (the README's first command) starts the platform and stops it cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from devchain.process import free_port
+
+UP_TIMEOUT_S = 120
+
+
+def start_up(tmp_path: Path) -> tuple[subprocess.Popen, Path, dict[str, str]]:
+    log = tmp_path / "up.log"
+    env = {
+        **os.environ,
+        "VERIFRAME_DATA_DIR": str(tmp_path / "data"),
+        "VERIFRAME_DEVCHAIN_PORT": str(free_port()),
+        "VERIFRAME_DAGSTER_PORT": str(free_port()),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "veriframe_dagster.cli", "up"],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + UP_TIMEOUT_S
+    while "Press Ctrl-C to stop." not in log.read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"veriframe up did not come up:\n{log.read_text()[-3000:]}")
+        time.sleep(0.3)
+    return proc, log, env
+
+
+def child_pids(log: Path) -> dict[str, int]:
+    return {m[0]: int(m[1]) for m in re.findall(r"started (\S+) \(pid (\d+)\)", log.read_text())}
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/stat")
+    return status.exists() and status.read_text().split()[2] != "Z"
+
+
+def test_up_serves_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
+    proc, log, env = start_up(tmp_path)
+    text = log.read_text()
+    warehouse = re.search(r"warehouse\s+(\S+)", text)[1]
+    with sa.create_engine(warehouse).connect() as conn:
+        assert conn.execute(sa.text("select version_num from alembic_version")).scalar()
+    chain = json.loads((tmp_path / "data" / "devchain" / "chain.json").read_text())
+    head = httpx.post(
+        chain["rpc_url"], json={"jsonrpc": "2.0", "id": 1, "method": "starknet_blockNumber"}
+    ).json()
+    assert head["result"] == 0
+    ui = f"http://127.0.0.1:{env['VERIFRAME_DAGSTER_PORT']}"
+    assert httpx.get(f"{ui}/server_info").json()["dagster_version"] == "1.13.27"
+    pids = child_pids(log)
+    assert set(pids) == {"devchain", "dagster-daemon", "dagster-webserver"}
+    postmaster = tmp_path / "data" / "postgres" / "postmaster.pid"
+    assert postmaster.exists()
+
+    os.kill(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=60) == 0
+    assert "VeriFrame stopped." in log.read_text()
+    assert not any(alive(pid) for pid in pids.values())
+    assert not postmaster.exists()
+
+
+def test_up_stops_everything_when_a_child_dies(tmp_path: Path) -> None:
+    proc, log, _ = start_up(tmp_path)
+    pids = child_pids(log)
+    os.kill(pids["devchain"], signal.SIGKILL)
+    assert proc.wait(timeout=60) == 1
+    assert "devchain exited" in log.read_text()
+    assert not any(alive(pid) for pid in pids.values())
+    assert not (tmp_path / "data" / "postgres" / "postmaster.pid").exists()

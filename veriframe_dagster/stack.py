@@ -1,0 +1,195 @@
+"""`veriframe up`: the whole platform on one machine, stopped cleanly by Ctrl-C.
+
+Postgres (embedded unless a URL is set) is started and migrated first; devchain, Dagster's
+webserver and daemon run as children, each in its own process group so that one signal
+stops the whole tree (a background `dagster` ignores SIGTERM otherwise). If a child dies,
+everything is stopped and the command exits non-zero.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from veriframe_dagster.dagster_home import dagster_environment, prepare_dagster_home
+from veriframe_dagster.settings import Settings
+from veriframe_dagster.warehouse.migrate import upgrade_warehouse
+from veriframe_dagster.warehouse.urls import resolve_database_urls
+
+log = logging.getLogger("veriframe.up")
+READY_TIMEOUT_S = 120
+
+
+@dataclass
+class Child:
+    """A supervised child process running in its own process group."""
+
+    name: str
+    proc: subprocess.Popen
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 30) -> None:
+        if not self.alive():
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.warning(
+                "%s did not stop within %.0f s; killing its process group", self.name, timeout
+            )
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+def _spawn(name: str, argv: list[str], env: dict[str, str], logs: Path) -> Child:
+    logs.mkdir(parents=True, exist_ok=True)
+    out = (logs / f"{name}.log").open("ab")
+    proc = subprocess.Popen(
+        argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    log.info("started %s (pid %d), log %s", name, proc.pid, out.name)
+    return Child(name, proc)
+
+
+def _wait_for(check, what: str, children: list[Child]) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        for child in children:
+            if not child.alive():
+                raise RuntimeError(
+                    f"{child.name} exited with code {child.proc.returncode} "
+                    f"while waiting for {what}; see its log"
+                )
+        if check():
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"{what} was not ready within {READY_TIMEOUT_S} s")
+
+
+def _http_ok(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def run_stack(settings: Settings) -> None:
+    """Start everything, print where it is, and wait for Ctrl-C (or a child's death)."""
+    data_dir = settings.data_dir.resolve()
+    logs = data_dir / "logs"
+    stop_requested = False
+
+    def request_stop(signum: int, _frame: object) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    urls = resolve_database_urls(settings)
+    children: list[Child] = []
+    exit_code = 0
+    try:
+        upgrade_warehouse(urls.warehouse)
+        env = {**os.environ, "VERIFRAME_DATA_DIR": str(data_dir)}
+        lines = [f"warehouse   {urls.warehouse}", f"dagster db  {urls.dagster}"]
+        if settings.run_devchain:
+            state_dir = settings.resolved_devchain_state_dir.resolve()
+            chain_file = state_dir / "chain.json"
+            chain_file.unlink(missing_ok=True)
+            children.append(
+                _spawn(
+                    "devchain",
+                    [
+                        sys.executable,
+                        "-m",
+                        "devchain",
+                        "--host",
+                        settings.devchain_host,
+                        "--port",
+                        str(settings.devchain_port),
+                        "--state-dir",
+                        str(state_dir),
+                    ],
+                    env,
+                    logs,
+                )
+            )
+            _wait_for(chain_file.exists, "devchain", children)
+            chain = json.loads(chain_file.read_text())
+            lines += [
+                f"devchain    {chain['rpc_url']} (chain {chain['chain_id_name']})",
+                f"JobRegistry {chain['job_registry_address']}",
+                f"token       {chain['token_address']}",
+                f"accounts    {len(chain['accounts'])} funded, keys in {chain_file}",
+            ]
+        else:
+            lines.append(f"StarkNet    {settings.starknet_rpc_url} (external node)")
+        if settings.run_dagster:
+            home = prepare_dagster_home(settings, urls.dagster)
+            dagster_env = {**env, **dagster_environment(home, urls.dagster)}
+            bin_dir = Path(sys.executable).parent
+            children.append(
+                _spawn(
+                    "dagster-daemon",
+                    [
+                        str(bin_dir / "dagster-daemon"),
+                        "run",
+                        "-m",
+                        "veriframe_dagster.definitions",
+                    ],
+                    dagster_env,
+                    logs,
+                )
+            )
+            children.append(
+                _spawn(
+                    "dagster-webserver",
+                    [
+                        str(bin_dir / "dagster-webserver"),
+                        "-h",
+                        settings.dagster_host,
+                        "-p",
+                        str(settings.dagster_port),
+                        "-m",
+                        "veriframe_dagster.definitions",
+                    ],
+                    dagster_env,
+                    logs,
+                )
+            )
+            ui = f"http://{settings.dagster_host}:{settings.dagster_port}"
+            _wait_for(lambda: _http_ok(f"{ui}/server_info"), "the Dagster webserver", children)
+            lines.append(f"Dagster UI  {ui}")
+        print("VeriFrame is up:\n  " + "\n  ".join(lines) + "\nPress Ctrl-C to stop.", flush=True)
+        while not stop_requested:
+            dead = [c for c in children if not c.alive()]
+            if dead:
+                log.error(
+                    "%s exited with code %s; stopping the platform",
+                    dead[0].name,
+                    dead[0].proc.returncode,
+                )
+                exit_code = 1
+                break
+            time.sleep(0.5)
+    finally:
+        for child in reversed(children):
+            child.stop()
+        if urls.embedded is not None:
+            urls.embedded.stop()
+        print("VeriFrame stopped.", flush=True)
+    if exit_code:
+        raise SystemExit(exit_code)
