@@ -44,10 +44,6 @@ class Settings(BaseSettings):
         "http://127.0.0.1:5050/rpc",
         description="StarkNet JSON-RPC 0.10.2 endpoint (devchain by default).",
     )
-    job_registry_address: str | None = Field(
-        None,
-        description="JobRegistry contract address. Unset: read from devchain's chain file.",
-    )
 
     # --- devchain -------------------------------------------------------------------
     devchain_host: str = Field("127.0.0.1", description="devchain listen address.")
