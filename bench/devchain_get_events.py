@@ -35,14 +35,23 @@ async def load_events(info: dict, target: int) -> tuple[int, float]:
     async with aiohttp.ClientSession() as session:
         client = FullNodeClient(node_url=info["rpc_url"], session=session)
         accounts = [
-            Account(client=client, address=a["address"],
-                    key_pair=KeyPair.from_private_key(a["private_key"]), chain=chain_id)
+            Account(
+                client=client,
+                address=a["address"],
+                key_pair=KeyPair.from_private_key(a["private_key"]),
+                chain=chain_id,
+            )
             for a in info["accounts"]
         ]
-        registry = Contract(int(info["job_registry_address"], 16), load_abi("job_registry"),
-                            accounts[0], cairo_version=1)
-        token = Contract(int(info["token_address"], 16), load_abi("erc20"), accounts[0],
-                         cairo_version=1)
+        registry = Contract(
+            int(info["job_registry_address"], 16),
+            load_abi("job_registry"),
+            accounts[0],
+            cairo_version=1,
+        )
+        token = Contract(
+            int(info["token_address"], 16), load_abi("erc20"), accounts[0], cairo_version=1
+        )
         deadline = (await client.get_block(block_number="latest")).timestamp + 10**7
         create = registry.functions["create_job"]
         approve = token.functions["approve"]
@@ -50,8 +59,10 @@ async def load_events(info: dict, target: int) -> tuple[int, float]:
         while emitted < target:
             account = accounts[n % len(accounts)]
             calls = [approve.prepare_invoke_v3(registry.address, 10**21)]
-            calls += [create.prepare_invoke_v3(n * JOBS_PER_TX + i + 1, 0, 10**15, deadline)
-                      for i in range(JOBS_PER_TX)]
+            calls += [
+                create.prepare_invoke_v3(n * JOBS_PER_TX + i + 1, 0, 10**15, deadline)
+                for i in range(JOBS_PER_TX)
+            ]
             sent = await account.execute_v3(calls=calls, auto_estimate=True)
             receipt = await client.get_transaction_receipt(sent.transaction_hash)
             emitted += len(receipt.events)
@@ -64,14 +75,23 @@ async def page_raw(url: str, page: int) -> int:
     count, token = 0, None
     async with aiohttp.ClientSession() as session:
         while True:
-            flt = {"chunk_size": page, "from_block": {"block_number": 0}, "to_block": "latest",
-                   "keys": []}
+            flt = {
+                "chunk_size": page,
+                "from_block": {"block_number": 0},
+                "to_block": "latest",
+                "keys": [],
+            }
             if token:
                 flt["continuation_token"] = token
-            body = {"jsonrpc": "2.0", "id": 1, "method": "starknet_getEvents",
-                    "params": {"filter": flt}}
-            async with session.post(url, data=orjson.dumps(body),
-                                    headers={"Content-Type": "application/json"}) as response:
+            body = {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "starknet_getEvents",
+                "params": {"filter": flt},
+            }
+            async with session.post(
+                url, data=orjson.dumps(body), headers={"Content-Type": "application/json"}
+            ) as response:
                 result = orjson.loads(await response.read())["result"]
             count += len(result["events"])
             token = result.get("continuation_token")
@@ -82,8 +102,12 @@ async def page_raw(url: str, page: int) -> int:
 async def page_starknet_py(url: str, page: int) -> int:
     async with aiohttp.ClientSession() as session:
         client = FullNodeClient(node_url=url, session=session)
-        chunk = await client.get_events(from_block_number=0, to_block_number="latest",
-                                        chunk_size=page, follow_continuation_token=True)
+        chunk = await client.get_events(
+            from_block_number=0,
+            to_block_number="latest",
+            chunk_size=page,
+            follow_continuation_token=True,
+        )
         return len(chunk.events)
 
 
@@ -93,8 +117,10 @@ def measure(label: str, fn, rounds: int) -> None:
         started = time.perf_counter()
         count = asyncio.run(fn())
         rates.append(count / (time.perf_counter() - started))
-    print(f"{label}: {statistics.median(rates):,.0f} events/s median, {max(rates):,.0f} best "
-          f"({count:,} events, {rounds} rounds)")
+    print(
+        f"{label}: {statistics.median(rates):,.0f} events/s median, {max(rates):,.0f} best "
+        f"({count:,} events, {rounds} rounds)"
+    )
 
 
 def main() -> None:
@@ -108,13 +134,21 @@ def main() -> None:
         info = node.start()
         try:
             emitted, seconds = asyncio.run(load_events(info, args.events))
-            print(f"load: {emitted:,} events in {seconds:.1f} s through signed multicalls "
-                  f"({emitted / seconds:,.0f} events/s executed)")
+            print(
+                f"load: {emitted:,} events in {seconds:.1f} s through signed multicalls "
+                f"({emitted / seconds:,.0f} events/s executed)"
+            )
             url = info["rpc_url"]
-            measure(f"getEvents page {args.page}, lean client",
-                    lambda: page_raw(url, args.page), args.rounds)
-            measure(f"getEvents page {args.page}, starknet-py FullNodeClient",
-                    lambda: page_starknet_py(url, args.page), args.rounds)
+            measure(
+                f"getEvents page {args.page}, lean client",
+                lambda: page_raw(url, args.page),
+                args.rounds,
+            )
+            measure(
+                f"getEvents page {args.page}, starknet-py FullNodeClient",
+                lambda: page_starknet_py(url, args.page),
+                args.rounds,
+            )
         finally:
             node.stop()
 
