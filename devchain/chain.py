@@ -106,7 +106,7 @@ class DevAccount:
 
 
 def _felt_list(values: list[Any]) -> list[int]:
-    return [int(v, 16) if isinstance(v, str) else int(v) for v in values]
+    return [_as_int(v) for v in values]
 
 
 class Chain:
@@ -137,13 +137,13 @@ class Chain:
 
     def set_time(self, timestamp: int) -> int:
         self.time_offset = timestamp - int(time.time())
-        self._log({"k": "clock", "offset": self.time_offset})
+        self._append({"k": "clock", "offset": self.time_offset})
         self._refresh_pending_time()
         return self.now()
 
     def increase_time(self, seconds: int) -> int:
         self.time_offset += seconds
-        self._log({"k": "clock", "offset": self.time_offset})
+        self._append({"k": "clock", "offset": self.time_offset})
         self._refresh_pending_time()
         return self.now()
 
@@ -159,11 +159,13 @@ class Chain:
         return self.pending
 
     # ------------------------------------------------------------------ block ids
-    def resolve(self, block_id: Any, *, allow_pending: bool = True) -> int | None:
+    def resolve(self, block_id: Any) -> int | None:
         """The block number a BLOCK_ID names; None means the pre-confirmed block."""
-        if block_id in ("latest", "l1_accepted") or (block_id is None and not allow_pending):
-            return 0 if block_id == "l1_accepted" else self.latest.number
-        if block_id == "pre_confirmed" or block_id is None:
+        if block_id == "latest":
+            return self.latest.number
+        if block_id == "l1_accepted":
+            return 0  # devchain has no L1: only genesis is final
+        if block_id in ("pre_confirmed", None):
             return None
         if isinstance(block_id, dict):
             if "block_number" in block_id:
@@ -215,7 +217,10 @@ class Chain:
         )
         block.writes = state.writes
         self._seal(block)
-        self._log({"k": "genesis", "chain_id": hex(self.chain_id), "info": self.info}, block)
+        self._append(
+            {"k": "genesis", "chain_id": hex(self.chain_id), "info": self.info},
+            _block_record(block),
+        )
 
     # ------------------------------------------------------------------ transactions
     def invoke_from_rpc(self, tx: dict, *, query: bool = False) -> InvokeV3:
@@ -223,8 +228,7 @@ class Chain:
         if tx.get("type") != "INVOKE":
             raise RpcError(61, "The transaction version is not supported", "only INVOKE v3")
         version = _as_int(tx.get("version", "0x0"))
-        expected = 3 + QUERY_VERSION_BASE if query else 3
-        if version not in (3, 3 + QUERY_VERSION_BASE) or (version != expected and not query):
+        if version not in ((3, 3 + QUERY_VERSION_BASE) if query else (3,)):
             raise RpcError(61, "The transaction version is not supported", f"{version:#x}")
         try:
             bounds = tx["resource_bounds"]
@@ -390,7 +394,7 @@ class Chain:
             self.pending = None
             block.timestamp = max(block.timestamp, self.latest.timestamp)
             self._seal(block)
-            self._log_block(block)
+            self._append(_block_record(block))
             sealed.append(block)
         return sealed
 
@@ -455,7 +459,7 @@ class Chain:
         removed = self.blocks[fork + 1 :]
         self._rollback_to(fork)
         self.generation += 1
-        self._log({"k": "reorg", "fork": fork, "generation": self.generation})
+        self._append({"k": "reorg", "fork": fork, "generation": self.generation})
         drop_set = set(drop)
         dropped = [tx.hash for b in removed for tx in b.transactions if tx.hash in drop_set]
         replayed = 0
@@ -498,36 +502,15 @@ class Chain:
         self.pending = None
 
     # ------------------------------------------------------------------ journal
-    def _log(self, record: dict, block: Block | None = None) -> None:
+    def _append(self, *records: dict) -> None:
+        """Append records to the journal (one JSON line each) and flush them."""
         if self._journal_path is None:
             return
         if self._journal is None:
             self._journal_path.parent.mkdir(parents=True, exist_ok=True)
             self._journal = self._journal_path.open("ab")
-        self._journal.write(orjson.dumps(record) + b"\n")
-        if block is not None:
-            self._write_block(block)
+        self._journal.write(b"".join(orjson.dumps(r) + b"\n" for r in records))
         self._journal.flush()
-
-    def _log_block(self, block: Block) -> None:
-        if self._journal_path is not None:
-            if self._journal is None:
-                self._log({"k": "open"})
-            self._write_block(block)
-            self._journal.flush()
-
-    def _write_block(self, block: Block) -> None:
-        record = {
-            "k": "block",
-            "n": block.number,
-            "ts": block.timestamp,
-            "txs": [{"raw": tx.raw, "r": tx.receipt.to_json()} for tx in block.transactions],
-            "w": [
-                [hex(key[0]), key[1], _hexes(key[2:]), hex(value)]
-                for key, value in block.writes.items()
-            ],
-        }
-        self._journal.write(orjson.dumps(record) + b"\n")
 
     def close(self) -> None:
         if self._journal is not None:
@@ -538,10 +521,12 @@ class Chain:
         """Rebuild the chain from its journal; False when there is none yet."""
         if self._journal_path is None or not self._journal_path.exists():
             return False
+        good_bytes = 0
         with self._journal_path.open("rb") as journal:
             for line in journal:
                 if not line.endswith(b"\n"):
-                    break  # a torn last line from a crash: that block was never acknowledged
+                    break  # torn by a crash mid-write: that block was never acknowledged
+                good_bytes += len(line)
                 record = orjson.loads(line)
                 kind = record["k"]
                 if kind == "genesis":
@@ -557,6 +542,9 @@ class Chain:
                 elif kind == "reorg":
                     self._rollback_to(record["fork"])
                     self.generation = record["generation"]
+        if good_bytes < self._journal_path.stat().st_size:
+            with self._journal_path.open("r+b") as journal:
+                journal.truncate(good_bytes)  # later appends must start on a clean line
         return bool(self.blocks)
 
     def _replay_block(self, record: dict) -> None:
@@ -589,6 +577,20 @@ class Chain:
             assert self.pending is not None
             return self.pending, index, True
         return self.blocks[number], index, False
+
+
+def _block_record(block: Block) -> dict:
+    """A sealed block as a journal line: its transactions with receipts, and its writes."""
+    return {
+        "k": "block",
+        "n": block.number,
+        "ts": block.timestamp,
+        "txs": [{"raw": tx.raw, "r": tx.receipt.to_json()} for tx in block.transactions],
+        "w": [
+            [hex(key[0]), key[1], _hexes(key[2:]), hex(value)]
+            for key, value in block.writes.items()
+        ],
+    }
 
 
 _UNLIMITED = ResourceBoundsMapping(

@@ -93,7 +93,9 @@ class Driver:
         return result[0] if len(result) == 1 else result
 
     def now(self) -> int:
-        return asyncio.run(self.client.get_block(block_number="latest")).timestamp
+        """The chain's clock: the timestamp the next transaction executes with."""
+        pre_confirmed = self.client.get_block_with_tx_hashes(block_number="pre_confirmed")
+        return asyncio.run(pre_confirmed).timestamp
 
 
 class RpcFailure(Exception):

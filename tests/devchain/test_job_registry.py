@@ -42,6 +42,18 @@ def make_worker(driver: Driver, account, *, verify: bool = True) -> None:
         driver.send(driver.owner, driver.reg("verify_worker", account.address, True))
 
 
+def finish_and_rate(driver: Driver, creator, worker, score: int) -> None:
+    """A job from `creator`, done by `worker`, paid after its deadline and rated `score`."""
+    job = create_job(driver, creator, ttl=30)
+    driver.send(worker, driver.reg("submit_result", job, 7, 0))
+    driver.rpc("devchain_increaseTime", {"seconds": 31})
+    driver.send(
+        creator,
+        driver.reg("finalize_job", job),
+        driver.reg("update_worker_reputation", worker.address, job, score),
+    )
+
+
 def expect_revert(driver: Driver, account, call, reason: str) -> None:
     """The rule holds both ways: estimation fails with 41, and a sent tx lands REVERTED."""
     with pytest.raises(ClientError) as estimated:
@@ -175,6 +187,9 @@ def test_submit_finalize_and_every_reputation_band(driver: Driver) -> None:
             "Job not completed",
         )
         driver.rpc("devchain_increaseTime", {"seconds": 61})
+        unclaimed = create_job(driver, creator, ttl=30)
+        driver.rpc("devchain_increaseTime", {"seconds": 31})
+        expect_revert(driver, worker, driver.reg("finalize_job", unclaimed), "No worker assigned")
         paid_before = driver.view(driver.token, "balance_of", worker.address)
         receipt = driver.send(driver.accounts[9], driver.reg("finalize_job", job))  # anyone
         (finalized,) = registry_events(driver, receipt)
@@ -186,6 +201,12 @@ def test_submit_finalize_and_every_reputation_band(driver: Driver) -> None:
         assert driver.view(driver.token, "balance_of", worker.address) == paid_before + REWARD
         assert driver.view(driver.registry, "is_job_completed", job) is True
         expect_revert(driver, worker, driver.reg("finalize_job", job), "Job already completed")
+        expect_revert(
+            driver,
+            creator,
+            driver.reg("update_worker_reputation", driver.accounts[2].address, job, 90),
+            "Worker did not do this job",
+        )
         expect_revert(
             driver,
             worker,
@@ -243,18 +264,10 @@ def test_reputation_caps_at_1000_and_slash_floors_at_1(driver: Driver) -> None:
         driver.reg("slash_worker_reputation", worker.address, 5),
         "Caller is not the owner",
     )
-    receipt = driver.send(driver.owner, driver.reg("verify_worker", worker.address, True))
+    driver.send(driver.owner, driver.reg("verify_worker", worker.address, True))
     assert status(driver, worker)[1] == 600
-    # 990 via ratings would take many jobs; slash 0 is refused, so check the cap directly:
     for _ in range(21):  # 600 + 21·20 = 1020 → capped at 1000
-        job = create_job(driver, creator, ttl=30)
-        driver.send(worker, driver.reg("submit_result", job, 7, 0))
-        driver.rpc("devchain_increaseTime", {"seconds": 31})
-        driver.send(
-            creator,
-            driver.reg("finalize_job", job),
-            driver.reg("update_worker_reputation", worker.address, job, 100),
-        )
+        finish_and_rate(driver, creator, worker, 100)
     assert status(driver, worker)[1:] == (1000, 21, 1)
     receipt = driver.send(driver.owner, driver.reg("slash_worker_reputation", worker.address, 30))
     (slashed,) = registry_events(driver, receipt)
@@ -279,14 +292,7 @@ def test_eligibility_rules(driver: Driver) -> None:
     assert driver.view(driver.registry, "is_worker_eligible", worker.address, low_job) is True
     # failure rate: completed + failed > 5 and failed/total > 30 % → not eligible
     for _ in range(5):  # 5 completed jobs (1 failure from the slash) → 6 total, 16 %
-        rated = create_job(driver, creator, ttl=30)
-        driver.send(worker, driver.reg("submit_result", rated, 7, 0))
-        driver.rpc("devchain_increaseTime", {"seconds": 31})
-        driver.send(
-            creator,
-            driver.reg("finalize_job", rated),
-            driver.reg("update_worker_reputation", worker.address, rated, 95),
-        )
+        finish_and_rate(driver, creator, worker, 95)
     assert status(driver, worker)[2:] == (5, 1)
     assert driver.view(driver.registry, "is_worker_eligible", worker.address, low_job) is True
     driver.send(
@@ -310,6 +316,11 @@ def test_pause_blocks_state_changes(driver: Driver) -> None:
     expect_revert(driver, creator, driver.reg("register_worker", 0x1), "Pausable: paused")
     expect_revert(driver, creator, driver.reg("submit_result", 1, 1, 0), "Pausable: paused")
     expect_revert(driver, creator, driver.reg("finalize_job", 1), "Pausable: paused")
+    for owner_only in (
+        driver.reg("verify_worker", creator.address, True),
+        driver.reg("slash_worker_reputation", creator.address, 1),
+    ):
+        expect_revert(driver, driver.owner, owner_only, "Pausable: paused")
     receipt = driver.send(driver.owner, driver.reg("unpause"))
     assert [e.name for e in registry_events(driver, receipt)] == ["Unpaused"]
     expect_revert(driver, driver.owner, driver.reg("unpause"), "Pausable: not paused")
