@@ -30,6 +30,31 @@ def _up(args: argparse.Namespace) -> None:
     run_stack(get_settings())
 
 
+def _index(args: argparse.Namespace) -> None:
+    import time
+
+    from veriframe_dagster.chain.ingest import ChainIngestor
+    from veriframe_dagster.warehouse.engine import make_engine
+    from veriframe_dagster.warehouse.migrate import upgrade_warehouse
+    from veriframe_dagster.warehouse.urls import resolve_database_urls
+
+    settings = get_settings()
+    url = resolve_database_urls(settings).warehouse
+    upgrade_warehouse(url)
+    ingestor = ChainIngestor.from_settings(make_engine(url), settings)
+    while True:
+        report = ingestor.tick(settings.ingest_tick_budget_s, until_caught_up=args.once)
+        print(
+            f"indexed {report.events} events in {report.batches} batches up to block "
+            f"{report.last_block} (head {report.head}, lag {report.head_lag_blocks} blocks); "
+            f"rows {dict(report.rows)}; reorgs {len(report.reorgs)}",
+            flush=True,
+        )
+        if args.once:
+            return
+        time.sleep(settings.chain_sensor_interval_s)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="veriframe", description="VeriFrame: decentralized Blender rendering on StarkNet."
@@ -50,6 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--accounts", type=int, help="predeployed accounts (VERIFRAME_DEVCHAIN_ACCOUNTS)"
     )
     dev.set_defaults(func=_devchain)
+
+    index = sub.add_parser(
+        "index", help="ingest JobRegistry events into the warehouse (what the chain sensor runs)"
+    )
+    index.add_argument(
+        "--once", action="store_true", help="catch up with the chain head, then exit"
+    )
+    index.set_defaults(func=_index)
     return parser
 
 

@@ -45,6 +45,28 @@ class Settings(BaseSettings):
         description="StarkNet JSON-RPC 0.10.2 endpoint (devchain by default).",
     )
 
+    starknet_rpc_timeout_s: float = Field(30, gt=0, description="Timeout of one RPC request.")
+    job_registry_address: str | None = Field(
+        None,
+        description="JobRegistry contract to index. Unset: the one in devchain's chain file "
+        "(and its RPC URL and start block).",
+    )
+    start_block: int = Field(0, ge=0, description="First block to index.")
+
+    # --- ingestion ------------------------------------------------------------------
+    ingest_batch_events: int = Field(
+        5000, ge=1, description="Events per ingestion batch (one Postgres transaction)."
+    )
+    ingest_tick_budget_s: float = Field(
+        20, gt=0, description="Time one ingestion tick may spend (Dagster's limit is 60 s)."
+    )
+    ingest_reorg_window: int = Field(
+        1000, ge=1, description="Blocks of hashes kept to find the common ancestor of a reorg."
+    )
+    chain_sensor_interval_s: int = Field(
+        1, ge=1, description="Minimum seconds between two chain sensor ticks."
+    )
+
     # --- devchain -------------------------------------------------------------------
     devchain_host: str = Field("127.0.0.1", description="devchain listen address.")
     devchain_port: int = Field(5050, description="devchain listen port.")

@@ -17,13 +17,11 @@ from typing import Any, ClassVar
 from starknet_py.cairo.felt import encode_shortstring
 from starknet_py.hash.selector import get_selector_from_name
 from starknet_py.hash.utils import compute_hash_on_elements
-from starknet_py.serialization._context import DeserializationContext
-from starknet_py.serialization.data_serializers._common import deserialize_to_dict
 from starknet_py.serialization.data_serializers.payload_serializer import PayloadSerializer
 from starknet_py.serialization.factory import serializer_for_payload, serializer_for_type
 
 from devchain.state import TxState
-from veriframe_dagster.chain.abi import ContractName, abi_functions, load_abi
+from veriframe_dagster.chain.abi import ContractName, abi_functions, decode_inputs, load_abi
 from veriframe_dagster.chain.events import event_codec
 
 U128 = 2**128
@@ -124,16 +122,6 @@ def _abi_hash(name: ContractName) -> int:
     )
 
 
-def _decode_inputs(inputs: PayloadSerializer, calldata: list[int]) -> dict[str, Any]:
-    """Calldata to arguments by name, with starknet-py's member serializers.
-
-    `PayloadSerializer.deserialize` would wrap the result in a TupleDataclass, which builds a
-    new dataclass type on every call: two thirds of devchain's execution time.
-    """
-    with DeserializationContext.create(list(calldata)) as context:
-        return deserialize_to_dict(inputs.serializers, context)
-
-
 class SimulatedContract:
     """Base of the devchain contracts: an address, an ABI, and methods named like its functions."""
 
@@ -172,7 +160,7 @@ class SimulatedContract:
             raise Revert("ENTRYPOINT_NOT_FOUND", self.address, selector)
         try:
             try:
-                args = _decode_inputs(entry.inputs, calldata)
+                args = decode_inputs(entry.inputs, calldata)
             except Exception:
                 raise Revert("Failed to deserialize param") from None
             method: Callable[..., Any] = getattr(self, entry.name)

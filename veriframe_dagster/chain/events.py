@@ -19,6 +19,9 @@ from starknet_py.hash.selector import get_selector_from_name
 from starknet_py.serialization.factory import serializer_for_payload
 
 from veriframe_dagster.chain.abi import ContractName, load_abi, parsed_abi
+from veriframe_dagster.chain.addresses import normalize_address
+
+CONTRACT_ADDRESS = "core::starknet::contract_address::ContractAddress"
 
 
 class EventDecodeError(ValueError):
@@ -89,6 +92,7 @@ class _EventSpec:
     prefix: tuple[int, ...]
     keys: _MemberCodec
     data: _MemberCodec
+    addresses: frozenset[str]  # members typed ContractAddress
 
 
 class EventCodec:
@@ -121,6 +125,9 @@ class EventCodec:
                 data=_MemberCodec(
                     OrderedDict((n, t) for n, t in types.items() if n not in key_names)
                 ),
+                addresses=frozenset(
+                    m["name"] for m in inner["members"] if m["type"] == CONTRACT_ADDRESS
+                ),
             )
             if len(path) != 1:
                 raise ValueError(f"event {spec.name}: only single-selector events are supported")
@@ -140,6 +147,15 @@ class EventCodec:
             return self._by_name[name]
         except KeyError:
             raise KeyError(f"unknown event {name!r}; known: {', '.join(self._by_name)}") from None
+
+    def to_json(self, event: DecodedEvent) -> dict[str, Any]:
+        """The event's members as the warehouse stores them: addresses normalised, numbers as
+        numbers (JSONB keeps integers exact), bools as bools."""
+        addresses = self._spec(event.name).addresses
+        return {
+            name: normalize_address(value) if name in addresses else value
+            for name, value in event.fields.items()
+        }
 
     def encode(self, name: str, **fields: Any) -> tuple[list[int], list[int]]:
         """(keys, data) of the event `name` with the given members."""
