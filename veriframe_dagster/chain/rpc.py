@@ -119,6 +119,8 @@ class StarknetRpc:
                 for i, (m, p) in enumerate(chunk)
             ]
             answers = await self._post(body)
+            if isinstance(answers, dict):  # the node refused the batch as a whole
+                self._result(answers)
             if not isinstance(answers, list) or len(answers) != len(chunk):
                 raise ChainUnavailable(f"StarkNet node at {self.url} answered a batch badly")
             by_id = {a.get("id"): a for a in answers}

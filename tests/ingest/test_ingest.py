@@ -1,0 +1,99 @@
+"""Chain ingestion against a real devchain and a real Postgres."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from tests.devchain.conftest import Driver
+from tests.ingest.conftest import (
+    Activity,
+    assert_tables_match_contract,
+    chain_event_count,
+    ingestor,
+    snapshot,
+)
+
+
+def test_full_lifecycle_equals_the_contract_views(chain: Driver, new_warehouse) -> None:
+    activity = Activity(chain)
+    activity.setup_workers()
+    activity.full_round()
+    activity.create_jobs(chain.accounts[1], 2, ttl=10**6)  # stays open
+    engine = new_warehouse()
+    report = ingestor(engine, chain).tick(60, until_caught_up=True)
+    assert report.caught_up and report.head_lag_blocks == 0
+    assert report.batches > 1  # batch_events=13 forces several transactions
+    assert report.events == chain_event_count(chain)
+    assert_tables_match_contract(chain, engine)
+    tables = snapshot(engine)
+    statuses = {row["status"] for row in tables["jobs"]}
+    assert {"finalized", "open"} <= statuses
+    reasons = {row["reason"] for row in tables["reputation_history"]}
+    assert reasons == {"verified", "unverified", "rating", "slash"}
+    ratings = [r for r in tables["reputation_history"] if r["reason"] == "rating"]
+    assert all(r["changed_by"] and r["job_id"] for r in ratings)
+    assert {r["quality_score"] for r in ratings} == {95, 80, 65, 10}  # 50 emits no event
+    assert all(row["total_earnings"] > 0 for row in tables["workers"] if row["jobs_completed"])
+
+
+def test_new_blocks_are_picked_up_and_open_jobs_expire(chain: Driver, new_warehouse) -> None:
+    engine = new_warehouse()
+    first = ingestor(engine, chain).tick(60, until_caught_up=True)
+    activity = Activity(chain)
+    jobs = activity.create_jobs(chain.accounts[2], 2, ttl=30)
+    second = ingestor(engine, chain).tick(60, until_caught_up=True)
+    assert second.first_block == first.last_block + 1
+    assert second.rows["jobs"] == 2
+    with engine.connect() as conn:
+        status = lambda: dict(conn.execute(sa.text(  # noqa: E731
+            "SELECT job_id, status FROM jobs WHERE job_id = ANY(:ids)"), {"ids": jobs}).all())
+        assert set(status().values()) == {"open"}
+    chain.rpc("devchain_increaseTime", {"seconds": 31})
+    chain.rpc("devchain_mine")
+    ingestor(engine, chain).tick(60, until_caught_up=True)
+    with engine.connect() as conn:
+        assert set(status().values()) == {"expired"}
+    assert_tables_match_contract(chain, engine)
+
+
+def test_running_the_same_range_twice_changes_nothing(chain: Driver, new_warehouse) -> None:
+    engine = new_warehouse()
+    ingestor(engine, chain).tick(60, until_caught_up=True)
+    before = snapshot(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM chain_cursor"))  # forget progress: replay from block 0
+    again = ingestor(engine, chain, batch_events=5).tick(60, until_caught_up=True)
+    assert again.events == 0 and again.batches > 0
+    assert snapshot(engine) == before
+
+
+def test_a_failure_inside_a_batch_leaves_nothing_half_written(
+    chain: Driver, new_warehouse, monkeypatch
+) -> None:
+    from veriframe_dagster.chain import store
+
+    engine = new_warehouse()
+    real_set_cursor = store.set_cursor
+    calls = {"n": 0}
+
+    def crash_on_second_batch(conn, *args):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("power cut")  # after the batch's events, rows and blocks
+        real_set_cursor(conn, *args)
+
+    monkeypatch.setattr(store, "set_cursor", crash_on_second_batch)
+    try:
+        ingestor(engine, chain).tick(60, until_caught_up=True)
+    except RuntimeError as err:
+        assert "power cut" in str(err)
+    else:
+        raise AssertionError("the injected failure did not happen")
+    after_first = snapshot(engine)
+    cursor_block = after_first["chain_cursor"][0]["block_number"]
+    assert all(e["block_number"] <= cursor_block for e in after_first["contract_events"])
+    monkeypatch.setattr(store, "set_cursor", real_set_cursor)
+    ingestor(engine, chain).tick(60, until_caught_up=True)
+    fresh = new_warehouse()
+    ingestor(fresh, chain).tick(60, until_caught_up=True)
+    assert snapshot(engine) == snapshot(fresh)
