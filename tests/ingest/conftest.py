@@ -93,7 +93,10 @@ def assert_tables_match_contract(driver: Driver, engine: sa.Engine) -> None:
     counter = driver.view(driver.registry, "get_job_counter")
     assert sorted(jobs) == list(range(1, counter + 1))
     for job_id, row in jobs.items():
-        view = lambda fn: driver.view(driver.registry, fn, job_id)  # noqa: E731
+
+        def view(fn: str, job_id: int = job_id) -> Any:
+            return driver.view(driver.registry, fn, job_id)
+
         assert row.creator_address == normalize_address(view("get_job_creator"))
         assert int(row.reward_amount) == view("get_job_reward")
         part1, part2 = view("get_job_asset_cid")
@@ -116,7 +119,10 @@ def assert_tables_match_contract(driver: Driver, engine: sa.Engine) -> None:
             assert reputation == 0, f"worker {address} missing from the warehouse"
             continue
         assert (row.verified, row.reputation, row.jobs_completed, row.jobs_failed) == (
-            verified, reputation, completed, failed,
+            verified,
+            reputation,
+            completed,
+            failed,
         ), address
 
 
@@ -163,8 +169,11 @@ class Activity:
         d = self.d
         d.rpc("devchain_increaseTime", {"seconds": 120})
         for (job, worker, creator), score in zip(self.submitted, itertools.cycle(scores)):
-            d.send(creator, d.reg("finalize_job", job),
-                   d.reg("update_worker_reputation", worker.address, job, score))
+            d.send(
+                creator,
+                d.reg("finalize_job", job),
+                d.reg("update_worker_reputation", worker.address, job, score),
+            )
         self.submitted.clear()
 
     def full_round(self) -> None:
@@ -175,22 +184,29 @@ class Activity:
             for k, job in enumerate(jobs[:3]):
                 rotation = self.workers[n + k :] + self.workers[: n + k]
                 eligible = [
-                    w for w in rotation
-                    if d.view(d.registry, "is_worker_eligible", w.address, job)
+                    w for w in rotation if d.view(d.registry, "is_worker_eligible", w.address, job)
                 ]
                 if eligible:
                     self.submit(eligible[0], job, creator)
         self.settle([95, 80, 65, 50, 10])
-        d.send(d.owner, d.reg("slash_worker_reputation", self.workers[0].address, 25),
-               d.reg("verify_worker", self.workers[1].address, False))
+        d.send(
+            d.owner,
+            d.reg("slash_worker_reputation", self.workers[0].address, 25),
+            d.reg("verify_worker", self.workers[1].address, False),
+        )
 
 
 def chain_event_count(driver: Driver) -> int:
     """How many registry events the chain holds up to `latest` (following every page)."""
     count, token = 0, None
     while True:
-        flt = {"chunk_size": 1024, "from_block": {"block_number": 0}, "to_block": "latest",
-               "keys": [], "address": hex(driver.registry.address)}
+        flt = {
+            "chunk_size": 1024,
+            "from_block": {"block_number": 0},
+            "to_block": "latest",
+            "keys": [],
+            "address": hex(driver.registry.address),
+        }
         if token:
             flt["continuation_token"] = token
         result = driver.rpc("starknet_getEvents", {"filter": flt})

@@ -22,7 +22,7 @@ from devchain.process import free_port
 class Faults:
     http_500: set[str] = field(default_factory=set)  # methods answered with HTTP 500
     rpc_error: set[str] = field(default_factory=set)  # methods answered with JSON-RPC error 63
-    hang: set[str] = field(default_factory=set)  # methods never answered (until the client gives up)
+    hang: set[str] = field(default_factory=set)  # methods left unanswered (client times out)
     delay_s: dict[str, float] = field(default_factory=dict)  # methods answered late
 
     def clear(self) -> None:
@@ -66,8 +66,9 @@ class FaultyProxy:
             answers = [{"jsonrpc": "2.0", "id": i.get("id"), "error": error} for i in items]
             payload = answers if isinstance(body, list) else answers[0]
             return web.Response(body=orjson.dumps(payload), content_type="application/json")
-        async with self._session.post(self.upstream, data=raw,
-                                      headers={"Content-Type": "application/json"}) as upstream:
+        async with self._session.post(
+            self.upstream, data=raw, headers={"Content-Type": "application/json"}
+        ) as upstream:
             return web.Response(body=await upstream.read(), content_type="application/json")
 
     def _run(self) -> None:

@@ -115,9 +115,12 @@ def test_killed_indexer_resumes_without_duplicates_or_gaps(
     finished = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
     assert finished.returncode == 0, finished.stderr
     with engine.connect() as conn:
-        duplicates = conn.execute(sa.text(
-            "SELECT count(*) FROM (SELECT transaction_hash, event_index FROM contract_events "
-            "GROUP BY 1, 2 HAVING count(*) > 1) d")).scalar()
+        duplicates = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM (SELECT transaction_hash, event_index FROM contract_events "
+                "GROUP BY 1, 2 HAVING count(*) > 1) d"
+            )
+        ).scalar()
     assert duplicates == 0
     assert len(snapshot(engine)["contract_events"]) == chain_event_count(busy_chain)
     fresh = new_warehouse()
