@@ -45,14 +45,11 @@ def test_new_blocks_are_picked_up_and_open_jobs_expire(chain: Driver, new_wareho
     assert second.first_block == first.last_block + 1
     assert second.rows["jobs"] == 2
     with engine.connect() as conn:
-        status = lambda: dict(
-            conn.execute(
-                sa.text(  # noqa: E731
-                    "SELECT job_id, status FROM jobs WHERE job_id = ANY(:ids)"
-                ),
-                {"ids": jobs},
-            ).all()
-        )
+
+        def status() -> dict:
+            query = sa.text("SELECT job_id, status FROM jobs WHERE job_id = ANY(:ids)")
+            return dict(conn.execute(query, {"ids": jobs}).all())
+
         assert set(status().values()) == {"open"}
     chain.rpc("devchain_increaseTime", {"seconds": 31})
     chain.rpc("devchain_mine")

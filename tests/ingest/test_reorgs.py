@@ -66,3 +66,18 @@ def test_reorg_ends_equal_to_a_fresh_index(
     assert snapshot(live) == snapshot(fresh)
     assert len(snapshot(live)["contract_events"]) == chain_event_count(chain)
     assert_tables_match_contract(chain, live)
+
+
+def test_reorg_deeper_than_the_window_reindexes_from_the_start(
+    chain: Driver, activity: Activity, new_warehouse
+) -> None:
+    busy_blocks(activity, 6)
+    live = new_warehouse()
+    ingestor(live, chain, reorg_window=2).tick(60, until_caught_up=True)
+    chain.rpc("devchain_reorg", {"depth": 5, "reorder": True})
+    report = ingestor(live, chain, reorg_window=2).tick(60, until_caught_up=True)
+    (reorg,) = report.reorgs
+    assert reorg["fork_block"] == -1  # no stored hash matched: back to the start block
+    fresh = new_warehouse()
+    ingestor(fresh, chain).tick(60, until_caught_up=True)
+    assert snapshot(live) == snapshot(fresh)
