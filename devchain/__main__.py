@@ -1,5 +1,8 @@
 """`python -m devchain` is `veriframe devchain`."""
 
+import sys
+
 from veriframe_dagster.cli import main
 
-main(["devchain", *__import__("sys").argv[1:]])
+if __name__ == "__main__":  # not when a bulk-load signer process (spawn) imports it
+    main(["devchain", *sys.argv[1:]])

@@ -14,6 +14,7 @@ from typing import Any
 from poseidon_py.poseidon_hash import poseidon_hash_many
 from starknet_py.hash.storage import get_storage_var_address
 
+from devchain.bulk import LoadPlan, bulk_load
 from devchain.chain import (
     CONTRACT_KINDS,
     L1_DATA_GAS_PRICE,
@@ -102,6 +103,8 @@ class Methods:
             },
             "devchain_reorg": self.reorg,
             "devchain_info": lambda p: chain.info,
+            # test-only: a realistic JobRegistry history of signed transactions (devchain/bulk.py)
+            "devchain_bulkLoad": lambda p: bulk_load(chain, LoadPlan.from_params(p)),
         }
         self._param_names = {
             "starknet_getBlockWithTxHashes": ["block_id"],

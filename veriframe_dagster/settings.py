@@ -66,6 +66,33 @@ class Settings(BaseSettings):
     chain_sensor_interval_s: int = Field(
         1, ge=1, description="Minimum seconds between two chain sensor ticks."
     )
+    chain_sensor_follow_s: float = Field(
+        4,
+        ge=0,
+        lt=30,
+        description="After catching up, a chain sensor tick keeps following the head this "
+        "long (Dagster's daemon starts sensor ticks at most every 5 s). 0: one pass per tick.",
+    )
+    chain_sensor_poll_s: float = Field(
+        0.25, gt=0, description="Head polling period while a chain sensor tick follows."
+    )
+
+    # --- chain asset checks ---------------------------------------------------------
+    chain_checks_cron: str = Field(
+        "*/5 * * * *", description="When the chain asset checks run (cron, UTC)."
+    )
+    chain_fresh_max_lag_blocks: int = Field(
+        20, ge=0, description="Sync freshness check: most blocks the warehouse may trail the head."
+    )
+    chain_fresh_max_lag_s: float = Field(
+        60,
+        ge=0,
+        description="Sync freshness check: most chain seconds between the warehouse's last "
+        "block and the head.",
+    )
+    chain_spot_check_size: int = Field(
+        20, ge=1, description="Workers and jobs sampled by the spot check against the contract."
+    )
 
     # --- devchain -------------------------------------------------------------------
     devchain_host: str = Field("127.0.0.1", description="devchain listen address.")

@@ -1,8 +1,9 @@
 """`veriframe up`: the whole platform on one machine, stopped cleanly by Ctrl-C.
 
 Postgres (embedded unless a URL is set) is started and migrated first; devchain, Dagster's
-webserver and daemon run as children, each in its own process group so that one signal
-stops the whole tree (a background `dagster` ignores SIGTERM otherwise). If a child dies,
+webserver and daemon run as children (the daemon runs the chain sensor, which ingests into
+the warehouse URL resolved here), each in its own process group so that one signal stops
+the whole tree (a background `dagster` ignores SIGTERM otherwise). If a child dies,
 everything is stopped and the command exits non-zero.
 """
 
@@ -139,7 +140,12 @@ def run_stack(settings: Settings) -> None:
             lines.append(f"StarkNet    {settings.starknet_rpc_url} (external node)")
         if settings.run_dagster:
             home = prepare_dagster_home(settings, urls.dagster)
-            dagster_env = {**env, **dagster_environment(home, urls.dagster)}
+            # the resolved warehouse URL, so the code server never starts its own Postgres
+            dagster_env = {
+                **env,
+                **dagster_environment(home, urls.dagster),
+                "VERIFRAME_DATABASE_URL": urls.warehouse,
+            }
             bin_dir = Path(sys.executable).parent
             children.append(
                 _spawn(

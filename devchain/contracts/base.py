@@ -20,9 +20,10 @@ from starknet_py.hash.utils import compute_hash_on_elements
 from starknet_py.serialization.data_serializers.payload_serializer import PayloadSerializer
 from starknet_py.serialization.factory import serializer_for_payload, serializer_for_type
 
+from devchain.contracts.codec import Decoder, Encoder, decode_all, encoder, event_encoder
+from devchain.contracts.codec import struct_decoder as _struct_decoder
 from devchain.state import TxState
 from veriframe_dagster.chain.abi import ContractName, abi_functions, decode_inputs, load_abi
-from veriframe_dagster.chain.events import event_codec
 
 U128 = 2**128
 U256_MAX = 2**256 - 1
@@ -99,12 +100,18 @@ class Frame:
         self.execution.state.write((self.address, var, *keys), int(value))
 
     def emit(self, name: str, **fields: Any) -> None:
-        keys, data = event_codec(self.contract.abi_name).encode(name, **fields)
+        keys, data = event_encoder(self.contract.abi_name, name)(fields)
         self.execution.steps += 1
         self.execution.events.append((self.address, keys, data))
 
     def call(self, to: int, function: str, calldata: list[int]) -> list[int]:
-        return self.execution.call(self.address, to, get_selector_from_name(function), calldata)
+        return self.execution.call(self.address, to, _selector(function), calldata)
+
+
+@cache
+def _selector(function: str) -> int:
+    """Function selectors are keccak hashes: compute each once (a call per token transfer)."""
+    return get_selector_from_name(function)
 
 
 @dataclass(frozen=True)
@@ -112,6 +119,26 @@ class _Entry:
     name: str
     inputs: PayloadSerializer
     outputs: list[Any]
+    fast_inputs: Decoder | None  # devchain.contracts.codec, when every input type is plain
+    fast_outputs: list[Encoder] | None
+
+    def decode(self, calldata: list[int]) -> dict[str, Any]:
+        if self.fast_inputs is not None:
+            return decode_all(self.fast_inputs, calldata)
+        return decode_inputs(self.inputs, calldata)
+
+    def encode(self, result: Any) -> list[int]:
+        if not self.outputs:
+            return []
+        values = result if len(self.outputs) > 1 else (result,)
+        out: list[int] = []
+        if self.fast_outputs is not None:
+            for write, value in zip(self.fast_outputs, values, strict=True):
+                write(value, out)
+            return out
+        for serializer, value in zip(self.outputs, values, strict=True):
+            out.extend(serializer.serialize(value))
+        return out
 
 
 @cache
@@ -139,10 +166,13 @@ class SimulatedContract:
         for name, function in abi_functions(cls.abi_name).items():
             if not callable(getattr(cls, name, None)):
                 raise TypeError(f"{cls.__name__} lacks ABI function {name}")
+            encoders = [encoder(t) for t in function.outputs]
             cls._entries[get_selector_from_name(name)] = _Entry(
                 name=name,
                 inputs=serializer_for_payload(function.inputs),
                 outputs=[serializer_for_type(t) for t in function.outputs],
+                fast_inputs=_struct_decoder(function.inputs),
+                fast_outputs=None if None in encoders else encoders,  # type: ignore[arg-type]
             )
 
     @classmethod
@@ -160,7 +190,7 @@ class SimulatedContract:
             raise Revert("ENTRYPOINT_NOT_FOUND", self.address, selector)
         try:
             try:
-                args = decode_inputs(entry.inputs, calldata)
+                args = entry.decode(calldata)
             except Exception:
                 raise Revert("Failed to deserialize param") from None
             method: Callable[..., Any] = getattr(self, entry.name)
@@ -169,10 +199,4 @@ class SimulatedContract:
             if not revert.contract:
                 revert.contract, revert.selector = self.address, selector
             raise
-        if not entry.outputs:
-            return []
-        values = result if len(entry.outputs) > 1 else (result,)
-        out: list[int] = []
-        for serializer, value in zip(entry.outputs, values, strict=True):
-            out.extend(serializer.serialize(value))
-        return out
+        return entry.encode(result)

@@ -6,6 +6,8 @@ what keeps a 200k-event backfill in seconds rather than minutes.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -76,25 +78,33 @@ def _json(value: Any) -> str:
 
 
 def insert_events(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> set[tuple]:
-    """Insert raw events; returns the natural keys of those that were new (idempotent)."""
+    """Insert raw events; returns the natural keys of those that were new (idempotent).
+
+    The rows are COPied into a transaction-scoped staging table first and moved with one
+    `INSERT … SELECT … ON CONFLICT DO NOTHING`: several times faster than multi-row VALUES.
+    """
     if not rows:
         return set()
     json_columns = {"keys", "data", "decoded", "context"}
-    values = [
-        tuple(_json(r[c]) if c in json_columns else r[c] for c in EVENT_COLUMNS) for r in rows
-    ]
-    template = "(" + ", ".join("%s::jsonb" if c in json_columns else "%s" for c in EVENT_COLUMNS)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for row in rows:
+        writer.writerow(_json(row[c]) if c in json_columns else row[c] for c in EVENT_COLUMNS)
+    buffer.seek(0)
+    columns = ", ".join(EVENT_COLUMNS)
     with _cursor(conn) as cur:
-        inserted = execute_values(
-            cur,
-            f"INSERT INTO contract_events ({', '.join(EVENT_COLUMNS)}) VALUES %s "
-            "ON CONFLICT (block_hash, transaction_index, event_index) DO NOTHING "
-            "RETURNING block_hash, transaction_index, event_index",
-            values,
-            template=template + ")",
-            page_size=PAGE,
-            fetch=True,
+        cur.execute(
+            "CREATE TEMP TABLE staging_events ON COMMIT DROP AS "
+            f"SELECT {columns} FROM contract_events WITH NO DATA"
         )
+        cur.copy_expert(f"COPY staging_events ({columns}) FROM STDIN WITH (FORMAT csv)", buffer)
+        cur.execute(
+            f"INSERT INTO contract_events ({columns}) SELECT {columns} FROM staging_events "
+            "ON CONFLICT (block_hash, transaction_index, event_index) DO NOTHING "
+            "RETURNING block_hash, transaction_index, event_index"
+        )
+        inserted = cur.fetchall()
+        cur.execute("DROP TABLE staging_events")
     return {tuple(r) for r in inserted}
 
 

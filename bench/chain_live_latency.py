@@ -1,0 +1,233 @@
+"""Live ingestion latency: a `create_job` transaction's acceptance to its row in `jobs`.
+
+Runs the real thing on one machine: an embedded Postgres, a devchain, and `dagster-daemon
+run -m veriframe_dagster.definitions` (its own process group) whose chain sensor ingests.
+Then sends `--jobs` create_job transactions one by one through starknet-py, with a random
+pause before each so they land at every phase of the daemon's sensor loop. Acceptance is
+when `execute_v3` returns (devchain mines at once, so the receipt is available then, which
+is checked); the row time is when a poll of `jobs` (every 10 ms) first sees the job id.
+Prints p50, p95 and max, plus the CPU the Dagster processes used meanwhile.
+
+    .venv/bin/python bench/chain_live_latency.py [--jobs 60] [--follow-s 4] [--interval-s 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import sqlalchemy as sa
+from starknet_py.contract import Contract
+from starknet_py.hash.selector import get_selector_from_name
+from starknet_py.net.account.account import Account
+from starknet_py.net.full_node_client import FullNodeClient
+from starknet_py.net.signer.key_pair import KeyPair
+
+from devchain.process import DevchainProcess, free_port
+from veriframe_dagster.chain.abi import load_abi
+from veriframe_dagster.chain.cids import cid_to_felts
+from veriframe_dagster.dagster_home import dagster_environment, prepare_dagster_home
+from veriframe_dagster.settings import Settings
+from veriframe_dagster.warehouse.embedded import EmbeddedPostgres
+from veriframe_dagster.warehouse.migrate import upgrade_warehouse
+
+JOB_CREATED = get_selector_from_name("JobCreated")
+CID = cid_to_felts("QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG")
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, round(q / 100 * len(ordered) + 0.5) - 1)]
+
+
+def start_daemon(data_dir: Path, state_dir: Path, urls: dict[str, str], args) -> subprocess.Popen:
+    settings = Settings(data_dir=data_dir)
+    home = prepare_dagster_home(settings, urls["dagster"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VERIFRAME_")}
+    env.update(dagster_environment(home, urls["dagster"]))
+    env.update(
+        VERIFRAME_DATA_DIR=str(data_dir),
+        VERIFRAME_DATABASE_URL=urls["warehouse"],
+        VERIFRAME_DEVCHAIN_STATE_DIR=str(state_dir),
+        VERIFRAME_CHAIN_SENSOR_INTERVAL_S=str(args.interval_s),
+        VERIFRAME_CHAIN_SENSOR_FOLLOW_S=str(args.follow_s),
+    )
+    log = (data_dir / "dagster-daemon.log").open("ab")
+    argv = [str(Path(sys.executable).parent / "dagster-daemon"), "run"]
+    argv += ["-m", "veriframe_dagster.definitions"]
+    return subprocess.Popen(
+        argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def group_cpu_seconds(proc: subprocess.Popen) -> float:
+    """CPU seconds used so far by the daemon and its code servers, including the ones it has
+    already replaced (the daemon starts a fresh code server every 60 s)."""
+    total = 0.0
+    try:
+        parent = psutil.Process(proc.pid)
+        for p in [parent, *parent.children(recursive=True)]:
+            t = p.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+    except psutil.NoSuchProcess:
+        pass
+    return total
+
+
+def wait_for(check, what: str, timeout: float, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if proc.poll() is not None:
+            raise RuntimeError(f"dagster-daemon exited while waiting for {what}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not within {timeout} s")
+        time.sleep(0.1)
+
+
+async def send_jobs(info: dict, engine: sa.Engine, count: int, max_pause: float) -> list[float]:
+    client = FullNodeClient(node_url=info["rpc_url"])
+    keys = info["accounts"][1]
+    creator = Account(
+        client=client,
+        address=keys["address"],
+        key_pair=KeyPair.from_private_key(keys["private_key"]),
+        chain=int(info["chain_id"], 16),
+    )
+    registry = Contract(
+        int(info["job_registry_address"], 16), load_abi("job_registry"), creator, cairo_version=1
+    )
+    token = Contract(int(info["token_address"], 16), load_abi("erc20"), creator, cairo_version=1)
+    approve = token.functions["approve"].prepare_invoke_v3(registry.address, 10**30)
+    sent = await creator.execute_v3(calls=[approve], auto_estimate=True)
+    await client.wait_for_tx(sent.transaction_hash)
+    create = registry.functions["create_job"]
+    latencies = []
+    with engine.connect() as conn:
+        for n in range(count):
+            await asyncio.sleep(random.uniform(0, max_pause))
+            deadline = (await client.get_block(block_number="latest")).timestamp + 3600
+            call = create.prepare_invoke_v3(*CID, 10**15 + n, deadline)
+            sent = await creator.execute_v3(calls=[call], auto_estimate=True)
+            accepted = time.perf_counter()
+            receipt = await client.get_transaction_receipt(sent.transaction_hash)
+            job_id = next(
+                e.keys[1]
+                for e in receipt.events
+                if e.from_address == registry.address and e.keys[0] == JOB_CREATED
+            )
+            query = sa.text("SELECT 1 FROM jobs WHERE job_id = :j")
+            while conn.execute(query, {"j": job_id}).first() is None:
+                conn.commit()
+                await asyncio.sleep(0.01)
+            latencies.append(time.perf_counter() - accepted)
+            conn.commit()
+    return latencies
+
+
+def tick_stats(dagster_url: str, since: float) -> dict[str, float]:
+    """The chain sensor's ticks from Dagster's storage: start-to-start interval, duration."""
+    engine = sa.create_engine(dagster_url)
+    with engine.connect() as conn:
+        bodies = conn.execute(
+            sa.text("SELECT tick_body FROM job_ticks WHERE type = 'SENSOR' ORDER BY id")
+        ).scalars()
+        ticks = [json.loads(b) for b in bodies]
+    engine.dispose()
+    ticks = [t for t in ticks if t["timestamp"] >= since and t.get("end_timestamp")]
+    starts = [t["timestamp"] for t in ticks]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    durations = [t["end_timestamp"] - t["timestamp"] for t in ticks]
+    return {
+        "ticks": len(ticks),
+        "interval_p50": statistics.median(gaps),
+        "interval_max": max(gaps),
+        "duration_p50": statistics.median(durations),
+        "duration_max": max(durations),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=60)
+    parser.add_argument("--follow-s", type=float, default=4.0, help="chain_sensor_follow_s")
+    parser.add_argument("--interval-s", type=int, default=1, help="chain_sensor_interval_s")
+    parser.add_argument("--max-pause", type=float, default=2.0, help="random pause before a tx")
+    args = parser.parse_args()
+
+    data_dir = Path(tempfile.mkdtemp(prefix="vf-latency-"))
+    pg = EmbeddedPostgres(data_dir / "postgres")
+    pg.start()
+    node = DevchainProcess(data_dir / "devchain", free_port())
+    daemon = None
+    try:
+        for name in ("veriframe", "dagster"):
+            pg.ensure_database(name)
+        urls = {"warehouse": pg.url("veriframe"), "dagster": pg.url("dagster")}
+        upgrade_warehouse(urls["warehouse"])
+        info = node.start()
+        engine = sa.create_engine(urls["warehouse"])
+        started = time.monotonic()
+        daemon = start_daemon(data_dir, node.state_dir, urls, args)
+
+        def sensor_ingested() -> bool:
+            with engine.connect() as conn:
+                return conn.execute(sa.text("SELECT 1 FROM chain_cursor")).first() is not None
+
+        wait_for(sensor_ingested, "the chain sensor's first tick", 180, daemon)
+        print(f"daemon up and sensor ticking after {time.monotonic() - started:.1f} s", flush=True)
+        time.sleep(3)
+        cpu_before, wall_before = group_cpu_seconds(daemon), time.monotonic()
+        epoch_before = time.time()
+        latencies = asyncio.run(send_jobs(info, engine, args.jobs, args.max_pause))
+        cpu = group_cpu_seconds(daemon) - cpu_before
+        wall = time.monotonic() - wall_before
+        ticks = tick_stats(urls["dagster"], epoch_before)
+    finally:
+        if daemon is not None:
+            stop_group(daemon)
+        node.stop()
+        pg.stop()
+
+    print(
+        f"settings: chain_sensor_interval_s={args.interval_s} "
+        f"chain_sensor_follow_s={args.follow_s}; {len(latencies)} create_job transactions"
+    )
+    print(
+        f"acceptance -> row in jobs: p50 {statistics.median(latencies):.2f} s, "
+        f"p95 {percentile(latencies, 95):.2f} s, max {max(latencies):.2f} s, "
+        f"min {min(latencies):.2f} s"
+    )
+    print(f"dagster-daemon + code server CPU: {cpu:.1f} s over {wall:.1f} s ({cpu / wall:.0%})")
+    print(
+        f"sensor ticks: {ticks['ticks']}, start to start p50 {ticks['interval_p50']:.2f} s "
+        f"(max {ticks['interval_max']:.2f} s), duration p50 {ticks['duration_p50']:.2f} s "
+        f"(max {ticks['duration_max']:.2f} s)"
+    )
+    print(f"logs in {data_dir}")
+
+
+if __name__ == "__main__":
+    main()
