@@ -86,25 +86,19 @@ def insert_events(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> set[tu
     if not rows:
         return set()
     json_columns = {"keys", "data", "decoded", "context"}
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    for row in rows:
-        writer.writerow(_json(row[c]) if c in json_columns else row[c] for c in EVENT_COLUMNS)
-    buffer.seek(0)
+    values = (
+        [_json(row[c]) if c in json_columns else row[c] for c in EVENT_COLUMNS] for row in rows
+    )
     columns = ", ".join(EVENT_COLUMNS)
     with _cursor(conn) as cur:
+        staging = _copy_into_staging(cur, "contract_events", EVENT_COLUMNS, values)
         cur.execute(
-            "CREATE TEMP TABLE staging_events ON COMMIT DROP AS "
-            f"SELECT {columns} FROM contract_events WITH NO DATA"
-        )
-        cur.copy_expert(f"COPY staging_events ({columns}) FROM STDIN WITH (FORMAT csv)", buffer)
-        cur.execute(
-            f"INSERT INTO contract_events ({columns}) SELECT {columns} FROM staging_events "
+            f"INSERT INTO contract_events ({columns}) SELECT {columns} FROM {staging} "
             "ON CONFLICT (block_hash, transaction_index, event_index) DO NOTHING "
             "RETURNING block_hash, transaction_index, event_index"
         )
         inserted = cur.fetchall()
-        cur.execute("DROP TABLE staging_events")
+        cur.execute(f"DROP TABLE {staging}")
     return {tuple(r) for r in inserted}
 
 
@@ -126,20 +120,37 @@ def load_jobs(conn: sa.Connection, job_ids: Iterable[int]) -> dict[int, dict[str
     return {int(r.job_id): {**r._mapping, "job_id": int(r.job_id)} for r in rows}
 
 
+def _copy_into_staging(cur, table: str, columns: Sequence[str], rows: Iterable[Iterable]) -> str:
+    """COPY rows into a transaction-scoped staging twin of `table`; returns its name."""
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    buffer.seek(0)
+    staging = f"staging_{table}"
+    names = ", ".join(columns)
+    cur.execute(
+        f"CREATE TEMP TABLE {staging} ON COMMIT DROP AS SELECT {names} FROM {table} WITH NO DATA"
+    )
+    cur.copy_expert(f"COPY {staging} ({names}) FROM STDIN WITH (FORMAT csv)", buffer)
+    return staging
+
+
 def _upsert(
     conn: sa.Connection, table: str, key: str, columns: Sequence[str], rows: list[dict], update: str
 ) -> None:
+    """INSERT … ON CONFLICT DO UPDATE of many rows, through a COPY-filled staging table."""
     if not rows:
         return
     all_columns = (key, *columns)
+    names = ", ".join(all_columns)
     with _cursor(conn) as cur:
-        execute_values(
-            cur,
-            f"INSERT INTO {table} ({', '.join(all_columns)}) VALUES %s "
-            f"ON CONFLICT ({key}) DO UPDATE SET {update}",
-            [tuple(r[c] for c in all_columns) for r in rows],
-            page_size=PAGE,
+        staging = _copy_into_staging(
+            cur, table, all_columns, ([r[c] for c in all_columns] for r in rows)
         )
+        cur.execute(
+            f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} "
+            f"ON CONFLICT ({key}) DO UPDATE SET {update}"
+        )
+        cur.execute(f"DROP TABLE {staging}")
 
 
 def upsert_workers(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
