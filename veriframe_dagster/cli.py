@@ -34,6 +34,7 @@ def _index(args: argparse.Namespace) -> None:
     import time
 
     from veriframe_dagster.chain.ingest import ChainIngestor
+    from veriframe_dagster.chain.rpc import ChainRpcError, ChainUnavailable
     from veriframe_dagster.warehouse.engine import make_engine
     from veriframe_dagster.warehouse.migrate import upgrade_warehouse
     from veriframe_dagster.warehouse.urls import resolve_database_urls
@@ -43,7 +44,14 @@ def _index(args: argparse.Namespace) -> None:
     upgrade_warehouse(url)
     ingestor = ChainIngestor.from_settings(make_engine(url), settings)
     while True:
-        report = ingestor.tick(settings.ingest_tick_budget_s, until_caught_up=args.once)
+        try:
+            report = ingestor.tick(settings.ingest_tick_budget_s, until_caught_up=args.once)
+        except (ChainUnavailable, ChainRpcError) as err:
+            if args.once:
+                raise SystemExit(f"veriframe index: {err}") from None
+            logging.getLogger("veriframe.index").error("tick failed, retrying: %s", err)
+            time.sleep(settings.chain_sensor_interval_s)
+            continue
         print(
             f"indexed {report.events} events in {report.batches} batches up to block "
             f"{report.last_block} (head {report.head}, lag {report.head_lag_blocks} blocks); "

@@ -9,6 +9,7 @@ everything is stopped and the command exits non-zero.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -39,32 +40,42 @@ class Child:
         return self.proc.poll() is None
 
     def stop(self, timeout: float = 30) -> None:
-        if not self.alive():
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
+        """SIGTERM the whole group (grandchildren too, e.g. Dagster's code servers)."""
+        self._signal_group(signal.SIGTERM)
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             log.warning(
                 "%s did not stop within %.0f s; killing its process group", self.name, timeout
             )
-            os.killpg(self.proc.pid, signal.SIGKILL)
+            self._signal_group(signal.SIGKILL)
             self.proc.wait()
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError):  # the whole group is already gone
+            os.killpg(self.proc.pid, sig)
 
 
 def _spawn(name: str, argv: list[str], env: dict[str, str], logs: Path) -> Child:
     logs.mkdir(parents=True, exist_ok=True)
-    out = (logs / f"{name}.log").open("ab")
-    proc = subprocess.Popen(
-        argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    log.info("started %s (pid %d), log %s", name, proc.pid, out.name)
+    log_path = logs / f"{name}.log"
+    with log_path.open("ab") as out:  # the child keeps its own descriptor
+        proc = subprocess.Popen(
+            argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    log.info("started %s (pid %d), log %s", name, proc.pid, log_path)
     return Child(name, proc)
 
 
-def _wait_for(check, what: str, children: list[Child]) -> None:
+class StopRequested(Exception):
+    """Ctrl-C (or SIGTERM) arrived while the platform was starting."""
+
+
+def _wait_for(check, what: str, children: list[Child], stopping) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
+        if stopping():
+            raise StopRequested
         for child in children:
             if not child.alive():
                 raise RuntimeError(
@@ -128,7 +139,7 @@ def run_stack(settings: Settings) -> None:
                     logs,
                 )
             )
-            _wait_for(chain_file.exists, "devchain", children)
+            _wait_for(chain_file.exists, "devchain", children, lambda: stop_requested)
             chain = json.loads(chain_file.read_text())
             lines += [
                 f"devchain    {chain['rpc_url']} (chain {chain['chain_id_name']})",
@@ -177,7 +188,12 @@ def run_stack(settings: Settings) -> None:
                 )
             )
             ui = f"http://{settings.dagster_host}:{settings.dagster_port}"
-            _wait_for(lambda: _http_ok(f"{ui}/server_info"), "the Dagster webserver", children)
+            _wait_for(
+                lambda: _http_ok(f"{ui}/server_info"),
+                "the Dagster webserver",
+                children,
+                lambda: stop_requested,
+            )
             lines.append(f"Dagster UI  {ui}")
         print("VeriFrame is up:\n  " + "\n  ".join(lines) + "\nPress Ctrl-C to stop.", flush=True)
         while not stop_requested:
@@ -191,6 +207,8 @@ def run_stack(settings: Settings) -> None:
                 exit_code = 1
                 break
             time.sleep(0.5)
+    except StopRequested:
+        log.info("stop requested while starting; stopping what has started")
     finally:
         for child in reversed(children):
             child.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from tests.devchain.conftest import Driver
@@ -12,11 +13,19 @@ from tests.ingest.conftest import (
     ingestor,
     snapshot,
 )
+from veriframe_dagster.chain.ingest import ChainIngestor, IngestTarget
 
 
-def test_full_lifecycle_equals_the_contract_views(chain: Driver, new_warehouse) -> None:
+@pytest.fixture(scope="module")
+def activity(chain: Driver) -> Activity:
     activity = Activity(chain)
     activity.setup_workers()
+    return activity
+
+
+def test_full_lifecycle_equals_the_contract_views(
+    chain: Driver, activity: Activity, new_warehouse
+) -> None:
     activity.full_round()
     activity.create_jobs(chain.accounts[1], 2, ttl=10**6)  # stays open
     engine = new_warehouse()
@@ -100,3 +109,25 @@ def test_a_failure_inside_a_batch_leaves_nothing_half_written(
     fresh = new_warehouse()
     ingestor(fresh, chain).tick(60, until_caught_up=True)
     assert snapshot(engine) == snapshot(fresh)
+
+
+def test_indexing_from_a_later_start_block(
+    chain: Driver, activity: Activity, new_warehouse
+) -> None:
+    """Events about workers and jobs from before the start block are kept, never a crash."""
+    start = chain.rpc("starknet_blockNumber") + 1
+    creator = chain.accounts[1]
+    (job,) = activity.create_jobs(creator, 1, ttl=10**6)
+    worker = next(
+        w
+        for w in activity.workers
+        if chain.view(chain.registry, "is_worker_eligible", w.address, job)
+    )
+    activity.submit(worker, job, creator)  # the worker registered before `start`
+    engine = new_warehouse()
+    target = IngestTarget(chain.url, chain.registry.address, start)
+    report = ChainIngestor(engine, target).tick(60, until_caught_up=True)
+    assert report.events == 2 and report.caught_up
+    tables = snapshot(engine)
+    assert [(int(j["job_id"]), j["status"]) for j in tables["jobs"]] == [(job, "submitted")]
+    assert tables["workers"] == []  # known only from before the start block

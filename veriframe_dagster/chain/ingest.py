@@ -35,7 +35,7 @@ from starknet_py.hash.selector import get_selector_from_name
 
 from veriframe_dagster.chain import store
 from veriframe_dagster.chain.addresses import normalize_address
-from veriframe_dagster.chain.events import EventCodec, event_codec
+from veriframe_dagster.chain.events import DecodedEvent, EventCodec, EventDecodeError, event_codec
 from veriframe_dagster.chain.projection import StoredEvent, project, timestamp
 from veriframe_dagster.chain.rpc import BlockHeader, ChainRpcError, RawEvent, StarknetRpc
 from veriframe_dagster.settings import Settings
@@ -46,6 +46,8 @@ GET_ASSET_CID = get_selector_from_name("get_job_asset_cid")
 GET_MIN_REPUTATION = get_selector_from_name("get_minimum_reputation_for_job")
 SUBMIT_RESULT = get_selector_from_name("submit_result")
 BLOCK_NOT_FOUND = 24
+INVALID_CONTINUATION_TOKEN = 33
+UNKNOWN_EVENT = "Unknown"  # stored name of an event the ABI cannot decode
 
 
 def multicall(calldata: list[str]) -> list[tuple[int, int, list[int]]]:
@@ -187,12 +189,12 @@ class ChainIngestor:
                 if report.batches and not until_caught_up and time.monotonic() > deadline:
                     break
                 cursor = await self._check_reorg(rpc, report)
-                next_block = cursor + 1 if cursor is not None else self.target.start_block
+                next_block = cursor[0] + 1 if cursor is not None else self.target.start_block
                 if next_block > report.head:
                     report.caught_up = True
                     break
                 try:
-                    batch = await self._fetch(rpc, next_block, report)
+                    batch = await self._fetch(rpc, next_block, cursor, report)
                 except ChainMovedDuringFetch as moved:
                     log.warning("Chain ingestion: %s; retrying from block %d", moved, next_block)
                     if time.monotonic() > deadline:
@@ -205,16 +207,29 @@ class ChainIngestor:
         return report
 
     # ------------------------------------------------------------------ reorgs
-    async def _check_reorg(self, rpc: StarknetRpc, report: TickReport) -> int | None:
-        """The cursor block after making sure it is still on the chain (rolling back if not)."""
-        with self.engine.connect() as conn:
-            cursor = store.get_cursor(conn, self.contract)
-        if cursor is None:
-            return None
-        number, stored_hash = cursor
-        if await self._hash_of(rpc, number) == stored_hash:
-            report.last_block = number
-            return number
+    async def _check_reorg(self, rpc: StarknetRpc, report: TickReport) -> tuple[int, str] | None:
+        """The cursor (block, hash) after making sure it is still on the chain (rolling back
+        to the common ancestor if not); None when nothing is ingested yet."""
+        while True:
+            with self.engine.connect() as conn:
+                cursor = store.get_cursor(conn, self.contract)
+            if cursor is None:
+                return None
+            if await self._hash_of(rpc, cursor[0]) == cursor[1]:
+                report.last_block = cursor[0]
+                return cursor
+            if await self._handle_reorg(rpc, cursor, report):
+                with self.engine.connect() as conn:
+                    cursor = store.get_cursor(conn, self.contract)
+                report.last_block = cursor[0] if cursor else None
+                return cursor
+            # another ingester moved the cursor meanwhile: look again
+
+    async def _handle_reorg(
+        self, rpc: StarknetRpc, cursor: tuple[int, str], report: TickReport
+    ) -> bool:
+        """Roll back to the common ancestor; False if the cursor moved under us."""
+        number = cursor[0]
         with self.engine.connect() as conn:
             stored = store.recent_blocks(conn, number, self.reorg_window)
         numbers = [n for n, _ in stored if n <= report.head]
@@ -224,7 +239,7 @@ class ChainIngestor:
         with self.engine.begin() as conn:
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_key(self.contract))))
             if store.get_cursor(conn, self.contract) != cursor:
-                return await self._check_reorg(rpc, report)  # someone else handled it
+                return False
             rebuilt = self._rollback(conn, fork, ancestor)
         reorg = {"old_cursor": number, "fork_block": fork, **rebuilt}
         report.reorgs.append(reorg)
@@ -237,8 +252,7 @@ class ChainIngestor:
             rebuilt["workers_rebuilt"],
             rebuilt["jobs_rebuilt"],
         )
-        report.last_block = fork if ancestor else None
-        return fork if ancestor else None
+        return True
 
     async def _hash_of(self, rpc: StarknetRpc, number: int) -> str | None:
         return (await self._hashes_of(rpc, [number])).get(number)
@@ -287,14 +301,22 @@ class ChainIngestor:
         }
 
     # ------------------------------------------------------------------ reading
-    async def _fetch(self, rpc: StarknetRpc, first: int, report: TickReport) -> _Batch:
-        started = time.perf_counter()
+    async def _fetch(
+        self, rpc: StarknetRpc, first: int, cursor: tuple[int, str] | None, report: TickReport
+    ) -> _Batch:
+        """Read one batch; ChainMovedDuringFetch if a reorg touched what was being read."""
         try:
-            target = await rpc.header(report.head)
+            return await self._read_batch(rpc, first, cursor, report)
         except ChainRpcError as err:
-            if err.code == BLOCK_NOT_FOUND:
-                raise ChainMovedDuringFetch(f"head block {report.head} is gone") from None
+            if err.code in (BLOCK_NOT_FOUND, INVALID_CONTINUATION_TOKEN):
+                raise ChainMovedDuringFetch(f"the node answered {err}") from None
             raise
+
+    async def _read_batch(
+        self, rpc: StarknetRpc, first: int, cursor: tuple[int, str] | None, report: TickReport
+    ) -> _Batch:
+        started = time.perf_counter()
+        target = await rpc.header(report.head)
         events: list[RawEvent] = []
         end = report.head
         async for page in rpc.events(self.target.contract, first, report.head):
@@ -303,11 +325,17 @@ class ChainIngestor:
                 len(events) >= self.batch_events
                 and events[0].block_number != events[-1].block_number
             ):
-                end = events[-1].block_number - 1  # stop at a block boundary
-                events = [e for e in events if e.block_number <= end]
+                # stop after the last block whose events are all here; ending on a block
+                # with events lets the hash checks below vouch for the whole batch
+                events = [e for e in events if e.block_number < events[-1].block_number]
+                end = events[-1].block_number
                 break
-        needed = sorted({e.block_number for e in events} | {end})
-        headers = await rpc.headers(needed)
+        needed = {e.block_number for e in events} | {end}
+        if cursor is not None:
+            needed.add(cursor[0])
+        headers = await rpc.headers(sorted(needed))
+        if cursor is not None and normalize_address(headers[cursor[0]].hash) != cursor[1]:
+            raise ChainMovedDuringFetch(f"the cursor block {cursor[0]} was replaced")
         if end == report.head and headers[end].hash != target.hash:
             raise ChainMovedDuringFetch(f"block {end} changed while its events were read")
         for e in events:
@@ -322,13 +350,13 @@ class ChainIngestor:
         event's block) and submitted result CIDs (from the submitting transaction)."""
         created = self.codec.selector("JobCreated")
         submitted = self.codec.selector("ResultSubmitted")
-        jobs = [(i, e) for i, e in enumerate(events) if e.keys[0] == created]
+        jobs = [(i, e) for i, e in enumerate(events) if e.keys and e.keys[0] == created]
         calls = []
         for _, e in jobs:
             job_id = e.keys[1]
             calls.append((self.target.contract, GET_ASSET_CID, [job_id], e.block_hash))
             calls.append((self.target.contract, GET_MIN_REPUTATION, [job_id], e.block_hash))
-        subs = [(i, e) for i, e in enumerate(events) if e.keys[0] == submitted]
+        subs = [(i, e) for i, e in enumerate(events) if e.keys and e.keys[0] == submitted]
         tx_hashes = list(dict.fromkeys(e.transaction_hash for _, e in subs))  # each tx once
         results, txs = await asyncio.gather(rpc.calls(calls), rpc.transactions(tx_hashes))
         context: dict[int, dict] = {}
@@ -355,12 +383,23 @@ class ChainIngestor:
         return found
 
     # ------------------------------------------------------------------ writing
-    def _apply(self, batch: _Batch, cursor: int | None, report: TickReport) -> bool:
+    def _apply(self, batch: _Batch, cursor: tuple[int, str] | None, report: TickReport) -> bool:
         started = time.perf_counter()
         rows, stored = [], []
         for i, raw in enumerate(batch.events):
-            decoded = self.codec.decode(raw.keys, raw.data)
-            fields = self.codec.to_json(decoded)
+            try:
+                decoded = self.codec.decode(raw.keys, raw.data)
+                fields = self.codec.to_json(decoded)
+            except EventDecodeError as err:
+                # kept raw (never lost), but not applied: the ABI does not know it
+                log.warning(
+                    "Chain ingestion: event %s/%d in block %d not decoded: %s",
+                    hex(raw.transaction_hash),
+                    raw.event_index,
+                    raw.block_number,
+                    err,
+                )
+                decoded, fields = DecodedEvent(UNKNOWN_EVENT, {}), {}
             header = batch.headers[raw.block_number]
             event = StoredEvent(
                 event_name=decoded.name,
@@ -397,8 +436,7 @@ class ChainIngestor:
         end = batch.end
         with self.engine.begin() as conn:
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_key(self.contract))))
-            current = store.get_cursor(conn, self.contract)
-            if (current[0] if current else None) != cursor:
+            if store.get_cursor(conn, self.contract) != cursor:
                 return False
             new_keys = store.insert_events(conn, rows)
             fresh = [
@@ -413,7 +451,7 @@ class ChainIngestor:
                 store.load_jobs(conn, touched_jobs),
                 chain_time,
             )
-            changed_workers = [result.workers[w] for w in touched_workers]
+            changed_workers = [result.workers[w] for w in touched_workers if w in result.workers]
             changed_jobs = [j for k, j in result.jobs.items() if k in touched_jobs and j]
             store.upsert_workers(conn, changed_workers)
             store.upsert_jobs(conn, changed_jobs)

@@ -1,7 +1,8 @@
 """The warehouse side of ingestion: every statement runs inside the caller's transaction.
 
-Bulk statements use psycopg2's `execute_values` (one round trip per page of rows), which is
-what keeps a 200k-event backfill in seconds rather than minutes.
+Bulk writes COPY into a transaction-scoped staging table and move the rows with one
+`INSERT … SELECT … ON CONFLICT` (bench/README.md: several times faster than multi-row
+VALUES); small ones use psycopg2's `execute_values`.
 """
 
 from __future__ import annotations
