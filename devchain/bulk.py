@@ -36,6 +36,13 @@ from starknet_py.hash.selector import get_selector_from_name
 from starknet_py.net.client_models import ResourceBounds, ResourceBoundsMapping
 
 from devchain.chain import L1_DATA_GAS_PRICE, L1_GAS_PRICE, L2_GAS_PRICE, Chain, hash_key
+from devchain.contracts.job_registry import (
+    DEFAULT_MIN_REPUTATION,
+    MAX_REPUTATION,
+    START_REPUTATION,
+    VERIFIED_REPUTATION,
+    u256_felts,
+)
 from devchain.errors import RpcError
 from devchain.signing import invoke_v3, sign_batch
 from veriframe_dagster.chain.cids import cid_to_felts
@@ -57,10 +64,6 @@ SELECTOR = {
         "unpause",
     )
 }
-START_REPUTATION = 500
-VERIFIED_REPUTATION = 600
-DEFAULT_MIN_REPUTATION = 400
-MAX_REPUTATION = 1000
 PARALLEL_FROM_EVENTS = 20_000  # below this, signing in-process beats starting signers
 MAX_IN_FLIGHT = 16  # blocks built ahead of execution while signers hash them
 
@@ -187,10 +190,6 @@ def cid_v1(digest: bytes) -> str:
 
 def _weighted(rng: random.Random, table: list[tuple[int, int]]) -> int:
     return rng.choices([v for _, v in table], weights=[w for w, _ in table])[0]
-
-
-def _u256(value: int) -> list[int]:
-    return [value % 2**128, value >> 128]
 
 
 def _multicall(calls: list[Call]) -> list[int]:
@@ -432,7 +431,7 @@ class _Loader:
 
     def approve(self, amount: int) -> Call:
         self.expected["Approval"] += 1
-        return (self.token, SELECTOR["approve"], [self.registry, *_u256(amount)])
+        return (self.token, SELECTOR["approve"], [self.registry, *u256_felts(amount)])
 
     def create(self, creator: int, reward: int) -> Call:
         rng = self.rng
@@ -442,7 +441,7 @@ class _Loader:
         cid = cid_v0(digest) if rng.random() < 0.5 else cid_v1(digest)
         part1, part2 = cid_to_felts(cid)
         deadline = self.now + _weighted(rng, DEADLINES_S)
-        args = [part1, part2, *_u256(reward), deadline]
+        args = [part1, part2, *u256_felts(reward), deadline]
         if rng.random() < 0.5:
             function, min_reputation = "create_job", DEFAULT_MIN_REPUTATION
         else:

@@ -61,7 +61,7 @@ class JobRegistry(SimulatedContract):
         job_id = frame.read("job_counter") + 1
         frame.write("job_counter", value=job_id)
         token = frame.read("reward_token_address")
-        frame.call(token, "transfer_from", [creator, frame.address, *_u256(reward_amount)])
+        frame.call(token, "transfer_from", [creator, frame.address, *u256_felts(reward_amount)])
         frame.write("job_asset_cid_part1", job_id, value=asset_cid_part1)
         frame.write("job_asset_cid_part2", job_id, value=asset_cid_part2)
         frame.write("job_reward", job_id, value=reward_amount)
@@ -100,7 +100,7 @@ class JobRegistry(SimulatedContract):
         require(not frame.read("job_completed", job_id), "Job already completed")
         reward = frame.read("job_reward", job_id)
         frame.write("job_completed", job_id, value=1)
-        frame.call(frame.read("reward_token_address"), "transfer", [worker, *_u256(reward)])
+        frame.call(frame.read("reward_token_address"), "transfer", [worker, *u256_felts(reward)])
         frame.emit("JobFinalized", job_id=job_id, worker=worker, reward_amount=reward)
 
     # ------------------------------------------------------------------ workers
@@ -272,5 +272,6 @@ class JobRegistry(SimulatedContract):
         return bool(frame.read("job_completed", job_id))
 
 
-def _u256(value: int) -> list[int]:
+def u256_felts(value: int) -> list[int]:
+    """A u256 as Cairo serializes it: (low, high)."""
     return [value % 2**128, value >> 128]

@@ -37,7 +37,14 @@ from veriframe_dagster.chain import store
 from veriframe_dagster.chain.addresses import normalize_address
 from veriframe_dagster.chain.events import DecodedEvent, EventCodec, EventDecodeError, event_codec
 from veriframe_dagster.chain.projection import StoredEvent, project, timestamp
-from veriframe_dagster.chain.rpc import BlockHeader, ChainRpcError, RawEvent, StarknetRpc
+from veriframe_dagster.chain.rpc import (
+    BLOCK_NOT_FOUND,
+    INVALID_CONTINUATION_TOKEN,
+    BlockHeader,
+    ChainRpcError,
+    RawEvent,
+    StarknetRpc,
+)
 from veriframe_dagster.settings import Settings
 
 log = logging.getLogger("veriframe.ingest")
@@ -45,8 +52,6 @@ log = logging.getLogger("veriframe.ingest")
 GET_ASSET_CID = get_selector_from_name("get_job_asset_cid")
 GET_MIN_REPUTATION = get_selector_from_name("get_minimum_reputation_for_job")
 SUBMIT_RESULT = get_selector_from_name("submit_result")
-BLOCK_NOT_FOUND = 24
-INVALID_CONTINUATION_TOKEN = 33
 UNKNOWN_EVENT = "Unknown"  # stored name of an event the ABI cannot decode
 
 
@@ -280,7 +285,7 @@ class ChainIngestor:
         workers, job_ids, removed = store.delete_events_after(conn, self.contract, fork)
         remaining = store.events_touching(conn, self.contract, workers, job_ids)
         chain_time = store.block_time(conn, fork) if ancestor else None
-        rebuilt = project(remaining, {}, {}, chain_time or timestamp(0))
+        rebuilt = project(remaining, {}, {})
         store.upsert_workers(conn, [rebuilt.workers[w] for w in workers if w in rebuilt.workers])
         store.delete_unregistered_workers(conn, [w for w in workers if w not in rebuilt.workers])
         store.upsert_jobs(conn, [rebuilt.jobs[j] for j in job_ids if rebuilt.jobs.get(j)])
@@ -449,7 +454,6 @@ class ChainIngestor:
                 fresh,
                 store.load_workers(conn, touched_workers),
                 store.load_jobs(conn, touched_jobs),
-                chain_time,
             )
             changed_workers = [result.workers[w] for w in touched_workers if w in result.workers]
             changed_jobs = [j for k, j in result.jobs.items() if k in touched_jobs and j]

@@ -254,12 +254,6 @@ def fold_job(job: dict[str, Any] | None, event: StoredEvent) -> dict[str, Any] |
     return job
 
 
-def expire(job: dict[str, Any], chain_time: datetime) -> None:
-    """An open job whose deadline has passed on chain is expired (a late result revives it)."""
-    if job["status"] == "open" and job["deadline"] <= chain_time:
-        job["status"] = "expired"
-
-
 @dataclass
 class Projection:
     """The rows a run of events produces: workers, jobs, reputation history."""
@@ -273,11 +267,12 @@ def project(
     events: Iterable[StoredEvent],
     workers: dict[str, dict[str, Any]],
     jobs: dict[int, dict[str, Any] | None],
-    chain_time: datetime,
 ) -> Projection:
     """Fold `events` (in chain order) onto the given current rows.
 
     `workers` and `jobs` must hold every row the events touch (missing rows start empty).
+    Expiry is time, not an event: `store.sweep_expiry` applies it to every job in the same
+    transaction.
     """
     history: list[dict[str, Any]] = []
     for event in events:
@@ -291,7 +286,4 @@ def project(
             row = fold_worker(worker, event, creator)
             if row is not None:
                 history.append(row)
-    for job in jobs.values():
-        if job is not None:
-            expire(job, chain_time)
     return Projection(workers, jobs, history)

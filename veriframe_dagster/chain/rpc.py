@@ -24,6 +24,10 @@ BATCH_SIZE = 200  # requests per JSON-RPC batch
 MAX_IN_FLIGHT = 4  # batches sent concurrently
 
 
+BLOCK_NOT_FOUND = 24  # spec error codes the ingestion reacts to
+INVALID_CONTINUATION_TOKEN = 33
+
+
 class ChainUnavailable(RuntimeError):
     """The node could not be reached, timed out or answered garbage."""
 

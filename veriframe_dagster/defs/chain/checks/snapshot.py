@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
 
 SAMPLE_LIMIT = 20  # mismatches / gaps / orphans listed in a check's metadata
-BLOCK_NOT_FOUND = 24
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ def chain_reader(chain: ChainResource) -> tuple[ChainReader, str, int]:
 
 def cursor_gone(cursor: Cursor, err: Exception) -> dg.AssetCheckResult | None:
     """A WARN result when the cursor block left the chain (a reorg the sensor will undo)."""
-    from veriframe_dagster.chain.rpc import ChainRpcError
+    from veriframe_dagster.chain.rpc import BLOCK_NOT_FOUND, ChainRpcError
 
     if isinstance(err, ChainRpcError) and err.code == BLOCK_NOT_FOUND:
         return dg.AssetCheckResult(
