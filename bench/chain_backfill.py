@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import sqlalchemy as sa
 
 from devchain.process import DevchainProcess, free_port
@@ -58,10 +59,38 @@ def registry_events_before(url: str, registry: str, block: int) -> int:
     return len(rpc(url, "starknet_getEvents", {"filter": flt})["events"])
 
 
-def ingest(engine: sa.Engine, target: IngestTarget, batch_events: int, profile: Path | None):
-    """One tick to head, as `veriframe index --once` runs it; optionally under cProfile."""
+def cpu_seconds(pid: int, with_children: bool = False) -> float:
+    """User + system CPU of a process (and of its live children: Postgres backends)."""
+    processes = [psutil.Process(pid)]
+    if with_children:
+        processes += processes[0].children(recursive=True)
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def ingest(
+    engine: sa.Engine,
+    target: IngestTarget,
+    batch_events: int,
+    profile: Path | None,
+    pids: dict[str, tuple[int, bool]],
+):
+    """One tick to head, as `veriframe index --once` runs it; optionally under cProfile.
+
+    Also returns the CPU seconds each process spent during the tick (`pids`: name →
+    (pid, count children)).
+    """
     ingestor = ChainIngestor(engine, target, batch_events=batch_events)
+    with engine.connect():  # the pooled connection's backend exists before the first sample
+        pass
     profiler = cProfile.Profile() if profile else None
+    cpu_before = {name: cpu_seconds(*p) for name, p in pids.items()}
     started = time.perf_counter()
     if profiler:
         profiler.enable()
@@ -69,6 +98,7 @@ def ingest(engine: sa.Engine, target: IngestTarget, batch_events: int, profile: 
     if profiler:
         profiler.disable()
     wall = time.perf_counter() - started
+    cpu = {name: cpu_seconds(*p) - cpu_before[name] for name, p in pids.items()}
     if profiler and profile:
         profiler.dump_stats(profile)
         out = io.StringIO()
@@ -76,10 +106,12 @@ def ingest(engine: sa.Engine, target: IngestTarget, batch_events: int, profile: 
         stats.sort_stats("tottime").print_stats(25)
         stats.sort_stats("cumulative").print_stats(40)
         print(out.getvalue())
-    return report, wall
+    return report, wall, cpu
 
 
-def print_report(load: dict, report: TickReport, wall: float, counts: dict[str, int]) -> None:
+def print_report(
+    load: dict, report: TickReport, wall: float, cpu: dict[str, float], counts: dict[str, int]
+) -> None:
     rate = report.events / wall if wall else 0.0
     print("\n== bulk load (devchain_bulkLoad) ==")
     print(
@@ -107,6 +139,9 @@ def print_report(load: dict, report: TickReport, wall: float, counts: dict[str, 
         print(f"  {'other':<7} {other:7.1f} s  {100 * other / wall:5.1f} %  (reorg checks, cursor)")
     else:  # an ingestor that overlaps fetching and writing counts both in full
         print(f"  (parts overlap: they add up to {accounted:.1f} s)")
+    print("CPU during the tick (2 cores = 2 s per wall second):")
+    for name, seconds in cpu.items():
+        print(f"  {name:<24} {seconds:6.1f} s  ({100 * seconds / wall:3.0f} % of one core)")
     print("rows (tick report):", dict(report.rows))
     print("rows (tables):     ", counts)
 
@@ -161,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events", type=int, default=200_000, help="JobRegistry events to load")
     parser.add_argument("--accounts", type=int, default=100, help="devchain dev accounts")
     parser.add_argument("--seed", type=int, default=1, help="bulk-load seed")
-    parser.add_argument("--batch-events", type=int, default=5000, help="ingestion batch size")
+    parser.add_argument("--batch-events", type=int, default=20_000, help="ingestion batch size")
     parser.add_argument("--profile", type=Path, help="cProfile the tick; stats written here")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument(
@@ -201,12 +236,17 @@ def main(argv: list[str] | None = None) -> None:
         print(f"fresh warehouse in {time.perf_counter() - started:.1f} s")
 
         target = IngestTarget(url, int(registry, 16), 0)
-        report, wall = ingest(engine, target, args.batch_events, args.profile)
+        pids = {
+            "indexer (this process)": (psutil.Process().pid, False),
+            "devchain": (node.proc.pid, False),
+            "postgres (all processes)": (postgres.pid, True),
+        }
+        report, wall, cpu = ingest(engine, target, args.batch_events, args.profile, pids)
         with engine.connect() as conn:
             counts = {
                 t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES
             }
-            print_report(load, report, wall, counts)
+            print_report(load, report, wall, cpu, counts)
             check(load, before, report, counts, conn)
     finally:
         if engine is not None:

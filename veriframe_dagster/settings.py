@@ -55,7 +55,7 @@ class Settings(BaseSettings):
 
     # --- ingestion ------------------------------------------------------------------
     ingest_batch_events: int = Field(
-        5000, ge=1, description="Events per ingestion batch (one Postgres transaction)."
+        20_000, ge=1, description="Events per ingestion batch (one Postgres transaction)."
     )
     ingest_tick_budget_s: float = Field(
         20, gt=0, description="Time one ingestion tick may spend (Dagster's limit is 60 s)."

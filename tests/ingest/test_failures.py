@@ -14,7 +14,13 @@ import pytest
 import sqlalchemy as sa
 
 from tests.devchain.conftest import Driver
-from tests.ingest.conftest import Activity, chain_event_count, ingestor, snapshot
+from tests.ingest.conftest import (
+    Activity,
+    assert_tables_match_contract,
+    chain_event_count,
+    ingestor,
+    snapshot,
+)
 from tests.ingest.faulty_proxy import FaultyProxy
 from veriframe_dagster.chain.rpc import ChainRpcError, ChainUnavailable
 
@@ -55,7 +61,7 @@ def cursor_of(engine: sa.Engine) -> tuple | None:
     ("fault", "method", "error"),
     [
         ("http_500", "starknet_getEvents", ChainUnavailable),
-        ("rpc_error", "starknet_call", ChainRpcError),
+        ("rpc_error", "starknet_getEvents", ChainRpcError),
         ("rpc_error", "starknet_getTransactionByHash", ChainRpcError),
         ("hang", "starknet_getBlockWithTxHashes", ChainUnavailable),
     ],
@@ -67,7 +73,7 @@ def test_rpc_failures_fail_the_tick_and_keep_the_cursor(
     ingestor(engine, busy_chain, url=proxy.url, batch_events=20).tick(60)  # some progress
     before, cursor = snapshot(engine), cursor_of(engine)
     getattr(proxy.faults, fault).add(method)
-    new_job_with_result(busy_chain)  # needs starknet_call and getTransactionByHash
+    new_job_with_result(busy_chain)  # its events need getTransactionByHash
     with pytest.raises(error):
         ingestor(engine, busy_chain, url=proxy.url, rpc_timeout_s=1).tick(60, until_caught_up=True)
     assert cursor_of(engine) == cursor
@@ -77,6 +83,24 @@ def test_rpc_failures_fail_the_tick_and_keep_the_cursor(
     fresh = new_warehouse()
     ingestor(fresh, busy_chain).tick(60, until_caught_up=True)
     assert snapshot(engine) == snapshot(fresh)
+
+
+def test_jobs_whose_transaction_cannot_be_read_fall_back_to_view_calls(
+    busy_chain: Driver, proxy: FaultyProxy, new_warehouse, monkeypatch
+) -> None:
+    """An account with another calldata layout: asset CIDs and minimum reputations come from
+    the views at the event's block, and a failing view call fails the tick."""
+    from veriframe_dagster.chain import ingest
+
+    monkeypatch.setattr(ingest, "multicall", lambda calldata: [])
+    engine = new_warehouse()
+    proxy.faults.rpc_error.add("starknet_call")
+    with pytest.raises(ChainRpcError):
+        ingestor(engine, busy_chain, url=proxy.url).tick(60, until_caught_up=True)
+    assert cursor_of(engine) is None
+    proxy.faults.clear()
+    ingestor(engine, busy_chain, url=proxy.url).tick(60, until_caught_up=True)
+    assert_tables_match_contract(busy_chain, engine, result_cids=False)
 
 
 def test_node_down_is_a_clear_error(busy_chain: Driver, new_warehouse) -> None:

@@ -14,7 +14,9 @@ class CidEncodingError(ValueError):
 
 
 def _is_printable_ascii(text: str) -> bool:
-    return all(0x21 <= ord(ch) <= 0x7E for ch in text)
+    """Only characters 0x21-0x7E (string methods, not a per-character loop: ingestion checks
+    every CID it stores)."""
+    return text.isascii() and text.isprintable() and " " not in text
 
 
 def _encode_short(text: str) -> int:

@@ -19,7 +19,6 @@ from starknet_py.hash.selector import get_selector_from_name
 from starknet_py.serialization.factory import serializer_for_payload
 
 from veriframe_dagster.chain.abi import ContractName, load_abi, parsed_abi
-from veriframe_dagster.chain.addresses import normalize_address
 
 CONTRACT_ADDRESS = "core::starknet::contract_address::ContractAddress"
 
@@ -36,12 +35,14 @@ class DecodedEvent:
     fields: dict[str, Any]
 
 
-def _width(cairo_type: CairoType) -> int | None:
-    """How many felts a simple member takes, or None when it needs the full serializer."""
-    if isinstance(cairo_type, FeltType | BoolType):
+def _kind(cairo_type: CairoType) -> int | None:
+    """How a simple member is read: 0 felt, 1 bool, 256 u256, n uN; None needs the serializer."""
+    if isinstance(cairo_type, FeltType):
+        return 0
+    if isinstance(cairo_type, BoolType):
         return 1
     if isinstance(cairo_type, UintType):
-        return 2 if cairo_type.bits == 256 else 1
+        return cairo_type.bits
     return None
 
 
@@ -50,10 +51,10 @@ class _MemberCodec:
 
     def __init__(self, members: OrderedDict[str, CairoType]):
         self.names = list(members)
-        self.types = list(members.values())
-        widths = [_width(t) for t in self.types]
-        self.fast = all(w is not None for w in widths)
-        self.size = sum(w or 0 for w in widths) if self.fast else None
+        kinds = [_kind(t) for t in members.values()]
+        self.fast = all(k is not None for k in kinds)
+        self.members = list(zip(self.names, kinds, strict=True))
+        self.size = sum(2 if k == 256 else 1 for k in kinds) if self.fast else None
         self.serializer = serializer_for_payload(members)
 
     def decode(self, felts: list[int]) -> dict[str, Any]:
@@ -63,23 +64,22 @@ class _MemberCodec:
             raise EventDecodeError(f"expected {self.size} felts for {self.names}, got {len(felts)}")
         out: dict[str, Any] = {}
         i = 0
-        for name, cairo_type in zip(self.names, self.types, strict=True):
-            if isinstance(cairo_type, UintType) and cairo_type.bits == 256:
-                low, high = felts[i], felts[i + 1]
-                if low >= 2**128 or high >= 2**128:
-                    raise EventDecodeError(f"{name}: u256 limb out of range")
-                out[name] = low + (high << 128)
-                i += 2
-                continue
+        for name, kind in self.members:
             value = felts[i]
-            if isinstance(cairo_type, BoolType):
-                if value not in (0, 1):
-                    raise EventDecodeError(f"{name}: {value} is not a bool")
-                value = bool(value)
-            elif isinstance(cairo_type, UintType) and value >= 2**cairo_type.bits:
-                raise EventDecodeError(f"{name}: {value} does not fit u{cairo_type.bits}")
-            out[name] = value
             i += 1
+            if kind == 256:
+                high = felts[i]
+                i += 1
+                if value >> 128 or high >> 128:
+                    raise EventDecodeError(f"{name}: u256 limb out of range")
+                value += high << 128
+            elif kind == 1:
+                if value > 1:
+                    raise EventDecodeError(f"{name}: {value} is not a bool")
+                value = value == 1
+            elif kind and value >> kind:
+                raise EventDecodeError(f"{name}: {value} does not fit u{kind}")
+            out[name] = value
         return out
 
     def encode(self, values: dict[str, Any]) -> list[int]:
@@ -153,7 +153,7 @@ class EventCodec:
         numbers (JSONB keeps integers exact), bools as bools."""
         addresses = self._spec(event.name).addresses
         return {
-            name: normalize_address(value) if name in addresses else value
+            name: f"0x{value:064x}" if name in addresses else value
             for name, value in event.fields.items()
         }
 

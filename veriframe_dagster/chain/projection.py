@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from veriframe_dagster.chain.cids import CidEncodingError, felts_to_cid
 
 START_REPUTATION = 500
+DEFAULT_MIN_REPUTATION = 400  # of jobs made with `create_job` (no requirements)
 VERIFIED_REPUTATION = 600
 MAX_REPUTATION = 1000
 
@@ -70,9 +71,9 @@ JOB_CHAIN_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class StoredEvent:
-    """One event as the warehouse keeps it (a `contract_events` row)."""
+class StoredEvent(NamedTuple):
+    """One event as the warehouse keeps it (a `contract_events` row); a tuple because a
+    backfill makes hundreds of thousands of them."""
 
     event_name: str
     decoded: dict[str, Any]

@@ -49,18 +49,9 @@ class BlockHeader:
     timestamp: int
 
 
-@dataclass(frozen=True)
-class RawEvent:
-    """An emitted event as getEvents returns it (all felts as ints)."""
-
-    from_address: int
-    keys: list[int]
-    data: list[int]
-    block_number: int
-    block_hash: int
-    transaction_hash: int
-    transaction_index: int
-    event_index: int
+RawEvent = dict[str, Any]
+"""An emitted event exactly as getEvents returns it: felts stay hex strings (`keys`, `data`,
+`block_hash`, `transaction_hash`) until the decoder needs them, so no felt is converted twice."""
 
 
 def _ints(values: list[str]) -> list[int]:
@@ -173,19 +164,7 @@ class StarknetRpc:
             if token:
                 flt["continuation_token"] = token
             result = await self.request("starknet_getEvents", {"filter": flt})
-            yield [
-                RawEvent(
-                    from_address=int(e["from_address"], 16),
-                    keys=_ints(e["keys"]),
-                    data=_ints(e["data"]),
-                    block_number=e["block_number"],
-                    block_hash=int(e["block_hash"], 16),
-                    transaction_hash=int(e["transaction_hash"], 16),
-                    transaction_index=e["transaction_index"],
-                    event_index=e["event_index"],
-                )
-                for e in result["events"]
-            ]
+            yield result["events"]
             token = result.get("continuation_token")
             if not token:
                 return
@@ -211,8 +190,8 @@ class StarknetRpc:
         )
         return [_ints(r) for r in results]
 
-    async def transactions(self, hashes: Sequence[int]) -> list[dict]:
-        """The transactions with these hashes, as the node returns them."""
+    async def transactions(self, hashes: Sequence[str]) -> list[dict]:
+        """The transactions with these hashes (hex, as the node wrote them), as it returns them."""
         return await self.batch(
-            [("starknet_getTransactionByHash", {"transaction_hash": to_hex(h)}) for h in hashes]
+            [("starknet_getTransactionByHash", {"transaction_hash": h}) for h in hashes]
         )

@@ -1,17 +1,18 @@
 """The warehouse side of ingestion: every statement runs inside the caller's transaction.
 
-Bulk writes COPY into a transaction-scoped staging table and move the rows with one
-`INSERT … SELECT … ON CONFLICT` (bench/README.md: several times faster than multi-row
-VALUES); small ones use psycopg2's `execute_values`.
+Bulk writes go through COPY in text format, built by the ingestor while the previous batch is
+written: raw events and reputation history straight into their tables (nothing is stored after
+the cursor, so they cannot conflict), upserts through a transaction-scoped staging table and
+one `INSERT … SELECT … ON CONFLICT` (bench/README.md). Small writes use `execute_values`.
 """
 
 from __future__ import annotations
 
-import csv
 import io
-import json
-from collections.abc import Iterable, Sequence
+import operator
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -70,37 +71,112 @@ def _cursor(conn: sa.Connection):
     return conn.connection.dbapi_connection.cursor()
 
 
-def _json(value: Any) -> str:
-    """JSON text for a JSONB column; big integers stay exact numbers (orjson stops at 64 bits)."""
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:
-        return json.dumps(value, separators=(",", ":"))
+_JSON_KEYS: dict[str, str] = {}  # '"name":' of member names seen (a contract has few)
 
 
-def insert_events(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> set[tuple]:
-    """Insert raw events; returns the natural keys of those that were new (idempotent).
+def _json_scalar(value: Any) -> str:
+    kind = type(value)
+    if kind is int:
+        return str(value)
+    if kind is str and value.isalnum():  # hex felts and names need no escaping
+        return f'"{value}"'
+    if kind is dict or kind is list or kind is tuple:
+        return json_text(value)
+    return orjson.dumps(value).decode()
 
-    The rows are COPied into a transaction-scoped staging table first and moved with one
-    `INSERT … SELECT … ON CONFLICT DO NOTHING`: several times faster than multi-row VALUES.
-    """
-    if not rows:
-        return set()
-    json_columns = {"keys", "data", "decoded", "context"}
-    values = (
-        [_json(row[c]) if c in json_columns else row[c] for c in EVENT_COLUMNS] for row in rows
-    )
-    columns = ", ".join(EVENT_COLUMNS)
-    with _cursor(conn) as cur:
-        staging = _copy_into_staging(cur, "contract_events", EVENT_COLUMNS, values)
-        cur.execute(
-            f"INSERT INTO contract_events ({columns}) SELECT {columns} FROM {staging} "
-            "ON CONFLICT (block_hash, transaction_index, event_index) DO NOTHING "
-            "RETURNING block_hash, transaction_index, event_index"
+
+def json_text(value: Any) -> str:
+    """JSON text for a JSONB column. Integers of any size stay exact numbers (orjson stops at
+    64 bits; felts and u256 go up to 256), so objects are written here."""
+    kind = type(value)
+    if kind is dict:
+        parts = []
+        for key, member in value.items():
+            prefix = _JSON_KEYS.get(key)
+            if prefix is None:
+                prefix = _JSON_KEYS.setdefault(key, orjson.dumps(key).decode() + ":")
+            parts.append(prefix + _json_scalar(member))
+        return "{" + ",".join(parts) + "}"
+    if kind is list or kind is tuple:
+        try:
+            return orjson.dumps(value).decode()
+        except TypeError:  # a big integer inside
+            return "[" + ",".join([_json_scalar(v) for v in value]) + "]"
+    return _json_scalar(value)
+
+
+def json_copy_text(value: Any) -> str:
+    """JSON text escaped for COPY's text format (JSON has no raw control characters)."""
+    text = json_text(value)
+    return text.replace("\\", "\\\\") if "\\" in text else text
+
+
+COPY_NULL = "\\N"
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_text(value: str) -> str:
+    """A text value escaped for COPY's text format."""
+    return value.translate(_COPY_ESCAPES) if "\\" in value or not value.isprintable() else value
+
+
+def copy_lines(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
+    """Rows as COPY text-format lines (None → NULL, datetimes as ISO 8601, JSON for dicts)."""
+    times: dict[datetime, str] = {}  # a batch's rows share their blocks' timestamps
+
+    def timestamp(value: datetime) -> str:
+        found = times.get(value)
+        if found is None:
+            found = times[value] = value.isoformat()
+        return found
+
+    by_type: dict[type, Callable[[Any], str]] = {
+        int: int.__str__,
+        str: copy_text,
+        type(None): lambda _: COPY_NULL,
+        bool: lambda value: "t" if value else "f",
+        datetime: timestamp,
+        dict: json_copy_text,
+        list: json_copy_text,
+        Decimal: str,
+        float: repr,
+    }
+    values = operator.itemgetter(*columns) if len(columns) > 1 else lambda row: (row[columns[0]],)
+    lines = []
+    for row in rows:
+        lines.append("\t".join([by_type[type(v)](v) for v in values(row)]))
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def copy_into(cur, table: str, columns: Sequence[str], text: str) -> None:
+    """COPY text-format lines into `table`, handed over in one read: psycopg2 takes the GIL
+    for every chunk it reads, and the ingestor's other thread is busy decoding."""
+    if text:
+        data = text.encode()
+        cur.copy_expert(
+            f"COPY {table} ({', '.join(columns)}) FROM STDIN", io.BytesIO(data), size=len(data)
         )
-        inserted = cur.fetchall()
-        cur.execute(f"DROP TABLE {staging}")
-    return {tuple(r) for r in inserted}
+
+
+def insert_events(conn: sa.Connection, text: str) -> None:
+    """Append raw events (COPY lines in `EVENT_COLUMNS` order). Only events after the cursor
+    are ever written, and nothing is stored after the cursor: a duplicate is a bug and fails."""
+    with _cursor(conn) as cur:
+        copy_into(cur, "contract_events", EVENT_COLUMNS, text)
+
+
+def last_event_block(conn: sa.Connection, contract: str) -> int | None:
+    """The newest block the contract has stored events of."""
+    return conn.execute(
+        sa.select(sa.func.max(contract_events.c.block_number)).where(
+            contract_events.c.contract_address == contract
+        )
+    ).scalar()
+
+
+def _ints(row: sa.Row) -> dict[str, Any]:
+    """A row with its NUMERIC values as ints (Decimal arithmetic rounds past 28 digits)."""
+    return {k: int(v) if isinstance(v, Decimal) else v for k, v in row._mapping.items()}
 
 
 def load_workers(conn: sa.Connection, addresses: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -109,7 +185,7 @@ def load_workers(conn: sa.Connection, addresses: Iterable[str]) -> dict[str, dic
         return {}
     columns = [workers.c.address, *(workers.c[c] for c in WORKER_CHAIN_COLUMNS)]
     rows = conn.execute(sa.select(*columns).where(workers.c.address.in_(addresses)))
-    return {r.address: {**r._mapping} for r in rows}
+    return {r.address: _ints(r) for r in rows}
 
 
 def load_jobs(conn: sa.Connection, job_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
@@ -118,49 +194,62 @@ def load_jobs(conn: sa.Connection, job_ids: Iterable[int]) -> dict[int, dict[str
         return {}
     columns = [jobs.c.job_id, *(jobs.c[c] for c in JOB_CHAIN_COLUMNS)]
     rows = conn.execute(sa.select(*columns).where(jobs.c.job_id.in_(job_ids)))
-    return {int(r.job_id): {**r._mapping, "job_id": int(r.job_id)} for r in rows}
+    return {int(r.job_id): _ints(r) for r in rows}
 
 
-def _copy_into_staging(cur, table: str, columns: Sequence[str], rows: Iterable[Iterable]) -> str:
-    """COPY rows into a transaction-scoped staging twin of `table`; returns its name."""
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
-    buffer.seek(0)
-    staging = f"staging_{table}"
-    names = ", ".join(columns)
-    cur.execute(
-        f"CREATE TEMP TABLE {staging} ON COMMIT DROP AS SELECT {names} FROM {table} WITH NO DATA"
-    )
-    cur.copy_expert(f"COPY {staging} ({names}) FROM STDIN WITH (FORMAT csv)", buffer)
-    return staging
+JOB_COLUMNS = ("job_id", *JOB_CHAIN_COLUMNS)
+WORKER_COLUMNS = ("address", *WORKER_CHAIN_COLUMNS)
+
+
+def job_lines(rows: Iterable[dict[str, Any]]) -> str:
+    """Job rows as COPY lines for `insert_jobs` and `upsert_jobs`."""
+    return copy_lines(rows, JOB_COLUMNS)
+
+
+def worker_lines(rows: Iterable[dict[str, Any]]) -> str:
+    """Worker rows as COPY lines for `upsert_workers`."""
+    return copy_lines(rows, WORKER_COLUMNS)
+
+
+def history_lines(rows: Iterable[dict[str, Any]]) -> str:
+    """Reputation history rows as COPY lines for `insert_history`."""
+    return copy_lines(rows, HISTORY_COLUMNS)
 
 
 def _upsert(
-    conn: sa.Connection, table: str, key: str, columns: Sequence[str], rows: list[dict], update: str
+    conn: sa.Connection, table: str, columns: Sequence[str], lines: str, update: str
 ) -> None:
-    """INSERT … ON CONFLICT DO UPDATE of many rows, through a COPY-filled staging table."""
-    if not rows:
+    """INSERT … ON CONFLICT (first column) DO UPDATE of COPY lines, through a staging table."""
+    if not lines:
         return
-    all_columns = (key, *columns)
-    names = ", ".join(all_columns)
+    names = ", ".join(columns)
+    staging = f"staging_{table}"
     with _cursor(conn) as cur:
-        staging = _copy_into_staging(
-            cur, table, all_columns, ([r[c] for c in all_columns] for r in rows)
+        cur.execute(
+            f"CREATE TEMP TABLE {staging} ON COMMIT DROP AS "
+            f"SELECT {names} FROM {table} WITH NO DATA"
         )
+        copy_into(cur, staging, columns, lines)
         cur.execute(
             f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} "
-            f"ON CONFLICT ({key}) DO UPDATE SET {update}"
+            f"ON CONFLICT ({columns[0]}) DO UPDATE SET {update}"
         )
         cur.execute(f"DROP TABLE {staging}")
 
 
-def upsert_workers(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+def upsert_workers(conn: sa.Connection, lines: str) -> None:
     """Write the chain columns of workers; the off-chain profile columns are left alone."""
     update = ", ".join(f"{c} = EXCLUDED.{c}" for c in WORKER_CHAIN_COLUMNS)
-    _upsert(conn, "workers", "address", WORKER_CHAIN_COLUMNS, rows, update)
+    _upsert(conn, "workers", WORKER_COLUMNS, lines, update)
 
 
-def upsert_jobs(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+def insert_jobs(conn: sa.Connection, lines: str) -> None:
+    """Append jobs created after the cursor (none is stored yet: see insert_events)."""
+    with _cursor(conn) as cur:
+        copy_into(cur, "jobs", JOB_COLUMNS, lines)
+
+
+def upsert_jobs(conn: sa.Connection, lines: str) -> None:
     """Write the chain columns of jobs.
 
     An off-chain claim (`assigned`, `completed`) outranks the chain's `open`/`expired`: only
@@ -173,7 +262,7 @@ def upsert_jobs(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
         "AND jobs.status IN ('assigned', 'completed') THEN jobs.status ELSE EXCLUDED.status END"
         for c in JOB_CHAIN_COLUMNS
     )
-    _upsert(conn, "jobs", "job_id", JOB_CHAIN_COLUMNS, rows, update)
+    _upsert(conn, "jobs", JOB_COLUMNS, lines, update)
 
 
 def delete_jobs(conn: sa.Connection, job_ids: Iterable[int]) -> int:
@@ -197,17 +286,10 @@ def delete_unregistered_workers(conn: sa.Connection, addresses: Iterable[str]) -
         )
 
 
-def insert_history(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
+def insert_history(conn: sa.Connection, lines: str) -> None:
+    """Append reputation history (its events are new: no conflicts, see insert_events)."""
     with _cursor(conn) as cur:
-        execute_values(
-            cur,
-            f"INSERT INTO reputation_history ({', '.join(HISTORY_COLUMNS)}) VALUES %s "
-            "ON CONFLICT (block_hash, transaction_index, event_index) DO NOTHING",
-            [tuple(r[c] for c in HISTORY_COLUMNS) for r in rows],
-            page_size=PAGE,
-        )
+        copy_into(cur, "reputation_history", HISTORY_COLUMNS, lines)
 
 
 def upsert_blocks(conn: sa.Connection, rows: list[tuple[int, str, str, datetime]]) -> None:
