@@ -27,6 +27,7 @@ def start_up(tmp_path: Path) -> tuple[subprocess.Popen, Path, dict[str, str]]:
         "VERIFRAME_DATA_DIR": str(tmp_path / "data"),
         "VERIFRAME_DEVCHAIN_PORT": str(free_port()),
         "VERIFRAME_DAGSTER_PORT": str(free_port()),
+        "VERIFRAME_API_PORT": str(free_port()),
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "veriframe_dagster.cli", "up"],
@@ -70,8 +71,12 @@ def test_up_serves_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
     assert head["result"] == 0
     ui = f"http://127.0.0.1:{env['VERIFRAME_DAGSTER_PORT']}"
     assert httpx.get(f"{ui}/server_info").json()["dagster_version"] == "1.13.27"
+    api = f"http://127.0.0.1:{env['VERIFRAME_API_PORT']}"
+    health = httpx.get(f"{api}/health").json()
+    assert health["database"] == "ok" and health["chain"]["head"] == 0
+    assert httpx.get(f"{api}/api/v1/jobs").json()["items"] == []
     pids = child_pids(log)
-    assert set(pids) == {"devchain", "dagster-daemon", "dagster-webserver"}
+    assert set(pids) == {"devchain", "dagster-daemon", "dagster-webserver", "api"}
     postmaster = tmp_path / "data" / "postgres" / "postmaster.pid"
     assert postmaster.exists()
 

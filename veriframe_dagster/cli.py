@@ -63,6 +63,23 @@ def _index(args: argparse.Namespace) -> None:
         time.sleep(settings.chain_sensor_interval_s)
 
 
+def _api(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from api.app import create_app
+    from veriframe_dagster.warehouse.migrate import upgrade_warehouse
+    from veriframe_dagster.warehouse.urls import resolve_database_urls
+
+    settings = get_settings()
+    upgrade_warehouse(resolve_database_urls(settings).warehouse)
+    uvicorn.run(
+        create_app(settings),
+        host=args.host or settings.api_host,
+        port=args.port or settings.api_port,
+        workers=1,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="veriframe", description="VeriFrame: decentralized Blender rendering on StarkNet."
@@ -91,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--once", action="store_true", help="catch up with the chain head, then exit"
     )
     index.set_defaults(func=_index)
+
+    api = sub.add_parser("api", help="serve the HTTP API (what `up` starts)")
+    api.add_argument("--host", help="listen address (VERIFRAME_API_HOST)")
+    api.add_argument("--port", type=int, help="listen port (VERIFRAME_API_PORT)")
+    api.set_defaults(func=_api)
     return parser
 
 

@@ -94,6 +94,13 @@ class Settings(BaseSettings):
         20, ge=1, description="Workers and jobs sampled by the spot check against the contract."
     )
 
+    # --- API ------------------------------------------------------------------------
+    api_host: str = Field("127.0.0.1", description="API listen address.")
+    api_port: int = Field(8000, description="API listen port.")
+    api_ready_max_lag_blocks: int = Field(
+        20, ge=0, description="`/ready` answers 503 while ingestion trails the head by more."
+    )
+
     # --- devchain -------------------------------------------------------------------
     devchain_host: str = Field("127.0.0.1", description="devchain listen address.")
     devchain_port: int = Field(5050, description="devchain listen port.")
@@ -115,6 +122,7 @@ class Settings(BaseSettings):
         "`starknet_rpc_url` points at a real StarkNet node.",
     )
     run_dagster: bool = Field(True, description="Start Dagster's webserver and daemon with `up`.")
+    run_api: bool = Field(True, description="Start the API with `up`.")
     dagster_host: str = Field("127.0.0.1", description="Dagster webserver listen address.")
     dagster_port: int = Field(3000, description="Dagster webserver (UI) port.")
 

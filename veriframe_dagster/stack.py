@@ -195,6 +195,31 @@ def run_stack(settings: Settings) -> None:
                 lambda: stop_requested,
             )
             lines.append(f"Dagster UI  {ui}")
+        if settings.run_api:
+            api_env = {**env, "VERIFRAME_DATABASE_URL": urls.warehouse}
+            if settings.run_devchain:
+                api_env["VERIFRAME_STARKNET_RPC_URL"] = chain["rpc_url"]
+            children.append(
+                _spawn(
+                    "api",
+                    [
+                        sys.executable,
+                        "-m",
+                        "uvicorn",
+                        "api.app:create_app",
+                        "--factory",
+                        "--host",
+                        settings.api_host,
+                        "--port",
+                        str(settings.api_port),
+                    ],
+                    api_env,
+                    logs,
+                )
+            )
+            api = f"http://{settings.api_host}:{settings.api_port}"
+            _wait_for(lambda: _http_ok(f"{api}/"), "the API", children, lambda: stop_requested)
+            lines.append(f"API         {api}/api/v1 (docs {api}/docs)")
         print("VeriFrame is up:\n  " + "\n  ".join(lines) + "\nPress Ctrl-C to stop.", flush=True)
         while not stop_requested:
             dead = [c for c in children if not c.alive()]

@@ -35,17 +35,22 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Driver]:
     node.stop()
 
 
+def fresh_warehouse(embedded_pg: EmbeddedPostgres) -> sa.Engine:
+    """A new, migrated warehouse database on the test server."""
+    name = f"ingest_{next(_db_names)}"
+    embedded_pg.ensure_database(name)
+    url = embedded_pg.url(name)
+    upgrade_warehouse(url)
+    return make_engine(url)
+
+
 @pytest.fixture
 def new_warehouse(embedded_pg: EmbeddedPostgres) -> Iterator[Callable[[], sa.Engine]]:
     """A factory of fresh, migrated warehouse databases (engines disposed afterwards)."""
     engines: list[sa.Engine] = []
 
     def make() -> sa.Engine:
-        name = f"ingest_{next(_db_names)}"
-        embedded_pg.ensure_database(name)
-        url = embedded_pg.url(name)
-        upgrade_warehouse(url)
-        engines.append(make_engine(url))
+        engines.append(fresh_warehouse(embedded_pg))
         return engines[-1]
 
     yield make
