@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -18,6 +20,21 @@ import sqlalchemy as sa
 from devchain.process import free_port
 
 UP_TIMEOUT_S = 120
+
+
+@contextmanager
+def running_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, Path, dict[str, str]]]:
+    """`veriframe up`, stopped with Ctrl-C afterwards even when the test failed half-way."""
+    proc, log, env = start_up(tmp_path)
+    try:
+        yield proc, log, env
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def start_up(tmp_path: Path) -> tuple[subprocess.Popen, Path, dict[str, str]]:
@@ -59,39 +76,39 @@ def alive(pid: int) -> bool:
 
 
 def test_up_serves_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
-    proc, log, env = start_up(tmp_path)
-    text = log.read_text()
-    warehouse = re.search(r"warehouse\s+(\S+)", text)[1]
-    with sa.create_engine(warehouse).connect() as conn:
-        assert conn.execute(sa.text("select version_num from alembic_version")).scalar()
-    chain = json.loads((tmp_path / "data" / "devchain" / "chain.json").read_text())
-    head = httpx.post(
-        chain["rpc_url"], json={"jsonrpc": "2.0", "id": 1, "method": "starknet_blockNumber"}
-    ).json()
-    assert head["result"] == 0
-    ui = f"http://127.0.0.1:{env['VERIFRAME_DAGSTER_PORT']}"
-    assert httpx.get(f"{ui}/server_info").json()["dagster_version"] == "1.13.27"
-    api = f"http://127.0.0.1:{env['VERIFRAME_API_PORT']}"
-    health = httpx.get(f"{api}/health").json()
-    assert health["database"] == "ok" and health["chain"]["head"] == 0
-    assert httpx.get(f"{api}/api/v1/jobs").json()["items"] == []
-    pids = child_pids(log)
-    assert set(pids) == {"devchain", "dagster-daemon", "dagster-webserver", "api"}
-    postmaster = tmp_path / "data" / "postgres" / "postmaster.pid"
-    assert postmaster.exists()
+    with running_up(tmp_path) as (proc, log, env):
+        text = log.read_text()
+        warehouse = re.search(r"warehouse\s+(\S+)", text)[1]
+        with sa.create_engine(warehouse).connect() as conn:
+            assert conn.execute(sa.text("select version_num from alembic_version")).scalar()
+        chain = json.loads((tmp_path / "data" / "devchain" / "chain.json").read_text())
+        head = httpx.post(
+            chain["rpc_url"], json={"jsonrpc": "2.0", "id": 1, "method": "starknet_blockNumber"}
+        ).json()
+        assert head["result"] == 0
+        ui = f"http://127.0.0.1:{env['VERIFRAME_DAGSTER_PORT']}"
+        assert httpx.get(f"{ui}/server_info").json()["dagster_version"] == "1.13.27"
+        api = f"http://127.0.0.1:{env['VERIFRAME_API_PORT']}"
+        health = httpx.get(f"{api}/health").json()
+        assert health["database"] == "ok" and health["chain"]["head"] == 0
+        assert httpx.get(f"{api}/api/v1/jobs").json()["items"] == []
+        pids = child_pids(log)
+        assert set(pids) == {"devchain", "dagster-daemon", "dagster-webserver", "api"}
+        postmaster = tmp_path / "data" / "postgres" / "postmaster.pid"
+        assert postmaster.exists()
 
-    os.kill(proc.pid, signal.SIGINT)
-    assert proc.wait(timeout=60) == 0
-    assert "VeriFrame stopped." in log.read_text()
-    assert not any(alive(pid) for pid in pids.values())
-    assert not postmaster.exists()
+        os.kill(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+        assert "VeriFrame stopped." in log.read_text()
+        assert not any(alive(pid) for pid in pids.values())
+        assert not postmaster.exists()
 
 
 def test_up_stops_everything_when_a_child_dies(tmp_path: Path) -> None:
-    proc, log, _ = start_up(tmp_path)
-    pids = child_pids(log)
-    os.kill(pids["devchain"], signal.SIGKILL)
-    assert proc.wait(timeout=60) == 1
+    with running_up(tmp_path) as (proc, log, _):
+        pids = child_pids(log)
+        os.kill(pids["devchain"], signal.SIGKILL)
+        assert proc.wait(timeout=60) == 1
     assert "devchain exited" in log.read_text()
     assert not any(alive(pid) for pid in pids.values())
     assert not (tmp_path / "data" / "postgres" / "postmaster.pid").exists()
