@@ -10,20 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from starknet_py.cairo.felt import decode_shortstring, encode_shortstring
 from starknet_py.hash.selector import get_selector_from_name
 from starknet_py.utils.typed_data import TypedData
+
+from veriframe_dagster.chain.rpc import ChainRpcError, ChainUnavailable, StarknetRpc
 
 VALID = encode_shortstring("VALID")
 IS_VALID_SIGNATURE = get_selector_from_name("is_valid_signature")
 NOT_A_VALID_SIGNATURE = (20, 21, 40)  # no contract, no such entry point, the check reverted
 DOMAIN_NAME = "VeriFrame"
 DOMAIN_VERSION = "1"
-
-
-class SignatureCheckUnavailable(RuntimeError):
-    """The node could not be asked (unreachable, or answered something unexpected)."""
 
 
 @dataclass(frozen=True)
@@ -73,35 +70,22 @@ class LoginMessage:
         return TypedData.from_dict(self.typed_data()).message_hash(self.address)
 
 
-def signature_is_valid(
-    rpc_url: str, message: LoginMessage, signature: list[int], timeout_s: float = 10
-) -> bool:
+async def signature_is_valid(rpc: StarknetRpc, message: LoginMessage, signature: list[int]) -> bool:
     """Ask the account contract at `message.address` (at `latest`) whether `signature` signs
-    the message. False for a wrong signature, a reverted check or no contract there."""
-    calldata = [message.hash(), len(signature), *signature]
-    body = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "starknet_call",
-        "params": {
-            "request": {
-                "contract_address": hex(message.address),
-                "entry_point_selector": hex(IS_VALID_SIGNATURE),
-                "calldata": [hex(x) for x in calldata],
-            },
-            "block_id": "latest",
-        },
+    the message. False for a wrong signature, a reverted check or no contract there;
+    ChainUnavailable (never False) when the node cannot answer."""
+    request = {
+        "contract_address": hex(message.address),
+        "entry_point_selector": hex(IS_VALID_SIGNATURE),
+        "calldata": [hex(x) for x in (message.hash(), len(signature), *signature)],
     }
     try:
-        answer = httpx.post(rpc_url, json=body, timeout=timeout_s).json()
-    except (httpx.HTTPError, ValueError) as err:
-        raise SignatureCheckUnavailable(f"StarkNet node at {rpc_url}: {err}") from err
-    if "error" in answer:
-        if answer["error"].get("code") in NOT_A_VALID_SIGNATURE:
+        result = await rpc.request("starknet_call", {"request": request, "block_id": "latest"})
+    except ChainRpcError as err:
+        if err.code in NOT_A_VALID_SIGNATURE:
             return False
-        raise SignatureCheckUnavailable(f"StarkNet node at {rpc_url}: {answer['error']}")
+        raise
     try:
-        result = answer["result"]
         return len(result) == 1 and int(result[0], 16) == VALID
-    except (KeyError, TypeError, ValueError) as err:
-        raise SignatureCheckUnavailable(f"StarkNet node at {rpc_url} answered {answer}") from err
+    except (TypeError, ValueError) as err:
+        raise ChainUnavailable(f"StarkNet node at {rpc.url} answered {result!r}") from err

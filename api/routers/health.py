@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api.schemas import Health
+from veriframe_dagster.chain.rpc import ChainRpcError, ChainUnavailable
+from veriframe_dagster.defs.chain.views import ChainReader
 from veriframe_dagster.settings import Settings
 from veriframe_dagster.warehouse.tables import chain_cursor
 
@@ -27,11 +28,9 @@ def _database(engine: sa.Engine) -> tuple[bool, int | None]:
 
 
 def _chain_head(settings: Settings) -> int | None:
-    body = {"jsonrpc": "2.0", "id": 1, "method": "starknet_blockNumber", "params": {}}
     try:
-        answer = httpx.post(settings.starknet_rpc_url, json=body, timeout=CHAIN_TIMEOUT_S).json()
-        return int(answer["result"])
-    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return ChainReader(settings.starknet_rpc_url, 0, CHAIN_TIMEOUT_S).head()
+    except (ChainUnavailable, ChainRpcError):
         return None
 
 

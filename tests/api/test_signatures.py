@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
+import aiohttp
 import pytest
 from starknet_py.cairo.felt import encode_shortstring
 
-from api.auth.signatures import LoginMessage, SignatureCheckUnavailable, signature_is_valid
+from api.auth import signatures
+from api.auth.signatures import LoginMessage
 from tests.devchain.conftest import Driver
+from veriframe_dagster.chain.rpc import ChainUnavailable, StarknetRpc
+
+
+def signature_is_valid(url: str, message: LoginMessage, signature: list[int]) -> bool:
+    async def check() -> bool:
+        async with aiohttp.ClientSession() as session:
+            rpc = StarknetRpc(url, session, timeout_s=2)
+            return await signatures.signature_is_valid(rpc, message, signature)
+
+    return asyncio.run(check())
 
 
 def message_for(chain: Driver, index: int = 4, **changes) -> LoginMessage:
@@ -48,5 +61,5 @@ def test_anything_else_is_not_a_valid_signature(chain: Driver) -> None:
 
 
 def test_an_unreachable_node_is_not_a_wrong_signature(chain: Driver) -> None:
-    with pytest.raises(SignatureCheckUnavailable):
-        signature_is_valid("http://127.0.0.1:9/rpc", message_for(chain), [1, 2], timeout_s=2)
+    with pytest.raises(ChainUnavailable):
+        signature_is_valid("http://127.0.0.1:9/rpc", message_for(chain), [1, 2])
