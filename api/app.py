@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import sqlalchemy as sa
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
+from api.auth.tokens import TokenIssuer
+from api.chain import ApiChain
 from api.errors import install_error_handlers
-from api.routers import events, health, jobs, workers
+from api.maintenance import run_maintenance
+from api.realtime import ChangeFeed
+from api.routers import auth, events, health, jobs, workers
+from api.routers.ws import router as ws_router
 from veriframe_dagster.settings import Settings, get_settings
 from veriframe_dagster.warehouse.engine import make_engine
 from veriframe_dagster.warehouse.urls import resolve_database_urls
@@ -26,7 +34,17 @@ def create_app(settings: Settings | None = None, engine: sa.Engine | None = None
         owned = engine is None
         app.state.engine = engine or make_engine(resolve_database_urls(settings).warehouse)
         app.state.settings = settings
+        app.state.tokens = TokenIssuer.from_settings(settings)
+        app.state.chain = ApiChain(settings)
+        await app.state.chain.open()
+        app.state.feed = ChangeFeed(app.state.engine, queue_size=settings.api_ws_queue_size).start()
+        upkeep = asyncio.create_task(run_maintenance(app.state.engine, settings.api_lease_sweep_s))
         yield
+        upkeep.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await upkeep
+        await app.state.feed.stop()
+        await app.state.chain.close()
         if owned:
             app.state.engine.dispose()
 
@@ -37,7 +55,15 @@ def create_app(settings: Settings | None = None, engine: sa.Engine | None = None
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    if settings.api_cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.api_cors_origins,
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
     app.include_router(health.router)
-    for module in (workers, jobs, events):
+    for module in (auth, workers, jobs, events):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(ws_router, prefix=API_PREFIX)
     return app

@@ -1,4 +1,5 @@
-"""What every route needs: the warehouse engine, paging, rows as plain values."""
+"""What every route needs: the warehouse engine, paging, rows as plain values, and who is
+calling (a verified access token)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,13 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.auth.tokens import ACCESS, Claims, TokenError, TokenIssuer
+from api.chain import ApiChain
+from api.errors import ApiError
 from veriframe_dagster.settings import Settings
+from veriframe_dagster.warehouse.tables import auth_sessions
 
 MAX_PAGE = 500
 
@@ -21,6 +27,60 @@ def get_engine(request: Request) -> sa.Engine:
 
 def get_settings(request: Request) -> Settings:
     return request.app.state.settings
+
+
+def get_tokens(request: Request) -> TokenIssuer:
+    return request.app.state.tokens
+
+
+def get_chain(request: Request) -> ApiChain:
+    return request.app.state.chain
+
+
+bearer = HTTPBearer(auto_error=False, description="an access token from /api/v1/auth")
+
+
+def unauthorized(message: str) -> ApiError:
+    return ApiError(401, message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Claims:
+    """The caller of a verified access token; 401 without one."""
+    if credentials is None:
+        raise unauthorized("authentication required: send Authorization: Bearer <access token>")
+    try:
+        return get_tokens(request).check(credentials.credentials, ACCESS)
+    except TokenError as err:
+        raise unauthorized(str(err)) from None
+
+
+def require_live_session(conn: sa.Connection, principal: Claims) -> None:
+    """State changes also need the token's session to be live (not logged out or revoked):
+    one primary-key read inside the change's own transaction."""
+    s = auth_sessions.c
+    live = conn.execute(
+        sa.select(s.session_id).where(
+            s.session_id == principal.session_id,
+            s.revoked_at.is_(None),
+            s.expires_at > sa.func.now(),
+        )
+    ).first()
+    if live is None:
+        raise unauthorized("session ended (logged out, revoked or expired): log in again")
+
+
+def role(name: str):
+    """A dependency: the caller, who must hold `name` (403 otherwise)."""
+
+    def check(principal: Annotated[Claims, Depends(current_principal)]) -> Claims:
+        if name not in principal.roles:
+            raise ApiError(403, f"this needs the {name} role; log in as a {name}")
+        return principal
+
+    return check
 
 
 @dataclass(frozen=True)
@@ -51,6 +111,11 @@ def paging(
 
 Engine = Annotated[sa.Engine, Depends(get_engine)]
 Pages = Annotated[Paging, Depends(paging)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+Chain = Annotated[ApiChain, Depends(get_chain)]
+Tokens = Annotated[TokenIssuer, Depends(get_tokens)]
+Principal = Annotated[Claims, Depends(current_principal)]
+WorkerPrincipal = Annotated[Claims, Depends(role("worker"))]
 
 
 def plain(row: sa.Row) -> dict[str, Any]:

@@ -32,12 +32,20 @@ CODES = {
 class ApiError(Exception):
     """An expected failure with its status, stable code and message."""
 
-    def __init__(self, status: int, message: str, code: str | None = None, details: Any = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str | None = None,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.code = code or CODES.get(status, "error")
         self.message = message
         self.details = details
+        self.headers = headers
 
 
 def not_found(what: str) -> ApiError:
@@ -51,7 +59,8 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), exc.status)
+        body = error_body(exc.code, exc.message, exc.details)
+        return JSONResponse(body, exc.status, headers=exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -66,17 +66,17 @@ def _index(args: argparse.Namespace) -> None:
 def _api(args: argparse.Namespace) -> None:
     import uvicorn
 
-    from api.app import create_app
     from veriframe_dagster.warehouse.migrate import upgrade_warehouse
     from veriframe_dagster.warehouse.urls import resolve_database_urls
 
     settings = get_settings()
     upgrade_warehouse(resolve_database_urls(settings).warehouse)
     uvicorn.run(
-        create_app(settings),
+        "api.app:create_app",
+        factory=True,
         host=args.host or settings.api_host,
         port=args.port or settings.api_port,
-        workers=1,
+        workers=args.processes or settings.api_processes,
     )
 
 
@@ -112,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     api = sub.add_parser("api", help="serve the HTTP API (what `up` starts)")
     api.add_argument("--host", help="listen address (VERIFRAME_API_HOST)")
     api.add_argument("--port", type=int, help="listen port (VERIFRAME_API_PORT)")
+    api.add_argument(
+        "--processes", type=int, help="uvicorn worker processes (VERIFRAME_API_PROCESSES)"
+    )
     api.set_defaults(func=_api)
     return parser
 

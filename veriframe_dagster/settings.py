@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -100,6 +100,59 @@ class Settings(BaseSettings):
     api_ready_max_lag_blocks: int = Field(
         20, ge=0, description="`/ready` answers 503 while ingestion trails the head by more."
     )
+    api_processes: int = Field(
+        1, ge=1, le=64, description="uvicorn worker processes of `veriframe api` and `up`."
+    )
+    api_cors_origins: list[str] = Field(
+        [], description="Origins a browser frontend may call the API from (JSON list)."
+    )
+    api_jwt_secret: SecretStr | None = Field(
+        None,
+        description="HS256 key of the API's tokens. Unset: one is generated once and kept in "
+        "`data_dir/api/jwt_secret` (mode 600), shared by every API process on the machine.",
+    )
+    api_access_token_ttl_s: int = Field(
+        900, ge=10, description="Lifetime of an access token (seconds)."
+    )
+    api_refresh_token_ttl_s: int = Field(
+        7 * 24 * 3600, ge=60, description="Lifetime of a refresh token (seconds)."
+    )
+    api_challenge_ttl_s: int = Field(
+        300, ge=10, le=3600, description="How long a login challenge may be signed and used."
+    )
+    api_admin_addresses: list[str] = Field(
+        [],
+        description="Addresses with the admin role besides the JobRegistry owner (JSON list).",
+    )
+    api_auth_rate_per_minute: int = Field(
+        30,
+        ge=1,
+        description="Requests per minute one client address may make to each `/auth` "
+        "endpoint (counted in Postgres, so across API processes).",
+    )
+    api_lease_s: int = Field(
+        120, ge=5, description="A claim's lease; a heartbeat extends it, expiry reopens the job."
+    )
+    api_lease_sweep_s: float = Field(
+        2, gt=0, description="How often each API process reopens jobs whose lease expired."
+    )
+    api_max_failures_per_job: int = Field(
+        3, ge=1, description="Failed attempts after which a worker is blocked from that job."
+    )
+    api_max_active_claims: int = Field(
+        4, ge=1, description="Jobs one worker may hold claimed at once."
+    )
+    api_ws_queue_size: int = Field(
+        256, ge=1, description="Messages queued per websocket before a slow client is dropped."
+    )
+    api_ws_ping_s: float = Field(
+        20, gt=0, description="Keep-alive ping period of websocket connections."
+    )
+    ipfs_api_url: str | None = Field(
+        None,
+        description="Kubo RPC API (`/api/v0`) whose reachability `/health` reports. "
+        "Unset: not checked.",
+    )
 
     # --- devchain -------------------------------------------------------------------
     devchain_host: str = Field("127.0.0.1", description="devchain listen address.")
@@ -129,6 +182,10 @@ class Settings(BaseSettings):
     @property
     def postgres_dir(self) -> Path:
         return self.data_dir / "postgres"
+
+    @property
+    def api_dir(self) -> Path:
+        return self.data_dir / "api"
 
     @property
     def dagster_home(self) -> Path:

@@ -212,6 +212,8 @@ def run_stack(settings: Settings) -> None:
                         settings.api_host,
                         "--port",
                         str(settings.api_port),
+                        "--workers",
+                        str(settings.api_processes),
                     ],
                     api_env,
                     logs,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -34,16 +35,32 @@ def _chain_head(settings: Settings) -> int | None:
         return None
 
 
+def _ipfs(url: str | None) -> dict[str, Any]:
+    """Reachability of the Kubo RPC API (`POST /api/v0/version`), when one is configured."""
+    if url is None:
+        return {"status": "not_configured", "url": None, "version": None}
+    try:
+        answer = httpx.post(f"{url.rstrip('/')}/api/v0/version", timeout=CHAIN_TIMEOUT_S)
+        answer.raise_for_status()
+        version = answer.json().get("Version")
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return {"status": "unreachable", "url": url, "version": None}
+    return {"status": "ok", "url": url, "version": version}
+
+
 def _status(request: Request) -> tuple[dict[str, Any], bool]:
     """The health document, and whether the API is ready to serve workers."""
     settings: Settings = request.app.state.settings
     database_ok, cursor = _database(request.app.state.engine)
     head = _chain_head(settings)
+    ipfs = _ipfs(settings.ipfs_api_url)
     lag = head - cursor if head is not None and cursor is not None else None
     ready = database_ok and lag is not None and lag <= settings.api_ready_max_lag_blocks
+    healthy = database_ok and head is not None and ipfs["status"] != "unreachable"
     document = {
-        "status": "ok" if database_ok and head is not None else "degraded",
+        "status": "ok" if healthy else "degraded",
         "database": "ok" if database_ok else "unreachable",
+        "ipfs": ipfs,
         "chain": {
             "rpc": "ok" if head is not None else "unreachable",
             "head": head,
@@ -60,7 +77,7 @@ def root() -> dict:
     return {"service": "veriframe-api", "api": "/api/v1", "docs": "/docs", "health": "/health"}
 
 
-@router.get("/health", response_model=Health, summary="Database and chain status")
+@router.get("/health", response_model=Health, summary="Database, chain and IPFS status")
 def health(request: Request) -> dict:
     return _status(request)[0]
 

@@ -1,22 +1,122 @@
-"""Jobs: on-chain jobs as the warehouse holds them, their timeline and statistics."""
+"""Jobs: on-chain jobs as the warehouse holds them, their render settings, and the worker
+protocol (available → assign → heartbeat → complete | fail) with leased claims."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
 
-from api.deps import Engine, Pages, fetch
-from api.errors import not_found
+from api import claims
+from api.auth.tokens import Claims
+from api.deps import (
+    Engine,
+    Pages,
+    Principal,
+    SettingsDep,
+    WorkerPrincipal,
+    fetch,
+    plain,
+    require_live_session,
+)
+from api.errors import ApiError, not_found
 from api.routers.events import EVENT_COLUMNS, chain_order
-from api.schemas import Address, Event, Job, JobStats, JobStatus, Page
-from veriframe_dagster.warehouse.tables import contract_events, jobs
+from api.schemas import (
+    Address,
+    AvailablePage,
+    Claim,
+    CompleteRequest,
+    Event,
+    FailRequest,
+    FailResult,
+    HeartbeatRequest,
+    Job,
+    JobDetail,
+    JobSettingsRequest,
+    JobStats,
+    JobStatus,
+    Page,
+    RenderSettingsIn,
+)
+from veriframe_dagster.warehouse.notify import notify_changes
+from veriframe_dagster.warehouse.tables import (
+    contract_events,
+    job_attempts,
+    job_render_settings,
+    jobs,
+)
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
+T = TypeVar("T")
 JOB_COLUMNS = [jobs.c[name] for name in Job.model_fields]
+SETTINGS_COLUMNS = [
+    c.label(f"rs_{c.name}")
+    for c in job_render_settings.c
+    if c.name not in ("job_id", "created_tx", "set_by", "updated_at")
+]
+CLAIM_FIELDS = list(Claim.model_fields)
 ESCROWED = ("open", "assigned", "completed", "submitted")
 JobId = Annotated[int, Path(ge=1, lt=2**251, description="the chain job id")]
+CLAIM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no valid access token"},
+    403: {"description": "the caller may not do this to this job"},
+    404: {"description": "no such job"},
+    409: {"description": "the job or the caller's claim is not in a state for this"},
+}
+
+
+def render_settings(row: dict[str, Any]) -> dict[str, Any]:
+    """The job's render settings from its `rs_` columns, or the defaults when it has none."""
+    if row.get("rs_engine") is None:
+        return {**RenderSettingsIn().model_dump(), "custom": False}
+    version = row["rs_min_blender_version"]
+    return {
+        "frame": row["rs_frame"],
+        "resolution_x": row["rs_resolution_x"],
+        "resolution_y": row["rs_resolution_y"],
+        "samples": row["rs_samples"],
+        "engine": row["rs_engine"],
+        "output_format": row["rs_output_format"],
+        "required_capabilities": {
+            "devices": row["rs_required_devices"],
+            "min_vram_mb": row["rs_min_vram_mb"],
+            "min_blender_version": ".".join(map(str, version)) if version else None,
+            "os": row["rs_required_os"],
+        },
+        "custom": True,
+    }
+
+
+def _with_settings(row: dict[str, Any]) -> dict[str, Any]:
+    job = {k: v for k, v in row.items() if not k.startswith("rs_")}
+    return {**job, "render_settings": render_settings(row)}
+
+
+def _jobs_with_settings() -> sa.Select:
+    return sa.select(*JOB_COLUMNS, *SETTINGS_COLUMNS).select_from(
+        jobs.outerjoin(job_render_settings, claims.settings_join())
+    )
+
+
+def job_detail(conn: sa.Connection, job_id: int) -> dict[str, Any]:
+    """A job with its render settings and live claim (404 if unknown)."""
+    row = conn.execute(_jobs_with_settings().where(jobs.c.job_id == job_id)).first()
+    if row is None:
+        raise not_found(f"job {job_id}")
+    live = conn.execute(
+        sa.select(job_attempts).where(
+            job_attempts.c.job_id == job_id, job_attempts.c.state.in_(("running", "completed"))
+        )
+    ).first()
+    return {**_with_settings(plain(row)), "claim": _claim(live) if live else None}
+
+
+def _claim(row: sa.Row) -> dict[str, Any]:
+    values = plain(row)
+    return {name: values[name] for name in CLAIM_FIELDS}
 
 
 @router.get("", response_model=Page[Job], summary="List jobs, newest first")
@@ -33,8 +133,9 @@ def list_jobs(
     min_required_reputation: Annotated[int, Query(ge=0, le=1000)] = 0,
 ) -> dict:
     j = jobs.c
+    minimum = claims.effective_min_reputation()
     query = sa.select(*JOB_COLUMNS).where(
-        j.reward_amount >= min_reward, j.min_reputation >= min_required_reputation
+        j.reward_amount >= min_reward, minimum >= min_required_reputation
     )
     if status is not None:
         query = query.where(j.status == status)
@@ -43,8 +144,86 @@ def list_jobs(
     if worker is not None:
         query = query.where(j.worker_address == worker)
     if max_required_reputation is not None:
-        query = query.where(j.min_reputation <= max_required_reputation)
+        query = query.where(minimum <= max_required_reputation)
     return pages.page(fetch(engine, pages.apply(query.order_by(j.job_id.desc()))))
+
+
+@router.get(
+    "/available",
+    response_model=AvailablePage,
+    responses={401: CLAIM_RESPONSES[401], 403: {"description": "not a worker token"}},
+    summary="Jobs the calling worker may claim now, best reward first",
+)
+def available_jobs(
+    engine: Engine, pages: Pages, principal: WorkerPrincipal, settings: SettingsDep
+) -> JSONResponse:
+    """What `is_worker_eligible` allows (registered, verified, reputation, failure rate), with
+    the deadline ahead, the job's required capabilities met and the worker not blocked."""
+    with engine.connect() as conn:
+        worker = claims.load_worker(conn, principal.address)
+        reason = claims.ineligibility(worker)
+        rows = []
+        if reason is None:
+            assert worker is not None
+            query = _jobs_with_settings().where(
+                claims.claimable(worker, settings.api_max_failures_per_job)
+            )
+            query = pages.apply(query.order_by(jobs.c.reward_amount.desc(), jobs.c.job_id))
+            rows = [_with_settings(plain(r)) for r in conn.execute(query)]
+    page = pages.page(rows)
+    page["worker"] = {"address": principal.address, "eligible": reason is None, "reason": reason}
+    return JSONResponse(AvailablePage.model_validate(page).model_dump(mode="json"))
+
+
+@router.post(
+    "",
+    response_model=JobDetail,
+    status_code=200,
+    responses={**CLAIM_RESPONSES, 403: {"description": "the caller is not the job's creator"}},
+    summary="Attach render settings to your job (its on-chain creator only)",
+)
+def set_render_settings(body: JobSettingsRequest, engine: Engine, principal: Principal) -> dict:
+    """Creates or replaces the settings while the job is open; a worker sees them in
+    `/jobs/available` and `GET /jobs/{id}`."""
+    caps = body.required_capabilities
+    values = {
+        **body.model_dump(exclude={"job_id", "required_capabilities"}),
+        "required_devices": caps.devices,
+        "min_vram_mb": caps.min_vram_mb,
+        "min_blender_version": [int(p) for p in caps.min_blender_version.split(".")]
+        if caps.min_blender_version
+        else None,
+        "required_os": caps.os,
+        "set_by": principal.address,
+        "updated_at": sa.func.now(),
+    }
+    with engine.begin() as conn:
+        require_live_session(conn, principal)
+        job = conn.execute(
+            sa.select(jobs.c.creator_address, jobs.c.status, jobs.c.created_tx)
+            .where(jobs.c.job_id == body.job_id)
+            .with_for_update()
+        ).first()
+        if job is None:
+            raise ApiError(
+                404,
+                f"job {body.job_id} not found: not created on chain, or not indexed yet "
+                "(retry in a few seconds)",
+            )
+        if job.creator_address != principal.address and "admin" not in principal.roles:
+            raise ApiError(403, f"only the creator of job {body.job_id} may set its settings")
+        if job.status != "open":
+            raise ApiError(409, f"job {body.job_id} is {job.status}: settings are fixed")
+        statement = sa.dialects.postgresql.insert(job_render_settings).values(
+            job_id=body.job_id, created_tx=job.created_tx, **values
+        )
+        conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=["job_id"], set_={**values, "created_tx": job.created_tx}
+            )
+        )
+        notify_changes(conn, source="api", jobs=[body.job_id])
+        return job_detail(conn, body.job_id)
 
 
 @router.get("/stats/overview", response_model=JobStats, summary="Job statistics")
@@ -65,12 +244,10 @@ def job_stats(engine: Engine) -> dict:
     }
 
 
-@router.get("/{job_id}", response_model=Job, summary="One job by its chain id")
+@router.get("/{job_id}", response_model=JobDetail, summary="One job by its chain id")
 def get_job(engine: Engine, job_id: JobId) -> dict:
-    rows = fetch(engine, sa.select(*JOB_COLUMNS).where(jobs.c.job_id == job_id))
-    if not rows:
-        raise not_found(f"job {job_id}")
-    return rows[0]
+    with engine.connect() as conn:
+        return job_detail(conn, job_id)
 
 
 @router.get("/{job_id}/events", response_model=Page[Event], summary="A job's timeline")
@@ -79,3 +256,113 @@ def job_events(engine: Engine, job_id: JobId, pages: Pages) -> dict:
         raise not_found(f"job {job_id}")
     query = sa.select(*EVENT_COLUMNS).where(contract_events.c.job_id == job_id)
     return pages.page(fetch(engine, pages.apply(chain_order(query))))
+
+
+@router.get(
+    "/{job_id}/attempts", response_model=Page[Claim], summary="Every claim of a job, newest first"
+)
+def job_attempts_list(engine: Engine, job_id: JobId, pages: Pages) -> dict:
+    if not fetch(engine, sa.select(jobs.c.job_id).where(jobs.c.job_id == job_id)):
+        raise not_found(f"job {job_id}")
+    a = job_attempts.c
+    query = sa.select(*(a[name] for name in CLAIM_FIELDS)).where(a.job_id == job_id)
+    return pages.page(fetch(engine, pages.apply(query.order_by(a.id.desc()))))
+
+
+# ---------------------------------------------------------------- the worker protocol
+def _claiming(engine: sa.Engine, principal: Claims, action: Callable[[sa.Connection], T]) -> T:
+    """Run a claim rule in one transaction of a live session, its refusals as API errors."""
+    try:
+        with engine.begin() as conn:
+            require_live_session(conn, principal)
+            return action(conn)
+    except claims.ClaimRefused as refused:
+        raise ApiError(refused.status, refused.message) from None
+
+
+@router.post(
+    "/{job_id}/assign",
+    response_model=JobDetail,
+    responses=CLAIM_RESPONSES,
+    summary="Claim the job (exactly one worker wins; the others get 409)",
+)
+def assign(job_id: JobId, engine: Engine, principal: WorkerPrincipal, settings: SettingsDep):
+    """The claim holds a lease of `VERIFRAME_API_LEASE_S`; heartbeats extend it, and when it
+    runs out the job reopens. Claiming a job you already hold returns your claim again."""
+
+    def act(conn: sa.Connection) -> dict:
+        worker = claims.load_worker(conn, principal.address)
+        claims.claim(
+            conn,
+            worker,
+            job_id,
+            lease_s=settings.api_lease_s,
+            max_failures=settings.api_max_failures_per_job,
+            max_active=settings.api_max_active_claims,
+        )
+        return job_detail(conn, job_id)
+
+    return _claiming(engine, principal, act)
+
+
+@router.post(
+    "/{job_id}/heartbeat",
+    response_model=Claim,
+    responses=CLAIM_RESPONSES,
+    summary="Extend your lease and report progress",
+)
+def heartbeat(
+    job_id: JobId,
+    body: HeartbeatRequest,
+    engine: Engine,
+    principal: WorkerPrincipal,
+    settings: SettingsDep,
+) -> dict:
+    def act(conn: sa.Connection) -> dict:
+        return _claim(
+            claims.heartbeat(
+                conn, principal.address, job_id, body.progress, body.message, settings.api_lease_s
+            )
+        )
+
+    return _claiming(engine, principal, act)
+
+
+@router.post(
+    "/{job_id}/complete",
+    response_model=JobDetail,
+    responses=CLAIM_RESPONSES,
+    summary="Deliver the result CID (the claim's holder only; safe to retry)",
+)
+def complete(job_id: JobId, body: CompleteRequest, engine: Engine, principal: WorkerPrincipal):
+    """Then submit the result on chain with `submit_result(job_id, cid part 1, part 2)`; the
+    job becomes `submitted` when ingestion sees it."""
+    report = {**body.metadata, "render_time_s": body.render_time_s, "device": body.device}
+
+    def act(conn: sa.Connection) -> dict:
+        claims.complete(conn, principal.address, job_id, body.result_cid, report)
+        return job_detail(conn, job_id)
+
+    return _claiming(engine, principal, act)
+
+
+@router.post(
+    "/{job_id}/fail",
+    response_model=FailResult,
+    responses=CLAIM_RESPONSES,
+    summary="Give the job back with the reason (it reopens for others)",
+)
+def fail(
+    job_id: JobId,
+    body: FailRequest,
+    engine: Engine,
+    principal: WorkerPrincipal,
+    settings: SettingsDep,
+) -> dict:
+    limit = settings.api_max_failures_per_job
+
+    def act(conn: sa.Connection) -> dict:
+        attempt, failures = claims.fail(conn, principal.address, job_id, body.reason, limit)
+        return {"claim": _claim(attempt), "failures": failures, "blocked": failures >= limit}
+
+    return _claiming(engine, principal, act)

@@ -6,10 +6,20 @@ from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query
+from sqlalchemy.dialects.postgresql import insert
 
-from api.deps import Engine, Pages, fetch
-from api.errors import not_found
-from api.schemas import Address, Page, ReputationChange, Worker, WorkerStats
+from api.auth.tokens import Claims
+from api.deps import Engine, Pages, Principal, fetch, plain, require_live_session
+from api.errors import ApiError, not_found
+from api.schemas import (
+    Address,
+    Page,
+    ReputationChange,
+    Worker,
+    WorkerProfileRequest,
+    WorkerStats,
+)
+from veriframe_dagster.warehouse.notify import notify_changes
 from veriframe_dagster.warehouse.tables import reputation_history, workers
 
 router = APIRouter(prefix="/workers", tags=["workers"])
@@ -71,3 +81,52 @@ def reputation_changes(engine: Engine, address: Address, pages: Pages) -> dict:
         .order_by(h.block_number.desc(), h.transaction_index.desc(), h.event_index.desc())
     )
     return pages.page(fetch(engine, pages.apply(query)))
+
+
+def _save_profile(
+    engine: sa.Engine, principal: Claims, address: str, body: WorkerProfileRequest
+) -> dict:
+    """Create or replace the off-chain profile; the chain columns stay the chain's."""
+    if address != principal.address and "admin" not in principal.roles:
+        raise ApiError(403, f"{principal.address} may not change the profile of {address}")
+    values = {
+        "capabilities": body.capabilities.model_dump(exclude_none=True),
+        "hardware_specs": body.hardware_specs,
+        "contact_info": body.contact_info,
+        "active": body.active,
+        "last_seen": sa.func.now(),
+    }
+    with engine.begin() as conn:
+        require_live_session(conn, principal)
+        statement = insert(workers).values(address=address, **values)
+        conn.execute(statement.on_conflict_do_update(index_elements=["address"], set_=values))
+        notify_changes(conn, source="api", workers=[address])
+        (row,) = conn.execute(sa.select(*WORKER_COLUMNS).where(workers.c.address == address))
+    return plain(row)
+
+
+@router.post(
+    "/register",
+    response_model=Worker,
+    responses={401: {"description": "no valid access token"}},
+    summary="Register or update your own off-chain profile (capabilities, contact)",
+)
+def register_profile(body: WorkerProfileRequest, engine: Engine, principal: Principal) -> dict:
+    """On-chain `register_worker` and the owner's verification stay the source of truth for
+    `registered`, `verified` and `reputation`; this stores what jobs can be matched against."""
+    return _save_profile(engine, principal, principal.address, body)
+
+
+@router.put(
+    "/{address}",
+    response_model=Worker,
+    responses={
+        401: {"description": "no valid access token"},
+        403: {"description": "not your address (and not an admin)"},
+    },
+    summary="Update a worker's off-chain profile (the worker itself, or an admin)",
+)
+def update_profile(
+    address: Address, body: WorkerProfileRequest, engine: Engine, principal: Principal
+) -> dict:
+    return _save_profile(engine, principal, address, body)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
 import uvicorn
+from starknet_py.net.account.account import Account
 
 from api.app import create_app
 from devchain.process import free_port
@@ -59,10 +61,53 @@ def warehouse(chain: Driver, embedded_pg) -> Iterator[sa.Engine]:  # noqa: F811
     engine.dispose()
 
 
+TEST_JWT_SECRET = "test-secret-" + "0" * 40
+
+
+def api_settings(chain: Driver, **changes: Any) -> Settings:  # noqa: F811
+    """Settings of a test API on `chain`: a fixed JWT secret and the chain's registry (never
+    the working directory's `.veriframe`), and rate limits tests do not trip over."""
+    values = {
+        "starknet_rpc_url": chain.url,
+        "job_registry_address": hex(chain.registry.address),
+        "api_ready_max_lag_blocks": 0,
+        "api_jwt_secret": TEST_JWT_SECRET,
+        "api_auth_rate_per_minute": 10_000,
+        **changes,
+    }
+    return Settings(**values)
+
+
 @pytest.fixture(scope="module")
-def api(chain: Driver, warehouse: sa.Engine) -> Iterator[httpx.Client]:  # noqa: F811
-    settings = Settings(starknet_rpc_url=chain.url, api_ready_max_lag_blocks=0)
-    server = ApiServer(settings, warehouse).start()
-    with httpx.Client(base_url=server.url, timeout=10) as client:
-        yield client
+def api_server(chain: Driver, warehouse: sa.Engine) -> Iterator[ApiServer]:  # noqa: F811
+    server = ApiServer(api_settings(chain), warehouse).start()
+    yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def api(api_server: ApiServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=api_server.url, timeout=30) as client:
+        yield client
+
+
+def sign_in(client: httpx.Client, account: Account, endpoint: str = "worker-auth") -> dict:
+    """Log in as `account` the way a worker does: challenge, sign with its key, send."""
+    challenge = client.post("/api/v1/auth/challenge", json={"address": hex(account.address)})
+    assert challenge.status_code == 200, challenge.text
+    body = challenge.json()
+    signature = account.sign_message(body["typed_data"])
+    answer = client.post(
+        f"/api/v1/auth/{endpoint}",
+        json={
+            "address": body["address"],
+            "nonce": body["nonce"],
+            "signature": [hex(x) for x in signature],
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def bearer(tokens: dict) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}

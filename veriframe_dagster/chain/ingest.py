@@ -58,6 +58,7 @@ from veriframe_dagster.chain.rpc import (
     StarknetRpc,
 )
 from veriframe_dagster.settings import Settings
+from veriframe_dagster.warehouse.notify import notify_changes
 
 log = logging.getLogger("veriframe.ingest")
 
@@ -181,6 +182,8 @@ class _Writes:
     jobs: str  # created before
     history: str
     blocks: list[tuple[int, str, str, datetime]]
+    job_ids: list[int]  # created or changed, announced on commit (warehouse.notify)
+    worker_addresses: list[str]
 
 
 @dataclass
@@ -408,7 +411,9 @@ class ChainIngestor:
         else:
             store.set_cursor(conn, self.contract, *ancestor)
             if chain_time is not None:
-                store.sweep_expiry(conn, chain_time)
+                expired, reopened = store.sweep_expiry(conn, chain_time)
+                job_ids |= {*expired, *reopened}
+        notify_changes(conn, source="chain", jobs=sorted(job_ids), workers=sorted(workers))
         return {
             "events_removed": removed,
             "workers_rebuilt": len(workers),
@@ -613,6 +618,8 @@ class ChainIngestor:
                 )
                 for h in batch.headers.values()
             ],
+            job_ids=[*created, *(job["job_id"] for job in changed_jobs)],
+            worker_addresses=[worker["address"] for worker in changed_workers],
         )
         report.seconds["decode"] += time.perf_counter() - started
         return writes
@@ -688,14 +695,20 @@ class ChainIngestor:
             store.upsert_jobs(conn, writes.jobs)
             store.insert_history(conn, writes.history)
             store.upsert_blocks(conn, writes.blocks)
-            expired = store.sweep_expiry(conn, writes.chain_time)
+            expired, reopened = store.sweep_expiry(conn, writes.chain_time)
             store.set_cursor(conn, self.contract, *writes.end)
             store.prune_blocks(conn, writes.end[0] - self.reorg_window)
+            notify_changes(
+                conn,
+                source="chain",
+                jobs=[*writes.job_ids, *expired, *reopened],
+                workers=writes.worker_addresses,
+            )
         report.seconds["db"] += time.perf_counter() - started
         report.batches += 1
         report.events += writes.rows["contract_events"]
         report.rows.update(writes.rows)
-        report.rows["jobs"] += expired
+        report.rows["jobs"] += len(expired)
         if report.first_block is None:
             report.first_block = writes.first_block
         report.last_block = writes.end[0]

@@ -347,19 +347,25 @@ def set_cursor(conn: sa.Connection, contract: str, number: int, block_hash: str)
     )
 
 
-def sweep_expiry(conn: sa.Connection, chain_time: datetime) -> int:
-    """Open jobs past their deadline become expired (and back, should chain time go back)."""
+def sweep_expiry(conn: sa.Connection, chain_time: datetime) -> tuple[list[int], list[int]]:
+    """Open jobs past their deadline become expired (and back, should chain time go back).
+
+    Returns the ids of the jobs that expired and of those reopened (for the change feed).
+    """
     expired = conn.execute(
         sa.update(jobs)
         .where(jobs.c.status == "open", jobs.c.deadline <= chain_time)
         .values(status="expired")
-    ).rowcount
-    conn.execute(
+        .returning(jobs.c.job_id)
+    ).scalars()
+    expired_ids = [int(j) for j in expired]
+    reopened = conn.execute(
         sa.update(jobs)
         .where(jobs.c.status == "expired", jobs.c.deadline > chain_time)
         .values(status="open")
-    )
-    return expired
+        .returning(jobs.c.job_id)
+    ).scalars()
+    return expired_ids, [int(j) for j in reopened]
 
 
 def delete_events_after(

@@ -154,6 +154,13 @@ jobs = sa.Table(
     sa.Index("ix_jobs_status", "status"),
     sa.Index("ix_jobs_creator_address", "creator_address"),
     sa.Index("ix_jobs_worker_address", "worker_address"),
+    # what GET /jobs/available scans: open jobs, best reward first
+    sa.Index(
+        "ix_jobs_open_reward",
+        sa.text("reward_amount DESC"),
+        "job_id",
+        postgresql_where=sa.text("status = 'open'"),
+    ),
 )
 
 reputation_history = sa.Table(
@@ -187,4 +194,109 @@ reputation_history = sa.Table(
     ),
     sa.UniqueConstraint("block_hash", "transaction_index", "event_index"),
     sa.Index("ix_reputation_history_worker_address", "worker_address", "block_number"),
+)
+
+# --------------------------------------------------------------------------------------
+# The API's off-chain state (API issue): login challenges and sessions, auth rate limits,
+# render settings creators attach to their jobs, and claim attempts with their leases.
+# Tables keyed by a job also store the job's `created_tx`: a job id dropped by a reorg can
+# be reused by another creator's job, which must not inherit these rows.
+# --------------------------------------------------------------------------------------
+
+CLAIM_STATES = ("running", "completed", "failed", "expired")
+
+auth_challenges = sa.Table(
+    "auth_challenges",
+    metadata,
+    sa.Column("nonce", Hash, primary_key=True, comment="random felt, hex"),
+    sa.Column("address", Address, nullable=False),
+    sa.Column("chain_id", Hash, nullable=False),
+    sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("used_at", sa.DateTime(timezone=True), comment="set once: challenges are single use"),
+    sa.Index("ix_auth_challenges_expires_at", "expires_at"),
+    comment="SNIP-12 login challenges handed out by POST /auth/challenge",
+)
+
+auth_sessions = sa.Table(
+    "auth_sessions",
+    metadata,
+    sa.Column("session_id", sa.String(64), primary_key=True),
+    sa.Column("address", Address, nullable=False),
+    sa.Column("roles", sa.ARRAY(sa.String(16)), nullable=False),
+    sa.Column("refresh_jti", sa.String(64), nullable=False, comment="the one valid refresh token"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("refreshed_at", sa.DateTime(timezone=True)),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    sa.Column("revoked_reason", sa.String(32)),
+    sa.Index("ix_auth_sessions_address", "address"),
+    comment="one row per login: refresh tokens rotate through refresh_jti; logout revokes",
+)
+
+rate_limits = sa.Table(
+    "rate_limits",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("window_start", sa.DateTime(timezone=True), primary_key=True),
+    sa.Column("hits", sa.Integer, nullable=False),
+    comment="fixed one-minute windows of requests per client and endpoint",
+)
+
+job_render_settings = sa.Table(
+    "job_render_settings",
+    metadata,
+    sa.Column("job_id", Felt, primary_key=True),
+    sa.Column("created_tx", Hash, nullable=False, comment="the job's creating transaction"),
+    sa.Column("frame", sa.Integer, nullable=False),
+    sa.Column("resolution_x", sa.Integer, nullable=False),
+    sa.Column("resolution_y", sa.Integer, nullable=False),
+    sa.Column("samples", sa.Integer, nullable=False),
+    sa.Column("engine", sa.String(32), nullable=False),
+    sa.Column("output_format", sa.String(16), nullable=False),
+    sa.Column("required_devices", sa.ARRAY(sa.String(16)), comment="any of these; NULL: any"),
+    sa.Column("min_vram_mb", sa.Integer),
+    sa.Column("min_blender_version", sa.ARRAY(sa.Integer), comment="e.g. {4,2}; NULL: any"),
+    sa.Column("required_os", sa.ARRAY(sa.String(16)), comment="any of these; NULL: any"),
+    sa.Column("set_by", Address, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    comment="render settings the job's creator attached through POST /jobs",
+)
+
+job_attempts = sa.Table(
+    "job_attempts",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("job_id", Felt, nullable=False),
+    sa.Column("created_tx", Hash, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False, comment="1, 2, … per job"),
+    sa.Column("worker_address", Address, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True)),
+    sa.Column("progress", sa.Float),
+    sa.Column("status_message", sa.String(500)),
+    sa.Column("ended_at", sa.DateTime(timezone=True)),
+    sa.Column("result_cid", sa.String(62)),
+    sa.Column("result", JSONB, comment="what the worker reported with the result"),
+    sa.Column("failure_reason", sa.String(500)),
+    sa.CheckConstraint(
+        "state IN (" + ", ".join(f"'{s}'" for s in CLAIM_STATES) + ")", name="state_known"
+    ),
+    sa.CheckConstraint("progress BETWEEN 0 AND 1", name="progress_range"),
+    # a job has at most one live claim: the partial unique index is the last line of defence
+    sa.Index(
+        "uq_job_attempts_live",
+        "job_id",
+        unique=True,
+        postgresql_where=sa.text("state IN ('running', 'completed')"),
+    ),
+    sa.Index("ix_job_attempts_worker_address", "worker_address", "state"),
+    sa.Index(
+        "ix_job_attempts_lease_expires_at",
+        "lease_expires_at",
+        postgresql_where=sa.text("state = 'running'"),
+    ),
+    comment="every claim of a job by a worker: its lease, progress and outcome",
 )

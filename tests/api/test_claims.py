@@ -1,0 +1,349 @@
+"""The worker protocol over real HTTP on a warehouse ingested from devchain: claims with one
+winner, leases that lapse, the holder-only rules, blocking after failures, render settings."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from websockets.sync.client import connect
+
+from api.auth import store
+from api.auth.tokens import TokenIssuer
+from tests.api.conftest import TEST_JWT_SECRET, ApiServer, api_settings, bearer, sign_in
+from tests.devchain.conftest import Driver
+from tests.ingest.conftest import Activity, ingestor
+from veriframe_dagster.chain.addresses import normalize_address
+
+CID = "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"
+OTHER_CID = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
+_seeded = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def open_jobs(chain: Driver, warehouse: sa.Engine) -> Iterator[int]:
+    """Fresh open jobs (creator: account 2); every third needs reputation 600."""
+    activity = Activity(chain)
+    activity.jobs_made = 100  # other CIDs than the module's first jobs
+    created = activity.create_jobs(chain.accounts[2], 30, ttl=10**6)
+    ingestor(warehouse, chain).tick(60, until_caught_up=True)
+    return iter(created[i] for i in range(len(created)) if i % 3 != 2)
+
+
+def seed_worker(engine: sa.Engine, reputation: int = 700, **columns) -> str:
+    """A worker as ingestion would have stored it (registered and verified on chain)."""
+    address = normalize_address(0xBEEF0000 + next(_seeded))
+    values = {"registered": True, "verified": True, "reputation": reputation, **columns}
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO workers (address, registered, verified, reputation, capabilities) "
+                "VALUES (:a, :registered, :verified, :reputation, CAST(:caps AS jsonb))"
+            ),
+            {"a": address, "caps": json.dumps(values.pop("capabilities", None)), **values},
+        )
+    return address
+
+
+def token_for(engine: sa.Engine, address: str, roles: tuple[str, ...] = ("worker",)) -> dict:
+    """Tokens of a live session for `address`, as a login would issue them."""
+    issuer = TokenIssuer(TEST_JWT_SECRET.encode(), 900, 3600)
+    session_id = secrets.token_hex(16)
+    _, jti = issuer.refresh_token(address, roles, session_id)
+    with engine.begin() as conn:
+        store.open_session(conn, session_id, address, roles, jti, 3600)
+    return {"access_token": issuer.access_token(address, roles, session_id)}
+
+
+def seeded(engine: sa.Engine, **columns) -> tuple[str, dict[str, str]]:
+    address = seed_worker(engine, **columns)
+    return address, bearer(token_for(engine, address))
+
+
+def error(answer: httpx.Response, status: int) -> str:
+    assert answer.status_code == status, answer.text
+    return answer.json()["error"]["message"]
+
+
+def test_a_worker_logs_in_claims_heartbeats_and_completes(
+    api: httpx.Client, chain: Driver, open_jobs: Iterator[int]
+) -> None:
+    worker = chain.accounts[4]
+    auth = bearer(sign_in(api, worker))
+    offered = api.get("/api/v1/jobs/available", params={"limit": 500}, headers=auth).json()
+    assert offered["worker"]["eligible"] is True
+    job = next(open_jobs)
+    assert job in [j["job_id"] for j in offered["items"]]
+    claimed = api.post(f"/api/v1/jobs/{job}/assign", headers=auth)
+    assert claimed.status_code == 200, claimed.text
+    claim = claimed.json()["claim"]
+    assert claimed.json()["status"] == "assigned" and claim["state"] == "running"
+    assert claim["worker_address"] == normalize_address(worker.address) and claim["attempt"] == 1
+    again = api.post(f"/api/v1/jobs/{job}/assign", headers=auth)  # a retried claim
+    assert again.status_code == 200 and again.json()["claim"]["attempt"] == 1
+    beat = api.post(f"/api/v1/jobs/{job}/heartbeat", json={"progress": 0.5}, headers=auth)
+    assert beat.status_code == 200 and beat.json()["progress"] == 0.5
+    assert beat.json()["lease_expires_at"] >= claim["lease_expires_at"]
+    assert job not in [
+        j["job_id"]
+        for j in api.get("/api/v1/jobs/available", params={"limit": 500}, headers=auth).json()[
+            "items"
+        ]
+    ]
+    body = {"result_cid": CID, "render_time_s": 12.5, "device": "CPU"}
+    done = api.post(f"/api/v1/jobs/{job}/complete", json=body, headers=auth)
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "completed"
+    assert done.json()["claim"]["result_cid"] == CID and done.json()["claim"]["progress"] == 1
+    retried = api.post(f"/api/v1/jobs/{job}/complete", json=body, headers=auth)
+    assert retried.status_code == 200 and retried.json()["claim"] == done.json()["claim"]
+    other = api.post(f"/api/v1/jobs/{job}/complete", json={"result_cid": OTHER_CID}, headers=auth)
+    assert CID in error(other, 409)
+    attempts = api.get(f"/api/v1/jobs/{job}/attempts").json()["items"]
+    assert [a["state"] for a in attempts] == ["completed"]
+
+
+def test_only_the_holder_may_heartbeat_complete_or_fail(
+    api: httpx.Client, warehouse: sa.Engine, open_jobs: Iterator[int]
+) -> None:
+    job = next(open_jobs)
+    _, holder = seeded(warehouse)
+    _, stranger = seeded(warehouse)
+    assert api.post(f"/api/v1/jobs/{job}/assign", headers=holder).status_code == 200
+    for action, body in (
+        ("heartbeat", {"progress": 0.1}),
+        ("complete", {"result_cid": CID}),
+        ("fail", {"reason": "no"}),
+    ):
+        assert "not claimed by" in error(
+            api.post(f"/api/v1/jobs/{job}/{action}", json=body, headers=stranger), 403
+        )
+        error(api.post(f"/api/v1/jobs/{job}/{action}", json=body), 401)
+    assert "is assigned, not open" in error(
+        api.post(f"/api/v1/jobs/{job}/assign", headers=stranger), 409
+    )
+    creator = bearer(token_for(warehouse, seed_worker(warehouse), ("creator",)))
+    assert "worker role" in error(api.post(f"/api/v1/jobs/{job}/assign", headers=creator), 403)
+    assert error(api.post("/api/v1/jobs/999999/assign", headers=holder), 404)
+
+
+def test_ineligible_workers_cannot_claim(
+    api: httpx.Client, chain: Driver, warehouse: sa.Engine, open_jobs: Iterator[int]
+) -> None:
+    job = next(open_jobs)
+    unverified = bearer(sign_in(api, chain.accounts[9]))  # registered, never verified
+    offered = api.get("/api/v1/jobs/available", headers=unverified).json()
+    assert offered["items"] == [] and offered["worker"]["eligible"] is False
+    assert "not verified" in offered["worker"]["reason"]
+    assert "not verified" in error(api.post(f"/api/v1/jobs/{job}/assign", headers=unverified), 403)
+    stranger = bearer(sign_in(api, chain.accounts[12]))  # never registered on chain
+    assert "not registered" in error(api.post(f"/api/v1/jobs/{job}/assign", headers=stranger), 403)
+    address, failing = seeded(warehouse)
+    with warehouse.begin() as conn:  # 3 of 8 jobs failed: 37 % > 30 %
+        conn.execute(
+            sa.text("UPDATE workers SET jobs_completed = 5, jobs_failed = 3 WHERE address = :a"),
+            {"a": address},
+        )
+    assert "failure rate" in error(api.post(f"/api/v1/jobs/{job}/assign", headers=failing), 403)
+
+
+def test_reputation_below_the_job_minimum_cannot_claim(
+    api: httpx.Client, warehouse: sa.Engine
+) -> None:
+    with warehouse.connect() as conn:
+        demanding = conn.execute(
+            sa.text(
+                "SELECT job_id FROM jobs WHERE status = 'open' AND min_reputation = 600 "
+                "AND deadline > now() LIMIT 1"
+            )
+        ).scalar_one()
+    _, modest = seeded(warehouse, reputation=450)
+    offered = api.get("/api/v1/jobs/available", params={"limit": 500}, headers=modest).json()
+    assert offered["worker"]["eligible"] and int(demanding) not in [
+        j["job_id"] for j in offered["items"]
+    ]
+    assert "below the job's minimum 600" in error(
+        api.post(f"/api/v1/jobs/{demanding}/assign", headers=modest), 403
+    )
+
+
+def test_a_worker_is_blocked_from_a_job_after_three_failures(
+    api: httpx.Client, warehouse: sa.Engine, open_jobs: Iterator[int]
+) -> None:
+    job = next(open_jobs)
+    _, auth = seeded(warehouse)
+    for n in (1, 2, 3):
+        assert api.post(f"/api/v1/jobs/{job}/assign", headers=auth).status_code == 200
+        failed = api.post(
+            f"/api/v1/jobs/{job}/fail", json={"reason": f"GPU crash {n}"}, headers=auth
+        )
+        assert failed.status_code == 200, failed.text
+        assert failed.json()["failures"] == n and failed.json()["blocked"] is (n == 3)
+        assert failed.json()["claim"]["failure_reason"] == f"GPU crash {n}"
+        assert api.get(f"/api/v1/jobs/{job}").json()["status"] == "open"
+    assert "blocked" in error(api.post(f"/api/v1/jobs/{job}/assign", headers=auth), 403)
+    offered = api.get("/api/v1/jobs/available", params={"limit": 500}, headers=auth).json()
+    assert job not in [j["job_id"] for j in offered["items"]]
+    _, fresh = seeded(warehouse)  # others may still take it
+    assert api.post(f"/api/v1/jobs/{job}/assign", headers=fresh).status_code == 200
+    attempts = api.get(f"/api/v1/jobs/{job}/attempts").json()["items"]
+    assert [a["attempt"] for a in attempts] == [4, 3, 2, 1]
+
+
+def test_a_hundred_concurrent_claims_have_exactly_one_winner(
+    api_server: ApiServer, warehouse: sa.Engine, open_jobs: Iterator[int]
+) -> None:
+    job = next(open_jobs)
+    workers = [seeded(warehouse) for _ in range(100)]
+
+    def claim(auth: dict[str, str]) -> int:
+        with httpx.Client(base_url=api_server.url, timeout=60) as client:
+            return client.post(f"/api/v1/jobs/{job}/assign", headers=auth).status_code
+
+    with ThreadPoolExecutor(100) as pool:
+        statuses = list(pool.map(claim, [auth for _, auth in workers]))
+    assert sorted(statuses) == [200] + [409] * 99
+    with warehouse.connect() as conn:
+        live = conn.execute(
+            sa.text("SELECT count(*) FROM job_attempts WHERE job_id = :j AND state = 'running'"),
+            {"j": job},
+        ).scalar_one()
+    assert live == 1
+
+
+def test_an_expired_lease_reopens_the_job_by_itself(
+    chain: Driver, warehouse: sa.Engine, open_jobs: Iterator[int]
+) -> None:
+    server = ApiServer(api_settings(chain, api_lease_sweep_s=0.2), warehouse).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as api:
+            job = next(open_jobs)
+            _, holder = seeded(warehouse)
+            assert api.post(f"/api/v1/jobs/{job}/assign", headers=holder).status_code == 200
+            with warehouse.begin() as conn:  # the lease's two minutes pass without a heartbeat
+                conn.execute(
+                    sa.text(
+                        "UPDATE job_attempts SET lease_expires_at = now() - interval '1 second' "
+                        "WHERE job_id = :j AND state = 'running'"
+                    ),
+                    {"j": job},
+                )
+            deadline = time.monotonic() + 10
+            while api.get(f"/api/v1/jobs/{job}").json()["status"] != "open":
+                assert time.monotonic() < deadline, "the lease sweep did not reopen the job"
+                time.sleep(0.1)
+            beat = api.post(f"/api/v1/jobs/{job}/heartbeat", json={"progress": 0.9}, headers=holder)
+            assert "expired" in error(beat, 409)
+            _, next_worker = seeded(warehouse)
+            retaken = api.post(f"/api/v1/jobs/{job}/assign", headers=next_worker)
+            assert retaken.status_code == 200 and retaken.json()["claim"]["attempt"] == 2
+            states = [a["state"] for a in api.get(f"/api/v1/jobs/{job}/attempts").json()["items"]]
+            assert states == ["running", "expired"]
+    finally:
+        server.stop()
+
+
+def test_a_worker_holds_a_bounded_number_of_claims(
+    api: httpx.Client, warehouse: sa.Engine, open_jobs: Iterator[int]
+) -> None:
+    _, auth = seeded(warehouse)
+    for _ in range(4):  # VERIFRAME_API_MAX_ACTIVE_CLAIMS
+        assert api.post(f"/api/v1/jobs/{next(open_jobs)}/assign", headers=auth).status_code == 200
+    assert "at most 4" in error(
+        api.post(f"/api/v1/jobs/{next(open_jobs)}/assign", headers=auth), 409
+    )
+
+
+def test_invalid_results_are_422_and_change_nothing(
+    api: httpx.Client, warehouse: sa.Engine, open_jobs: Iterator[int]
+) -> None:
+    job = next(open_jobs)
+    _, auth = seeded(warehouse)
+    assert api.post(f"/api/v1/jobs/{job}/assign", headers=auth).status_code == 200
+    for cid in ("", "not-a-cid", "Qm" + "0" * 44, "b" + "A" * 58, CID + "x" * 20):
+        error(api.post(f"/api/v1/jobs/{job}/complete", json={"result_cid": cid}, headers=auth), 422)
+    error(api.post(f"/api/v1/jobs/{job}/heartbeat", json={"progress": 1.5}, headers=auth), 422)
+    error(api.post(f"/api/v1/jobs/{job}/fail", json={"reason": ""}, headers=auth), 422)
+    detail = api.get(f"/api/v1/jobs/{job}").json()
+    assert detail["status"] == "assigned" and detail["claim"]["state"] == "running"
+
+
+def test_the_creator_attaches_render_settings_that_filter_workers(
+    api: httpx.Client, chain: Driver, warehouse: sa.Engine, open_jobs: Iterator[int]
+) -> None:
+    job = next(open_jobs)
+    settings = {
+        "job_id": job,
+        "frame": 12,
+        "resolution_x": 640,
+        "resolution_y": 360,
+        "samples": 16,
+        "output_format": "JPEG",
+        "required_capabilities": {"devices": ["OPTIX", "CUDA"], "min_vram_mb": 8000},
+    }
+    creator = bearer(sign_in(api, chain.accounts[2], "authenticate"))
+    someone_else = bearer(sign_in(api, chain.accounts[3], "authenticate"))
+    assert "only the creator" in error(
+        api.post("/api/v1/jobs", json=settings, headers=someone_else), 403
+    )
+    assert "not indexed yet" in error(
+        api.post("/api/v1/jobs", json={**settings, "job_id": 10**9}, headers=creator), 404
+    )
+    error(api.post("/api/v1/jobs", json={**settings, "engine": "POVRAY"}, headers=creator), 422)
+    saved = api.post("/api/v1/jobs", json=settings, headers=creator)
+    assert saved.status_code == 200, saved.text
+    rs = saved.json()["render_settings"]
+    assert rs["custom"] and rs["frame"] == 12 and rs["output_format"] == "JPEG"
+    assert rs["required_capabilities"]["devices"] == ["OPTIX", "CUDA"]
+
+    address, worker = seeded(warehouse)  # no capabilities declared yet
+
+    def offered() -> list[int]:
+        page = api.get("/api/v1/jobs/available", params={"limit": 500}, headers=worker).json()
+        return [j["job_id"] for j in page["items"]]
+
+    assert job not in offered()
+    assert "capabilities" in error(api.post(f"/api/v1/jobs/{job}/assign", headers=worker), 403)
+    small = {"capabilities": {"devices": ["CUDA"], "vram_mb": 4096, "os": "linux"}}
+    assert api.put(f"/api/v1/workers/{address}", json=small, headers=worker).status_code == 200
+    assert job not in offered()
+    big = {"capabilities": {"gpu_model": "RTX 4090", "devices": ["CUDA"], "vram_mb": 24576}}
+    profile = api.post("/api/v1/workers/register", json=big, headers=worker)
+    assert profile.status_code == 200 and profile.json()["capabilities"]["vram_mb"] == 24576
+    assert job in offered()
+    assert api.post(f"/api/v1/jobs/{job}/assign", headers=worker).status_code == 200
+    assert "settings are fixed" in error(
+        api.post("/api/v1/jobs", json=settings, headers=creator), 409
+    )
+    _, other = seeded(warehouse)
+    assert "may not change" in error(
+        api.put(f"/api/v1/workers/{address}", json=big, headers=other), 403
+    )
+
+
+def test_a_websocket_subscriber_sees_open_assigned_completed(
+    api_server: ApiServer, api: httpx.Client, warehouse: sa.Engine, open_jobs: Iterator[int]
+) -> None:
+    job = next(open_jobs)
+    _, auth = seeded(warehouse)
+    with connect(f"ws://127.0.0.1:{api_server.port}/api/v1/ws", open_timeout=10) as ws:
+        ws.send(json.dumps({"action": "subscribe", "topic": f"job:{job}"}))
+        subscribed = json.loads(ws.recv(timeout=10))
+        assert subscribed["type"] == "subscribed" and subscribed["data"]["status"] == "open"
+        assert api.post(f"/api/v1/jobs/{job}/assign", headers=auth).status_code == 200
+        body = {"result_cid": CID}
+        assert api.post(f"/api/v1/jobs/{job}/complete", json=body, headers=auth).status_code == 200
+        seen = ["open"]
+        while seen[-1] != "completed":
+            message = json.loads(ws.recv(timeout=10))
+            assert message["type"] == "job" and message["topic"] == f"job:{job}"
+            if message["data"]["status"] != seen[-1]:
+                seen.append(message["data"]["status"])
+        assert seen == ["open", "assigned", "completed"]
