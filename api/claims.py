@@ -15,7 +15,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from veriframe_dagster.chain.projection import DEFAULT_MIN_REPUTATION
 from veriframe_dagster.warehouse.notify import notify_changes
 from veriframe_dagster.warehouse.tables import job_attempts, job_render_settings, jobs, workers
 
@@ -97,12 +96,6 @@ def ineligibility(worker: WorkerFacts | None) -> str | None:
     return None
 
 
-def effective_min_reputation() -> sa.ColumnElement:
-    """The contract reads a stored minimum of 0 as the default."""
-    m = jobs.c.min_reputation
-    return sa.case((m == 0, DEFAULT_MIN_REPUTATION), else_=m)
-
-
 def settings_join() -> sa.ColumnElement:
     """Render settings belong to the job with this id *and* creating transaction."""
     return sa.and_(
@@ -171,7 +164,7 @@ def claimable(worker: WorkerFacts, max_failures: int) -> sa.ColumnElement:
     return sa.and_(
         j.status == "open",
         j.deadline > sa.func.now(),
-        effective_min_reputation() <= worker.reputation,
+        j.min_reputation <= worker.reputation,
         j.creator_address != worker.address,
         capable(worker),
         j.job_id.not_in(blocked_jobs(worker.address, max_failures)),
@@ -208,7 +201,7 @@ def _refusal(conn: sa.Connection, worker: WorkerFacts, job_id: int, max_failures
     row = conn.execute(
         sa.select(
             j.creator_address,
-            effective_min_reputation().label("min_reputation"),
+            j.min_reputation,
             capable(worker).label("capable"),
         ).where(j.job_id == job_id)
     ).one()
@@ -251,6 +244,8 @@ def claim(
     if (reason := ineligibility(worker)) is not None:
         raise ClaimRefused(403, reason)
     assert worker is not None
+    # one claim at a time per worker, so two concurrent claims cannot both pass the cap
+    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(worker.address))))
     expire_leases(conn, job_id)
     live = _running(conn, job_id)
     if live is not None and live.worker_address == worker.address and live.state == "running":

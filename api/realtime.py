@@ -77,11 +77,17 @@ def _document(schema: type[BaseModel], row: sa.Row) -> dict[str, Any]:
     return schema.model_validate(plain(row)).model_dump(mode="json")
 
 
-def load_jobs(conn: sa.Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
+def load_jobs(
+    conn: sa.Connection, ids: list[int], open_or: list[int] | None = None
+) -> dict[int, dict[str, Any]]:
+    """Job documents by id; with `open_or`, only the open ones and those in `open_or` (a
+    backfill announces thousands of settled jobs nobody needs documents of)."""
     if not ids:
         return {}
-    rows = conn.execute(sa.select(*_columns(Job, jobs)).where(jobs.c.job_id.in_(ids)))
-    return {int(row.job_id): _document(Job, row) for row in rows}
+    query = sa.select(*_columns(Job, jobs)).where(jobs.c.job_id.in_(ids))
+    if open_or is not None:
+        query = query.where(sa.or_(jobs.c.status == "open", jobs.c.job_id.in_(open_or)))
+    return {int(row.job_id): _document(Job, row) for row in conn.execute(query)}
 
 
 def load_workers(conn: sa.Connection, addresses: list[str]) -> dict[str, dict[str, Any]]:
@@ -349,8 +355,12 @@ class ChangeFeed:
         reseed = available and resync
         if not (job_ids or addresses or reseed):
             return
+        known = self._open if self._open is not None and not reseed else None
+        open_or = None  # documents of every notified job, unless only their openness matters
+        if known is not None:
+            open_or = sorted(j for j in job_ids if j in known or hub.has(f"job:{j}"))
         job_docs, worker_docs, seed = await asyncio.to_thread(
-            self._load, sorted(job_ids), sorted(addresses), reseed
+            self._load, sorted(job_ids), open_or, sorted(addresses), reseed
         )
         if seed is not None:
             self._open = seed
@@ -381,10 +391,8 @@ class ChangeFeed:
             )
 
     def _load(
-        self, job_ids: list[int], addresses: list[str], seed: bool
+        self, job_ids: list[int], open_or: list[int] | None, addresses: list[str], seed: bool
     ) -> tuple[dict[int, dict], dict[str, dict], set[int] | None]:
         with self.engine.connect() as conn:
-            open_ids = None
-            if seed:
-                open_ids = _open_ids(conn)
-            return load_jobs(conn, job_ids), load_workers(conn, addresses), open_ids
+            open_ids = _open_ids(conn) if seed else None
+            return load_jobs(conn, job_ids, open_or), load_workers(conn, addresses), open_ids

@@ -21,6 +21,27 @@ BigInt = Annotated[str, Field(pattern=r"^\d+$", description="an integer as decim
 T = TypeVar("T")
 
 
+def _no_nul(value: Any) -> Any:
+    """Postgres text and JSONB cannot hold U+0000: refuse it (422) rather than fail (500)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL (U+0000) characters")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key)
+            _no_nul(item)
+    elif isinstance(value, list):
+        for item in value:
+            _no_nul(item)
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+"""Free text stored in Postgres."""
+JsonObject = Annotated[dict[str, Any], AfterValidator(_no_nul)]
+"""A free-form JSON object stored as JSONB."""
+
+
 class Page(BaseModel, Generic[T]):
     items: list[T]
     limit: int
@@ -225,20 +246,20 @@ class AvailablePage(Page[AvailableJob]):
 
 class HeartbeatRequest(BaseModel):
     progress: float = Field(ge=0, le=1, description="fraction done, 0-1 (never goes back)")
-    message: str | None = Field(None, max_length=500)
+    message: Text | None = Field(None, max_length=500)
 
 
 class CompleteRequest(BaseModel):
     result_cid: ResultCid
     render_time_s: float | None = Field(None, ge=0, le=10**7)
     device: Device | None = None
-    metadata: dict[str, Any] = Field(
+    metadata: JsonObject = Field(
         default_factory=dict, description="anything else the worker reports (kept as JSON)"
     )
 
 
 class FailRequest(BaseModel):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text = Field(min_length=1, max_length=500)
 
 
 class FailResult(BaseModel):
@@ -251,7 +272,7 @@ class FailResult(BaseModel):
 class Capabilities(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    gpu_model: str | None = Field(None, max_length=100, examples=["NVIDIA RTX 4090"])
+    gpu_model: Text | None = Field(None, max_length=100, examples=["NVIDIA RTX 4090"])
     vram_mb: int | None = Field(None, ge=0, le=10**7)
     devices: list[Device] | None = Field(None, description="render devices Cycles can use")
     blender_version: BlenderVersion | None = None
@@ -262,8 +283,8 @@ class WorkerProfileRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     capabilities: Capabilities = Field(default_factory=Capabilities)
-    hardware_specs: dict[str, Any] | None = Field(
+    hardware_specs: JsonObject | None = Field(
         None, description="free-form hardware details (CPU, RAM, driver versions)"
     )
-    contact_info: str | None = Field(None, max_length=255)
+    contact_info: Text | None = Field(None, max_length=255)
     active: bool = Field(True, description="false: the worker takes no jobs for now")

@@ -26,7 +26,10 @@ def chain_order(query: sa.Select) -> sa.Select:
 def list_events(
     engine: Engine,
     pages: Pages,
-    name: Annotated[str | None, Query(max_length=64, description="event name")] = None,
+    name: Annotated[
+        str | None,
+        Query(max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="event name"),
+    ] = None,
     from_block: Block | None = None,
     to_block: Block | None = None,
     contract: Address | None = None,

@@ -133,9 +133,8 @@ def list_jobs(
     min_required_reputation: Annotated[int, Query(ge=0, le=1000)] = 0,
 ) -> dict:
     j = jobs.c
-    minimum = claims.effective_min_reputation()
     query = sa.select(*JOB_COLUMNS).where(
-        j.reward_amount >= min_reward, minimum >= min_required_reputation
+        j.reward_amount >= min_reward, j.min_reputation >= min_required_reputation
     )
     if status is not None:
         query = query.where(j.status == status)
@@ -144,7 +143,7 @@ def list_jobs(
     if worker is not None:
         query = query.where(j.worker_address == worker)
     if max_required_reputation is not None:
-        query = query.where(minimum <= max_required_reputation)
+        query = query.where(j.min_reputation <= max_required_reputation)
     return pages.page(fetch(engine, pages.apply(query.order_by(j.job_id.desc()))))
 
 

@@ -270,7 +270,10 @@ def test_invalid_results_are_422_and_change_nothing(
     for cid in ("", "not-a-cid", "Qm" + "0" * 44, "b" + "A" * 58, CID + "x" * 20):
         error(api.post(f"/api/v1/jobs/{job}/complete", json={"result_cid": cid}, headers=auth), 422)
     error(api.post(f"/api/v1/jobs/{job}/heartbeat", json={"progress": 1.5}, headers=auth), 422)
-    error(api.post(f"/api/v1/jobs/{job}/fail", json={"reason": ""}, headers=auth), 422)
+    for reason in ("", "x" * 501, "nul \x00 inside"):
+        error(api.post(f"/api/v1/jobs/{job}/fail", json={"reason": reason}, headers=auth), 422)
+    nul_metadata = {"result_cid": CID, "metadata": {"log": ["ok", "\x00"]}}
+    error(api.post(f"/api/v1/jobs/{job}/complete", json=nul_metadata, headers=auth), 422)
     detail = api.get(f"/api/v1/jobs/{job}").json()
     assert detail["status"] == "assigned" and detail["claim"]["state"] == "running"
 

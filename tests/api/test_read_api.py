@@ -139,6 +139,7 @@ def test_bad_requests_get_the_error_shape(api: httpx.Client) -> None:
         api.get("/api/v1/events", params={"from_block": 9, "to_block": 3}), 400, "bad_request"
     )
     assert "from_block" in error["message"]
+    assert_error(api.get("/api/v1/events", params={"name": "Job\x00"}), 422, "invalid_request")
     assert_error(api.get("/api/v1/nothing"), 404, "not_found")
     assert_error(api.delete("/api/v1/jobs"), 405, "method_not_allowed")
 

@@ -48,16 +48,18 @@ def create(reward: int, deadline: int, cid: tuple[int, int] = (11, 12), min_rep:
 
 def test_each_job_gets_the_cid_and_minimum_reputation_of_its_call() -> None:
     big = 2**130 + 5  # a u256 reward with a high limb
-    events = [created_event(10**18, 1000), created_event(big, 2000)]
+    events = [created_event(10**18, 1000), created_event(big, 2000), created_event(9, 3000)]
     found = created_jobs(
         events,
         (0x777, 0x1, [1, 2]),  # an approve on the token: not ours
         create(10**18, 1000, (21, 22)),
         create(big, 2000, (31, 0), min_rep=650),
+        create(9, 3000, (41, 0), min_rep=0),  # stored 0: the contract's view answers 400
     )
     assert found == [
         {"asset_cid_part1": 21, "asset_cid_part2": 22, "min_reputation": DEFAULT_MIN_REPUTATION},
         {"asset_cid_part1": 31, "asset_cid_part2": 0, "min_reputation": 650},
+        {"asset_cid_part1": 41, "asset_cid_part2": 0, "min_reputation": DEFAULT_MIN_REPUTATION},
     ]
 
 

@@ -541,9 +541,9 @@ class ChainIngestor:
                 {
                     "asset_cid_part1": values[0],
                     "asset_cid_part2": values[1],
-                    "min_reputation": values[5]
-                    if selector == CREATE_JOB_WITH_REQUIREMENTS
-                    else DEFAULT_MIN_REPUTATION,
+                    # the contract reads a stored 0 as the default (its view answers 400)
+                    "min_reputation": (values[5] if selector == CREATE_JOB_WITH_REQUIREMENTS else 0)
+                    or DEFAULT_MIN_REPUTATION,
                 }
             )
         return found
