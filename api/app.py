@@ -7,11 +7,13 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.auth.tokens import TokenIssuer
+from api.available import AvailableJobs
 from api.chain import ApiChain
 from api.errors import install_error_handlers
 from api.maintenance import run_maintenance
@@ -20,6 +22,7 @@ from api.routers import auth, events, health, jobs, workers
 from api.routers.ws import router as ws_router
 from veriframe_dagster.settings import Settings, get_settings
 from veriframe_dagster.warehouse.engine import make_engine
+from veriframe_dagster.warehouse.notify import Announcer
 from veriframe_dagster.warehouse.urls import resolve_database_urls
 
 API_PREFIX = "/api/v1"
@@ -32,18 +35,27 @@ def create_app(settings: Settings | None = None, engine: sa.Engine | None = None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = engine is None
-        app.state.engine = engine or make_engine(resolve_database_urls(settings).warehouse)
+        connections = settings.api_db_connections
+        app.state.engine = engine or make_engine(
+            resolve_database_urls(settings).warehouse, pool_size=connections, max_overflow=4
+        )
+        anyio.to_thread.current_default_thread_limiter().total_tokens = connections
         app.state.settings = settings
         app.state.tokens = TokenIssuer.from_settings(settings)
         app.state.chain = ApiChain(settings)
         await app.state.chain.open()
-        app.state.feed = ChangeFeed(app.state.engine, queue_size=settings.api_ws_queue_size).start()
+        app.state.available = AvailableJobs(app.state.engine, settings.api_max_failures_per_job)
+        app.state.announcer = Announcer(app.state.engine).start()
+        app.state.feed = ChangeFeed(app.state.engine, queue_size=settings.api_ws_queue_size)
+        app.state.feed.listeners.append(app.state.available)
+        app.state.feed.start()
         upkeep = asyncio.create_task(run_maintenance(app.state.engine, settings.api_lease_sweep_s))
         yield
         upkeep.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await upkeep
         await app.state.feed.stop()
+        await asyncio.to_thread(app.state.announcer.stop)
         await app.state.chain.close()
         if owned:
             app.state.engine.dispose()

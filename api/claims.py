@@ -4,26 +4,33 @@ lease that makes a claim temporary, and how an attempt ends.
 A claim is one conditional UPDATE of the job row (`status = 'open'` → `'assigned'`): Postgres
 lets one transaction at a time change the row and re-checks the condition for the others,
 so of any number of concurrent claims exactly one wins. The attempt row beside it holds the
-lease; a partial unique index allows one live attempt per job.
+lease; a partial unique index allows one live attempt per job. The worker protocol's writes
+announce their change right after commit (`notify_after_commit`, in the caller's
+`announcing_after_commit`); the rarer lease sweep announces in its transaction.
+
+The statements are fixed SQL with bound parameters, compiled once: building SQLAlchemy
+expressions per request was most of a claim's CPU (bench/README.md).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
-from veriframe_dagster.warehouse.notify import notify_changes
-from veriframe_dagster.warehouse.tables import job_attempts, job_render_settings, jobs, workers
+from api.documents import CLAIM_JSON, job_detail_json
+from api.prepared import Prepared, run_in_one_round_trip
+from veriframe_dagster.warehouse.notify import notify_after_commit, notify_changes
 
 MAX_FAILURE_RATE_PERCENT = 30  # the contract's is_worker_eligible rule
 FAILURE_RATE_MIN_JOBS = 5
 
 
 class ClaimRefused(Exception):
-    """The caller may not do this (`status` 403), or the job is not in a state for it (409)."""
+    """The caller may not do this (`status` 403), the job is unknown (404) or not in a state
+    for it (409)."""
 
     def __init__(self, status: int, message: str):
         super().__init__(message)
@@ -33,7 +40,8 @@ class ClaimRefused(Exception):
 
 @dataclass(frozen=True)
 class WorkerFacts:
-    """What eligibility needs of a worker row (chain columns and declared capabilities)."""
+    """What eligibility needs of a worker: its chain columns, declared capabilities, the jobs
+    it is blocked from, whether it created open jobs, and how many claims it holds."""
 
     address: str
     registered: bool
@@ -43,44 +51,76 @@ class WorkerFacts:
     jobs_failed: int
     active: bool
     capabilities: dict[str, Any] | None
+    blocked: tuple[int, ...]
+    creates_open_jobs: bool
+    running: int
 
-    @property
-    def devices(self) -> list[str] | None:
-        return (self.capabilities or {}).get("devices")
-
-    @property
-    def vram_mb(self) -> int | None:
-        return (self.capabilities or {}).get("vram_mb")
+    def _declared(self, name: str) -> Any:
+        return (self.capabilities or {}).get(name)
 
     @property
     def blender_version(self) -> list[int] | None:
-        version = (self.capabilities or {}).get("blender_version")
+        version = self._declared("blender_version")
         return [int(p) for p in version.split(".")] if version else None
 
-    @property
-    def os(self) -> str | None:
-        return (self.capabilities or {}).get("os")
+    def params(self) -> dict[str, Any]:
+        """The bound parameters of CLAIMABLE."""
+        return {
+            "worker": self.address,
+            "reputation": self.reputation,
+            "vram": self._declared("vram_mb"),
+            "devices": self._declared("devices"),
+            "blender": self.blender_version,
+            "os": self._declared("os"),
+            "blocked": list(self.blocked),
+        }
+
+    def capability_key(self) -> tuple:
+        devices = self._declared("devices")
+        return (
+            tuple(sorted(devices)) if devices else None,
+            self._declared("vram_mb"),
+            tuple(self.blender_version or ()),
+            self._declared("os"),
+        )
 
 
-def load_worker(conn: sa.Connection, address: str) -> WorkerFacts | None:
-    w = workers.c
-    row = conn.execute(
-        sa.select(
-            w.address,
-            w.registered,
-            w.verified,
-            w.reputation,
-            w.jobs_completed,
-            w.jobs_failed,
-            w.active,
-            w.capabilities,
-        ).where(w.address == address)
-    ).first()
-    return WorkerFacts(*row) if row else None
+WORKER_FACTS = Prepared(
+    "veriframe_worker_facts",
+    """
+    SELECT w.address, w.registered, w.verified, w.reputation, w.jobs_completed, w.jobs_failed,
+           w.active, w.capabilities,
+           ARRAY(SELECT a.job_id FROM job_attempts a
+                 WHERE a.worker_address = :worker AND a.state = 'failed'
+                 GROUP BY a.job_id HAVING count(*) >= :max_failures) AS blocked,
+           -- a count, not EXISTS: the generic plan of EXISTS scans all jobs for a non-creator
+           (SELECT count(*) FROM jobs c
+            WHERE c.creator_address = :worker AND c.status = 'open') > 0 AS creates_open_jobs,
+           (SELECT count(*) FROM job_attempts a
+            WHERE a.worker_address = :worker AND a.state = 'running') AS running
+    FROM workers w WHERE w.address = :worker
+    """,
+)
+
+
+def load_worker(
+    conn: sa.Connection, address: str, max_failures: int, *, lock: bool = False
+) -> WorkerFacts | None:
+    """The worker's facts; with `lock`, after taking the worker's claim lock (same round
+    trip) so that they stay true until the transaction ends."""
+    params = {"worker": address, "max_failures": max_failures}
+    if lock:
+        row = run_in_one_round_trip(conn, [LOCK_WORKER, WORKER_FACTS], params).first()
+    else:
+        row = WORKER_FACTS(conn, params).first()
+    if row is None:
+        return None
+    return WorkerFacts(*row[:8], tuple(int(j) for j in row.blocked), *row[9:])
 
 
 def ineligibility(worker: WorkerFacts | None) -> str | None:
-    """Why the contract's `is_worker_eligible` says no for any job (its minimum aside)."""
+    """Why the contract's `is_worker_eligible` says no for any job (its minimum aside), or
+    why the worker's own profile says it takes none."""
     if worker is None or not worker.registered:
         return "not registered on chain: call register_worker on the JobRegistry first"
     if not worker.verified:
@@ -96,234 +136,169 @@ def ineligibility(worker: WorkerFacts | None) -> str | None:
     return None
 
 
-def settings_join() -> sa.ColumnElement:
-    """Render settings belong to the job with this id *and* creating transaction."""
-    return sa.and_(
-        job_render_settings.c.job_id == jobs.c.job_id,
-        job_render_settings.c.created_tx == jobs.c.created_tx,
-    )
+CAPABILITY_MATCH = """coalesce(
+        (s.min_vram_mb IS NULL OR s.min_vram_mb <= :vram)
+        AND (s.required_devices IS NULL OR s.required_devices && CAST(:devices AS varchar[]))
+        AND (s.min_blender_version IS NULL
+             OR s.min_blender_version <= CAST(:blender AS integer[]))
+        AND (s.required_os IS NULL OR :os = ANY(s.required_os)),
+        false)"""
+"""The worker (parameters of `WorkerFacts.params()`) declared enough for the requirements of
+render settings `s` (an undeclared capability meets no requirement)."""
 
+CAPABLE = f"""NOT EXISTS (
+    SELECT 1 FROM job_render_settings s
+    WHERE s.job_id = j.job_id AND s.created_tx = j.created_tx AND NOT {CAPABILITY_MATCH})"""
+"""The job (`j`) has no render settings, or the worker meets their requirements."""
 
-def capability_match(worker: WorkerFacts, settings: sa.FromClause) -> sa.ColumnElement[bool]:
-    """The settings row's required capabilities are met by what the worker declared (an
-    undeclared capability meets no requirement)."""
-    s = settings.c
-    devices, version = worker.devices, worker.blender_version
-    vram, os = worker.vram_mb, worker.os
-    return sa.func.coalesce(
-        sa.and_(
-            sa.or_(s.min_vram_mb.is_(None), s.min_vram_mb <= vram if vram is not None else False),
-            sa.or_(
-                s.required_devices.is_(None),
-                s.required_devices.op("&&")(sa.cast(devices, s.required_devices.type))
-                if devices
-                else False,
-            ),
-            sa.or_(
-                s.min_blender_version.is_(None),
-                s.min_blender_version <= sa.cast(version, s.min_blender_version.type)
-                if version
-                else False,
-            ),
-            sa.or_(s.required_os.is_(None), s.required_os.any(os) if os else False),
-        ),
-        False,
-    )
+CLAIMABLE = f"""j.status = 'open' AND j.deadline > now()
+    AND j.min_reputation <= :reputation
+    AND j.creator_address <> :worker
+    AND j.job_id <> ALL(CAST(:blocked AS numeric[]))
+    AND {CAPABLE}"""
+"""The jobs (`j`) a worker that passes `ineligibility` may claim now; parameters from
+`WorkerFacts.params()`."""
 
-
-def capable(worker: WorkerFacts) -> sa.ColumnElement[bool]:
-    """The job has no render settings, or the worker meets their requirements."""
-    settings = job_render_settings.alias("required")
-    s = settings.c
-    mismatch = (
-        sa.select(1)
-        .where(
-            s.job_id == jobs.c.job_id,
-            s.created_tx == jobs.c.created_tx,
-            ~capability_match(worker, settings),
-        )
-        .correlate(jobs)
-    )
-    return ~mismatch.exists()
-
-
-def blocked_jobs(worker: str, max_failures: int) -> sa.Select:
-    """Jobs the worker failed `max_failures` times: it may not claim them again."""
-    a = job_attempts.c
-    return (
-        sa.select(a.job_id)
-        .where(a.worker_address == worker, a.state == "failed")
-        .group_by(a.job_id)
-        .having(sa.func.count() >= max_failures)
-    )
-
-
-def claimable(worker: WorkerFacts, max_failures: int) -> sa.ColumnElement:
-    """The WHERE of jobs `worker` may claim now (it must pass `ineligibility` too)."""
-    j = jobs.c
-    return sa.and_(
-        j.status == "open",
-        j.deadline > sa.func.now(),
-        j.min_reputation <= worker.reputation,
-        j.creator_address != worker.address,
-        capable(worker),
-        j.job_id.not_in(blocked_jobs(worker.address, max_failures)),
-    )
-
-
-def expire_leases(conn: sa.Connection, job_id: int | None = None) -> list[int]:
-    """End running attempts whose lease has passed and reopen their jobs (all, or one job)."""
-    a = job_attempts.c
-    condition = sa.and_(a.state == "running", a.lease_expires_at <= sa.func.now())
-    if job_id is not None:
-        condition = sa.and_(condition, a.job_id == job_id)
-    expired = (
-        job_attempts.update()
-        .where(condition)
-        .values(state="expired", ended_at=sa.func.now())
-        .returning(a.job_id)
-        .cte("expired")
-    )
-    reopened = conn.execute(
-        jobs.update()
-        .where(jobs.c.job_id.in_(sa.select(expired.c.job_id)), jobs.c.status == "assigned")
-        .values(status="open")
-        .returning(jobs.c.job_id)
-    ).scalars()
-    job_ids = [int(j) for j in reopened]
-    notify_changes(conn, source="api", jobs=job_ids)
-    return job_ids
-
-
-def _refusal(conn: sa.Connection, worker: WorkerFacts, job_id: int, max_failures: int) -> str:
-    """Why `worker` may not claim the job (for a 403), or '' when only its state is in the way."""
-    j = jobs.c
-    row = conn.execute(
-        sa.select(
-            j.creator_address,
-            j.min_reputation,
-            capable(worker).label("capable"),
-        ).where(j.job_id == job_id)
-    ).one()
-    if row.creator_address == worker.address:
-        return "a job's creator cannot work on it (the contract refuses submit_result)"
-    if worker.reputation < row.min_reputation:
-        return f"reputation {worker.reputation} is below the job's minimum {row.min_reputation}"
-    if not row.capable:
-        return "the worker's declared capabilities do not meet the job's requirements"
-    failed = conn.execute(
-        sa.select(sa.func.count()).select_from(
-            blocked_jobs(worker.address, max_failures)
-            .where(job_attempts.c.job_id == job_id)
-            .subquery()
-        )
-    ).scalar_one()
-    if failed:
-        return f"blocked from job {job_id} after {max_failures} failed attempts"
-    return ""
-
-
-def _running(conn: sa.Connection, job_id: int) -> sa.Row | None:
-    a = job_attempts.c
-    return conn.execute(
-        sa.select(job_attempts).where(a.job_id == job_id, a.state.in_(("running", "completed")))
-    ).first()
+LOCK_WORKER = Prepared("veriframe_lock_worker", "SELECT pg_advisory_xact_lock(hashtext(:worker))")
+CLAIM = Prepared(
+    "veriframe_claim",
+    f"""
+    WITH won AS (
+        UPDATE jobs j SET status = 'assigned'
+        WHERE j.job_id = :job_id AND {CLAIMABLE}
+        RETURNING j.job_id, j.created_tx)
+    INSERT INTO job_attempts (job_id, created_tx, attempt, worker_address, state, claimed_at,
+                              lease_expires_at, progress)
+    SELECT won.job_id, won.created_tx,
+           (SELECT count(*) + 1 FROM job_attempts p WHERE p.job_id = won.job_id),
+           :worker, 'running', now(), now() + make_interval(secs => :lease_s), 0
+    FROM won
+    RETURNING id
+    """,
+)
+HOLDS = Prepared(
+    "veriframe_holds",
+    "SELECT 1 FROM job_attempts WHERE job_id = :job_id AND worker_address = :worker "
+    "AND state = 'running' AND lease_expires_at > now()",
+)
 
 
 def claim(
     conn: sa.Connection,
-    worker: WorkerFacts | None,
+    address: str,
     job_id: int,
     *,
     lease_s: int,
     max_failures: int,
     max_active: int,
-) -> sa.Row:
-    """Claim the job for `worker` with a lease; returns the attempt row. Idempotent for the
-    holder (its running attempt comes back); ClaimRefused otherwise."""
+) -> None:
+    """Claim the job for the worker with a lease. Claiming a job the worker holds is a no-op
+    (a retry); ClaimRefused otherwise."""
+    # one claim at a time per worker, so two concurrent claims cannot both pass the cap
+    worker = load_worker(conn, address, max_failures, lock=True)
     if (reason := ineligibility(worker)) is not None:
         raise ClaimRefused(403, reason)
     assert worker is not None
-    # one claim at a time per worker, so two concurrent claims cannot both pass the cap
-    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(worker.address))))
-    expire_leases(conn, job_id)
-    live = _running(conn, job_id)
-    if live is not None and live.worker_address == worker.address and live.state == "running":
-        return live
-    j, a = jobs.c, job_attempts.c
-    active = conn.execute(
-        sa.select(sa.func.count()).where(a.worker_address == worker.address, a.state == "running")
-    ).scalar_one()
-    if active >= max_active:
-        raise ClaimRefused(409, f"already holding {active} claims (at most {max_active})")
-    won = conn.execute(
-        jobs.update()
-        .where(
-            j.job_id == job_id,
-            claimable(worker, max_failures),
-        )
-        .values(status="assigned")
-        .returning(j.created_tx)
-    ).first()
-    if won is None:
-        _explain_lost_claim(conn, worker, job_id, max_failures)
-    attempt = conn.execute(
-        job_attempts.insert()
-        .values(
-            job_id=job_id,
-            created_tx=won.created_tx,
-            attempt=sa.select(sa.func.count() + 1).where(a.job_id == job_id).scalar_subquery(),
-            worker_address=worker.address,
-            state="running",
-            claimed_at=sa.func.now(),
-            lease_expires_at=sa.func.now() + timedelta(seconds=lease_s),
-            progress=0.0,
-        )
-        .returning(job_attempts)
-    ).one()
-    notify_changes(conn, source="api", jobs=[job_id])
-    return attempt
+    holds = {"job_id": job_id, "worker": address}
+    if worker.running >= max_active:
+        if HOLDS(conn, holds).first():
+            return
+        raise ClaimRefused(409, f"already holding {worker.running} claims (at most {max_active})")
+    won = CLAIM(conn, {**worker.params(), "job_id": job_id, "lease_s": lease_s}).first()
+    if won is not None:
+        notify_after_commit(conn, source="api", jobs=[job_id])
+    elif not HOLDS(conn, holds).first():
+        _explain_lost_claim(conn, worker, job_id)
 
 
-def _explain_lost_claim(
-    conn: sa.Connection, worker: WorkerFacts, job_id: int, max_failures: int
-) -> None:
+STATE_OF = Prepared(
+    "veriframe_state_of",
+    f"""SELECT j.status, j.deadline, j.deadline <= now() AS passed,
+               j.creator_address, j.min_reputation, {CAPABLE} AS capable
+        FROM jobs j WHERE j.job_id = :job_id""",
+)
+
+
+def _explain_lost_claim(conn: sa.Connection, worker: WorkerFacts, job_id: int) -> None:
     """Raise the precise reason a claim's UPDATE matched nothing."""
-    row = conn.execute(
-        sa.select(jobs.c.status, jobs.c.deadline, jobs.c.deadline <= sa.func.now()).where(
-            jobs.c.job_id == job_id
-        )
-    ).first()
+    row = STATE_OF(conn, {**worker.params(), "job_id": job_id}).first()
     if row is None:
         raise ClaimRefused(404, f"job {job_id} not found")
+    if row.creator_address == worker.address:
+        raise ClaimRefused(403, "a job's creator cannot work on it (submit_result refuses)")
+    if worker.reputation < row.min_reputation:
+        raise ClaimRefused(
+            403, f"reputation {worker.reputation} is below the job's minimum {row.min_reputation}"
+        )
+    if not row.capable:
+        raise ClaimRefused(
+            403, "the worker's declared capabilities do not meet the job's requirements"
+        )
+    if job_id in worker.blocked:
+        raise ClaimRefused(403, f"blocked from job {job_id} after too many failed attempts")
     if row.status != "open":
         raise ClaimRefused(409, f"job {job_id} is {row.status}, not open")
-    if row[2]:
+    if row.passed:
         raise ClaimRefused(409, f"job {job_id} passed its deadline ({row.deadline.isoformat()})")
-    if reason := _refusal(conn, worker, job_id, max_failures):
-        raise ClaimRefused(403, reason)
     raise ClaimRefused(409, f"job {job_id} is not claimable now")
 
 
-def held_attempt(conn: sa.Connection, worker: str, job_id: int, *, lock: bool = True) -> sa.Row:
-    """The caller's live attempt on the job (locked for the transaction), else ClaimRefused:
-    403 when another worker holds it or it was never the caller's, 409 when the caller's
-    lease ran out."""
-    expire_leases(conn, job_id)
-    a = job_attempts.c
-    query = sa.select(job_attempts).where(a.job_id == job_id).order_by(a.id.desc()).limit(1)
-    mine = conn.execute(
-        query.where(a.worker_address == worker).with_for_update() if lock else query
-    ).first()
-    if conn.execute(sa.select(jobs.c.job_id).where(jobs.c.job_id == job_id)).first() is None:
-        raise ClaimRefused(404, f"job {job_id} not found")
+EXPIRE_LEASES = sa.text(
+    """
+    WITH expired AS (
+        UPDATE job_attempts SET state = 'expired', ended_at = now()
+        WHERE state = 'running' AND lease_expires_at <= now()
+        RETURNING job_id)
+    UPDATE jobs SET status = 'open'
+    WHERE job_id IN (SELECT job_id FROM expired) AND status = 'assigned'
+    RETURNING job_id
+    """
+)
+
+
+def expire_leases(conn: sa.Connection) -> list[int]:
+    """End running attempts whose lease has passed and reopen their jobs."""
+    job_ids = [int(j) for j in conn.execute(EXPIRE_LEASES).scalars()]
+    notify_changes(conn, source="api", jobs=job_ids)
+    return job_ids
+
+
+HELD = Prepared(
+    "veriframe_held",
+    """
+    SELECT id, attempt, state, result_cid, lease_expires_at <= now() AS lapsed
+    FROM job_attempts WHERE job_id = :job_id AND worker_address = :worker
+    ORDER BY id DESC LIMIT 1 FOR UPDATE
+    """,
+)
+JOB_EXISTS = Prepared("veriframe_job_exists", "SELECT 1 FROM jobs WHERE job_id = :job_id")
+
+
+def held_attempt(conn: sa.Connection, worker: str, job_id: int) -> sa.Row:
+    """The caller's latest attempt on the job (locked for the transaction) if it is live,
+    else ClaimRefused: 403 when the caller never claimed it, 409 when its lease ran out or
+    it was reported failed. A lapsed lease counts as ended before the sweep reopens the job."""
+    mine = HELD(conn, {"job_id": job_id, "worker": worker}).first()
     if mine is None:
+        if JOB_EXISTS(conn, {"job_id": job_id}).first() is None:
+            raise ClaimRefused(404, f"job {job_id} not found")
         raise ClaimRefused(403, f"job {job_id} is not claimed by {worker}")
-    if mine.state == "expired":
+    if mine.state == "expired" or (mine.state == "running" and mine.lapsed):
         raise ClaimRefused(409, f"the lease on job {job_id} expired; claim it again if it is open")
     if mine.state == "failed":
         raise ClaimRefused(409, f"attempt {mine.attempt} on job {job_id} was reported failed")
     return mine
+
+
+HEARTBEAT = Prepared(
+    "veriframe_heartbeat",
+    f"""
+    UPDATE job_attempts a SET heartbeat_at = now(),
+        lease_expires_at = now() + make_interval(secs => :lease_s),
+        progress = greatest(a.progress, :progress), status_message = :message
+    WHERE a.id = :id RETURNING {CLAIM_JSON}::text
+    """,
+)
 
 
 def heartbeat(
@@ -333,81 +308,71 @@ def heartbeat(
     progress: float,
     message: str | None,
     lease_s: int,
-) -> sa.Row:
+) -> str:
+    """Extend the lease and record progress (it never goes back); the claim as JSON."""
     attempt = held_attempt(conn, worker, job_id)
     if attempt.state != "running":
         raise ClaimRefused(409, f"job {job_id} is already {attempt.state}")
-    updated = conn.execute(
-        job_attempts.update()
-        .where(job_attempts.c.id == attempt.id)
-        .values(
-            heartbeat_at=sa.func.now(),
-            lease_expires_at=sa.func.now() + timedelta(seconds=lease_s),
-            progress=max(progress, attempt.progress or 0.0),
-            status_message=message,
-        )
-        .returning(job_attempts)
-    ).one()
-    notify_changes(conn, source="api", jobs=[job_id])
-    return updated
+    values = {"id": attempt.id, "lease_s": lease_s, "progress": progress, "message": message}
+    claim_json = HEARTBEAT(conn, values).scalar_one()
+    notify_after_commit(conn, source="api", jobs=[job_id])
+    return claim_json
+
+
+COMPLETE = Prepared(
+    "veriframe_complete",
+    """
+    WITH done AS (
+        UPDATE job_attempts SET state = 'completed', ended_at = now(), progress = 1,
+            result_cid = :cid, result = CAST(:result AS jsonb)
+        WHERE id = :id RETURNING job_id)
+    UPDATE jobs SET status = 'completed'
+    WHERE job_id IN (SELECT job_id FROM done) AND status = 'assigned'
+    """,
+)
 
 
 def complete(
     conn: sa.Connection, worker: str, job_id: int, result_cid: str, result: dict[str, Any]
-) -> sa.Row:
-    """Deliver the result. A retry with the same CID returns the same attempt; another CID
-    for a completed attempt is a conflict."""
+) -> str:
+    """Deliver the result; the job's document as JSON. A retry with the same CID answers the
+    same; another CID for a completed attempt is a conflict."""
     attempt = held_attempt(conn, worker, job_id)
     if attempt.state == "completed":
         if attempt.result_cid != result_cid:
             raise ClaimRefused(
                 409, f"job {job_id} was already completed with result {attempt.result_cid}"
             )
-        return attempt
-    done = conn.execute(
-        job_attempts.update()
-        .where(job_attempts.c.id == attempt.id)
-        .values(
-            state="completed",
-            ended_at=sa.func.now(),
-            progress=1.0,
-            result_cid=result_cid,
-            result=result,
-        )
-        .returning(job_attempts)
-    ).one()
-    conn.execute(
-        jobs.update()
-        .where(jobs.c.job_id == job_id, jobs.c.status == "assigned")
-        .values(status="completed")
-    )
-    notify_changes(conn, source="api", jobs=[job_id])
-    return done
+    else:
+        COMPLETE(conn, {"id": attempt.id, "cid": result_cid, "result": json.dumps(result)})
+        notify_after_commit(conn, source="api", jobs=[job_id])
+    return job_detail_json(conn, job_id)
 
 
-def fail(
-    conn: sa.Connection, worker: str, job_id: int, reason: str, max_failures: int
-) -> tuple[sa.Row, int]:
-    """Record a failed attempt and reopen the job; returns it with the worker's failure count."""
+FAIL = Prepared(
+    "veriframe_fail",
+    f"""
+    WITH failed AS (
+        UPDATE job_attempts a SET state = 'failed', ended_at = now(), failure_reason = :reason
+        WHERE a.id = :id RETURNING a.*),
+    reopened AS (
+        UPDATE jobs SET status = 'open'
+        WHERE job_id IN (SELECT job_id FROM failed) AND status = 'assigned')
+    SELECT {CLAIM_JSON}::text,
+           (SELECT count(*) + 1 FROM job_attempts p
+            WHERE p.job_id = :job_id AND p.worker_address = :worker AND p.state = 'failed')
+    FROM failed a
+    """,
+)
+
+
+def fail(conn: sa.Connection, worker: str, job_id: int, reason: str) -> tuple[str, int]:
+    """Record a failed attempt and reopen the job; the claim as JSON and the worker's count
+    of failed attempts on the job."""
     attempt = held_attempt(conn, worker, job_id)
     if attempt.state != "running":
         raise ClaimRefused(409, f"job {job_id} is already {attempt.state}")
-    failed = conn.execute(
-        job_attempts.update()
-        .where(job_attempts.c.id == attempt.id)
-        .values(state="failed", ended_at=sa.func.now(), failure_reason=reason)
-        .returning(job_attempts)
-    ).one()
-    conn.execute(
-        jobs.update()
-        .where(jobs.c.job_id == job_id, jobs.c.status == "assigned")
-        .values(status="open")
-    )
-    a = job_attempts.c
-    failures = conn.execute(
-        sa.select(sa.func.count()).where(
-            a.job_id == job_id, a.worker_address == worker, a.state == "failed"
-        )
-    ).scalar_one()
-    notify_changes(conn, source="api", jobs=[job_id])
-    return failed, failures
+    values = {"id": attempt.id, "reason": reason, "job_id": job_id, "worker": worker}
+    claim_json, failures = FAIL(conn, values).one()
+    notify_after_commit(conn, source="api", jobs=[job_id], workers=[worker])
+    return claim_json, failures

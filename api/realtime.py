@@ -23,7 +23,7 @@ import logging
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from pydantic import BaseModel
@@ -177,6 +177,14 @@ class Hub:
             self.send(sub, text)
 
 
+class ChangeListener(Protocol):
+    """Told, on the event loop, of every notification as it arrives (before delivery)."""
+
+    def heard(self, payloads: list[str]) -> None: ...
+
+    def connected(self, listening: bool) -> None: ...
+
+
 class ChangeFeed:
     """This process's LISTEN connection and the fan-out of what it hears."""
 
@@ -185,6 +193,7 @@ class ChangeFeed:
         self.queue_size = queue_size
         self.hub = Hub()
         self.backend_pid: int | None = None  # of the LISTEN session, while it is up
+        self.listeners: list[ChangeListener] = []  # told of every notification (caches)
         self._pending: list[str] = []
         self._resync = False
         self._wake = asyncio.Event()
@@ -271,6 +280,8 @@ class ChangeFeed:
                 )
             finally:
                 self.backend_pid = None
+                for listener in self.listeners:
+                    listener.connected(False)
                 with contextlib.suppress(Exception):
                     conn.close()
             await asyncio.sleep(RECONNECT_MIN_S)  # a session that keeps dying: no busy loop
@@ -290,14 +301,19 @@ class ChangeFeed:
                     lost.set_exception(err)
                 return
             if conn.notifies:
-                self._pending.extend(n.payload for n in conn.notifies)
+                payloads = [n.payload for n in conn.notifies]
                 conn.notifies.clear()
+                for listener in self.listeners:
+                    listener.heard(payloads)
+                self._pending.extend(payloads)
                 self._wake.set()
 
         loop.add_reader(fd, readable)
         try:
             self.backend_pid = conn.info.backend_pid
             log.info("Change feed: LISTEN %s on session %d", CHANNEL, self.backend_pid)
+            for listener in self.listeners:
+                listener.connected(True)
             self._resync = True  # whatever changed before this session was not heard
             self._wake.set()
             readable()  # notifications read along with the LISTEN reply

@@ -103,6 +103,13 @@ class Settings(BaseSettings):
     api_processes: int = Field(
         1, ge=1, le=64, description="uvicorn worker processes of `veriframe api` and `up`."
     )
+    api_db_connections: int = Field(
+        16,
+        ge=1,
+        le=200,
+        description="Pooled Postgres connections of each API process, and the threads that "
+        "serve its database-bound requests.",
+    )
     api_cors_origins: list[str] = Field(
         [], description="Origins a browser frontend may call the API from (JSON list)."
     )

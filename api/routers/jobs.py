@@ -7,11 +7,13 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Path, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from api import claims
 from api.auth.tokens import Claims
+from api.available import MISS, AvailableJobs, page_json
 from api.deps import (
     Engine,
     Pages,
@@ -19,9 +21,9 @@ from api.deps import (
     SettingsDep,
     WorkerPrincipal,
     fetch,
-    plain,
     require_live_session,
 )
+from api.documents import job_detail_json
 from api.errors import ApiError, not_found
 from api.routers.events import EVENT_COLUMNS, chain_order
 from api.schemas import (
@@ -39,9 +41,8 @@ from api.schemas import (
     JobStats,
     JobStatus,
     Page,
-    RenderSettingsIn,
 )
-from veriframe_dagster.warehouse.notify import notify_changes
+from veriframe_dagster.warehouse.notify import announcing_after_commit, notify_changes
 from veriframe_dagster.warehouse.tables import (
     contract_events,
     job_attempts,
@@ -52,11 +53,6 @@ from veriframe_dagster.warehouse.tables import (
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 T = TypeVar("T")
 JOB_COLUMNS = [jobs.c[name] for name in Job.model_fields]
-SETTINGS_COLUMNS = [
-    c.label(f"rs_{c.name}")
-    for c in job_render_settings.c
-    if c.name not in ("job_id", "created_tx", "set_by", "updated_at")
-]
 CLAIM_FIELDS = list(Claim.model_fields)
 ESCROWED = ("open", "assigned", "completed", "submitted")
 JobId = Annotated[int, Path(ge=1, lt=2**251, description="the chain job id")]
@@ -68,55 +64,17 @@ CLAIM_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def render_settings(row: dict[str, Any]) -> dict[str, Any]:
-    """The job's render settings from its `rs_` columns, or the defaults when it has none."""
-    if row.get("rs_engine") is None:
-        return {**RenderSettingsIn().model_dump(), "custom": False}
-    version = row["rs_min_blender_version"]
-    return {
-        "frame": row["rs_frame"],
-        "resolution_x": row["rs_resolution_x"],
-        "resolution_y": row["rs_resolution_y"],
-        "samples": row["rs_samples"],
-        "engine": row["rs_engine"],
-        "output_format": row["rs_output_format"],
-        "required_capabilities": {
-            "devices": row["rs_required_devices"],
-            "min_vram_mb": row["rs_min_vram_mb"],
-            "min_blender_version": ".".join(map(str, version)) if version else None,
-            "os": row["rs_required_os"],
-        },
-        "custom": True,
-    }
+def as_json(text: str) -> Response:
+    """A document Postgres built (`api.documents`), passed on as it is."""
+    return Response(text, media_type="application/json")
 
 
-def _with_settings(row: dict[str, Any]) -> dict[str, Any]:
-    job = {k: v for k, v in row.items() if not k.startswith("rs_")}
-    return {**job, "render_settings": render_settings(row)}
-
-
-def _jobs_with_settings() -> sa.Select:
-    return sa.select(*JOB_COLUMNS, *SETTINGS_COLUMNS).select_from(
-        jobs.outerjoin(job_render_settings, claims.settings_join())
-    )
-
-
-def job_detail(conn: sa.Connection, job_id: int) -> dict[str, Any]:
+def job_document(conn: sa.Connection, job_id: int) -> Response:
     """A job with its render settings and live claim (404 if unknown)."""
-    row = conn.execute(_jobs_with_settings().where(jobs.c.job_id == job_id)).first()
-    if row is None:
+    text = job_detail_json(conn, job_id)
+    if text is None:
         raise not_found(f"job {job_id}")
-    live = conn.execute(
-        sa.select(job_attempts).where(
-            job_attempts.c.job_id == job_id, job_attempts.c.state.in_(("running", "completed"))
-        )
-    ).first()
-    return {**_with_settings(plain(row)), "claim": _claim(live) if live else None}
-
-
-def _claim(row: sa.Row) -> dict[str, Any]:
-    values = plain(row)
-    return {name: values[name] for name in CLAIM_FIELDS}
+    return as_json(text)
 
 
 @router.get("", response_model=Page[Job], summary="List jobs, newest first")
@@ -153,25 +111,23 @@ def list_jobs(
     responses={401: CLAIM_RESPONSES[401], 403: {"description": "not a worker token"}},
     summary="Jobs the calling worker may claim now, best reward first",
 )
-def available_jobs(
-    engine: Engine, pages: Pages, principal: WorkerPrincipal, settings: SettingsDep
-) -> JSONResponse:
+async def available_jobs(request: Request, pages: Pages, principal: WorkerPrincipal) -> Response:
     """What `is_worker_eligible` allows (registered, verified, reputation, failure rate), with
     the deadline ahead, the job's required capabilities met and the worker not blocked."""
-    with engine.connect() as conn:
-        worker = claims.load_worker(conn, principal.address)
-        reason = claims.ineligibility(worker)
-        rows = []
-        if reason is None:
-            assert worker is not None
-            query = _jobs_with_settings().where(
-                claims.claimable(worker, settings.api_max_failures_per_job)
-            )
-            query = pages.apply(query.order_by(jobs.c.reward_amount.desc(), jobs.c.job_id))
-            rows = [_with_settings(plain(r)) for r in conn.execute(query)]
-    page = pages.page(rows)
-    page["worker"] = {"address": principal.address, "eligible": reason is None, "reason": reason}
-    return JSONResponse(AvailablePage.model_validate(page).model_dump(mode="json"))
+    service: AvailableJobs = request.app.state.available
+    worker = service.cached_worker(principal.address)
+    if worker is MISS:
+        worker = await run_in_threadpool(service.load_worker, principal.address)
+    reason = claims.ineligibility(worker)
+    items, more = "[]", False
+    if reason is None:
+        page = service.cached_page(worker, pages.limit, pages.offset)
+        if page is MISS:
+            page = await run_in_threadpool(service.load_page, worker, pages.limit, pages.offset)
+        items, more = page
+    eligibility = {"address": principal.address, "eligible": reason is None, "reason": reason}
+    body = page_json(items, pages.limit, pages.offset, more, eligibility)
+    return Response(body, media_type="application/json")
 
 
 @router.post(
@@ -181,7 +137,7 @@ def available_jobs(
     responses={**CLAIM_RESPONSES, 403: {"description": "the caller is not the job's creator"}},
     summary="Attach render settings to your job (its on-chain creator only)",
 )
-def set_render_settings(body: JobSettingsRequest, engine: Engine, principal: Principal) -> dict:
+def set_render_settings(body: JobSettingsRequest, engine: Engine, principal: Principal) -> Response:
     """Creates or replaces the settings while the job is open; a worker sees them in
     `/jobs/available` and `GET /jobs/{id}`."""
     caps = body.required_capabilities
@@ -222,7 +178,7 @@ def set_render_settings(body: JobSettingsRequest, engine: Engine, principal: Pri
             )
         )
         notify_changes(conn, source="api", jobs=[body.job_id])
-        return job_detail(conn, body.job_id)
+        return job_document(conn, body.job_id)
 
 
 @router.get("/stats/overview", response_model=JobStats, summary="Job statistics")
@@ -244,9 +200,9 @@ def job_stats(engine: Engine) -> dict:
 
 
 @router.get("/{job_id}", response_model=JobDetail, summary="One job by its chain id")
-def get_job(engine: Engine, job_id: JobId) -> dict:
+def get_job(engine: Engine, job_id: JobId) -> Response:
     with engine.connect() as conn:
-        return job_detail(conn, job_id)
+        return job_document(conn, job_id)
 
 
 @router.get("/{job_id}/events", response_model=Page[Event], summary="A job's timeline")
@@ -269,10 +225,11 @@ def job_attempts_list(engine: Engine, job_id: JobId, pages: Pages) -> dict:
 
 
 # ---------------------------------------------------------------- the worker protocol
-def _claiming(engine: sa.Engine, principal: Claims, action: Callable[[sa.Connection], T]) -> T:
+def _claiming(request: Request, principal: Claims, action: Callable[[sa.Connection], T]) -> T:
     """Run a claim rule in one transaction of a live session, its refusals as API errors."""
     try:
-        with engine.begin() as conn:
+        engine, announcer = request.app.state.engine, request.app.state.announcer
+        with engine.connect() as conn, announcing_after_commit(conn, announcer):
             require_live_session(conn, principal)
             return action(conn)
     except claims.ClaimRefused as refused:
@@ -285,23 +242,24 @@ def _claiming(engine: sa.Engine, principal: Claims, action: Callable[[sa.Connect
     responses=CLAIM_RESPONSES,
     summary="Claim the job (exactly one worker wins; the others get 409)",
 )
-def assign(job_id: JobId, engine: Engine, principal: WorkerPrincipal, settings: SettingsDep):
+def assign(
+    job_id: JobId, request: Request, principal: WorkerPrincipal, settings: SettingsDep
+) -> Response:
     """The claim holds a lease of `VERIFRAME_API_LEASE_S`; heartbeats extend it, and when it
     runs out the job reopens. Claiming a job you already hold returns your claim again."""
 
-    def act(conn: sa.Connection) -> dict:
-        worker = claims.load_worker(conn, principal.address)
+    def act(conn: sa.Connection) -> Response:
         claims.claim(
             conn,
-            worker,
+            principal.address,
             job_id,
             lease_s=settings.api_lease_s,
             max_failures=settings.api_max_failures_per_job,
             max_active=settings.api_max_active_claims,
         )
-        return job_detail(conn, job_id)
+        return job_document(conn, job_id)
 
-    return _claiming(engine, principal, act)
+    return _claiming(request, principal, act)
 
 
 @router.post(
@@ -313,18 +271,18 @@ def assign(job_id: JobId, engine: Engine, principal: WorkerPrincipal, settings: 
 def heartbeat(
     job_id: JobId,
     body: HeartbeatRequest,
-    engine: Engine,
+    request: Request,
     principal: WorkerPrincipal,
     settings: SettingsDep,
-) -> dict:
-    def act(conn: sa.Connection) -> dict:
-        return _claim(
+) -> Response:
+    def act(conn: sa.Connection) -> Response:
+        return as_json(
             claims.heartbeat(
                 conn, principal.address, job_id, body.progress, body.message, settings.api_lease_s
             )
         )
 
-    return _claiming(engine, principal, act)
+    return _claiming(request, principal, act)
 
 
 @router.post(
@@ -333,16 +291,17 @@ def heartbeat(
     responses=CLAIM_RESPONSES,
     summary="Deliver the result CID (the claim's holder only; safe to retry)",
 )
-def complete(job_id: JobId, body: CompleteRequest, engine: Engine, principal: WorkerPrincipal):
+def complete(
+    job_id: JobId, body: CompleteRequest, request: Request, principal: WorkerPrincipal
+) -> Response:
     """Then submit the result on chain with `submit_result(job_id, cid part 1, part 2)`; the
     job becomes `submitted` when ingestion sees it."""
     report = {**body.metadata, "render_time_s": body.render_time_s, "device": body.device}
 
-    def act(conn: sa.Connection) -> dict:
-        claims.complete(conn, principal.address, job_id, body.result_cid, report)
-        return job_detail(conn, job_id)
+    def act(conn: sa.Connection) -> Response:
+        return as_json(claims.complete(conn, principal.address, job_id, body.result_cid, report))
 
-    return _claiming(engine, principal, act)
+    return _claiming(request, principal, act)
 
 
 @router.post(
@@ -354,14 +313,15 @@ def complete(job_id: JobId, body: CompleteRequest, engine: Engine, principal: Wo
 def fail(
     job_id: JobId,
     body: FailRequest,
-    engine: Engine,
+    request: Request,
     principal: WorkerPrincipal,
     settings: SettingsDep,
-) -> dict:
+) -> Response:
     limit = settings.api_max_failures_per_job
 
-    def act(conn: sa.Connection) -> dict:
-        attempt, failures = claims.fail(conn, principal.address, job_id, body.reason, limit)
-        return {"claim": _claim(attempt), "failures": failures, "blocked": failures >= limit}
+    def act(conn: sa.Connection) -> Response:
+        claim_json, failures = claims.fail(conn, principal.address, job_id, body.reason)
+        blocked = "true" if failures >= limit else "false"
+        return as_json(f'{{"claim":{claim_json},"failures":{failures},"blocked":{blocked}}}')
 
-    return _claiming(engine, principal, act)
+    return _claiming(request, principal, act)

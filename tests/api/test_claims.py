@@ -17,6 +17,7 @@ from websockets.sync.client import connect
 
 from api.auth import store
 from api.auth.tokens import TokenIssuer
+from api.schemas import AvailablePage, Claim, FailResult, Job, JobDetail
 from tests.api.conftest import TEST_JWT_SECRET, ApiServer, api_settings, bearer, sign_in
 from tests.devchain.conftest import Driver
 from tests.ingest.conftest import Activity, ingestor
@@ -81,8 +82,16 @@ def test_a_worker_logs_in_claims_heartbeats_and_completes(
     assert offered["worker"]["eligible"] is True
     job = next(open_jobs)
     assert job in [j["job_id"] for j in offered["items"]]
+    # the documents Postgres builds are the response models, value for value
+    AvailablePage.model_validate(offered)
+    listed = api.get("/api/v1/jobs", params={"limit": 500}).json()["items"]  # built in Python
+    item = next(j for j in offered["items"] if j["job_id"] == job)
+    assert Job.model_validate(item) == Job.model_validate(
+        next(j for j in listed if j["job_id"] == job)
+    )
     claimed = api.post(f"/api/v1/jobs/{job}/assign", headers=auth)
     assert claimed.status_code == 200, claimed.text
+    JobDetail.model_validate(claimed.json())
     claim = claimed.json()["claim"]
     assert claimed.json()["status"] == "assigned" and claim["state"] == "running"
     assert claim["worker_address"] == normalize_address(worker.address) and claim["attempt"] == 1
@@ -90,6 +99,7 @@ def test_a_worker_logs_in_claims_heartbeats_and_completes(
     assert again.status_code == 200 and again.json()["claim"]["attempt"] == 1
     beat = api.post(f"/api/v1/jobs/{job}/heartbeat", json={"progress": 0.5}, headers=auth)
     assert beat.status_code == 200 and beat.json()["progress"] == 0.5
+    Claim.model_validate(beat.json())
     assert beat.json()["lease_expires_at"] >= claim["lease_expires_at"]
     assert job not in [
         j["job_id"]
@@ -185,6 +195,7 @@ def test_a_worker_is_blocked_from_a_job_after_three_failures(
             f"/api/v1/jobs/{job}/fail", json={"reason": f"GPU crash {n}"}, headers=auth
         )
         assert failed.status_code == 200, failed.text
+        FailResult.model_validate(failed.json())
         assert failed.json()["failures"] == n and failed.json()["blocked"] is (n == 3)
         assert failed.json()["claim"]["failure_reason"] == f"GPU crash {n}"
         assert api.get(f"/api/v1/jobs/{job}").json()["status"] == "open"

@@ -95,6 +95,9 @@ def upgrade() -> None:
         postgresql_where=sa.text("state = 'running'"),
     )
     op.create_index(
+        "ix_job_attempts_job_id", "job_attempts", ["job_id", "worker_address"], unique=False
+    )
+    op.create_index(
         "ix_job_attempts_worker_address", "job_attempts", ["worker_address", "state"], unique=False
     )
     op.create_index(
@@ -171,6 +174,7 @@ def downgrade() -> None:
         table_name="job_attempts",
         postgresql_where=sa.text("state IN ('running', 'completed')"),
     )
+    op.drop_index("ix_job_attempts_job_id", table_name="job_attempts")
     op.drop_index("ix_job_attempts_worker_address", table_name="job_attempts")
     op.drop_index(
         "ix_job_attempts_lease_expires_at",

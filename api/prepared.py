@@ -1,0 +1,62 @@
+"""Server-side prepared statements for the API's hot, fixed SQL.
+
+psycopg2 sends every statement as text, so Postgres parses and plans it each time: for the
+claim path that was about a third of Postgres's CPU per claim (bench/README.md). A
+`Prepared` statement is PREPAREd once per Postgres session (remembered in the pooled
+connection's `info`, which SQLAlchemy clears when it replaces the connection) and then
+EXECUTEd with its parameters.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import sqlalchemy as sa
+
+PREPARED = "veriframe_prepared"
+_STRING = re.compile(r"('(?:[^']|'')*')")
+_PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
+
+
+class Prepared:
+    """A statement with `:name` parameters, run as a prepared statement."""
+
+    def __init__(self, name: str, sql: str):
+        if "%" in sql:
+            raise ValueError("a prepared statement's SQL cannot contain '%'")
+        self.name = name
+        self.parameters: list[str] = []
+        parts = _STRING.split(sql)
+        for i in range(0, len(parts), 2):  # outside string literals
+            parts[i] = _PARAMETER.sub(self._placeholder, parts[i])
+        self.prepare = f"PREPARE {name} AS {''.join(parts)}"
+        arguments = ", ".join(f"%({p})s" for p in self.parameters)
+        self.execute = f"EXECUTE {name}({arguments})" if arguments else f"EXECUTE {name}"
+
+    def _placeholder(self, match: re.Match) -> str:
+        name = match.group(1)
+        if name not in self.parameters:
+            self.parameters.append(name)
+        return f"${self.parameters.index(name) + 1}"
+
+    def __call__(self, conn: sa.Connection, params: dict[str, Any] | None = None):
+        """Execute on `conn` (preparing it first on a session that has not seen it)."""
+        done = conn.connection.info.setdefault(PREPARED, set())
+        if self.name not in done:
+            conn.exec_driver_sql(self.prepare)
+            done.add(self.name)
+        values = {p: (params or {})[p] for p in self.parameters}
+        return conn.exec_driver_sql(self.execute, values)
+
+
+def run_in_one_round_trip(conn: sa.Connection, statements: list[Prepared], params: dict[str, Any]):
+    """Execute several statements, in order, in one round trip; the last one's result.
+    (Each still gets its own snapshot: a later one sees what an earlier one waited for.)"""
+    done = conn.connection.info.setdefault(PREPARED, set())
+    for statement in statements:
+        if statement.name not in done:
+            conn.exec_driver_sql(statement.prepare)
+            done.add(statement.name)
+    values = {p: params[p] for s in statements for p in s.parameters}
+    return conn.exec_driver_sql("; ".join(s.execute for s in statements), values)
