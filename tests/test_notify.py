@@ -1,0 +1,59 @@
+"""Announcing after commit: what commits is announced (from the announcer's own session),
+what rolls back never is."""
+
+from __future__ import annotations
+
+import select
+import time
+
+import psycopg2
+import pytest
+import sqlalchemy as sa
+
+from veriframe_dagster.warehouse.engine import make_engine
+from veriframe_dagster.warehouse.notify import (
+    CHANNEL,
+    Announcer,
+    announcing_after_commit,
+    notify_after_commit,
+)
+
+
+def heard(listener, seconds: float) -> list[str]:
+    deadline, found = time.monotonic() + seconds, []
+    while time.monotonic() < deadline:
+        if select.select([listener], [], [], 0.05)[0]:
+            listener.poll()
+            found += [n.payload for n in listener.notifies]
+            listener.notifies.clear()
+    return found
+
+
+def test_announced_after_commit_and_never_after_a_rollback(warehouse_url: str) -> None:
+    engine = make_engine(warehouse_url)
+    listener = psycopg2.connect(
+        engine.url.render_as_string(hide_password=False).replace(
+            "postgresql+psycopg2", "postgresql"
+        )
+    )
+    listener.autocommit = True
+    listener.cursor().execute(f"LISTEN {CHANNEL}")
+    announcer = Announcer(engine).start()
+    try:
+        with (
+            pytest.raises(RuntimeError),
+            engine.connect() as conn,
+            announcing_after_commit(conn, announcer),
+        ):
+            conn.execute(sa.text("SELECT 1"))
+            notify_after_commit(conn, source="api", jobs=[7])
+            raise RuntimeError("the transaction fails")
+        with engine.connect() as conn, announcing_after_commit(conn, announcer):
+            notify_after_commit(conn, source="api", jobs=[8], workers=["0x" + "0" * 63 + "1"])
+        assert heard(listener, 1.0) == [
+            '{"source":"api","jobs":[8],"workers":["0x' + "0" * 63 + '1"]}'
+        ]
+    finally:
+        announcer.stop()
+        listener.close()
+        engine.dispose()
