@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import sqlalchemy as sa
 
-from api.documents import CLAIM_JSON, job_detail_json
+from api.documents import CLAIM_JSON, JOB_DETAIL_SQL, job_detail_json
 from api.prepared import Prepared, run_in_one_round_trip
 from veriframe_dagster.warehouse.notify import notify_after_commit, notify_changes
 
@@ -85,6 +85,8 @@ class WorkerFacts:
         )
 
 
+# creates_open_jobs is a count, not EXISTS: the generic plan of EXISTS scanned every job for
+# a worker that created none
 WORKER_FACTS = Prepared(
     "veriframe_worker_facts",
     """
@@ -93,7 +95,6 @@ WORKER_FACTS = Prepared(
            ARRAY(SELECT a.job_id FROM job_attempts a
                  WHERE a.worker_address = :worker AND a.state = 'failed'
                  GROUP BY a.job_id HAVING count(*) >= :max_failures) AS blocked,
-           -- a count, not EXISTS: the generic plan of EXISTS scans all jobs for a non-creator
            (SELECT count(*) FROM jobs c
             WHERE c.creator_address = :worker AND c.status = 'open') > 0 AS creates_open_jobs,
            (SELECT count(*) FROM job_attempts a
@@ -176,11 +177,19 @@ CLAIM = Prepared(
     RETURNING id
     """,
 )
-HOLDS = Prepared(
-    "veriframe_holds",
-    "SELECT 1 FROM job_attempts WHERE job_id = :job_id AND worker_address = :worker "
-    "AND state = 'running' AND lease_expires_at > now()",
+# holder: of the one live attempt (found by the partial unique index), if its lease runs; a
+# condition on the lease in the WHERE would let the plan scan every running attempt instead
+CLAIM_OUTCOME = Prepared(
+    "veriframe_claim_outcome",
+    f"""
+    SELECT ({JOB_DETAIL_SQL}) AS document,
+           (SELECT CASE WHEN state = 'running' AND lease_expires_at > now()
+                        THEN worker_address END
+            FROM job_attempts
+            WHERE job_id = :job_id AND state IN ('running', 'completed')) AS holder
+    """,
 )
+"""After a claim (in the same round trip): the job's document, and who holds it now."""
 
 
 def claim(
@@ -191,24 +200,24 @@ def claim(
     lease_s: int,
     max_failures: int,
     max_active: int,
-) -> None:
-    """Claim the job for the worker with a lease. Claiming a job the worker holds is a no-op
-    (a retry); ClaimRefused otherwise."""
+) -> str:
+    """Claim the job for the worker with a lease; the job's document as JSON. Claiming a job
+    the worker holds answers the same (a retry); ClaimRefused otherwise."""
     # one claim at a time per worker, so two concurrent claims cannot both pass the cap
     worker = load_worker(conn, address, max_failures, lock=True)
     if (reason := ineligibility(worker)) is not None:
         raise ClaimRefused(403, reason)
     assert worker is not None
-    holds = {"job_id": job_id, "worker": address}
-    if worker.running >= max_active:
-        if HOLDS(conn, holds).first():
-            return
-        raise ClaimRefused(409, f"already holding {worker.running} claims (at most {max_active})")
-    won = CLAIM(conn, {**worker.params(), "job_id": job_id, "lease_s": lease_s}).first()
-    if won is not None:
+    params = {**worker.params(), "job_id": job_id, "lease_s": lease_s}
+    capped = worker.running >= max_active
+    statements = [CLAIM_OUTCOME] if capped else [CLAIM, CLAIM_OUTCOME]
+    document, holder = run_in_one_round_trip(conn, statements, params).one()
+    if holder == address:
         notify_after_commit(conn, source="api", jobs=[job_id])
-    elif not HOLDS(conn, holds).first():
-        _explain_lost_claim(conn, worker, job_id)
+        return document
+    if capped:
+        raise ClaimRefused(409, f"already holding {worker.running} claims (at most {max_active})")
+    _explain_lost_claim(conn, worker, job_id)
 
 
 STATE_OF = Prepared(
@@ -219,7 +228,7 @@ STATE_OF = Prepared(
 )
 
 
-def _explain_lost_claim(conn: sa.Connection, worker: WorkerFacts, job_id: int) -> None:
+def _explain_lost_claim(conn: sa.Connection, worker: WorkerFacts, job_id: int) -> NoReturn:
     """Raise the precise reason a claim's UPDATE matched nothing."""
     row = STATE_OF(conn, {**worker.params(), "job_id": job_id}).first()
     if row is None:

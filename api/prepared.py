@@ -23,8 +23,8 @@ class Prepared:
     """A statement with `:name` parameters, run as a prepared statement."""
 
     def __init__(self, name: str, sql: str):
-        if "%" in sql:
-            raise ValueError("a prepared statement's SQL cannot contain '%'")
+        if "%" in sql or "--" in sql:  # psycopg2 formats '%'; a comment may hold a quote
+            raise ValueError("a prepared statement's SQL cannot contain '%' or '--'")
         self.name = name
         self.parameters: list[str] = []
         parts = _STRING.split(sql)

@@ -249,7 +249,7 @@ def assign(
     runs out the job reopens. Claiming a job you already hold returns your claim again."""
 
     def act(conn: sa.Connection) -> Response:
-        claims.claim(
+        document = claims.claim(
             conn,
             principal.address,
             job_id,
@@ -257,7 +257,7 @@ def assign(
             max_failures=settings.api_max_failures_per_job,
             max_active=settings.api_max_active_claims,
         )
-        return job_document(conn, job_id)
+        return as_json(document)
 
     return _claiming(request, principal, act)
 

@@ -292,7 +292,7 @@ job_attempts = sa.Table(
         unique=True,
         postgresql_where=sa.text("state IN ('running', 'completed')"),
     ),
-    sa.Index("ix_job_attempts_job_id", "job_id", "worker_address"),
+    sa.Index("ix_job_attempts_job_id", "job_id", "worker_address", "id"),
     sa.Index("ix_job_attempts_worker_address", "worker_address", "state"),
     sa.Index(
         "ix_job_attempts_lease_expires_at",

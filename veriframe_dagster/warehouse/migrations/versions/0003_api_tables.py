@@ -95,7 +95,7 @@ def upgrade() -> None:
         postgresql_where=sa.text("state = 'running'"),
     )
     op.create_index(
-        "ix_job_attempts_job_id", "job_attempts", ["job_id", "worker_address"], unique=False
+        "ix_job_attempts_job_id", "job_attempts", ["job_id", "worker_address", "id"], unique=False
     )
     op.create_index(
         "ix_job_attempts_worker_address", "job_attempts", ["worker_address", "state"], unique=False
