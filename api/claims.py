@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from api.documents import CLAIM_JSON, JOB_DETAIL_SQL, job_detail_json
 from api.prepared import Prepared, run_in_one_round_trip
+from api.schemas import version_numbers
 from veriframe_dagster.warehouse.notify import notify_after_commit, notify_changes
 
 MAX_FAILURE_RATE_PERCENT = 30  # the contract's is_worker_eligible rule
@@ -60,8 +61,7 @@ class WorkerFacts:
 
     @property
     def blender_version(self) -> list[int] | None:
-        version = self._declared("blender_version")
-        return [int(p) for p in version.split(".")] if version else None
+        return version_numbers(self._declared("blender_version"))
 
     def params(self) -> dict[str, Any]:
         """The bound parameters of CLAIMABLE."""

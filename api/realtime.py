@@ -31,6 +31,7 @@ from pydantic import BaseModel
 from api.deps import plain
 from api.schemas import Job, Worker
 from veriframe_dagster.chain.addresses import normalize_address
+from veriframe_dagster.warehouse.engine import dedicated_session
 from veriframe_dagster.warehouse.notify import CHANNEL
 from veriframe_dagster.warehouse.tables import jobs, workers
 
@@ -247,12 +248,7 @@ class ChangeFeed:
     # ---------------------------------------------------------------- LISTEN
     def _connect(self):
         """A new psycopg2 connection (not from the pool: it is held for good), LISTENing."""
-        args, kwargs = self.engine.dialect.create_connect_args(self.engine.url)
-        kwargs.setdefault("application_name", f"veriframe-api-listen-{os.getpid()}")
-        conn = self.engine.dialect.dbapi.connect(
-            *args, **kwargs, keepalives=1, keepalives_idle=30, keepalives_interval=10
-        )
-        conn.autocommit = True
+        conn = dedicated_session(self.engine, f"veriframe-api-listen-{os.getpid()}")
         with conn.cursor() as cur:
             cur.execute(f"LISTEN {CHANNEL}")
         return conn

@@ -165,6 +165,12 @@ BlenderVersion = Annotated[
 ]
 
 
+def version_numbers(version: str | None) -> list[int] | None:
+    """A BlenderVersion as its numbers ("4.2" → [4, 2]): Postgres compares int arrays in
+    version order."""
+    return [int(p) for p in version.split(".")] if version else None
+
+
 def _result_cid(value: str) -> str:
     if not CID_PATTERN.fullmatch(value):
         raise ValueError("not a CIDv0 (Qm…, base58) or base32 CIDv1 (b…)")

@@ -41,6 +41,7 @@ from api.schemas import (
     JobStats,
     JobStatus,
     Page,
+    version_numbers,
 )
 from veriframe_dagster.warehouse.notify import announcing_after_commit, notify_changes
 from veriframe_dagster.warehouse.tables import (
@@ -64,7 +65,7 @@ CLAIM_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def as_json(text: str) -> Response:
+def as_json(text: str | bytes) -> Response:
     """A document Postgres built (`api.documents`), passed on as it is."""
     return Response(text, media_type="application/json")
 
@@ -75,6 +76,12 @@ def job_document(conn: sa.Connection, job_id: int) -> Response:
     if text is None:
         raise not_found(f"job {job_id}")
     return as_json(text)
+
+
+def require_job(engine: sa.Engine, job_id: int) -> None:
+    """404 unless the warehouse holds the job (a page of nothing would hide the typo)."""
+    if not fetch(engine, sa.select(jobs.c.job_id).where(jobs.c.job_id == job_id)):
+        raise not_found(f"job {job_id}")
 
 
 @router.get("", response_model=Page[Job], summary="List jobs, newest first")
@@ -126,8 +133,7 @@ async def available_jobs(request: Request, pages: Pages, principal: WorkerPrinci
             page = await run_in_threadpool(service.load_page, worker, pages.limit, pages.offset)
         items, more = page
     eligibility = {"address": principal.address, "eligible": reason is None, "reason": reason}
-    body = page_json(items, pages.limit, pages.offset, more, eligibility)
-    return Response(body, media_type="application/json")
+    return as_json(page_json(items, pages.limit, pages.offset, more, eligibility))
 
 
 @router.post(
@@ -145,9 +151,7 @@ def set_render_settings(body: JobSettingsRequest, engine: Engine, principal: Pri
         **body.model_dump(exclude={"job_id", "required_capabilities"}),
         "required_devices": caps.devices,
         "min_vram_mb": caps.min_vram_mb,
-        "min_blender_version": [int(p) for p in caps.min_blender_version.split(".")]
-        if caps.min_blender_version
-        else None,
+        "min_blender_version": version_numbers(caps.min_blender_version),
         "required_os": caps.os,
         "set_by": principal.address,
         "updated_at": sa.func.now(),
@@ -207,8 +211,7 @@ def get_job(engine: Engine, job_id: JobId) -> Response:
 
 @router.get("/{job_id}/events", response_model=Page[Event], summary="A job's timeline")
 def job_events(engine: Engine, job_id: JobId, pages: Pages) -> dict:
-    if not fetch(engine, sa.select(jobs.c.job_id).where(jobs.c.job_id == job_id)):
-        raise not_found(f"job {job_id}")
+    require_job(engine, job_id)
     query = sa.select(*EVENT_COLUMNS).where(contract_events.c.job_id == job_id)
     return pages.page(fetch(engine, pages.apply(chain_order(query))))
 
@@ -217,8 +220,7 @@ def job_events(engine: Engine, job_id: JobId, pages: Pages) -> dict:
     "/{job_id}/attempts", response_model=Page[Claim], summary="Every claim of a job, newest first"
 )
 def job_attempts_list(engine: Engine, job_id: JobId, pages: Pages) -> dict:
-    if not fetch(engine, sa.select(jobs.c.job_id).where(jobs.c.job_id == job_id)):
-        raise not_found(f"job {job_id}")
+    require_job(engine, job_id)
     a = job_attempts.c
     query = sa.select(*(a[name] for name in CLAIM_FIELDS)).where(a.job_id == job_id)
     return pages.page(fetch(engine, pages.apply(query.order_by(a.id.desc()))))

@@ -28,3 +28,15 @@ def make_engine(
         max_overflow=max_overflow,
         pool_recycle=POOL_RECYCLE_SECONDS,
     )
+
+
+def dedicated_session(engine: sa.Engine, application_name: str):
+    """A psycopg2 connection of its own, outside the pool, in autocommit: for a session held
+    for good (LISTEN, sending notifications). TCP keepalives notice a dead server."""
+    args, kwargs = engine.dialect.create_connect_args(engine.url)
+    kwargs.setdefault("application_name", application_name)
+    conn = engine.dialect.dbapi.connect(
+        *args, **kwargs, keepalives=1, keepalives_idle=30, keepalives_interval=10
+    )
+    conn.autocommit = True
+    return conn

@@ -16,12 +16,15 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import queue
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import sqlalchemy as sa
+
+from veriframe_dagster.warehouse.engine import dedicated_session
 
 log = logging.getLogger("veriframe.notify")
 CHANNEL = "veriframe_changes"
@@ -142,9 +145,9 @@ class Announcer:
         for attempt in (1, 2):  # a second try on a fresh session
             try:
                 if self._conn is None:
-                    args, kwargs = self.engine.dialect.create_connect_args(self.engine.url)
-                    self._conn = self.engine.dialect.dbapi.connect(*args, **kwargs)
-                    self._conn.autocommit = True
+                    self._conn = dedicated_session(
+                        self.engine, f"veriframe-announcer-{os.getpid()}"
+                    )
                 with self._conn.cursor() as cur:
                     cur.execute(_NOTIFY_DBAPI, (CHANNEL, found))
                 return
