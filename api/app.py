@@ -15,6 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from api.auth.tokens import TokenIssuer
 from api.available import AvailableJobs
 from api.chain import ApiChain
+from api.database import open_pool
 from api.errors import install_error_handlers
 from api.maintenance import run_maintenance
 from api.realtime import ChangeFeed
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None, engine: sa.Engine | None = None
             resolve_database_urls(settings).warehouse, pool_size=connections, max_overflow=4
         )
         anyio.to_thread.current_default_thread_limiter().total_tokens = connections
+        app.state.pool = await open_pool(app.state.engine.url, connections)
         app.state.settings = settings
         app.state.tokens = TokenIssuer.from_settings(settings)
         app.state.chain = ApiChain(settings)
@@ -57,6 +59,7 @@ def create_app(settings: Settings | None = None, engine: sa.Engine | None = None
         await app.state.feed.stop()
         await asyncio.to_thread(app.state.announcer.stop)
         await app.state.chain.close()
+        await app.state.pool.close()
         if owned:
             app.state.engine.dispose()
 

@@ -4,34 +4,38 @@ lease that makes a claim temporary, and how an attempt ends.
 A claim is one conditional UPDATE of the job row (`status = 'open'` → `'assigned'`): Postgres
 lets one transaction at a time change the row and re-checks the condition for the others,
 so of any number of concurrent claims exactly one wins. The attempt row beside it holds the
-lease; a partial unique index allows one live attempt per job. The worker protocol's writes
-announce their change right after commit (`notify_after_commit`, in the caller's
-`announcing_after_commit`); the rarer lease sweep announces in its transaction.
+lease; a partial unique index allows one live attempt per job. `claim_next` lets the
+server pick instead: the best-paid job the worker may take that no concurrent claim has
+locked (`FOR UPDATE SKIP LOCKED`), so workers asking at once never collide.
 
-The statements are fixed SQL with bound parameters, compiled once: building SQLAlchemy
-expressions per request was most of a claim's CPU (bench/README.md).
+The worker protocol runs on asyncpg (`api.database`), its writes announced right after
+commit (`Transaction.announce`); the rarer lease sweep announces in its transaction. The
+statements are fixed SQL with bound parameters, prepared once per connection: building
+SQLAlchemy expressions per request was most of a claim's CPU (bench/README.md).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+import asyncpg
 import sqlalchemy as sa
 
-from api.documents import CLAIM_JSON, JOB_DETAIL_SQL, job_detail_json
-from api.prepared import Prepared, run_in_one_round_trip
+from api.auth.store import LIVE_SESSION, SESSION_ENDED, SESSION_IS_LIVE
+from api.database import Transaction
+from api.documents import CLAIM_JSON, JOB_DETAIL, JOB_DETAIL_SQL
+from api.prepared import Prepared
 from api.schemas import version_numbers
-from veriframe_dagster.warehouse.notify import notify_after_commit, notify_changes
+from veriframe_dagster.warehouse.notify import notify_changes
 
 MAX_FAILURE_RATE_PERCENT = 30  # the contract's is_worker_eligible rule
 FAILURE_RATE_MIN_JOBS = 5
 
 
 class ClaimRefused(Exception):
-    """The caller may not do this (`status` 403), the job is unknown (404) or not in a state
-    for it (409)."""
+    """The caller's session has ended (`status` 401), it may not do this (403), the job is
+    unknown (404) or not in a state for it (409)."""
 
     def __init__(self, status: int, message: str):
         super().__init__(message)
@@ -87,36 +91,57 @@ class WorkerFacts:
 
 # creates_open_jobs is a count, not EXISTS: the generic plan of EXISTS scanned every job for
 # a worker that created none
+FACTS_COLUMNS = """w.address, w.registered, w.verified, w.reputation, w.jobs_completed,
+    w.jobs_failed, w.active, w.capabilities,
+    ARRAY(SELECT a.job_id FROM job_attempts a
+          WHERE a.worker_address = :worker AND a.state = 'failed'
+          GROUP BY a.job_id HAVING count(*) >= :max_failures) AS blocked,
+    (SELECT count(*) FROM jobs c
+     WHERE c.creator_address = :worker AND c.status = 'open') > 0 AS creates_open_jobs,
+    (SELECT count(*) FROM job_attempts a
+     WHERE a.worker_address = :worker AND a.state = 'running') AS running"""
 WORKER_FACTS = Prepared(
-    "veriframe_worker_facts",
-    """
-    SELECT w.address, w.registered, w.verified, w.reputation, w.jobs_completed, w.jobs_failed,
-           w.active, w.capabilities,
-           ARRAY(SELECT a.job_id FROM job_attempts a
-                 WHERE a.worker_address = :worker AND a.state = 'failed'
-                 GROUP BY a.job_id HAVING count(*) >= :max_failures) AS blocked,
-           (SELECT count(*) FROM jobs c
-            WHERE c.creator_address = :worker AND c.status = 'open') > 0 AS creates_open_jobs,
-           (SELECT count(*) FROM job_attempts a
-            WHERE a.worker_address = :worker AND a.state = 'running') AS running
-    FROM workers w WHERE w.address = :worker
-    """,
+    "veriframe_worker_facts", f"SELECT {FACTS_COLUMNS} FROM workers w WHERE w.address = :worker"
 )
+CLAIMANT = Prepared(
+    "veriframe_claimant",
+    f"""SELECT {SESSION_IS_LIVE} AS live, {FACTS_COLUMNS}
+        FROM (SELECT) one LEFT JOIN workers w ON w.address = :worker""",
+)
+"""A claiming worker's facts and whether its session is live, in one round trip."""
 
 
-def load_worker(
-    conn: sa.Connection, address: str, max_failures: int, *, lock: bool = False
-) -> WorkerFacts | None:
-    """The worker's facts; with `lock`, after taking the worker's claim lock (same round
-    trip) so that they stay true until the transaction ends."""
-    params = {"worker": address, "max_failures": max_failures}
-    if lock:
-        row = run_in_one_round_trip(conn, [LOCK_WORKER, WORKER_FACTS], params).first()
-    else:
-        row = WORKER_FACTS(conn, params).first()
-    if row is None:
-        return None
-    return WorkerFacts(*row[:8], tuple(int(j) for j in row.blocked), *row[9:])
+def _facts(row: Any) -> WorkerFacts:
+    return WorkerFacts(*row[:8], tuple(int(j) for j in row[8]), *row[9:])
+
+
+def load_worker(conn: sa.Connection, address: str, max_failures: int) -> WorkerFacts | None:
+    """The worker's facts, or None for an address the warehouse does not know."""
+    row = WORKER_FACTS(conn, {"worker": address, "max_failures": max_failures}).first()
+    return None if row is None else _facts(row)
+
+
+async def _claimant(
+    tx: Transaction, address: str, session_id: str, max_failures: int
+) -> WorkerFacts:
+    """The facts of a worker about to claim, read after taking its claim lock (so that they
+    stay true until the transaction ends: two claims of one worker cannot both pass the
+    cap); ClaimRefused unless its session is live and it may take jobs at all."""
+    await LOCK_WORKER.run(tx.conn, {"worker": address})
+    params = {"worker": address, "max_failures": max_failures, "sid": session_id}
+    row = await CLAIMANT.fetchrow(tx.conn, params)
+    if not row["live"]:
+        raise ClaimRefused(401, SESSION_ENDED)
+    worker = None if row["address"] is None else _facts(row[1:])
+    if (reason := ineligibility(worker)) is not None:
+        raise ClaimRefused(403, reason)
+    assert worker is not None
+    return worker
+
+
+async def require_live_session(tx: Transaction, session_id: str) -> None:
+    if not await LIVE_SESSION.fetchval(tx.conn, {"sid": session_id}):
+        raise ClaimRefused(401, SESSION_ENDED)
 
 
 def ineligibility(worker: WorkerFacts | None) -> str | None:
@@ -161,12 +186,15 @@ CLAIMABLE = f"""j.status = 'open' AND j.deadline > now()
 `WorkerFacts.params()`."""
 
 LOCK_WORKER = Prepared("veriframe_lock_worker", "SELECT pg_advisory_xact_lock(hashtext(:worker))")
-CLAIM = Prepared(
-    "veriframe_claim",
-    f"""
+
+
+def _claim_sql(won: str) -> str:
+    """Assign the job `won` selects (a condition on `jobs j`) and open its attempt with a
+    lease; the job id, if one was claimed."""
+    return f"""
     WITH won AS (
         UPDATE jobs j SET status = 'assigned'
-        WHERE j.job_id = :job_id AND {CLAIMABLE}
+        WHERE {won}
         RETURNING j.job_id, j.created_tx)
     INSERT INTO job_attempts (job_id, created_tx, attempt, worker_address, state, claimed_at,
                               lease_expires_at, progress)
@@ -174,9 +202,20 @@ CLAIM = Prepared(
            (SELECT count(*) + 1 FROM job_attempts p WHERE p.job_id = won.job_id),
            :worker, 'running', now(), now() + make_interval(secs => :lease_s), 0
     FROM won
-    RETURNING id
-    """,
+    RETURNING job_id
+    """
+
+
+CLAIM = Prepared("veriframe_claim", _claim_sql(f"j.job_id = :job_id AND {CLAIMABLE}"))
+CLAIM_NEXT = Prepared(
+    "veriframe_claim_next",
+    _claim_sql(
+        f"""j.status = 'open' AND j.job_id = (
+            SELECT j.job_id FROM jobs j WHERE {CLAIMABLE}
+            ORDER BY j.reward_amount DESC, j.job_id LIMIT 1 FOR UPDATE SKIP LOCKED)"""
+    ),
 )
+"""The best-paid job the worker may claim that no concurrent claim holds locked."""
 # holder: of the one live attempt (found by the partial unique index), if its lease runs; a
 # condition on the lease in the WHERE would let the plan scan every running attempt instead
 CLAIM_OUTCOME = Prepared(
@@ -189,12 +228,13 @@ CLAIM_OUTCOME = Prepared(
             WHERE job_id = :job_id AND state IN ('running', 'completed')) AS holder
     """,
 )
-"""After a claim (in the same round trip): the job's document, and who holds it now."""
+"""After a claim: the job's document, and who holds it now."""
 
 
-def claim(
-    conn: sa.Connection,
+async def claim(
+    tx: Transaction,
     address: str,
+    session_id: str,
     job_id: int,
     *,
     lease_s: int,
@@ -203,21 +243,44 @@ def claim(
 ) -> str:
     """Claim the job for the worker with a lease; the job's document as JSON. Claiming a job
     the worker holds answers the same (a retry); ClaimRefused otherwise."""
-    # one claim at a time per worker, so two concurrent claims cannot both pass the cap
-    worker = load_worker(conn, address, max_failures, lock=True)
-    if (reason := ineligibility(worker)) is not None:
-        raise ClaimRefused(403, reason)
-    assert worker is not None
+    worker = await _claimant(tx, address, session_id, max_failures)
     params = {**worker.params(), "job_id": job_id, "lease_s": lease_s}
     capped = worker.running >= max_active
-    statements = [CLAIM_OUTCOME] if capped else [CLAIM, CLAIM_OUTCOME]
-    document, holder = run_in_one_round_trip(conn, statements, params).one()
+    if not capped:
+        await CLAIM.run(tx.conn, params)
+    document, holder = await CLAIM_OUTCOME.fetchrow(tx.conn, params)
     if holder == address:
-        notify_after_commit(conn, source="api", jobs=[job_id])
+        tx.announce(jobs=[job_id])
         return document
     if capped:
-        raise ClaimRefused(409, f"already holding {worker.running} claims (at most {max_active})")
-    _explain_lost_claim(conn, worker, job_id)
+        raise _capped(worker, max_active)
+    await _explain_lost_claim(tx.conn, worker, job_id)
+
+
+async def claim_next(
+    tx: Transaction,
+    address: str,
+    session_id: str,
+    *,
+    lease_s: int,
+    max_failures: int,
+    max_active: int,
+) -> str | None:
+    """Claim the best-paid job the worker may take now; its document as JSON, or None when
+    there is none (ClaimRefused when the worker may take none at all)."""
+    worker = await _claimant(tx, address, session_id, max_failures)
+    if worker.running >= max_active:
+        raise _capped(worker, max_active)
+    params = {**worker.params(), "lease_s": lease_s}
+    job_id = await CLAIM_NEXT.fetchval(tx.conn, params)
+    if job_id is None:
+        return None
+    tx.announce(jobs=[job_id])
+    return await JOB_DETAIL.fetchval(tx.conn, {"job_id": job_id})
+
+
+def _capped(worker: WorkerFacts, max_active: int) -> ClaimRefused:
+    return ClaimRefused(409, f"already holding {worker.running} claims (at most {max_active})")
 
 
 STATE_OF = Prepared(
@@ -228,27 +291,30 @@ STATE_OF = Prepared(
 )
 
 
-def _explain_lost_claim(conn: sa.Connection, worker: WorkerFacts, job_id: int) -> NoReturn:
+async def _explain_lost_claim(
+    conn: asyncpg.Connection, worker: WorkerFacts, job_id: int
+) -> NoReturn:
     """Raise the precise reason a claim's UPDATE matched nothing."""
-    row = STATE_OF(conn, {**worker.params(), "job_id": job_id}).first()
+    row = await STATE_OF.fetchrow(conn, {**worker.params(), "job_id": job_id})
     if row is None:
         raise ClaimRefused(404, f"job {job_id} not found")
-    if row.creator_address == worker.address:
+    if row["creator_address"] == worker.address:
         raise ClaimRefused(403, "a job's creator cannot work on it (submit_result refuses)")
-    if worker.reputation < row.min_reputation:
+    if worker.reputation < row["min_reputation"]:
         raise ClaimRefused(
-            403, f"reputation {worker.reputation} is below the job's minimum {row.min_reputation}"
+            403,
+            f"reputation {worker.reputation} is below the job's minimum {row['min_reputation']}",
         )
-    if not row.capable:
+    if not row["capable"]:
         raise ClaimRefused(
             403, "the worker's declared capabilities do not meet the job's requirements"
         )
     if job_id in worker.blocked:
         raise ClaimRefused(403, f"blocked from job {job_id} after too many failed attempts")
-    if row.status != "open":
-        raise ClaimRefused(409, f"job {job_id} is {row.status}, not open")
-    if row.passed:
-        raise ClaimRefused(409, f"job {job_id} passed its deadline ({row.deadline.isoformat()})")
+    if row["status"] != "open":
+        raise ClaimRefused(409, f"job {job_id} is {row['status']}, not open")
+    if row["passed"]:
+        raise ClaimRefused(409, f"job {job_id} passed its deadline ({row['deadline'].isoformat()})")
     raise ClaimRefused(409, f"job {job_id} is not claimable now")
 
 
@@ -283,19 +349,24 @@ HELD = Prepared(
 JOB_EXISTS = Prepared("veriframe_job_exists", "SELECT 1 FROM jobs WHERE job_id = :job_id")
 
 
-def held_attempt(conn: sa.Connection, worker: str, job_id: int) -> sa.Row:
+async def held_attempt(
+    tx: Transaction, worker: str, session_id: str, job_id: int
+) -> asyncpg.Record:
     """The caller's latest attempt on the job (locked for the transaction) if it is live,
-    else ClaimRefused: 403 when the caller never claimed it, 409 when its lease ran out or
-    it was reported failed. A lapsed lease counts as ended before the sweep reopens the job."""
-    mine = HELD(conn, {"job_id": job_id, "worker": worker}).first()
+    else ClaimRefused: 401 when its session ended, 403 when the caller never claimed it, 409
+    when its lease ran out or it was reported failed. A lapsed lease counts as ended before
+    the sweep reopens the job."""
+    await require_live_session(tx, session_id)
+    mine = await HELD.fetchrow(tx.conn, {"job_id": job_id, "worker": worker})
     if mine is None:
-        if JOB_EXISTS(conn, {"job_id": job_id}).first() is None:
+        if await JOB_EXISTS.fetchval(tx.conn, {"job_id": job_id}) is None:
             raise ClaimRefused(404, f"job {job_id} not found")
         raise ClaimRefused(403, f"job {job_id} is not claimed by {worker}")
-    if mine.state == "expired" or (mine.state == "running" and mine.lapsed):
+    state = mine["state"]
+    if state == "expired" or (state == "running" and mine["lapsed"]):
         raise ClaimRefused(409, f"the lease on job {job_id} expired; claim it again if it is open")
-    if mine.state == "failed":
-        raise ClaimRefused(409, f"attempt {mine.attempt} on job {job_id} was reported failed")
+    if state == "failed":
+        raise ClaimRefused(409, f"attempt {mine['attempt']} on job {job_id} was reported failed")
     return mine
 
 
@@ -310,22 +381,31 @@ HEARTBEAT = Prepared(
 )
 
 
-def heartbeat(
-    conn: sa.Connection,
+async def heartbeat(
+    tx: Transaction,
     worker: str,
+    session_id: str,
     job_id: int,
     progress: float,
     message: str | None,
     lease_s: int,
 ) -> str:
     """Extend the lease and record progress (it never goes back); the claim as JSON."""
-    attempt = held_attempt(conn, worker, job_id)
-    if attempt.state != "running":
-        raise ClaimRefused(409, f"job {job_id} is already {attempt.state}")
-    values = {"id": attempt.id, "lease_s": lease_s, "progress": progress, "message": message}
-    claim_json = HEARTBEAT(conn, values).scalar_one()
-    notify_after_commit(conn, source="api", jobs=[job_id])
+    attempt = await running_attempt(tx, worker, session_id, job_id)
+    values = {"id": attempt["id"], "lease_s": lease_s, "progress": progress, "message": message}
+    claim_json = await HEARTBEAT.fetchval(tx.conn, values)
+    tx.announce(jobs=[job_id])
     return claim_json
+
+
+async def running_attempt(
+    tx: Transaction, worker: str, session_id: str, job_id: int
+) -> asyncpg.Record:
+    """`held_attempt`, which must still be running (409 once completed)."""
+    attempt = await held_attempt(tx, worker, session_id, job_id)
+    if attempt["state"] != "running":
+        raise ClaimRefused(409, f"job {job_id} is already {attempt['state']}")
+    return attempt
 
 
 COMPLETE = Prepared(
@@ -341,21 +421,27 @@ COMPLETE = Prepared(
 )
 
 
-def complete(
-    conn: sa.Connection, worker: str, job_id: int, result_cid: str, result: dict[str, Any]
+async def complete(
+    tx: Transaction,
+    worker: str,
+    session_id: str,
+    job_id: int,
+    result_cid: str,
+    result: dict[str, Any],
 ) -> str:
     """Deliver the result; the job's document as JSON. A retry with the same CID answers the
     same; another CID for a completed attempt is a conflict."""
-    attempt = held_attempt(conn, worker, job_id)
-    if attempt.state == "completed":
-        if attempt.result_cid != result_cid:
+    attempt = await held_attempt(tx, worker, session_id, job_id)
+    if attempt["state"] == "completed":
+        if attempt["result_cid"] != result_cid:
             raise ClaimRefused(
-                409, f"job {job_id} was already completed with result {attempt.result_cid}"
+                409, f"job {job_id} was already completed with result {attempt['result_cid']}"
             )
     else:
-        COMPLETE(conn, {"id": attempt.id, "cid": result_cid, "result": json.dumps(result)})
-        notify_after_commit(conn, source="api", jobs=[job_id])
-    return job_detail_json(conn, job_id)
+        values = {"id": attempt["id"], "cid": result_cid, "result": result}
+        await COMPLETE.run(tx.conn, values)
+        tx.announce(jobs=[job_id])
+    return await JOB_DETAIL.fetchval(tx.conn, {"job_id": job_id})
 
 
 FAIL = Prepared(
@@ -375,13 +461,13 @@ FAIL = Prepared(
 )
 
 
-def fail(conn: sa.Connection, worker: str, job_id: int, reason: str) -> tuple[str, int]:
+async def fail(
+    tx: Transaction, worker: str, session_id: str, job_id: int, reason: str
+) -> tuple[str, int]:
     """Record a failed attempt and reopen the job; the claim as JSON and the worker's count
     of failed attempts on the job."""
-    attempt = held_attempt(conn, worker, job_id)
-    if attempt.state != "running":
-        raise ClaimRefused(409, f"job {job_id} is already {attempt.state}")
-    values = {"id": attempt.id, "reason": reason, "job_id": job_id, "worker": worker}
-    claim_json, failures = FAIL(conn, values).one()
-    notify_after_commit(conn, source="api", jobs=[job_id], workers=[worker])
+    attempt = await running_attempt(tx, worker, session_id, job_id)
+    values = {"id": attempt["id"], "reason": reason, "job_id": job_id, "worker": worker}
+    claim_json, failures = await FAIL.fetchrow(tx.conn, values)
+    tx.announce(jobs=[job_id], workers=[worker])
     return claim_json, failures

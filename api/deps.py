@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.auth.store import LIVE_SESSION, SESSION_ENDED
 from api.auth.tokens import ACCESS, Claims, TokenError, TokenIssuer
 from api.chain import ApiChain
 from api.errors import ApiError
-from api.prepared import Prepared
 from veriframe_dagster.settings import Settings
 
 MAX_PAGE = 500
@@ -58,18 +58,11 @@ async def current_principal(
         raise unauthorized(str(err)) from None
 
 
-LIVE_SESSION = Prepared(
-    "veriframe_live_session",
-    "SELECT 1 FROM auth_sessions WHERE session_id = :sid AND revoked_at IS NULL "
-    "AND expires_at > now()",
-)
-
-
 def require_live_session(conn: sa.Connection, principal: Claims) -> None:
     """State changes also need the token's session to be live (not logged out or revoked):
     one primary-key read inside the change's own transaction."""
-    if LIVE_SESSION(conn, {"sid": principal.session_id}).first() is None:
-        raise unauthorized("session ended (logged out, revoked or expired): log in again")
+    if not LIVE_SESSION(conn, {"sid": principal.session_id}).scalar_one():
+        raise unauthorized(SESSION_ENDED)
 
 
 def role(name: str):

@@ -4,7 +4,9 @@ psycopg2 sends every statement as text, so Postgres parses and plans it each tim
 claim path that was about a third of Postgres's CPU per claim (bench/README.md). A
 `Prepared` statement is PREPAREd once per Postgres session (remembered in the pooled
 connection's `info`, which SQLAlchemy clears when it replaces the connection) and then
-EXECUTEd with its parameters.
+EXECUTEd with its parameters. The same statement runs on an asyncpg connection
+(`fetch`, `fetchrow`, `fetchval`, `run`) as its `$n` text, which asyncpg prepares once per
+connection in its statement cache.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 
 PREPARED = "veriframe_prepared"
@@ -30,7 +33,8 @@ class Prepared:
         parts = _STRING.split(sql)
         for i in range(0, len(parts), 2):  # outside string literals
             parts[i] = _PARAMETER.sub(self._placeholder, parts[i])
-        self.prepare = f"PREPARE {name} AS {''.join(parts)}"
+        self.numbered = "".join(parts)
+        self.prepare = f"PREPARE {name} AS {self.numbered}"
         arguments = ", ".join(f"%({p})s" for p in self.parameters)
         self.execute = f"EXECUTE {name}({arguments})" if arguments else f"EXECUTE {name}"
 
@@ -49,14 +53,18 @@ class Prepared:
         values = {p: (params or {})[p] for p in self.parameters}
         return conn.exec_driver_sql(self.execute, values)
 
+    def _arguments(self, params: dict[str, Any] | None) -> list[Any]:
+        return [(params or {})[p] for p in self.parameters]
 
-def run_in_one_round_trip(conn: sa.Connection, statements: list[Prepared], params: dict[str, Any]):
-    """Execute several statements, in order, in one round trip; the last one's result.
-    (Each still gets its own snapshot: a later one sees what an earlier one waited for.)"""
-    done = conn.connection.info.setdefault(PREPARED, set())
-    for statement in statements:
-        if statement.name not in done:
-            conn.exec_driver_sql(statement.prepare)
-            done.add(statement.name)
-    values = {p: params[p] for s in statements for p in s.parameters}
-    return conn.exec_driver_sql("; ".join(s.execute for s in statements), values)
+    async def fetch(self, conn: asyncpg.Connection, params: dict[str, Any] | None = None):
+        return await conn.fetch(self.numbered, *self._arguments(params))
+
+    async def fetchrow(self, conn: asyncpg.Connection, params: dict[str, Any] | None = None):
+        return await conn.fetchrow(self.numbered, *self._arguments(params))
+
+    async def fetchval(self, conn: asyncpg.Connection, params: dict[str, Any] | None = None):
+        return await conn.fetchval(self.numbered, *self._arguments(params))
+
+    async def run(self, conn: asyncpg.Connection, params: dict[str, Any] | None = None):
+        """The command's status text, e.g. `UPDATE 1`."""
+        return await conn.execute(self.numbered, *self._arguments(params))

@@ -13,7 +13,9 @@ Figure 1: wrk with bench/lua/available.lua, each request as the next of the 1,00
 at several connection counts. Figure 2: wrk -c200 with bench/lua/claims.lua, every request a
 claim of a random job the worker may take (so two workers collide now and then: 409) for a
 fixed window, then a drain until every claim sent is answered; Postgres is then checked for
-double assignments and against wrk's count of 200s. For each run it prints the CPU used by
+double assignments and against wrk's count of 200s. Figure 3: the same with every request a
+`POST /jobs/claim-next` (the server picks: no collisions), on the warehouse reset to its
+10,000 open jobs. For each run it prints the CPU used by
 the API processes, Postgres (exited backends included), wrk and the rest of the machine, the
 CPU per request, the Postgres sessions opened and what the API's backends were doing
 (pg_stat_activity samples). It stops everything it started.
@@ -22,7 +24,7 @@ CPU per request, the Postgres sessions opened and what the API's backends were d
         [--duration 15] [--claim-connections 200] [--claim-seconds 10] [--py-spy DIR]
 
 Needs wrk (`apt-get install wrk`). `--py-spy DIR` (`pip install py-spy` in the venv) records
-one API worker during the last figure 1 run and the claim run (`py-spy record --gil`, raw
+one API worker during the last figure 1 run and the claim runs (`py-spy record --gil`, raw
 collapsed stacks: speedscope or flamegraph.pl read them) and prints where its GIL time went.
 """
 
@@ -377,6 +379,17 @@ def claim_plan(seeded: Seeded, attempts: int, rng: random.Random) -> list[tuple[
         seen[index].add(job)
         plan.append((index + 1, job))
     return plan
+
+
+def claim_next_plan(seeded: Seeded, attempts: int, rng: random.Random) -> list[tuple[int, str]]:
+    """(token line, "next") pairs: the workers in a shuffled rotation, as many times as it
+    takes."""
+    order = list(range(1, len(seeded.workers) + 1))
+    plan: list[tuple[int, str]] = []
+    while len(plan) < attempts:
+        rng.shuffle(order)
+        plan.extend((who, "next") for who in order)
+    return plan[:attempts]
 
 
 # -------------------------------------------------------------------- processes
@@ -767,6 +780,7 @@ def figure_available(
 
 # --------------------------------------------------------------------- figure 2
 def figure_claims(
+    title: str,
     api: ApiProcess,
     engine: sa.Engine,
     tokens_file: Path,
@@ -780,7 +794,7 @@ def figure_claims(
 ) -> dict[str, Any]:
     """wrk -c<connections>: claims for `seconds`, then `drain_s` for the requests in flight
     to be answered (so wrk's 200s are every claim made)."""
-    print(f"\n== Figure 2: claims, {connections} workers at once, {api.processes} API processes ==")
+    print(f"\n== {title}, {connections} workers at once, {api.processes} API processes ==")
     args = [str(tokens_file), str(plan_file), str(threads), f"{seconds:g}"]
     with py_spy(profile, api.workers()[0].pid, seconds), backend_states(engine, seconds) as states:
         figures, cpu, _ = run_wrk(
@@ -796,7 +810,8 @@ def figure_claims(
     rate = figures["status_200"] / window if window else 0.0
     print(
         f"  {figures['requests']:,} claim requests in {window:.2f} s: "
-        f"200 {figures['status_200']:,} · 409 {figures['status_409']:,} · "
+        f"200 {figures['status_200']:,} · 204 {figures['status_204']:,} · "
+        f"409 {figures['status_409']:,} · "
         f"403 {figures['status_403']} · other 4xx {figures['status_other_4xx']} · "
         f"5xx {figures['status_5xx']} · unanswered {figures['unanswered']} · socket errors: "
         f"connect {figures['connect_errors']}, read {figures['read_errors']}, write "
@@ -861,7 +876,7 @@ def verify_claims(engine: sa.Engine, wrk: dict[str, Any]) -> list[str]:
         (wrk["unanswered"] == 0, f"claims sent and never answered: {wrk['unanswered']}"),
         (
             not (wrk["status_403"] or wrk["status_other_4xx"] or wrk["status_other"]),
-            f"answers other than 200/409: 403 {wrk['status_403']}, other "
+            f"answers other than 200/204/409: 403 {wrk['status_403']}, other "
             f"{wrk['status_other_4xx'] + wrk['status_other']}",
         ),
     ]
@@ -870,6 +885,15 @@ def verify_claims(engine: sa.Engine, wrk: dict[str, Any]) -> list[str]:
     if span_s:
         print(f"  first to last claimed_at: {span_s:.2f} s = {running / span_s:,.0f} claims/s")
     return [text for ok, text in checks if not ok]
+
+
+def reopen_claimed(engine: sa.Engine) -> None:
+    """Back to 10,000 open jobs and only the seeded history, for the next claim figure."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"DELETE FROM job_attempts WHERE job_id < {HISTORY_JOB_ID}")
+        conn.exec_driver_sql("UPDATE jobs SET status = 'open' WHERE status = 'assigned'")
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM ANALYZE jobs, job_attempts")
 
 
 # ------------------------------------------------------------------------- setup
@@ -944,9 +968,12 @@ def main(argv: list[str] | None = None) -> None:
             )
             tokens_file = work / "tokens.txt"
             tokens_file.write_text("\n".join(seeded.tokens) + "\n")
-            plan = claim_plan(seeded, args.claim_plan, random.Random(args.seed + 1))
-            plan_file = work / "claims.txt"
-            plan_file.write_text("".join(f"{who} {job}\n" for who, job in plan))
+            plans = {
+                "assign": claim_plan(seeded, args.claim_plan, random.Random(args.seed + 1)),
+                "next": claim_next_plan(seeded, args.claim_plan, random.Random(args.seed + 2)),
+            }
+            for name, plan in plans.items():
+                (work / f"{name}.txt").write_text("".join(f"{w} {j}\n" for w, j in plan))
 
             env = {
                 **os.environ,
@@ -978,19 +1005,27 @@ def main(argv: list[str] | None = None) -> None:
             for r in available:
                 if r["non_2xx_3xx"]:
                     failures.append(f"figure 1 -c{r['connections']}: {r['non_2xx_3xx']} non-2xx")
-            claims = figure_claims(
-                api,
-                engine,
-                tokens_file,
-                plan_file,
-                args.claim_connections,
-                args.claim_seconds,
-                args.claim_drain,
-                args.threads,
-                meter,
-                spy / "claims.txt" if spy else None,
+            figures = (
+                ("assign", "Figure 2: claims by job id (POST /jobs/{id}/assign)"),
+                ("next", "Figure 3: claims by the server's pick (POST /jobs/claim-next)"),
             )
-            failures += verify_claims(engine, claims)
+            for n, (name, title) in enumerate(figures):
+                if n:
+                    reopen_claimed(engine)
+                claims = figure_claims(
+                    title,
+                    api,
+                    engine,
+                    tokens_file,
+                    work / f"{name}.txt",
+                    args.claim_connections,
+                    args.claim_seconds,
+                    args.claim_drain,
+                    args.threads,
+                    meter,
+                    spy / f"claims-{name}.txt" if spy else None,
+                )
+                failures += verify_claims(engine, claims)
             engine.dispose()
             api.stop()
     finally:

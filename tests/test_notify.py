@@ -1,22 +1,18 @@
-"""Announcing after commit: what commits is announced (from the announcer's own session),
-what rolls back never is."""
+"""Announcing after commit (the API's protocol transactions): what commits is announced, from
+the announcer's own session; what rolls back never is."""
 
 from __future__ import annotations
 
+import asyncio
 import select
 import time
 
 import psycopg2
 import pytest
-import sqlalchemy as sa
 
+from api.database import open_pool, transaction
 from veriframe_dagster.warehouse.engine import make_engine
-from veriframe_dagster.warehouse.notify import (
-    CHANNEL,
-    Announcer,
-    announcing_after_commit,
-    notify_after_commit,
-)
+from veriframe_dagster.warehouse.notify import CHANNEL, Announcer
 
 
 def heard(listener, seconds: float) -> list[str]:
@@ -39,17 +35,22 @@ def test_announced_after_commit_and_never_after_a_rollback(warehouse_url: str) -
     listener.autocommit = True
     listener.cursor().execute(f"LISTEN {CHANNEL}")
     announcer = Announcer(engine).start()
+
+    async def write() -> None:
+        pool = await open_pool(engine.url, 2)
+        try:
+            with pytest.raises(RuntimeError):
+                async with transaction(pool, announcer) as tx:
+                    await tx.conn.execute("SELECT 1")
+                    tx.announce(jobs=[7])
+                    raise RuntimeError("the transaction fails")
+            async with transaction(pool, announcer) as tx:
+                tx.announce(jobs=[8], workers=["0x" + "0" * 63 + "1"])
+        finally:
+            await pool.close()
+
     try:
-        with (
-            pytest.raises(RuntimeError),
-            engine.connect() as conn,
-            announcing_after_commit(conn, announcer),
-        ):
-            conn.execute(sa.text("SELECT 1"))
-            notify_after_commit(conn, source="api", jobs=[7])
-            raise RuntimeError("the transaction fails")
-        with engine.connect() as conn, announcing_after_commit(conn, announcer):
-            notify_after_commit(conn, source="api", jobs=[8], workers=["0x" + "0" * 63 + "1"])
+        asyncio.run(write())
         assert heard(listener, 1.0) == [
             '{"source":"api","jobs":[8],"workers":["0x' + "0" * 63 + '1"]}'
         ]

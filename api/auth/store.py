@@ -9,7 +9,16 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
+from api.prepared import Prepared
 from veriframe_dagster.warehouse.tables import auth_challenges, auth_sessions, rate_limits
+
+SESSION_IS_LIVE = (
+    "EXISTS (SELECT 1 FROM auth_sessions WHERE session_id = :sid AND revoked_at IS NULL "
+    "AND expires_at > now())"
+)
+"""The session `:sid` is not logged out, revoked or expired (a primary-key read)."""
+LIVE_SESSION = Prepared("veriframe_live_session", f"SELECT {SESSION_IS_LIVE}")
+SESSION_ENDED = "session ended (logged out, revoked or expired): log in again"
 
 
 class LoginRefused(Exception):

@@ -3,7 +3,7 @@ protocol (available → assign → heartbeat → complete | fail) with leased cl
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import sqlalchemy as sa
@@ -12,8 +12,8 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from api import claims
-from api.auth.tokens import Claims
 from api.available import MISS, AvailableJobs, page_json
+from api.database import Transaction, transaction
 from api.deps import (
     Engine,
     Pages,
@@ -22,6 +22,7 @@ from api.deps import (
     WorkerPrincipal,
     fetch,
     require_live_session,
+    unauthorized,
 )
 from api.documents import job_detail_json
 from api.errors import ApiError, not_found
@@ -43,7 +44,7 @@ from api.schemas import (
     Page,
     version_numbers,
 )
-from veriframe_dagster.warehouse.notify import announcing_after_commit, notify_changes
+from veriframe_dagster.warehouse.notify import notify_changes
 from veriframe_dagster.warehouse.tables import (
     contract_events,
     job_attempts,
@@ -227,15 +228,47 @@ def job_attempts_list(engine: Engine, job_id: JobId, pages: Pages) -> dict:
 
 
 # ---------------------------------------------------------------- the worker protocol
-def _claiming(request: Request, principal: Claims, action: Callable[[sa.Connection], T]) -> T:
-    """Run a claim rule in one transaction of a live session, its refusals as API errors."""
+async def _claiming(request: Request, action: Callable[[Transaction], Awaitable[T]]) -> T:
+    """Run a claim rule in one transaction, its refusals as API errors."""
+    state = request.app.state
     try:
-        engine, announcer = request.app.state.engine, request.app.state.announcer
-        with engine.connect() as conn, announcing_after_commit(conn, announcer):
-            require_live_session(conn, principal)
-            return action(conn)
+        async with transaction(state.pool, state.announcer) as tx:
+            return await action(tx)
     except claims.ClaimRefused as refused:
+        if refused.status == 401:
+            raise unauthorized(refused.message) from None
         raise ApiError(refused.status, refused.message) from None
+
+
+@router.post(
+    "/claim-next",
+    response_model=JobDetail,
+    responses={
+        **CLAIM_RESPONSES,
+        204: {"description": "no job the worker may claim now: poll again later"},
+        403: {"description": "the worker may claim no job (the message says why)"},
+        409: {"description": "the worker already holds as many claims as it may"},
+    },
+    summary="Claim the best-paid job you may take (the server picks; no collisions)",
+)
+async def claim_next(
+    request: Request, principal: WorkerPrincipal, settings: SettingsDep
+) -> Response:
+    """What `/jobs/available` would list first, skipping jobs other workers are claiming at
+    this moment, claimed with a lease as `/jobs/{id}/assign` does. 204 when there is none."""
+
+    async def act(tx: Transaction) -> str | None:
+        return await claims.claim_next(
+            tx,
+            principal.address,
+            principal.session_id,
+            lease_s=settings.api_lease_s,
+            max_failures=settings.api_max_failures_per_job,
+            max_active=settings.api_max_active_claims,
+        )
+
+    document = await _claiming(request, act)
+    return Response(status_code=204) if document is None else as_json(document)
 
 
 @router.post(
@@ -244,24 +277,24 @@ def _claiming(request: Request, principal: Claims, action: Callable[[sa.Connecti
     responses=CLAIM_RESPONSES,
     summary="Claim the job (exactly one worker wins; the others get 409)",
 )
-def assign(
+async def assign(
     job_id: JobId, request: Request, principal: WorkerPrincipal, settings: SettingsDep
 ) -> Response:
     """The claim holds a lease of `VERIFRAME_API_LEASE_S`; heartbeats extend it, and when it
     runs out the job reopens. Claiming a job you already hold returns your claim again."""
 
-    def act(conn: sa.Connection) -> Response:
-        document = claims.claim(
-            conn,
+    async def act(tx: Transaction) -> str:
+        return await claims.claim(
+            tx,
             principal.address,
+            principal.session_id,
             job_id,
             lease_s=settings.api_lease_s,
             max_failures=settings.api_max_failures_per_job,
             max_active=settings.api_max_active_claims,
         )
-        return as_json(document)
 
-    return _claiming(request, principal, act)
+    return as_json(await _claiming(request, act))
 
 
 @router.post(
@@ -270,21 +303,25 @@ def assign(
     responses=CLAIM_RESPONSES,
     summary="Extend your lease and report progress",
 )
-def heartbeat(
+async def heartbeat(
     job_id: JobId,
     body: HeartbeatRequest,
     request: Request,
     principal: WorkerPrincipal,
     settings: SettingsDep,
 ) -> Response:
-    def act(conn: sa.Connection) -> Response:
-        return as_json(
-            claims.heartbeat(
-                conn, principal.address, job_id, body.progress, body.message, settings.api_lease_s
-            )
+    async def act(tx: Transaction) -> str:
+        return await claims.heartbeat(
+            tx,
+            principal.address,
+            principal.session_id,
+            job_id,
+            body.progress,
+            body.message,
+            settings.api_lease_s,
         )
 
-    return _claiming(request, principal, act)
+    return as_json(await _claiming(request, act))
 
 
 @router.post(
@@ -293,17 +330,19 @@ def heartbeat(
     responses=CLAIM_RESPONSES,
     summary="Deliver the result CID (the claim's holder only; safe to retry)",
 )
-def complete(
+async def complete(
     job_id: JobId, body: CompleteRequest, request: Request, principal: WorkerPrincipal
 ) -> Response:
     """Then submit the result on chain with `submit_result(job_id, cid part 1, part 2)`; the
     job becomes `submitted` when ingestion sees it."""
     report = {**body.metadata, "render_time_s": body.render_time_s, "device": body.device}
 
-    def act(conn: sa.Connection) -> Response:
-        return as_json(claims.complete(conn, principal.address, job_id, body.result_cid, report))
+    async def act(tx: Transaction) -> str:
+        return await claims.complete(
+            tx, principal.address, principal.session_id, job_id, body.result_cid, report
+        )
 
-    return _claiming(request, principal, act)
+    return as_json(await _claiming(request, act))
 
 
 @router.post(
@@ -312,18 +351,16 @@ def complete(
     responses=CLAIM_RESPONSES,
     summary="Give the job back with the reason (it reopens for others)",
 )
-def fail(
+async def fail(
     job_id: JobId,
     body: FailRequest,
     request: Request,
     principal: WorkerPrincipal,
     settings: SettingsDep,
 ) -> Response:
-    limit = settings.api_max_failures_per_job
+    async def act(tx: Transaction) -> tuple[str, int]:
+        return await claims.fail(tx, principal.address, principal.session_id, job_id, body.reason)
 
-    def act(conn: sa.Connection) -> Response:
-        claim_json, failures = claims.fail(conn, principal.address, job_id, body.reason)
-        blocked = "true" if failures >= limit else "false"
-        return as_json(f'{{"claim":{claim_json},"failures":{failures},"blocked":{blocked}}}')
-
-    return _claiming(request, principal, act)
+    claim_json, failures = await _claiming(request, act)
+    blocked = "true" if failures >= settings.api_max_failures_per_job else "false"
+    return as_json(f'{{"claim":{claim_json},"failures":{failures},"blocked":{blocked}}}')

@@ -1,4 +1,5 @@
--- wrk script: POST /api/v1/jobs/{id}/assign by many workers at once (bench/api_load.py).
+-- wrk script: claims by many workers at once (bench/api_load.py): POST /api/v1/jobs/{id}/assign
+-- or POST /api/v1/jobs/claim-next.
 --
 --   wrk -t1 -c200 -d13s --timeout 60s --latency -s bench/lua/claims.lua http://HOST:PORT \
 --       -- TOKENS PLAN THREADS SECONDS
@@ -6,7 +7,9 @@
 -- TOKENS: worker access tokens, one per line. PLAN: one claim attempt per line,
 -- "<token line number> <job id>" (made by api_load.py: a random job the worker may claim,
 -- never the same job twice for one worker, so a 200 is always a new claim and a collision
--- between two workers a 409). Thread i of THREADS sends plan lines i+1, i+1+THREADS, ...
+-- between two workers a 409), or "<token line number> next" for a claim-next (the server
+-- picks; 204 when it has nothing for the worker). Thread i of THREADS sends plan lines i+1,
+-- i+1+THREADS, ...
 --
 -- Claims are sent for SECONDS from a thread's first request; then delay() parks every
 -- connection, so the requests in flight finish and wrk's count of 200s is every claim the
@@ -30,14 +33,14 @@ local function now()
 end
 
 local threads = {}
-local plan_tokens, plan_jobs = {}, {}
+local plan_tokens, plan_paths = {}, {}
 local cursor = 0
 local seconds = 10
 local PARKED_MS = 3600 * 1000
 
 -- read by done() through thread:get
 started, last_answer, out_of_plan, sent, answered = 0, 0, 0, 0, 0
-c200, c409, c403, c4xx, c5xx, cother = 0, 0, 0, 0, 0, 0
+c200, c204, c409, c403, c4xx, c5xx, cother = 0, 0, 0, 0, 0, 0, 0
 
 function setup(thread)
   thread:set("thread_index", #threads)
@@ -54,18 +57,19 @@ function init(args)
   local n = 0
   for line in io.lines(args[2]) do
     if n % count == (thread_index or 0) then
-      local who, job = line:match("^(%d+) (%d+)$")
+      local who, job = line:match("^(%d+) (%w+)$")
       plan_tokens[#plan_tokens + 1] = assert(tokens[tonumber(who)], "no token " .. who)
-      plan_jobs[#plan_jobs + 1] = job
+      plan_paths[#plan_paths + 1] =
+        job == "next" and "/api/v1/jobs/claim-next" or "/api/v1/jobs/" .. job .. "/assign"
     end
     n = n + 1
   end
-  assert(#plan_jobs > 0, "empty plan " .. args[2])
+  assert(#plan_paths > 0, "empty plan " .. args[2])
 end
 
 local function sending()
   if started == 0 then started = now() end
-  if cursor >= #plan_jobs then
+  if cursor >= #plan_paths then
     out_of_plan = 1
     return false
   end
@@ -82,21 +86,19 @@ function request()
   if started == 0 then
     -- wrk's own check of the request format, before the run (and before any delay()):
     -- build one without taking it from the plan or counting it as sent
-    return wrk.format("POST", "/api/v1/jobs/" .. plan_jobs[1] .. "/assign",
-      { Authorization = plan_tokens[1] }, "")
+    return wrk.format("POST", plan_paths[1], { Authorization = plan_tokens[1] }, "")
   end
-  if cursor >= #plan_jobs then out_of_plan = 1 end
-  cursor = math.min(cursor + 1, #plan_jobs)
+  if cursor >= #plan_paths then out_of_plan = 1 end
+  cursor = math.min(cursor + 1, #plan_paths)
   sent = sent + 1
-  return wrk.format(
-    "POST", "/api/v1/jobs/" .. plan_jobs[cursor] .. "/assign",
-    { Authorization = plan_tokens[cursor] }, "")
+  return wrk.format("POST", plan_paths[cursor], { Authorization = plan_tokens[cursor] }, "")
 end
 
 function response(status, headers, body)
   last_answer = now()
   answered = answered + 1
   if status == 200 then c200 = c200 + 1
+  elseif status == 204 then c204 = c204 + 1
   elseif status == 409 then c409 = c409 + 1
   elseif status == 403 then c403 = c403 + 1
   elseif status >= 400 and status < 500 then c4xx = c4xx + 1
@@ -106,7 +108,7 @@ end
 
 function done(summary, latency, requests)
   local t = {
-    c200 = 0, c409 = 0, c403 = 0, c4xx = 0, c5xx = 0, cother = 0, out_of_plan = 0,
+    c200 = 0, c204 = 0, c409 = 0, c403 = 0, c4xx = 0, c5xx = 0, cother = 0, out_of_plan = 0,
     sent = 0, answered = 0,
   }
   local first, last = math.huge, 0
@@ -121,11 +123,11 @@ function done(summary, latency, requests)
     'BENCH {"duration_us": %d, "window_s": %.4f, "requests": %d, "connect_errors": %d, ' ..
     '"read_errors": %d, "write_errors": %d, "non_2xx_3xx": %d, "timeouts": %d, ' ..
     '"p50_us": %d, "p90_us": %d, "p99_us": %d, "max_us": %d, "mean_us": %.1f, ' ..
-    '"status_200": %d, "status_409": %d, "status_403": %d, "status_other_4xx": %d, ' ..
+    '"status_200": %d, "status_204": %d, "status_409": %d, "status_403": %d, "status_other_4xx": %d, ' ..
     '"status_5xx": %d, "status_other": %d, "threads_out_of_plan": %d, "sent": %d, ' ..
     '"unanswered": %d}\n',
     summary.duration, math.max(last - first, 0), summary.requests, e.connect, e.read,
     e.write, e.status, e.timeout, latency:percentile(50), latency:percentile(90),
-    latency:percentile(99), latency.max, latency.mean, t.c200, t.c409, t.c403, t.c4xx,
+    latency:percentile(99), latency.max, latency.mean, t.c200, t.c204, t.c409, t.c403, t.c4xx,
     t.c5xx, t.cother, t.out_of_plan, t.sent, t.sent - t.answered))
 end

@@ -361,3 +361,101 @@ def test_a_websocket_subscriber_sees_open_assigned_completed(
             if message["data"]["status"] != seen[-1]:
                 seen.append(message["data"]["status"])
         assert seen == ["open", "assigned", "completed"]
+
+
+# ------------------------------------------------ claim-next: the server picks the job
+@pytest.fixture(scope="module")
+def more_jobs(chain: Driver, warehouse: sa.Engine) -> None:
+    """Enough open jobs for the claim-next tests, which take the best-paid ones (so they run
+    last in this module: the tests above claim jobs by id)."""
+    activity = Activity(chain)
+    activity.jobs_made = 200
+    activity.create_jobs(chain.accounts[2], 30, ttl=10**6)
+    ingestor(warehouse, chain).tick(60, until_caught_up=True)
+
+
+def running_holders(engine: sa.Engine) -> dict[int, list[str]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT job_id, worker_address FROM job_attempts WHERE state = 'running'")
+        ).all()
+    holders: dict[int, list[str]] = {}
+    for job, worker in rows:
+        holders.setdefault(int(job), []).append(worker)
+    return holders
+
+
+def test_claim_next_takes_the_first_available_job(
+    api: httpx.Client, warehouse: sa.Engine, more_jobs: None
+) -> None:
+    address, auth = seeded(warehouse)
+    first = api.get("/api/v1/jobs/available", headers=auth).json()["items"][0]
+    claimed = api.post("/api/v1/jobs/claim-next", headers=auth)
+    assert claimed.status_code == 200, claimed.text
+    detail = JobDetail.model_validate(claimed.json())
+    assert detail.job_id == first["job_id"] and detail.status == "assigned"
+    assert detail.claim is not None and detail.claim.worker_address == address
+    assert detail.claim.state == "running" and detail.claim.attempt == 1
+    beat = api.post(f"/api/v1/jobs/{detail.job_id}/heartbeat", json={"progress": 0.2}, headers=auth)
+    assert beat.status_code == 200, beat.text
+    following = api.get("/api/v1/jobs/available", headers=auth).json()["items"]
+    assert detail.job_id not in [j["job_id"] for j in following]
+
+
+def test_concurrent_claim_next_hands_every_worker_a_different_job(
+    api_server: ApiServer, warehouse: sa.Engine, more_jobs: None
+) -> None:
+    workers = [seeded(warehouse) for _ in range(12)]
+
+    def claim_next(auth: dict[str, str]) -> httpx.Response:
+        with httpx.Client(base_url=api_server.url, timeout=60) as client:
+            return client.post("/api/v1/jobs/claim-next", headers=auth)
+
+    with ThreadPoolExecutor(len(workers)) as pool:
+        answers = list(pool.map(claim_next, [auth for _, auth in workers]))
+    assert [a.status_code for a in answers] == [200] * len(workers), [a.text for a in answers]
+    jobs = [a.json()["job_id"] for a in answers]
+    assert len(set(jobs)) == len(workers)
+    holders = running_holders(warehouse)
+    assert all(len(h) == 1 for h in holders.values())
+    for (address, _), job in zip(workers, jobs, strict=True):
+        assert holders[job] == [address]
+
+
+def test_claim_next_refusals_and_nothing_to_claim(
+    api: httpx.Client, chain: Driver, warehouse: sa.Engine, more_jobs: None
+) -> None:
+    before = running_holders(warehouse)
+    unverified = bearer(sign_in(api, chain.accounts[9]))  # registered, never verified
+    assert "not verified" in error(api.post("/api/v1/jobs/claim-next", headers=unverified), 403)
+    _, modest = seeded(warehouse, reputation=300)  # every job asks at least 400
+    nothing = api.post("/api/v1/jobs/claim-next", headers=modest)
+    assert nothing.status_code == 204 and nothing.content == b""
+    creator = bearer(token_for(warehouse, seed_worker(warehouse), ("creator",)))
+    assert "worker role" in error(api.post("/api/v1/jobs/claim-next", headers=creator), 403)
+    error(api.post("/api/v1/jobs/claim-next"), 401)
+    assert running_holders(warehouse) == before
+    _, busy = seeded(warehouse)
+    for _ in range(4):  # VERIFRAME_API_MAX_ACTIVE_CLAIMS
+        assert api.post("/api/v1/jobs/claim-next", headers=busy).status_code == 200
+    assert "at most 4" in error(api.post("/api/v1/jobs/claim-next", headers=busy), 409)
+
+
+def test_after_logout_a_worker_can_neither_claim_nor_report(
+    api: httpx.Client, chain: Driver, more_jobs: None
+) -> None:
+    tokens = sign_in(api, chain.accounts[4])
+    auth = bearer(tokens)
+    job = api.post("/api/v1/jobs/claim-next", headers=auth).json()["job_id"]
+    assert api.post("/api/v1/auth/logout", headers=auth).status_code == 200
+    for path, body in (
+        ("claim-next", None),
+        (f"{job}/assign", None),
+        (f"{job}/heartbeat", {"progress": 0.5}),
+        (f"{job}/complete", {"result_cid": CID}),
+        (f"{job}/fail", {"reason": "gone"}),
+    ):
+        answer = api.post(f"/api/v1/jobs/{path}", json=body, headers=auth)
+        assert "session ended" in error(answer, 401)
+        assert answer.headers["WWW-Authenticate"] == "Bearer"
+    assert api.get(f"/api/v1/jobs/{job}").json()["claim"]["state"] == "running"

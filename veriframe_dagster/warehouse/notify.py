@@ -19,8 +19,7 @@ import logging
 import os
 import queue
 import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 
 import sqlalchemy as sa
 
@@ -69,41 +68,9 @@ def notify_changes(
         conn.execute(_NOTIFY, {"channel": CHANNEL, "payloads": found})
 
 
-PENDING = "veriframe_pending_changes"
-
-
-def notify_after_commit(
-    conn: sa.Connection, *, source: str, jobs: Iterable[int] = (), workers: Iterable[str] = ()
-) -> None:
-    """Queue the announcement for when `conn`'s transaction has committed (sent by the
-    `Announcer` of `announcing_after_commit`).
-
-    For hot, single-row writes (claims): a transaction that NOTIFYs holds Postgres's
-    notification lock through its commit *and WAL flush*, so such transactions commit one at
-    a time (bench/README.md: claims stalled at ~270/s on it), and a NOTIFY of its own costs
-    the request three more round trips. The price of announcing after the commit: a process
-    dying in between loses the announcement (what did not commit is still never announced).
-    """
-    conn.info.setdefault(PENDING, []).extend(payloads(source, jobs, workers))
-
-
-@contextmanager
-def announcing_after_commit(conn: sa.Connection, announcer: Announcer) -> Iterator[None]:
-    """A transaction on `conn` whose `notify_after_commit` announcements go to `announcer`
-    once it has committed, and are dropped if it rolls back."""
-    try:
-        with conn.begin():
-            yield
-    except BaseException:
-        conn.info.pop(PENDING, None)
-        raise
-    found = conn.info.pop(PENDING, None)
-    if found:
-        announcer.announce(found)
-
-
 class Announcer:
-    """Sends queued notifications from a thread of its own, on an autocommit session of its
+    """Sends notifications after their transaction committed (the API's hot writes, see
+    `api.database.transaction`) from a thread of its own, on an autocommit session of its
     own: a request only appends to a queue, and what arrives meanwhile goes in one statement.
     A failed send is logged and dropped (readers resync on their own: caches expire, the
     websocket feed re-sends on reconnect)."""
