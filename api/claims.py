@@ -17,14 +17,14 @@ SQLAlchemy expressions per request was most of a claim's CPU (bench/README.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
 
 from api.auth.store import LIVE_SESSION, SESSION_ENDED, SESSION_IS_LIVE
 from api.database import Transaction
-from api.documents import CLAIM_JSON, JOB_DETAIL, JOB_DETAIL_SQL
+from api.documents import CLAIM_JSON, JOB_DETAIL
 from api.prepared import Prepared
 from api.schemas import version_numbers
 from veriframe_dagster.warehouse.notify import notify_changes
@@ -216,19 +216,6 @@ CLAIM_NEXT = Prepared(
     ),
 )
 """The best-paid job the worker may claim that no concurrent claim holds locked."""
-# holder: of the one live attempt (found by the partial unique index), if its lease runs; a
-# condition on the lease in the WHERE would let the plan scan every running attempt instead
-CLAIM_OUTCOME = Prepared(
-    "veriframe_claim_outcome",
-    f"""
-    SELECT ({JOB_DETAIL_SQL}) AS document,
-           (SELECT CASE WHEN state = 'running' AND lease_expires_at > now()
-                        THEN worker_address END
-            FROM job_attempts
-            WHERE job_id = :job_id AND state IN ('running', 'completed')) AS holder
-    """,
-)
-"""After a claim: the job's document, and who holds it now."""
 
 
 async def claim(
@@ -246,15 +233,15 @@ async def claim(
     worker = await _claimant(tx, address, session_id, max_failures)
     params = {**worker.params(), "job_id": job_id, "lease_s": lease_s}
     capped = worker.running >= max_active
-    if not capped:
-        await CLAIM.run(tx.conn, params)
-    document, holder = await CLAIM_OUTCOME.fetchrow(tx.conn, params)
-    if holder == address:
+    if not capped and await CLAIM.fetchval(tx.conn, params) is not None:
         tx.announce(jobs=[job_id])
-        return document
+        return await JOB_DETAIL.fetchval(tx.conn, {"job_id": job_id})
+    state = await STATE_OF.fetchrow(tx.conn, params)
+    if state is not None and state["holder"] == address:
+        return await JOB_DETAIL.fetchval(tx.conn, {"job_id": job_id})
     if capped:
         raise _capped(worker, max_active)
-    await _explain_lost_claim(tx.conn, worker, job_id)
+    raise _lost_claim(worker, job_id, state)
 
 
 async def claim_next(
@@ -283,39 +270,44 @@ def _capped(worker: WorkerFacts, max_active: int) -> ClaimRefused:
     return ClaimRefused(409, f"already holding {worker.running} claims (at most {max_active})")
 
 
+# holder: of the one live attempt (found by the partial unique index), if its lease runs; a
+# condition on the lease in the WHERE would let the plan scan every running attempt instead
 STATE_OF = Prepared(
     "veriframe_state_of",
     f"""SELECT j.status, j.deadline, j.deadline <= now() AS passed,
-               j.creator_address, j.min_reputation, {CAPABLE} AS capable
+               j.creator_address, j.min_reputation, {CAPABLE} AS capable,
+               (SELECT CASE WHEN a.state = 'running' AND a.lease_expires_at > now()
+                            THEN a.worker_address END
+                FROM job_attempts a
+                WHERE a.job_id = j.job_id AND a.state IN ('running', 'completed')) AS holder
         FROM jobs j WHERE j.job_id = :job_id""",
 )
+"""Why a claim's UPDATE matched nothing, and who holds the job now."""
 
 
-async def _explain_lost_claim(
-    conn: asyncpg.Connection, worker: WorkerFacts, job_id: int
-) -> NoReturn:
-    """Raise the precise reason a claim's UPDATE matched nothing."""
-    row = await STATE_OF.fetchrow(conn, {**worker.params(), "job_id": job_id})
+def _lost_claim(worker: WorkerFacts, job_id: int, row: asyncpg.Record | None) -> ClaimRefused:
+    """The precise reason a claim's UPDATE matched nothing, from the job's `STATE_OF`."""
     if row is None:
-        raise ClaimRefused(404, f"job {job_id} not found")
+        return ClaimRefused(404, f"job {job_id} not found")
     if row["creator_address"] == worker.address:
-        raise ClaimRefused(403, "a job's creator cannot work on it (submit_result refuses)")
+        return ClaimRefused(403, "a job's creator cannot work on it (submit_result refuses)")
     if worker.reputation < row["min_reputation"]:
-        raise ClaimRefused(
+        return ClaimRefused(
             403,
             f"reputation {worker.reputation} is below the job's minimum {row['min_reputation']}",
         )
     if not row["capable"]:
-        raise ClaimRefused(
+        return ClaimRefused(
             403, "the worker's declared capabilities do not meet the job's requirements"
         )
     if job_id in worker.blocked:
-        raise ClaimRefused(403, f"blocked from job {job_id} after too many failed attempts")
+        return ClaimRefused(403, f"blocked from job {job_id} after too many failed attempts")
     if row["status"] != "open":
-        raise ClaimRefused(409, f"job {job_id} is {row['status']}, not open")
+        return ClaimRefused(409, f"job {job_id} is {row['status']}, not open")
     if row["passed"]:
-        raise ClaimRefused(409, f"job {job_id} passed its deadline ({row['deadline'].isoformat()})")
-    raise ClaimRefused(409, f"job {job_id} is not claimable now")
+        deadline = row["deadline"].isoformat()
+        return ClaimRefused(409, f"job {job_id} passed its deadline ({deadline})")
+    return ClaimRefused(409, f"job {job_id} is not claimable now")
 
 
 EXPIRE_LEASES = sa.text(

@@ -73,12 +73,13 @@ LIVE_CLAIM = (
     f"(SELECT {CLAIM_JSON} FROM job_attempts a "
     "WHERE a.job_id = j.job_id AND a.state IN ('running', 'completed'))"
 )
-JOB_DETAIL_SQL = (
+JOB_DETAIL = Prepared(
+    "veriframe_job_detail",
     f"SELECT {json_object(Job, jobs, 'j', render_settings=SETTINGS_JSON, claim=LIVE_CLAIM)}::text"
-    f" FROM jobs j {SETTINGS_JOIN} WHERE j.job_id = :job_id"
+    f" FROM jobs j {SETTINGS_JOIN} WHERE j.job_id = :job_id",
 )
-"""`GET /jobs/{id}`'s document (`api.schemas.JobDetail`) as JSON text."""
-JOB_DETAIL = Prepared("veriframe_job_detail", JOB_DETAIL_SQL)
+"""`GET /jobs/{id}`'s document (`api.schemas.JobDetail`) as JSON text (`job_detail_json`;
+the worker protocol runs it on asyncpg)."""
 
 
 def job_detail_json(conn: sa.Connection, job_id: int) -> str | None:

@@ -317,8 +317,15 @@ def seed(engine: sa.Engine, n_workers: int, n_jobs: int, seed_value: int) -> See
             "job_id created_tx attempt worker_address state claimed_at lease_expires_at ended_at",
             attempt_rows,
         )
-        conn.exec_driver_sql("ANALYZE")
+    vacuum(engine)
     return Seeded(workers, jobs)
+
+
+def vacuum(engine: sa.Engine) -> None:
+    """What autovacuum does to a running warehouse (visibility map, hint bits, statistics),
+    so that every figure starts from the same steady state."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM ANALYZE")
 
 
 def mint_tokens(engine: sa.Engine, workers: list[SeedWorker]) -> list[str]:
@@ -564,6 +571,7 @@ PROFILE_GROUPS: list[tuple[str, tuple[str, ...]]] = [
         "idle: threadpool threads waiting for work or the GIL",
         ("Condition.wait", "Queue.get"),
     ),
+    ("asyncpg: the worker protocol's statements", ("asyncpg/",)),
     (
         "psycopg2: sending statements, reading results",
         (
@@ -892,8 +900,7 @@ def reopen_claimed(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         conn.exec_driver_sql(f"DELETE FROM job_attempts WHERE job_id < {HISTORY_JOB_ID}")
         conn.exec_driver_sql("UPDATE jobs SET status = 'open' WHERE status = 'assigned'")
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("VACUUM ANALYZE jobs, job_attempts")
+    vacuum(engine)
 
 
 # ------------------------------------------------------------------------- setup

@@ -107,8 +107,8 @@ class Settings(BaseSettings):
         16,
         ge=1,
         le=200,
-        description="Pooled Postgres connections of each API process, and the threads that "
-        "serve its database-bound requests.",
+        description="Pooled Postgres connections of each API process, for the worker "
+        "protocol (asyncpg) and for the rest (SQLAlchemy, with as many threads) each.",
     )
     api_cors_origins: list[str] = Field(
         [], description="Origins a browser frontend may call the API from (JSON list)."
