@@ -244,8 +244,8 @@ async def _claiming(request: Request, action: Callable[[Transaction], Awaitable[
     "/claim-next",
     response_model=JobDetail,
     responses={
-        **CLAIM_RESPONSES,
         204: {"description": "no job the worker may claim now: poll again later"},
+        401: CLAIM_RESPONSES[401],
         403: {"description": "the worker may claim no job (the message says why)"},
         409: {"description": "the worker already holds as many claims as it may"},
     },
