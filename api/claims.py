@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from api.auth.store import LIVE_SESSION, SESSION_ENDED, SESSION_IS_LIVE
 from api.database import Transaction
-from api.documents import CLAIM_JSON, JOB_DETAIL
+from api.documents import CLAIM_JSON, CLAIMED_JOB_JSON, JOB_DETAIL, SETTINGS_JOIN
 from api.prepared import Prepared
 from api.schemas import version_numbers
 from veriframe_dagster.warehouse.notify import notify_changes
@@ -89,26 +89,31 @@ class WorkerFacts:
         )
 
 
+RUNNING = """(SELECT count(*) FROM job_attempts r
+    WHERE r.worker_address = :worker AND r.state = 'running')"""
+"""How many claims the worker holds (SQL)."""
 # creates_open_jobs is a count, not EXISTS: the generic plan of EXISTS scanned every job for
 # a worker that created none
-FACTS_COLUMNS = """w.address, w.registered, w.verified, w.reputation, w.jobs_completed,
+FACTS_COLUMNS = f"""w.address, w.registered, w.verified, w.reputation, w.jobs_completed,
     w.jobs_failed, w.active, w.capabilities,
     ARRAY(SELECT a.job_id FROM job_attempts a
           WHERE a.worker_address = :worker AND a.state = 'failed'
           GROUP BY a.job_id HAVING count(*) >= :max_failures) AS blocked,
     (SELECT count(*) FROM jobs c
      WHERE c.creator_address = :worker AND c.status = 'open') > 0 AS creates_open_jobs,
-    (SELECT count(*) FROM job_attempts a
-     WHERE a.worker_address = :worker AND a.state = 'running') AS running"""
+    {RUNNING} AS running"""
 WORKER_FACTS = Prepared(
     "veriframe_worker_facts", f"SELECT {FACTS_COLUMNS} FROM workers w WHERE w.address = :worker"
 )
 CLAIMANT = Prepared(
     "veriframe_claimant",
     f"""SELECT {SESSION_IS_LIVE} AS live, {FACTS_COLUMNS}
-        FROM (SELECT) one LEFT JOIN workers w ON w.address = :worker""",
+        FROM (SELECT pg_advisory_xact_lock(hashtext(:worker))) claim_lock
+        LEFT JOIN workers w ON w.address = :worker""",
 )
-"""A claiming worker's facts and whether its session is live, in one round trip."""
+"""Take the worker's claim lock; its facts and whether its session is live. The facts are
+of the statement's snapshot, from before the lock: the claim that follows counts the
+worker's claims again (see `_claim_sql`)."""
 
 
 def _facts(row: Any) -> WorkerFacts:
@@ -124,10 +129,8 @@ def load_worker(conn: sa.Connection, address: str, max_failures: int) -> WorkerF
 async def _claimant(
     tx: Transaction, address: str, session_id: str, max_failures: int
 ) -> WorkerFacts:
-    """The facts of a worker about to claim, read after taking its claim lock (so that they
-    stay true until the transaction ends: two claims of one worker cannot both pass the
-    cap); ClaimRefused unless its session is live and it may take jobs at all."""
-    await LOCK_WORKER.run(tx.conn, {"worker": address})
+    """The facts of a worker about to claim, as it takes its claim lock; ClaimRefused unless
+    its session is live and it may take jobs at all."""
     params = {"worker": address, "max_failures": max_failures, "sid": session_id}
     row = await CLAIMANT.fetchrow(tx.conn, params)
     if not row["live"]:
@@ -185,24 +188,30 @@ CLAIMABLE = f"""j.status = 'open' AND j.deadline > now()
 """The jobs (`j`) a worker that passes `ineligibility` may claim now; parameters from
 `WorkerFacts.params()`."""
 
-LOCK_WORKER = Prepared("veriframe_lock_worker", "SELECT pg_advisory_xact_lock(hashtext(:worker))")
-
 
 def _claim_sql(won: str) -> str:
     """Assign the job `won` selects (a condition on `jobs j`) and open its attempt with a
-    lease; the job id, if one was claimed."""
+    lease, unless the worker holds `:max_active` claims; the job's id and document as JSON
+    (as `JOB_DETAIL` reads it after the commit), if one was claimed.
+
+    The cap is counted here, in a snapshot taken after `CLAIMANT` took the worker's claim
+    lock, so a concurrent claim of the same worker has committed and counts: two cannot both
+    pass it. The document is built from the statement's own new rows, which the statement
+    cannot read back from the tables."""
     return f"""
     WITH won AS (
         UPDATE jobs j SET status = 'assigned'
-        WHERE {won}
-        RETURNING j.job_id, j.created_tx)
-    INSERT INTO job_attempts (job_id, created_tx, attempt, worker_address, state, claimed_at,
-                              lease_expires_at, progress)
-    SELECT won.job_id, won.created_tx,
-           (SELECT count(*) + 1 FROM job_attempts p WHERE p.job_id = won.job_id),
-           :worker, 'running', now(), now() + make_interval(secs => :lease_s), 0
-    FROM won
-    RETURNING job_id
+        WHERE {won} AND {RUNNING} < :max_active
+        RETURNING j.*),
+    a AS (
+        INSERT INTO job_attempts (job_id, created_tx, attempt, worker_address, state,
+                                  claimed_at, lease_expires_at, progress)
+        SELECT won.job_id, won.created_tx,
+               (SELECT count(*) + 1 FROM job_attempts p WHERE p.job_id = won.job_id),
+               :worker, 'running', now(), now() + make_interval(secs => :lease_s), 0
+        FROM won
+        RETURNING *)
+    SELECT j.job_id, {CLAIMED_JOB_JSON}::text FROM won j {SETTINGS_JOIN} CROSS JOIN a
     """
 
 
@@ -231,16 +240,15 @@ async def claim(
     """Claim the job for the worker with a lease; the job's document as JSON. Claiming a job
     the worker holds answers the same (a retry); ClaimRefused otherwise."""
     worker = await _claimant(tx, address, session_id, max_failures)
-    params = {**worker.params(), "job_id": job_id, "lease_s": lease_s}
-    capped = worker.running >= max_active
-    if not capped and await CLAIM.fetchval(tx.conn, params) is not None:
+    params = {**worker.params(), "job_id": job_id, "lease_s": lease_s, "max_active": max_active}
+    if worker.running < max_active and (won := await CLAIM.fetchrow(tx.conn, params)):
         tx.announce(jobs=[job_id])
-        return await JOB_DETAIL.fetchval(tx.conn, {"job_id": job_id})
+        return won[1]
     state = await STATE_OF.fetchrow(tx.conn, params)
     if state is not None and state["holder"] == address:
         return await JOB_DETAIL.fetchval(tx.conn, {"job_id": job_id})
-    if capped:
-        raise _capped(worker, max_active)
+    if state is not None and state["running"] >= max_active:
+        raise _capped(state["running"], max_active)
     raise _lost_claim(worker, job_id, state)
 
 
@@ -257,17 +265,23 @@ async def claim_next(
     there is none (ClaimRefused when the worker may take none at all)."""
     worker = await _claimant(tx, address, session_id, max_failures)
     if worker.running >= max_active:
-        raise _capped(worker, max_active)
-    params = {**worker.params(), "lease_s": lease_s}
-    job_id = await CLAIM_NEXT.fetchval(tx.conn, params)
-    if job_id is None:
+        raise _capped(worker.running, max_active)
+    params = {**worker.params(), "lease_s": lease_s, "max_active": max_active}
+    won = await CLAIM_NEXT.fetchrow(tx.conn, params)
+    if won is None:
+        if (running := await RUNNING_CLAIMS.fetchval(tx.conn, params)) >= max_active:
+            raise _capped(running, max_active)  # claims of its own committed meanwhile
         return None
+    job_id, document = won
     tx.announce(jobs=[job_id])
-    return await JOB_DETAIL.fetchval(tx.conn, {"job_id": job_id})
+    return document
 
 
-def _capped(worker: WorkerFacts, max_active: int) -> ClaimRefused:
-    return ClaimRefused(409, f"already holding {worker.running} claims (at most {max_active})")
+def _capped(running: int, max_active: int) -> ClaimRefused:
+    return ClaimRefused(409, f"already holding {running} claims (at most {max_active})")
+
+
+RUNNING_CLAIMS = Prepared("veriframe_running_claims", f"SELECT {RUNNING}")
 
 
 # holder: of the one live attempt (found by the partial unique index), if its lease runs; a
@@ -279,10 +293,12 @@ STATE_OF = Prepared(
                (SELECT CASE WHEN a.state = 'running' AND a.lease_expires_at > now()
                             THEN a.worker_address END
                 FROM job_attempts a
-                WHERE a.job_id = j.job_id AND a.state IN ('running', 'completed')) AS holder
+                WHERE a.job_id = j.job_id AND a.state IN ('running', 'completed')) AS holder,
+               {RUNNING} AS running
         FROM jobs j WHERE j.job_id = :job_id""",
 )
-"""Why a claim's UPDATE matched nothing, and who holds the job now."""
+"""Why a claim's UPDATE matched nothing: the job's state, who holds it now, and how many
+claims the worker holds."""
 
 
 def _lost_claim(worker: WorkerFacts, job_id: int, row: asyncpg.Record | None) -> ClaimRefused:

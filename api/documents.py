@@ -80,6 +80,8 @@ JOB_DETAIL = Prepared(
 )
 """`GET /jobs/{id}`'s document (`api.schemas.JobDetail`) as JSON text (`job_detail_json`;
 the worker protocol runs it on asyncpg)."""
+CLAIMED_JOB_JSON = json_object(Job, jobs, "j", render_settings=SETTINGS_JSON, claim=CLAIM_JSON)
+"""The same document from a job row `j`, its settings `r` and its new attempt row `a`."""
 
 
 def job_detail_json(conn: sa.Connection, job_id: int) -> str | None:

@@ -92,6 +92,7 @@ def test_a_worker_logs_in_claims_heartbeats_and_completes(
     claimed = api.post(f"/api/v1/jobs/{job}/assign", headers=auth)
     assert claimed.status_code == 200, claimed.text
     JobDetail.model_validate(claimed.json())
+    assert claimed.json() == api.get(f"/api/v1/jobs/{job}").json()
     claim = claimed.json()["claim"]
     assert claimed.json()["status"] == "assigned" and claim["state"] == "running"
     assert claim["worker_address"] == normalize_address(worker.address) and claim["attempt"] == 1
@@ -396,6 +397,8 @@ def test_claim_next_takes_the_first_available_job(
     assert detail.job_id == first["job_id"] and detail.status == "assigned"
     assert detail.claim is not None and detail.claim.worker_address == address
     assert detail.claim.state == "running" and detail.claim.attempt == 1
+    # the claim's document is built from the claim's own new rows: the same as a read after
+    assert claimed.json() == api.get(f"/api/v1/jobs/{detail.job_id}").json()
     beat = api.post(f"/api/v1/jobs/{detail.job_id}/heartbeat", json={"progress": 0.2}, headers=auth)
     assert beat.status_code == 200, beat.text
     following = api.get("/api/v1/jobs/available", headers=auth).json()["items"]
@@ -459,3 +462,22 @@ def test_after_logout_a_worker_can_neither_claim_nor_report(
         assert "session ended" in error(answer, 401)
         assert answer.headers["WWW-Authenticate"] == "Bearer"
     assert api.get(f"/api/v1/jobs/{job}").json()["claim"]["state"] == "running"
+
+
+def test_concurrent_claims_of_one_worker_never_pass_the_cap(
+    api: httpx.Client, api_server: ApiServer, warehouse: sa.Engine, more_jobs: None
+) -> None:
+    for by_id in (False, True):
+        address, auth = seeded(warehouse)
+        offered = api.get("/api/v1/jobs/available", params={"limit": 10}, headers=auth).json()
+        paths = [f"{j['job_id']}/assign" if by_id else "claim-next" for j in offered["items"]]
+        assert len(paths) == 10
+
+        def claim(path: str, auth: dict[str, str] = auth) -> int:
+            with httpx.Client(base_url=api_server.url, timeout=60) as client:
+                return client.post(f"/api/v1/jobs/{path}", headers=auth).status_code
+
+        with ThreadPoolExecutor(len(paths)) as pool:
+            statuses = sorted(pool.map(claim, paths))
+        assert statuses == [200] * 4 + [409] * 6  # VERIFRAME_API_MAX_ACTIVE_CLAIMS
+        assert sum(holders == [address] for holders in running_holders(warehouse).values()) == 4

@@ -294,8 +294,10 @@ job_attempts = sa.Table(
     ),
     sa.Index("ix_job_attempts_job_id", "job_id", "worker_address", "id"),
     sa.Index("ix_job_attempts_worker_address", "worker_address", "state"),
+    # the claim cap counts a worker's running attempts; the lease sweep reads them all
     sa.Index(
-        "ix_job_attempts_lease_expires_at",
+        "ix_job_attempts_running",
+        "worker_address",
         "lease_expires_at",
         postgresql_where=sa.text("state = 'running'"),
     ),
