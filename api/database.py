@@ -48,8 +48,9 @@ async def open_pool(url: URL, size: int) -> asyncpg.Pool:
         server_settings={
             "application_name": "veriframe-api-protocol",
             # every statement here is a keyed lookup or the claim-next index scan, whose
-            # generic plans are the custom ones; Postgres otherwise re-plans the statements
-            # with subqueries on every execution (~30 % of a claim's Postgres CPU)
+            # generic plan is the custom one; Postgres otherwise re-plans the statements
+            # with subqueries on every execution (~30 % of a claim's Postgres CPU). An
+            # ANALYZE of their tables still invalidates the plans, which are then rebuilt.
             "plan_cache_mode": "force_generic_plan",
         },
     )

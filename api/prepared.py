@@ -5,7 +5,7 @@ claim path that was about a third of Postgres's CPU per claim (bench/README.md).
 `Prepared` statement is PREPAREd once per Postgres session (remembered in the pooled
 connection's `info`, which SQLAlchemy clears when it replaces the connection) and then
 EXECUTEd with its parameters. The same statement runs on an asyncpg connection
-(`fetch`, `fetchrow`, `fetchval`, `run`) as its `$n` text, which asyncpg prepares once per
+(`fetchrow`, `fetchval`, `run`) as its `$n` text, which asyncpg prepares once per
 connection in its statement cache.
 """
 
@@ -55,9 +55,6 @@ class Prepared:
 
     def _arguments(self, params: dict[str, Any] | None) -> list[Any]:
         return [(params or {})[p] for p in self.parameters]
-
-    async def fetch(self, conn: asyncpg.Connection, params: dict[str, Any] | None = None):
-        return await conn.fetch(self.numbered, *self._arguments(params))
 
     async def fetchrow(self, conn: asyncpg.Connection, params: dict[str, Any] | None = None):
         return await conn.fetchrow(self.numbered, *self._arguments(params))
