@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -27,6 +29,15 @@ CODES = {
     429: "rate_limited",
     503: "unavailable",
 }
+DATABASE_DOWN = (
+    sa.exc.OperationalError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now
+    OSError,  # connection refused or reset, timeouts
+)
+"""What the warehouse being unreachable or going away looks like to a request."""
+RETRY_AFTER_S = "5"
 
 
 class ApiError(Exception):
@@ -74,6 +85,14 @@ def install_error_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         return JSONResponse(error_body("invalid_request", "request is invalid", details), 422)
+
+    async def database_down(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("Warehouse unavailable: %s", exc)
+        body = error_body("unavailable", "the warehouse database is unavailable: retry shortly")
+        return JSONResponse(body, 503, headers={"Retry-After": RETRY_AFTER_S})
+
+    for kind in DATABASE_DOWN:
+        app.add_exception_handler(kind, database_down)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
