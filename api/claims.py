@@ -245,9 +245,11 @@ async def claim(
         tx.announce(jobs=[job_id])
         return won[1]
     state = await STATE_OF.fetchrow(tx.conn, params)
-    if state is not None and state["holder"] == address:
+    if state is None:
+        raise ClaimRefused(404, f"job {job_id} not found")
+    if state["holder"] == address:
         return await JOB_DETAIL.fetchval(tx.conn, {"job_id": job_id})
-    if state is not None and state["running"] >= max_active:
+    if state["running"] >= max_active:
         raise _capped(state["running"], max_active)
     raise _lost_claim(worker, job_id, state)
 
@@ -301,10 +303,8 @@ STATE_OF = Prepared(
 claims the worker holds."""
 
 
-def _lost_claim(worker: WorkerFacts, job_id: int, row: asyncpg.Record | None) -> ClaimRefused:
+def _lost_claim(worker: WorkerFacts, job_id: int, row: asyncpg.Record) -> ClaimRefused:
     """The precise reason a claim's UPDATE matched nothing, from the job's `STATE_OF`."""
-    if row is None:
-        return ClaimRefused(404, f"job {job_id} not found")
     if row["creator_address"] == worker.address:
         return ClaimRefused(403, "a job's creator cannot work on it (submit_result refuses)")
     if worker.reputation < row["min_reputation"]:
