@@ -21,10 +21,10 @@ from api.maintenance import run_maintenance
 from api.realtime import ChangeFeed
 from api.routers import auth, events, health, jobs, workers
 from api.routers.ws import router as ws_router
-from veriframe_dagster.settings import Settings, get_settings
-from veriframe_dagster.warehouse.engine import make_engine
-from veriframe_dagster.warehouse.notify import Announcer
-from veriframe_dagster.warehouse.urls import resolve_database_urls
+from veriframe_core.settings import Settings, get_settings
+from veriframe_core.warehouse.engine import make_engine
+from veriframe_core.warehouse.notify import Announcer
+from veriframe_core.warehouse.urls import resolve_database_urls
 
 API_PREFIX = "/api/v1"
 

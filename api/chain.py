@@ -9,10 +9,10 @@ import aiohttp
 from starknet_py.hash.selector import get_selector_from_name
 
 from api.auth.signatures import LoginMessage, signature_is_valid
-from veriframe_dagster.chain.addresses import normalize_address
-from veriframe_dagster.chain.ingest import resolve_target
-from veriframe_dagster.chain.rpc import ChainRpcError, StarknetRpc
-from veriframe_dagster.settings import Settings
+from veriframe_core.chain.addresses import normalize_address
+from veriframe_core.chain.rpc import ChainRpcError, StarknetRpc
+from veriframe_core.chain.target import resolve_target
+from veriframe_core.settings import Settings
 
 OWNER = get_selector_from_name("owner")
 OWNER_CACHE_S = 60.0

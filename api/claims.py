@@ -27,10 +27,8 @@ from api.database import Transaction
 from api.documents import CLAIM_JSON, CLAIMED_JOB_JSON, JOB_DETAIL, SETTINGS_JOIN
 from api.prepared import Prepared
 from api.schemas import version_numbers
-from veriframe_dagster.warehouse.notify import notify_changes
-
-MAX_FAILURE_RATE_PERCENT = 30  # the contract's is_worker_eligible rule
-FAILURE_RATE_MIN_JOBS = 5
+from veriframe_core.chain import rules
+from veriframe_core.warehouse.notify import notify_changes
 
 
 class ClaimRefused(Exception):
@@ -156,12 +154,11 @@ def ineligibility(worker: WorkerFacts | None) -> str | None:
         return "not verified: the JobRegistry owner has not verified this worker"
     if not worker.active:
         return "inactive: the worker's profile says it takes no jobs (set active to true)"
-    total = worker.jobs_completed + worker.jobs_failed
-    if (
-        total > FAILURE_RATE_MIN_JOBS
-        and worker.jobs_failed * 100 // total > MAX_FAILURE_RATE_PERCENT
-    ):
-        return f"failure rate above {MAX_FAILURE_RATE_PERCENT} % ({worker.jobs_failed}/{total})"
+    if rules.failure_rate_too_high(worker.jobs_completed, worker.jobs_failed):
+        total = worker.jobs_completed + worker.jobs_failed
+        return (
+            f"failure rate above {rules.MAX_FAILURE_RATE_PERCENT} % ({worker.jobs_failed}/{total})"
+        )
     return None
 
 

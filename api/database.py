@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 from sqlalchemy.engine import URL
 
-from veriframe_dagster.warehouse.notify import Announcer, payloads
+from veriframe_core.warehouse.notify import Announcer, payloads
 
 
 def asyncpg_dsn(url: URL) -> str:

@@ -16,7 +16,7 @@ from api.auth.store import LIVE_SESSION, SESSION_ENDED
 from api.auth.tokens import ACCESS, Claims, TokenError, TokenIssuer
 from api.chain import ApiChain
 from api.errors import ApiError
-from veriframe_dagster.settings import Settings
+from veriframe_core.settings import Settings
 
 MAX_PAGE = 500
 

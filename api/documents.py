@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from api.prepared import Prepared
 from api.schemas import Claim, Job, RenderSettingsIn
-from veriframe_dagster.warehouse.tables import job_attempts, jobs
+from veriframe_core.warehouse.tables import job_attempts, jobs
 
 DEFAULT_SETTINGS = json.dumps({**RenderSettingsIn().model_dump(), "custom": False})
 

@@ -1,7 +1,7 @@
 """Live updates for websocket clients, fed by the warehouse's change notifications.
 
 Every writer (ingestion, the API's own writes) announces the jobs and workers it changed with
-`pg_notify` in its transaction (`veriframe_dagster.warehouse.notify`). Each API process holds
+`pg_notify` in its transaction (`veriframe_core.warehouse.notify`). Each API process holds
 ONE dedicated `LISTEN` connection, so a change committed anywhere reaches the clients of every
 process. On a notification the process loads, in one round trip, only the rows someone here
 is subscribed to and fans the documents out to per-client bounded queues: a client too slow
@@ -30,10 +30,10 @@ from pydantic import BaseModel
 
 from api.deps import plain
 from api.schemas import Job, Worker
-from veriframe_dagster.chain.addresses import normalize_address
-from veriframe_dagster.warehouse.engine import dedicated_session
-from veriframe_dagster.warehouse.notify import CHANNEL
-from veriframe_dagster.warehouse.tables import jobs, workers
+from veriframe_core.chain.addresses import normalize_address
+from veriframe_core.warehouse.engine import dedicated_session
+from veriframe_core.warehouse.notify import CHANNEL
+from veriframe_core.warehouse.tables import jobs, workers
 
 log = logging.getLogger("veriframe.api.realtime")
 

@@ -9,8 +9,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from veriframe_dagster.chain.addresses import normalize_address
-from veriframe_dagster.chain.cids import cid_to_felts
+from veriframe_core.chain.addresses import normalize_address
+from veriframe_core.chain.cids import cid_to_felts
 
 Address = Annotated[str, AfterValidator(normalize_address)]
 """A StarkNet address in any hex/decimal form; normalised to 0x + 64 hex digits."""

@@ -61,11 +61,11 @@ from sqlalchemy.pool import NullPool
 from api.auth import store
 from api.auth.tokens import TokenIssuer
 from devchain.process import free_port
-from veriframe_dagster.chain.cids import cid_to_felts
-from veriframe_dagster.warehouse.embedded import EmbeddedPostgres
-from veriframe_dagster.warehouse.engine import make_engine
-from veriframe_dagster.warehouse.migrate import upgrade_warehouse
-from veriframe_dagster.warehouse.urls import psycopg2_url
+from veriframe_core.chain.cids import cid_to_felts
+from veriframe_core.warehouse.embedded import EmbeddedPostgres
+from veriframe_core.warehouse.engine import make_engine
+from veriframe_core.warehouse.migrate import upgrade_warehouse
+from veriframe_core.warehouse.urls import psycopg2_url
 
 REPO = Path(__file__).resolve().parent.parent
 LUA = REPO / "bench" / "lua"

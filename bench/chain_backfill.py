@@ -32,10 +32,10 @@ import psutil
 import sqlalchemy as sa
 
 from devchain.process import DevchainProcess, free_port
-from veriframe_dagster.chain.ingest import ChainIngestor, IngestTarget, TickReport
-from veriframe_dagster.warehouse.embedded import EmbeddedPostgres
-from veriframe_dagster.warehouse.engine import make_engine
-from veriframe_dagster.warehouse.migrate import upgrade_warehouse
+from veriframe_core.chain.ingest import ChainIngestor, IngestTarget, TickReport
+from veriframe_core.warehouse.embedded import EmbeddedPostgres
+from veriframe_core.warehouse.engine import make_engine
+from veriframe_core.warehouse.migrate import upgrade_warehouse
 
 TABLES = ("contract_events", "workers", "jobs", "reputation_history", "chain_blocks")
 TARGET_EVENTS_PER_S = 10_000

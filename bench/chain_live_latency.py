@@ -36,12 +36,12 @@ from starknet_py.net.full_node_client import FullNodeClient
 from starknet_py.net.signer.key_pair import KeyPair
 
 from devchain.process import DevchainProcess, free_port
-from veriframe_dagster.chain.abi import load_abi
-from veriframe_dagster.chain.cids import cid_to_felts
+from veriframe_core.chain.abi import load_abi
+from veriframe_core.chain.cids import cid_to_felts
+from veriframe_core.settings import Settings
+from veriframe_core.warehouse.embedded import EmbeddedPostgres
+from veriframe_core.warehouse.migrate import upgrade_warehouse
 from veriframe_dagster.dagster_home import dagster_environment, prepare_dagster_home
-from veriframe_dagster.settings import Settings
-from veriframe_dagster.warehouse.embedded import EmbeddedPostgres
-from veriframe_dagster.warehouse.migrate import upgrade_warehouse
 
 JOB_CREATED = get_selector_from_name("JobCreated")
 CID = cid_to_felts("QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG")

@@ -36,17 +36,12 @@ from starknet_py.hash.selector import get_selector_from_name
 from starknet_py.net.client_models import ResourceBounds, ResourceBoundsMapping
 
 from devchain.chain import L1_DATA_GAS_PRICE, L1_GAS_PRICE, L2_GAS_PRICE, Chain, hash_key
-from devchain.contracts.job_registry import (
-    DEFAULT_MIN_REPUTATION,
-    MAX_REPUTATION,
-    START_REPUTATION,
-    VERIFIED_REPUTATION,
-    u256_felts,
-)
+from devchain.contracts.job_registry import u256_felts
 from devchain.errors import RpcError
 from devchain.signing import invoke_v3, sign_batch
-from veriframe_dagster.chain.cids import cid_to_felts
-from veriframe_dagster.chain.events import event_codec
+from veriframe_core.chain import rules
+from veriframe_core.chain.cids import cid_to_felts
+from veriframe_core.chain.events import event_codec
 
 SELECTOR = {
     name: get_selector_from_name(name)
@@ -142,10 +137,14 @@ class _Worker:
 
     def eligible(self, min_reputation: int) -> bool:
         """The contract's is_worker_eligible."""
-        if not (self.registered and self.verified and self.reputation >= min_reputation):
-            return False
-        total = self.completed + self.failed
-        return not (total > 5 and self.failed * 100 // total > 30)
+        return rules.is_worker_eligible(
+            registered=self.registered,
+            verified=self.verified,
+            reputation=self.reputation,
+            jobs_completed=self.completed,
+            jobs_failed=self.failed,
+            min_reputation=min_reputation,
+        )
 
 
 @dataclass
@@ -443,7 +442,7 @@ class _Loader:
         deadline = self.now + _weighted(rng, DEADLINES_S)
         args = [part1, part2, *u256_felts(reward), deadline]
         if rng.random() < 0.5:
-            function, min_reputation = "create_job", DEFAULT_MIN_REPUTATION
+            function, min_reputation = "create_job", rules.DEFAULT_MIN_REPUTATION
         else:
             function, min_reputation = (
                 "create_job_with_requirements",
@@ -455,7 +454,7 @@ class _Loader:
             creator=creator,
             reward=reward,
             deadline=deadline,
-            min_reputation=min_reputation or DEFAULT_MIN_REPUTATION,
+            min_reputation=rules.min_reputation_of(min_reputation),
             wanted=rng.random() < WANTED,
             rate=rng.random() < RATED,
         )
@@ -486,14 +485,13 @@ class _Loader:
         band = self.rng.choices(RATING_BANDS, weights=QUALITY_BAND_WEIGHTS[worker.quality])[0]
         score = self.rng.randint(*band)
         job.rated = True
-        if score >= 60:
-            bonus = 20 if score >= 90 else 10 if score >= 75 else 5
-            worker.reputation = min(worker.reputation + bonus, MAX_REPUTATION)
-            worker.completed += 1
-        elif score < 40:
-            worker.reputation = max(worker.reputation - 15, 1)
-            worker.failed += 1
-        if score >= 60 or score < 40:
+        outcome = rules.rating_outcome(worker.reputation, score)
+        if outcome is not None:
+            worker.reputation, counter = outcome
+            if counter == "jobs_completed":
+                worker.completed += 1
+            else:
+                worker.failed += 1
             self.expected["ReputationUpdated"] += 1
         self.ratings[band[0]] += 1
         args = [job.worker, job.job_id, score]
@@ -501,25 +499,22 @@ class _Loader:
 
     def register(self, worker: _Worker) -> Call:
         worker.registered, worker.verified = True, False
-        worker.reputation, worker.completed, worker.failed = START_REPUTATION, 0, 0
+        worker.reputation, worker.completed, worker.failed = rules.START_REPUTATION, 0, 0
         self.to_verify.append(worker.address)
         info_cid = cid_to_felts(cid_v0(self.rng.randbytes(32)))[0]
         self.expected["WorkerRegistered"] += 1
         return (self.registry, SELECTOR["register_worker"], [info_cid])
 
     def verify(self, worker: _Worker, status: bool) -> Call:
-        current = worker.reputation
+        worker.reputation = rules.reputation_after_verification(worker.reputation, status)
         if status:
-            worker.reputation = max(current, VERIFIED_REPUTATION)
             worker.ever_verified = True
-        else:
-            worker.reputation = current - 200 if current > 400 else 200
         worker.verified = status
         self.expected["WorkerVerified"] += 1
         return (self.registry, SELECTOR["verify_worker"], [worker.address, int(status)])
 
     def slash(self, worker: _Worker, amount: int) -> Call:
-        worker.reputation = max(worker.reputation - amount, 1)
+        worker.reputation = rules.reputation_after_slash(worker.reputation, amount)
         worker.failed += 1
         self.expected["ReputationSlashed"] += 1
         return (self.registry, SELECTOR["slash_worker_reputation"], [worker.address, amount])

@@ -30,7 +30,7 @@ from devchain.chain import (
 )
 from devchain.contracts.base import SimulatedContract
 from devchain.errors import RpcError
-from veriframe_dagster.chain.abi import load_abi
+from veriframe_core.chain.abi import load_abi
 
 SPEC_VERSION = "0.10.2"
 MAX_CHUNK_SIZE = 1024

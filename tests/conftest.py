@@ -1,4 +1,5 @@
-"""Shared fixtures: one real embedded PostgreSQL for the whole test session."""
+"""Shared fixtures: one real embedded PostgreSQL for the whole test session, and a devchain
+per test module that asks for `chain`."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from veriframe_dagster.settings import Settings
-from veriframe_dagster.warehouse.embedded import EmbeddedPostgres
-from veriframe_dagster.warehouse.migrate import upgrade_warehouse
+from devchain.process import DevchainProcess, free_port
+from tests.support.chain import Driver
+from veriframe_core.settings import Settings
+from veriframe_core.warehouse.embedded import EmbeddedPostgres
+from veriframe_core.warehouse.migrate import upgrade_warehouse
 
 WAREHOUSE_DB = "veriframe"
+DAGSTER_DB = "dagster"
 
 
 @pytest.fixture(scope="session")
@@ -48,13 +52,32 @@ def warehouse_url(embedded_pg: EmbeddedPostgres) -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def embedded_platform(embedded_pg: EmbeddedPostgres) -> EmbeddedPostgres:
+    """The session's server as `veriframe up` leaves it: both databases there, the warehouse
+    migrated."""
+    embedded_pg.ensure_database(WAREHOUSE_DB)
+    embedded_pg.ensure_database(DAGSTER_DB)
+    upgrade_warehouse(embedded_pg.url(WAREHOUSE_DB))
+    return embedded_pg
+
+
 @pytest.fixture
-def embedded_settings(veriframe_data_dir: Path, embedded_pg: EmbeddedPostgres) -> Settings:
+def embedded_settings(veriframe_data_dir: Path, embedded_platform: EmbeddedPostgres) -> Settings:
     """Settings with no database URL, so they resolve to the session's embedded server."""
     return Settings(
         data_dir=veriframe_data_dir,
         database_url=None,
         dagster_database_url=None,
         warehouse_db_name=WAREHOUSE_DB,
-        dagster_db_name="dagster",
+        dagster_db_name=DAGSTER_DB,
     )
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Driver]:
+    """A devchain of the test module's own (16 funded accounts), driven by starknet-py."""
+    node = DevchainProcess(tmp_path_factory.mktemp("chain") / "state", free_port(), accounts=16)
+    info = node.start()
+    yield Driver(info)
+    node.stop()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from starknet_py.hash.selector import get_selector_from_name
 
-from veriframe_dagster.chain.addresses import normalize_address, parse_felt
-from veriframe_dagster.chain.cids import CidEncodingError, cid_to_felts, felts_to_cid
-from veriframe_dagster.chain.events import EventDecodeError, event_codec
+from veriframe_core.chain.addresses import normalize_address, parse_felt
+from veriframe_core.chain.cids import CidEncodingError, cid_to_felts, felts_to_cid
+from veriframe_core.chain.events import EventDecodeError, event_codec
 
 CIDV0 = "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"
 CIDV1 = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"

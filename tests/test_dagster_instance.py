@@ -10,10 +10,10 @@ import pytest
 import sqlalchemy as sa
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
+from veriframe_core.settings import Settings
+from veriframe_core.warehouse.embedded import EmbeddedPostgres
+from veriframe_core.warehouse.engine import make_engine
 from veriframe_dagster.dagster_home import dagster_environment, prepare_dagster_home
-from veriframe_dagster.settings import Settings
-from veriframe_dagster.warehouse.embedded import EmbeddedPostgres
-from veriframe_dagster.warehouse.engine import make_engine
 
 DAGSTER_DB = "dagster_instance_test"
 

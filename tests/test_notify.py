@@ -11,8 +11,8 @@ import psycopg2
 import pytest
 
 from api.database import open_pool, transaction
-from veriframe_dagster.warehouse.engine import make_engine
-from veriframe_dagster.warehouse.notify import CHANNEL, Announcer
+from veriframe_core.warehouse.engine import make_engine
+from veriframe_core.warehouse.notify import CHANNEL, Announcer
 
 
 def heard(listener, seconds: float) -> list[str]:

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from veriframe_dagster.settings import Settings
+from veriframe_core.settings import Settings
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 

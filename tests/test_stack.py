@@ -47,7 +47,7 @@ def start_up(tmp_path: Path) -> tuple[subprocess.Popen, Path, dict[str, str]]:
         "VERIFRAME_API_PORT": str(free_port()),
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "veriframe_dagster.cli", "up"],
+        [sys.executable, "-m", "veriframe.cli", "up"],
         env=env,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,

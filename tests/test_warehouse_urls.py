@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 
-from veriframe_dagster.settings import Settings
-from veriframe_dagster.warehouse.embedded import EmbeddedPostgres
-from veriframe_dagster.warehouse.engine import make_engine
-from veriframe_dagster.warehouse.urls import dagster_url, psycopg2_url, resolve_database_urls
+from veriframe_core.settings import Settings
+from veriframe_core.warehouse.embedded import EmbeddedPostgres
+from veriframe_core.warehouse.engine import make_engine
+from veriframe_core.warehouse.urls import (
+    WarehouseNotRunning,
+    dagster_url,
+    psycopg2_url,
+    resolve_database_urls,
+    shown_url,
+)
 
 
 def _current_database(url: str) -> str:
@@ -70,3 +78,16 @@ def test_engine_accepts_a_bare_postgresql_url(embedded_pg: EmbeddedPostgres) -> 
     bare = embedded_pg.url("postgres", driver="")
     assert bare.startswith("postgresql://")
     assert _current_database(bare) == "postgres"
+
+
+def test_resolving_without_a_running_server_starts_nothing(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", database_url=None)
+    with pytest.raises(WarehouseNotRunning, match="veriframe up") as error:
+        resolve_database_urls(settings)
+    assert "VERIFRAME_DATABASE_URL" in str(error.value)
+    assert not (tmp_path / "data").exists()
+
+
+def test_urls_are_shown_without_their_password() -> None:
+    shown = shown_url("postgresql+psycopg2://vf:hunter2@db.example/warehouse")
+    assert "hunter2" not in shown and shown.startswith("postgresql+psycopg2://vf:***@db.example")

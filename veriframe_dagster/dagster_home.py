@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from veriframe_dagster.settings import Settings
+from veriframe_core.settings import Settings
 
 DAGSTER_URL_ENV = "VERIFRAME_DAGSTER_DATABASE_URL"
 """Read by dagster.yaml (storage.postgres.postgres_url); also Settings.dagster_database_url."""

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import dagster as dg
 
+from veriframe_core.settings import Settings, get_settings
 from veriframe_dagster.defs.chain.definitions import chain_defs
 from veriframe_dagster.defs.chain.resources import chain_resources
-from veriframe_dagster.settings import Settings, get_settings
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:

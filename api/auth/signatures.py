@@ -14,7 +14,7 @@ from starknet_py.cairo.felt import decode_shortstring, encode_shortstring
 from starknet_py.hash.selector import get_selector_from_name
 from starknet_py.utils.typed_data import TypedData
 
-from veriframe_dagster.chain.rpc import ChainRpcError, ChainUnavailable, StarknetRpc
+from veriframe_core.chain.rpc import ChainRpcError, ChainUnavailable, StarknetRpc
 
 VALID = encode_shortstring("VALID")
 IS_VALID_SIGNATURE = get_selector_from_name("is_valid_signature")

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from api.prepared import Prepared
-from veriframe_dagster.warehouse.tables import auth_challenges, auth_sessions, rate_limits
+from veriframe_core.warehouse.tables import auth_challenges, auth_sessions, rate_limits
 
 SESSION_IS_LIVE = (
     "EXISTS (SELECT 1 FROM auth_sessions WHERE session_id = :sid AND revoked_at IS NULL "

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import jwt
 
-from veriframe_dagster.settings import Settings
+from veriframe_core.settings import Settings
 
 ALGORITHM = "HS256"
 ISSUER = "veriframe-api"

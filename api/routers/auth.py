@@ -17,8 +17,8 @@ from api.auth.tokens import REFRESH, TokenError
 from api.deps import Chain, Engine, Principal, SettingsDep, Tokens, unauthorized
 from api.errors import ApiError
 from api.schemas import Address
-from veriframe_dagster.chain.addresses import normalize_address, parse_felt
-from veriframe_dagster.chain.rpc import ChainRpcError, ChainUnavailable
+from veriframe_core.chain.addresses import normalize_address, parse_felt
+from veriframe_core.chain.rpc import ChainRpcError, ChainUnavailable
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 MAX_SIGNATURE_FELTS = 64

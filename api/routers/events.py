@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query
 from api.deps import Engine, Pages, fetch
 from api.errors import ApiError
 from api.schemas import Address, Event, EventStats, Page
-from veriframe_dagster.warehouse.tables import contract_events
+from veriframe_core.warehouse.tables import contract_events
 
 router = APIRouter(prefix="/events", tags=["events"])
 EVENT_COLUMNS = [contract_events.c[name] for name in Event.model_fields]

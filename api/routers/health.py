@@ -10,10 +10,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api.schemas import Health
-from veriframe_dagster.chain.rpc import ChainRpcError, ChainUnavailable
-from veriframe_dagster.defs.chain.views import ChainReader
-from veriframe_dagster.settings import Settings
-from veriframe_dagster.warehouse.tables import chain_cursor
+from veriframe_core.chain.rpc import ChainRpcError, ChainUnavailable
+from veriframe_core.chain.views import ChainReader
+from veriframe_core.settings import Settings
+from veriframe_core.warehouse.tables import chain_cursor
 
 router = APIRouter(tags=["health"])
 CHAIN_TIMEOUT_S = 2.0

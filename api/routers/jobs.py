@@ -44,8 +44,8 @@ from api.schemas import (
     Page,
     version_numbers,
 )
-from veriframe_dagster.warehouse.notify import notify_changes
-from veriframe_dagster.warehouse.tables import (
+from veriframe_core.warehouse.notify import notify_changes
+from veriframe_core.warehouse.tables import (
     contract_events,
     job_attempts,
     job_render_settings,

@@ -19,8 +19,8 @@ from api.schemas import (
     WorkerProfileRequest,
     WorkerStats,
 )
-from veriframe_dagster.warehouse.notify import notify_changes
-from veriframe_dagster.warehouse.tables import reputation_history, workers
+from veriframe_core.warehouse.notify import notify_changes
+from veriframe_core.warehouse.tables import reputation_history, workers
 
 router = APIRouter(prefix="/workers", tags=["workers"])
 WORKER_COLUMNS = [workers.c[name] for name in Worker.model_fields]

@@ -23,7 +23,7 @@ from starknet_py.serialization.factory import serializer_for_payload, serializer
 from devchain.contracts.codec import Decoder, Encoder, decode_all, encoder, event_encoder
 from devchain.contracts.codec import struct_decoder as _struct_decoder
 from devchain.state import TxState
-from veriframe_dagster.chain.abi import ContractName, abi_functions, decode_inputs, load_abi
+from veriframe_core.chain.abi import ContractName, abi_functions, decode_inputs, load_abi
 
 U128 = 2**128
 U256_MAX = 2**256 - 1

@@ -23,8 +23,8 @@ from starknet_py.cairo.data_types import (
 )
 from starknet_py.constants import FIELD_PRIME
 
-from veriframe_dagster.chain.abi import ContractName, load_abi, parsed_abi
-from veriframe_dagster.chain.events import event_codec
+from veriframe_core.chain.abi import ContractName, load_abi, parsed_abi
+from veriframe_core.chain.events import event_codec
 
 U128 = 2**128
 Decoder = Callable[[list[int], int], tuple[Any, int]]  # (felts, position) -> (value, next)

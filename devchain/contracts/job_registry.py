@@ -5,11 +5,9 @@ from __future__ import annotations
 from starknet_py.cairo.felt import encode_shortstring
 
 from devchain.contracts.base import Frame, SimulatedContract, require
+from veriframe_core.chain import rules
+from veriframe_core.chain.rules import DEFAULT_MIN_REPUTATION, MAX_REPUTATION, START_REPUTATION
 
-DEFAULT_MIN_REPUTATION = 400
-MAX_REPUTATION = 1000
-START_REPUTATION = 500
-VERIFIED_REPUTATION = 600
 MISCONDUCT = encode_shortstring("misconduct")
 
 
@@ -127,10 +125,7 @@ class JobRegistry(SimulatedContract):
         require(worker != 0, "Invalid worker address")
         require(frame.read("worker_registration_time", worker) != 0, "Worker not registered")
         current = frame.read("worker_reputation", worker)
-        if verification_status:
-            new = max(current, VERIFIED_REPUTATION)
-        else:
-            new = current - 200 if current > 400 else 200
+        new = rules.reputation_after_verification(current, verification_status)
         frame.write("worker_verified", worker, value=int(verification_status))
         frame.write("worker_reputation", worker, value=new)
         frame.emit(
@@ -143,21 +138,17 @@ class JobRegistry(SimulatedContract):
         require(frame.caller == frame.read("job_creator", job_id), "Only job creator can rate")
         require(frame.read("job_worker", job_id) == worker, "Worker did not do this job")
         require(frame.read("job_completed", job_id), "Job not completed")
-        require(quality_score <= 100, "Invalid quality score")
+        require(quality_score <= rules.MAX_QUALITY_SCORE, "Invalid quality score")
         require(frame.read("job_quality_scores", job_id) == 0, "Job already rated")
         frame.write("job_quality_scores", job_id, value=quality_score)
         old = frame.read("worker_reputation", worker)
-        if quality_score >= 60:
-            bonus = 20 if quality_score >= 90 else 10 if quality_score >= 75 else 5
-            new = min(old + bonus, MAX_REPUTATION)
-            counter = "worker_jobs_completed"
-        elif quality_score < 40:
-            new = max(old - 15, 1)
-            counter = "worker_jobs_failed"
-        else:
+        outcome = rules.rating_outcome(old, quality_score)
+        if outcome is None:
             return  # 40–59: no change, no event
+        new, counter = outcome
         frame.write("worker_reputation", worker, value=new)
-        frame.write(counter, worker, value=frame.read(counter, worker) + 1)
+        key = f"worker_{counter}"
+        frame.write(key, worker, value=frame.read(key, worker) + 1)
         frame.emit(
             "ReputationUpdated",
             worker=worker,
@@ -173,7 +164,7 @@ class JobRegistry(SimulatedContract):
         require(worker != 0, "Invalid worker address")
         require(slash_amount > 0, "Slash amount must be positive")
         old = frame.read("worker_reputation", worker)
-        new = max(old - slash_amount, 1)
+        new = rules.reputation_after_slash(old, slash_amount)
         frame.write("worker_reputation", worker, value=new)
         failed = frame.read("worker_jobs_failed", worker)
         frame.write("worker_jobs_failed", worker, value=failed + 1)
@@ -235,20 +226,17 @@ class JobRegistry(SimulatedContract):
         )
 
     def get_minimum_reputation_for_job(self, frame: Frame, job_id: int) -> int:
-        return frame.read("job_minimum_reputation", job_id) or DEFAULT_MIN_REPUTATION
+        return rules.min_reputation_of(frame.read("job_minimum_reputation", job_id))
 
     def is_worker_eligible(self, frame: Frame, worker: int, job_id: int) -> bool:
-        if frame.read("worker_registration_time", worker) == 0:
-            return False
-        if not frame.read("worker_verified", worker):
-            return False
-        reputation = frame.read("worker_reputation", worker)
-        if reputation < self.get_minimum_reputation_for_job(frame, job_id):
-            return False
-        completed = frame.read("worker_jobs_completed", worker)
-        failed = frame.read("worker_jobs_failed", worker)
-        total = completed + failed
-        return not (total > 5 and failed * 100 // total > 30)
+        return rules.is_worker_eligible(
+            registered=frame.read("worker_registration_time", worker) != 0,
+            verified=bool(frame.read("worker_verified", worker)),
+            reputation=frame.read("worker_reputation", worker),
+            jobs_completed=frame.read("worker_jobs_completed", worker),
+            jobs_failed=frame.read("worker_jobs_failed", worker),
+            min_reputation=frame.read("job_minimum_reputation", job_id),
+        )
 
     def get_job_counter(self, frame: Frame) -> int:
         return frame.read("job_counter")

@@ -2,54 +2,21 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
-import uvicorn
-from starknet_py.net.account.account import Account
 
-from api.app import create_app
-from devchain.process import free_port
-from tests.devchain.conftest import Driver
-from tests.ingest.conftest import Activity, chain, fresh_warehouse, ingestor  # noqa: F401
-from veriframe_dagster.settings import Settings
-
-
-class ApiServer:
-    """uvicorn in a thread of the test process, stopped through `should_exit`."""
-
-    def __init__(self, settings: Settings, engine: sa.Engine):
-        self.port = free_port()
-        config = uvicorn.Config(
-            create_app(settings, engine), host="127.0.0.1", port=self.port, log_level="warning"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> ApiServer:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            assert self.thread.is_alive() and time.monotonic() < deadline, "API did not start"
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
+from tests.support.activity import Activity
+from tests.support.api import ApiServer, api_settings
+from tests.support.chain import Driver
+from tests.support.warehouse import fresh_warehouse, ingestor
+from veriframe_core.warehouse.embedded import EmbeddedPostgres
 
 
 @pytest.fixture(scope="module")
-def warehouse(chain: Driver, embedded_pg) -> Iterator[sa.Engine]:  # noqa: F811
+def warehouse(chain: Driver, embedded_pg: EmbeddedPostgres) -> Iterator[sa.Engine]:
     """A warehouse ingested from devchain activity: verified workers, a full round, open jobs."""
     activity = Activity(chain)
     activity.setup_workers()
@@ -61,25 +28,8 @@ def warehouse(chain: Driver, embedded_pg) -> Iterator[sa.Engine]:  # noqa: F811
     engine.dispose()
 
 
-TEST_JWT_SECRET = "test-secret-" + "0" * 40
-
-
-def api_settings(chain: Driver, **changes: Any) -> Settings:  # noqa: F811
-    """Settings of a test API on `chain`: a fixed JWT secret and the chain's registry (never
-    the working directory's `.veriframe`), and rate limits tests do not trip over."""
-    values = {
-        "starknet_rpc_url": chain.url,
-        "job_registry_address": hex(chain.registry.address),
-        "api_ready_max_lag_blocks": 0,
-        "api_jwt_secret": TEST_JWT_SECRET,
-        "api_auth_rate_per_minute": 10_000,
-        **changes,
-    }
-    return Settings(**values)
-
-
 @pytest.fixture(scope="module")
-def api_server(chain: Driver, warehouse: sa.Engine) -> Iterator[ApiServer]:  # noqa: F811
+def api_server(chain: Driver, warehouse: sa.Engine) -> Iterator[ApiServer]:
     server = ApiServer(api_settings(chain), warehouse).start()
     yield server
     server.stop()
@@ -89,25 +39,3 @@ def api_server(chain: Driver, warehouse: sa.Engine) -> Iterator[ApiServer]:  # n
 def api(api_server: ApiServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=api_server.url, timeout=30) as client:
         yield client
-
-
-def sign_in(client: httpx.Client, account: Account, endpoint: str = "worker-auth") -> dict:
-    """Log in as `account` the way a worker does: challenge, sign with its key, send."""
-    challenge = client.post("/api/v1/auth/challenge", json={"address": hex(account.address)})
-    assert challenge.status_code == 200, challenge.text
-    body = challenge.json()
-    signature = account.sign_message(body["typed_data"])
-    answer = client.post(
-        f"/api/v1/auth/{endpoint}",
-        json={
-            "address": body["address"],
-            "nonce": body["nonce"],
-            "signature": [hex(x) for x in signature],
-        },
-    )
-    assert answer.status_code == 200, answer.text
-    return answer.json()
-
-
-def bearer(tokens: dict) -> dict[str, str]:
-    return {"Authorization": f"Bearer {tokens['access_token']}"}

@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 
 from devchain.process import free_port
-from tests.api.conftest import ApiServer, api_settings, bearer, sign_in
-from tests.devchain.conftest import Driver
-from veriframe_dagster.chain.addresses import normalize_address
+from tests.support.api import ApiServer, api_settings, bearer, sign_in
+from tests.support.chain import Driver
+from veriframe_core.chain.addresses import normalize_address
 
 
 def challenge_for(api: httpx.Client, account) -> dict:

@@ -18,10 +18,11 @@ from websockets.sync.client import connect
 from api.auth import store
 from api.auth.tokens import TokenIssuer
 from api.schemas import AvailablePage, Claim, FailResult, Job, JobDetail
-from tests.api.conftest import TEST_JWT_SECRET, ApiServer, api_settings, bearer, sign_in
-from tests.devchain.conftest import Driver
-from tests.ingest.conftest import Activity, ingestor
-from veriframe_dagster.chain.addresses import normalize_address
+from tests.support.activity import Activity
+from tests.support.api import TEST_JWT_SECRET, ApiServer, api_settings, bearer, sign_in
+from tests.support.chain import Driver
+from tests.support.warehouse import ingestor
+from veriframe_core.chain.addresses import normalize_address
 
 CID = "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"
 OTHER_CID = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"

@@ -8,9 +8,9 @@ import sqlalchemy as sa
 
 from api.auth.tokens import TokenIssuer
 from devchain.process import free_port
-from tests.api.conftest import TEST_JWT_SECRET, ApiServer, api_settings
-from tests.devchain.conftest import Driver
-from veriframe_dagster.warehouse.engine import make_engine
+from tests.support.api import TEST_JWT_SECRET, ApiServer, api_settings
+from tests.support.chain import Driver
+from veriframe_core.warehouse.engine import make_engine
 
 
 def test_ipfs_is_not_checked_unless_configured(api: httpx.Client) -> None:

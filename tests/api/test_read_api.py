@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import sqlalchemy as sa
 
-from tests.devchain.conftest import Driver
-from tests.ingest.conftest import ingestor
-from veriframe_dagster.chain.addresses import normalize_address
+from tests.support.chain import Driver
+from tests.support.warehouse import ingestor
+from veriframe_core.chain.addresses import normalize_address
 
 
 def rows(engine: sa.Engine, sql: str, **params) -> list[dict]:

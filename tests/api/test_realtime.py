@@ -22,14 +22,15 @@ from websockets.sync.client import ClientConnection, connect
 from api.realtime import ChangeFeed
 from api.schemas import Job
 from devchain.process import free_port
-from tests.api.conftest import ApiServer, api_settings
-from tests.devchain.conftest import Driver
-from tests.ingest.conftest import CIDS, Activity, ingestor
-from veriframe_dagster.chain.addresses import normalize_address
-from veriframe_dagster.chain.cids import cid_to_felts
-from veriframe_dagster.settings import Settings
-from veriframe_dagster.warehouse.notify import CHANNEL, MAX_PAYLOAD_BYTES, notify_changes, payloads
-from veriframe_dagster.warehouse.tables import jobs
+from tests.support.activity import CIDS, Activity
+from tests.support.api import ApiServer, api_settings
+from tests.support.chain import Driver
+from tests.support.warehouse import ingestor
+from veriframe_core.chain.addresses import normalize_address
+from veriframe_core.chain.cids import cid_to_felts
+from veriframe_core.settings import Settings
+from veriframe_core.warehouse.notify import CHANNEL, MAX_PAYLOAD_BYTES, notify_changes, payloads
+from veriframe_core.warehouse.tables import jobs
 
 WAIT_S = 15
 

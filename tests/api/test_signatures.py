@@ -11,8 +11,8 @@ from starknet_py.cairo.felt import encode_shortstring
 
 from api.auth import signatures
 from api.auth.signatures import LoginMessage
-from tests.devchain.conftest import Driver
-from veriframe_dagster.chain.rpc import ChainUnavailable, StarknetRpc
+from tests.support.chain import Driver
+from veriframe_core.chain.rpc import ChainUnavailable, StarknetRpc
 
 
 def signature_is_valid(url: str, message: LoginMessage, signature: list[int]) -> bool:

@@ -12,8 +12,8 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from tests.defs.conftest import Activity
-from tests.devchain.conftest import Driver
+from tests.support.activity import Activity
+from tests.support.chain import Driver
 from veriframe_dagster.defs.chain.assets import TABLES, table_key
 from veriframe_dagster.defs.chain.schedules import CHECKS_JOB_NAME
 

@@ -11,21 +11,24 @@ import pytest
 import sqlalchemy as sa
 
 from devchain.process import free_port
-from tests.defs.conftest import Activity, settings_for
-from tests.devchain.conftest import Driver
+from tests.support.activity import Activity
+from tests.support.chain import Driver
+from tests.support.definitions import settings_for
+from veriframe_core.settings import Settings
 from veriframe_dagster.defs.chain.assets import TABLES, table_key
 from veriframe_dagster.defs.chain.resources import chain_resources
 from veriframe_dagster.defs.chain.sensor import SENSOR_NAME, build_chain_sensor
-from veriframe_dagster.settings import Settings
 
 
 def evaluate(settings: Settings, cursor: str | None) -> dg.SensorResult:
     """One sensor tick, as the daemon would run it (resources from settings)."""
     sensor = build_chain_sensor(settings.chain_sensor_interval_s)
-    with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_sensor_context(
             cursor=cursor, resources=chain_resources(settings), instance=instance
-        )
+        ) as context,
+    ):
         result = sensor(context)
     assert isinstance(result, dg.SensorResult)
     return result

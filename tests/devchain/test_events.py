@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from starknet_py.net.client_errors import ClientError
 
-from tests.devchain.conftest import Driver, RpcFailure
-from veriframe_dagster.chain.events import event_codec
+from tests.support.chain import Driver, RpcFailure
+from veriframe_core.chain.events import event_codec
 
 JOBS_PER_TX = 260  # each create_job emits Transfer + JobCreated
 

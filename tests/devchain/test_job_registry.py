@@ -6,9 +6,9 @@ import pytest
 from starknet_py.net.client_errors import ClientError
 from starknet_py.net.client_models import TransactionExecutionStatus
 
-from tests.devchain.conftest import Driver
-from veriframe_dagster.chain.cids import cid_to_felts, felts_to_cid
-from veriframe_dagster.chain.events import event_codec
+from tests.support.chain import Driver
+from veriframe_core.chain.cids import cid_to_felts, felts_to_cid
+from veriframe_core.chain.events import event_codec
 
 CID = "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"
 REWARD = 5 * 10**18

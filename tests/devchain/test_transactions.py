@@ -22,8 +22,9 @@ from starknet_py.net.client_models import (
 from starknet_py.net.models import StarknetChainId
 from starknet_py.net.signer.key_pair import KeyPair
 
-from tests.devchain.conftest import DevchainProcess, Driver, free_port
-from veriframe_dagster.chain.abi import abi_functions
+from devchain.process import DevchainProcess, free_port
+from tests.support.chain import Driver
+from veriframe_core.chain.abi import abi_functions
 
 BOUNDS = ResourceBoundsMapping(
     l1_gas=ResourceBounds(max_amount=0, max_price_per_unit=10**13),

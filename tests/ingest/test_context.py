@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from veriframe_dagster.chain.ingest import (
+from veriframe_core.chain.events import event_codec
+from veriframe_core.chain.ingest.calldata import (
     CREATE_JOB,
     CREATE_JOB_WITH_REQUIREMENTS,
-    ChainIngestor,
-    IngestTarget,
+    EventContext,
     multicall,
 )
-from veriframe_dagster.chain.projection import DEFAULT_MIN_REPUTATION
+from veriframe_core.chain.rules import DEFAULT_MIN_REPUTATION
 
 REGISTRY = 0x1234
 CREATOR = 0xABC
@@ -26,7 +26,7 @@ def calldata(*calls: tuple[int, int, list[int]]) -> list[str]:
 
 
 def created_event(reward: int, deadline: int, creator: int = CREATOR) -> dict:
-    selector = ChainIngestor(None, IngestTarget("", REGISTRY)).codec.selector("JobCreated")
+    selector = event_codec("job_registry").selector("JobCreated")
     return {
         "keys": [hex(selector), hex(7), hex(creator)],
         "data": [hex(reward % 2**128), hex(reward >> 128), hex(deadline)],
@@ -34,9 +34,9 @@ def created_event(reward: int, deadline: int, creator: int = CREATOR) -> dict:
 
 
 def created_jobs(events: list[dict], *calls, sender: int = CREATOR) -> list[dict] | None:
-    ingestor = ChainIngestor(None, IngestTarget("", REGISTRY))  # no database needed
+    context = EventContext(REGISTRY, event_codec("job_registry"))  # no node needed
     tx = {"sender_address": hex(sender), "calldata": calldata(*calls)}
-    return ingestor._created_jobs(tx, multicall(tx["calldata"]), events)
+    return context.created_jobs(tx, multicall(tx["calldata"]), events)
 
 
 def create(reward: int, deadline: int, cid: tuple[int, int] = (11, 12), min_rep: int | None = None):

@@ -13,16 +13,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.devchain.conftest import Driver
-from tests.ingest.conftest import (
-    Activity,
-    assert_tables_match_contract,
-    chain_event_count,
-    ingestor,
-    snapshot,
-)
 from tests.ingest.faulty_proxy import FaultyProxy
-from veriframe_dagster.chain.rpc import ChainRpcError, ChainUnavailable
+from tests.support.activity import Activity
+from tests.support.chain import Driver, chain_event_count
+from tests.support.warehouse import assert_tables_match_contract, ingestor, snapshot
+from veriframe_core.chain.rpc import ChainRpcError, ChainUnavailable
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +85,9 @@ def test_jobs_whose_transaction_cannot_be_read_fall_back_to_view_calls(
 ) -> None:
     """An account with another calldata layout: asset CIDs and minimum reputations come from
     the views at the event's block, and a failing view call fails the tick."""
-    from veriframe_dagster.chain import ingest
+    from veriframe_core.chain.ingest import calldata
 
-    monkeypatch.setattr(ingest, "multicall", lambda calldata: [])
+    monkeypatch.setattr(calldata, "multicall", lambda calldata: [])
     engine = new_warehouse()
     proxy.faults.rpc_error.add("starknet_call")
     with pytest.raises(ChainRpcError):
@@ -123,7 +118,7 @@ def test_killed_indexer_resumes_without_duplicates_or_gaps(
         "VERIFRAME_INGEST_BATCH_EVENTS": "10",
         "VERIFRAME_DATA_DIR": str(tmp_path),
     }
-    argv = [sys.executable, "-m", "veriframe_dagster.cli", "index", "--once"]
+    argv = [sys.executable, "-m", "veriframe.cli", "index", "--once"]
     indexer = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while cursor_of(engine) is None:

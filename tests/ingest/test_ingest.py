@@ -5,15 +5,10 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from tests.devchain.conftest import Driver
-from tests.ingest.conftest import (
-    Activity,
-    assert_tables_match_contract,
-    chain_event_count,
-    ingestor,
-    snapshot,
-)
-from veriframe_dagster.chain.ingest import ChainIngestor, IngestTarget
+from tests.support.activity import Activity
+from tests.support.chain import Driver, chain_event_count
+from tests.support.warehouse import assert_tables_match_contract, ingestor, snapshot
+from veriframe_core.chain.ingest import ChainIngestor, IngestTarget
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +92,7 @@ def test_running_the_same_range_twice_changes_nothing(chain: Driver, new_warehou
 def test_a_failure_inside_a_batch_leaves_nothing_half_written(
     chain: Driver, new_warehouse, monkeypatch
 ) -> None:
-    from veriframe_dagster.chain import store
+    from veriframe_core.chain import store
 
     engine = new_warehouse()
     real_set_cursor = store.set_cursor

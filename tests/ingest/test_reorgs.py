@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.devchain.conftest import Driver
-from tests.ingest.conftest import (
-    Activity,
-    assert_tables_match_contract,
-    chain_event_count,
-    ingestor,
-    snapshot,
-)
+from tests.support.activity import Activity
+from tests.support.chain import Driver, chain_event_count
+from tests.support.warehouse import assert_tables_match_contract, ingestor, snapshot
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import dagster as dg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from veriframe_dagster.warehouse import tables
+from veriframe_core.warehouse import tables
 
 GROUP = "chain"
 KEY_PREFIX = "warehouse"

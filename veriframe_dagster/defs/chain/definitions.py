@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dagster as dg
 
+from veriframe_core.settings import Settings
 from veriframe_dagster.defs.chain.assets import CHAIN_TABLES
 from veriframe_dagster.defs.chain.checks import CHAIN_CHECKS
 from veriframe_dagster.defs.chain.schedules import build_checks_schedule, chain_checks_job
 from veriframe_dagster.defs.chain.sensor import build_chain_sensor
-from veriframe_dagster.settings import Settings
 
 
 def chain_defs(settings: Settings) -> dg.Definitions:

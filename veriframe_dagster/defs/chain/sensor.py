@@ -29,10 +29,11 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 
 from veriframe_dagster.defs.chain.assets import TABLES, table_key
-from veriframe_dagster.defs.chain.resources import ChainResource, WarehouseResource
+from veriframe_dagster.defs.chain.resources import ChainResource
+from veriframe_dagster.resources import WarehouseResource
 
 if TYPE_CHECKING:
-    from veriframe_dagster.chain.ingest import ChainIngestor, TickReport
+    from veriframe_core.chain.ingest import ChainIngestor, TickReport
 
 SENSOR_NAME = "chain_sensor"
 log = logging.getLogger("veriframe.chain_sensor")
@@ -197,11 +198,17 @@ def build_chain_sensor(minimum_interval_s: int) -> dg.SensorDefinition:
         chain: ChainResource,
     ) -> dg.SensorResult:
         started = time.monotonic()
+        settings = chain.config()
         ingestor = chain.ingestor(warehouse.engine())
         setup_s = time.monotonic() - started
         stats = FollowStats()
         report = ingest_and_follow(
-            ingestor, chain.tick_budget_s, chain.follow_s, chain.poll_s, stats, started
+            ingestor,
+            settings.ingest_tick_budget_s,
+            settings.chain_sensor_follow_s,
+            settings.chain_sensor_poll_s,
+            stats,
+            started,
         )
         context.log.info(
             f"Chain sensor: {summary(report)} in {time.monotonic() - started:.2f} s "

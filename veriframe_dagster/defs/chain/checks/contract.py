@@ -17,10 +17,11 @@ from veriframe_dagster.defs.chain.checks.snapshot import (
     read_cursor,
     snapshot,
 )
-from veriframe_dagster.defs.chain.resources import ChainResource, WarehouseResource
+from veriframe_dagster.defs.chain.resources import ChainResource
+from veriframe_dagster.resources import WarehouseResource
 
 if TYPE_CHECKING:
-    from veriframe_dagster.defs.chain.views import ChainReader
+    from veriframe_core.chain.views import ChainReader
 
 Compare = Callable[["ChainReader", list[sa.Row], str], list[dict[str, Any]]]
 """Compares sampled warehouse rows with the contract's views at a block; returns mismatches."""
@@ -36,7 +37,7 @@ def _spot_check(
     reader, contract, _ = chain_reader(chain)
     with snapshot(warehouse) as conn:
         cursor = read_cursor(conn, contract)
-        rows = list(conn.execute(sa.text(sample_sql), {"k": chain.spot_check_size}))
+        rows = list(conn.execute(sa.text(sample_sql), {"k": chain.config().chain_spot_check_size}))
     if cursor is None:
         return dg.AssetCheckResult(
             passed=True, description="nothing ingested yet", metadata={"sampled": 0}
@@ -88,7 +89,7 @@ def compare_workers(reader: ChainReader, rows: list[sa.Row], block_hash: str) ->
 def compare_jobs(reader: ChainReader, rows: list[sa.Row], block_hash: str) -> list[dict]:
     """The chain's worker is set by `submit_result` (the warehouse's `submitted_block`), not
     by an off-chain claim; `is_job_completed` means the warehouse status `finalized`."""
-    from veriframe_dagster.chain.addresses import normalize_address
+    from veriframe_core.chain.addresses import normalize_address
 
     states = reader.job_states([int(r.job_id) for r in rows], block_hash)
     mismatches = []

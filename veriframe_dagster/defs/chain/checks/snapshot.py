@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING
 import dagster as dg
 import sqlalchemy as sa
 
-from veriframe_dagster.defs.chain.resources import ChainResource, WarehouseResource
+from veriframe_dagster.defs.chain.resources import ChainResource
+from veriframe_dagster.resources import WarehouseResource
 
 if TYPE_CHECKING:
-    from veriframe_dagster.defs.chain.views import ChainReader
+    from veriframe_core.chain.views import ChainReader
 
 
 SAMPLE_LIMIT = 20  # mismatches / gaps / orphans listed in a check's metadata
@@ -49,16 +50,16 @@ def read_cursor(conn: sa.Connection, contract: str) -> Cursor | None:
 
 def chain_reader(chain: ChainResource) -> tuple[ChainReader, str, int]:
     """A chain reader for the indexed contract, its normalised address and start block."""
-    from veriframe_dagster.defs.chain.views import ChainReader
+    from veriframe_core.chain.views import ChainReader
 
     target = chain.target()
-    reader = ChainReader(target.rpc_url, target.contract, chain.rpc_timeout_s)
+    reader = ChainReader(target.rpc_url, target.contract, chain.config().starknet_rpc_timeout_s)
     return reader, target.contract_hex, target.start_block
 
 
 def cursor_gone(cursor: Cursor, err: Exception) -> dg.AssetCheckResult | None:
     """A WARN result when the cursor block left the chain (a reorg the sensor will undo)."""
-    from veriframe_dagster.chain.rpc import BLOCK_NOT_FOUND, ChainRpcError
+    from veriframe_core.chain.rpc import BLOCK_NOT_FOUND, ChainRpcError
 
     if isinstance(err, ChainRpcError) and err.code == BLOCK_NOT_FOUND:
         return dg.AssetCheckResult(

@@ -13,18 +13,18 @@ import operator
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import sqlalchemy as sa
 from psycopg2.extras import execute_values
 
-from veriframe_dagster.chain.projection import (
+from veriframe_core.chain.projection import (
     JOB_CHAIN_COLUMNS,
     WORKER_CHAIN_COLUMNS,
     StoredEvent,
 )
-from veriframe_dagster.warehouse.tables import (
+from veriframe_core.warehouse.tables import (
     chain_blocks,
     chain_cursor,
     contract_events,
@@ -33,22 +33,31 @@ from veriframe_dagster.warehouse.tables import (
 )
 
 PAGE = 2000
-EVENT_COLUMNS = (
-    "contract_address",
-    "event_name",
-    "block_number",
-    "block_hash",
-    "block_timestamp",
-    "transaction_hash",
-    "transaction_index",
-    "event_index",
-    "job_id",
-    "worker_address",
-    "keys",
-    "data",
-    "decoded",
-    "context",
-)
+
+
+class EventLine(NamedTuple):
+    """A `contract_events` row as COPY text values: its fields are the COPY columns, in order."""
+
+    contract_address: str
+    event_name: str
+    block_number: str
+    block_hash: str
+    block_timestamp: str
+    transaction_hash: str
+    transaction_index: str
+    event_index: str
+    job_id: str
+    worker_address: str
+    keys: str
+    data: str
+    decoded: str
+    context: str
+
+    def text(self) -> str:
+        return "\t".join(self) + "\n"
+
+
+EVENT_COLUMNS = EventLine._fields
 HISTORY_COLUMNS = (
     "block_hash",
     "transaction_index",
@@ -334,6 +343,10 @@ def get_cursor(conn: sa.Connection, contract: str) -> tuple[int, str] | None:
         )
     ).first()
     return (row.block_number, row.block_hash) if row else None
+
+
+def delete_cursor(conn: sa.Connection, contract: str) -> None:
+    conn.execute(sa.delete(chain_cursor).where(chain_cursor.c.contract_address == contract))
 
 
 def set_cursor(conn: sa.Connection, contract: str, number: int, block_hash: str) -> None:

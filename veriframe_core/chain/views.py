@@ -15,7 +15,7 @@ from typing import TypeVar
 import aiohttp
 from starknet_py.hash.selector import get_selector_from_name
 
-from veriframe_dagster.chain.rpc import BlockHeader, StarknetRpc
+from veriframe_core.chain.rpc import BlockHeader, StarknetRpc
 
 T = TypeVar("T")
 

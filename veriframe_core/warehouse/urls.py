@@ -11,16 +11,20 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import make_url
 
-from veriframe_dagster.settings import Settings
-from veriframe_dagster.warehouse.embedded import EmbeddedPostgres
+from veriframe_core.settings import Settings
+from veriframe_core.warehouse.embedded import EmbeddedPostgres
 
 PSYCOPG2 = "postgresql+psycopg2"
 _BARE_POSTGRES = {"postgresql", "postgres"}
 
 
+class WarehouseNotRunning(RuntimeError):
+    """No database URL is set and the embedded server is not running."""
+
+
 @dataclass(frozen=True)
 class DatabaseUrls:
-    """The two databases the platform uses, and the embedded server if we run one."""
+    """The two databases the platform uses, and the embedded server when they are on it."""
 
     warehouse: str
     dagster: str
@@ -28,21 +32,22 @@ class DatabaseUrls:
 
 
 def resolve_database_urls(settings: Settings) -> DatabaseUrls:
-    """URLs of the warehouse and Dagster databases, starting the embedded server if unset.
+    """URLs of the warehouse and Dagster databases. Pure: nothing is started or created.
 
-    With no ``database_url``, the embedded server under ``settings.postgres_dir`` is started
-    (or adopted, if ``veriframe up`` already runs it) and both databases are created. It is
-    left running when this process exits; ``DatabaseUrls.embedded.stop()`` stops it.
+    With no ``database_url`` they are on the embedded server under ``settings.postgres_dir``,
+    which must be running: the commands that own it (`veriframe up`, `index`, `api`) start it
+    first (`veriframe.postgres`). Otherwise WarehouseNotRunning says so.
     """
     if settings.database_url is None:
         server = EmbeddedPostgres(settings.postgres_dir)
-        server.data_dir.parent.mkdir(parents=True, exist_ok=True)
-        server.start()
-        server.ensure_database(settings.warehouse_db_name)
-        dagster = settings.dagster_database_url
-        if dagster is None:
-            server.ensure_database(settings.dagster_db_name)
-            dagster = server.url(settings.dagster_db_name)
+        if not server.is_running:
+            raise WarehouseNotRunning(
+                f"no VERIFRAME_DATABASE_URL is set and the embedded PostgreSQL in "
+                f"{server.data_dir} is not running: start the platform with `veriframe up` "
+                "(or `veriframe api` / `veriframe index`, which start it too), or set "
+                "VERIFRAME_DATABASE_URL"
+            )
+        dagster = settings.dagster_database_url or server.url(settings.dagster_db_name)
         return DatabaseUrls(
             warehouse=server.url(settings.warehouse_db_name),
             dagster=dagster_url(dagster),
@@ -74,3 +79,8 @@ def dagster_url(url: str) -> str:
 def with_database(url: str, database: str) -> str:
     """The same server and credentials as ``url``, another database."""
     return make_url(url).set(database=database).render_as_string(hide_password=False)
+
+
+def shown_url(url: str) -> str:
+    """``url`` fit for logs and terminals: its password masked."""
+    return make_url(url).render_as_string(hide_password=True)

@@ -18,7 +18,7 @@ from starknet_py.cairo.data_types import BoolType, CairoType, FeltType, UintType
 from starknet_py.hash.selector import get_selector_from_name
 from starknet_py.serialization.factory import serializer_for_payload
 
-from veriframe_dagster.chain.abi import ContractName, load_abi, parsed_abi
+from veriframe_core.chain.abi import ContractName, load_abi, parsed_abi
 
 CONTRACT_ADDRESS = "core::starknet::contract_address::ContractAddress"
 

@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic import context
 from sqlalchemy.pool import NullPool
 
-from veriframe_dagster.warehouse.tables import metadata
-from veriframe_dagster.warehouse.urls import psycopg2_url
+from veriframe_core.warehouse.tables import metadata
+from veriframe_core.warehouse.urls import psycopg2_url
 
 MIGRATION_LOCK = 7_246_010_002
 """Advisory lock key held for the duration of a migration run."""
@@ -31,8 +31,8 @@ def database_url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    from veriframe_dagster.settings import get_settings
-    from veriframe_dagster.warehouse.urls import resolve_database_urls
+    from veriframe_core.settings import get_settings
+    from veriframe_core.warehouse.urls import resolve_database_urls
 
     return resolve_database_urls(get_settings()).warehouse
 

@@ -13,12 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from veriframe_dagster.chain.cids import CidEncodingError, felts_to_cid
-
-START_REPUTATION = 500
-DEFAULT_MIN_REPUTATION = 400  # of jobs made with `create_job` (no requirements)
-VERIFIED_REPUTATION = 600
-MAX_REPUTATION = 1000
+from veriframe_core.chain import rules
+from veriframe_core.chain.cids import CidEncodingError, felts_to_cid
 
 WORKER_EVENTS = (
     "WorkerRegistered",
@@ -140,23 +136,22 @@ def fold_worker(
             info_cid=d["info_cid"],
             registered_at=timestamp(d["registration_time"]),
             verified=False,
-            reputation=START_REPUTATION,
+            reputation=rules.START_REPUTATION,
             jobs_completed=0,
             jobs_failed=0,
         )
     elif name == "WorkerVerified":
+        new = rules.reputation_after_verification(old, d["verified"])
         if d["verified"]:
-            new = max(old, VERIFIED_REPUTATION)
             worker.update(verified=True, verified_at=event.block_timestamp)
         else:
-            new = old - 200 if old > 400 else 200
             worker.update(verified=False)
         worker.update(reputation=new, verified_by=d["verifier"])
         history = _history(event, worker, old, new, "verified" if d["verified"] else "unverified")
         history["changed_by"] = d["verifier"]
     elif name == "ReputationUpdated":
         score = d["quality_score"]
-        counter = "jobs_completed" if score >= 60 else "jobs_failed"
+        counter = "jobs_completed" if rules.counts_as_completed(score) else "jobs_failed"
         worker[counter] += 1
         worker["reputation"] = d["new_reputation"]
         history = _history(event, worker, d["old_reputation"], d["new_reputation"], "rating")

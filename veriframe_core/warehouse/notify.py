@@ -23,7 +23,7 @@ from collections.abc import Iterable
 
 import sqlalchemy as sa
 
-from veriframe_dagster.warehouse.engine import dedicated_session
+from veriframe_core.warehouse.engine import dedicated_session
 
 log = logging.getLogger("veriframe.notify")
 CHANNEL = "veriframe_changes"

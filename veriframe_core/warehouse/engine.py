@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from veriframe_dagster.warehouse.urls import psycopg2_url
+from veriframe_core.warehouse.urls import psycopg2_url
 
 POOL_SIZE = 5
 """Connections kept open per process; the API and Dagster run several processes each."""

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from veriframe_dagster.chain.addresses import to_hex
+from veriframe_core.chain.addresses import to_hex
 
 PAGE_SIZE = 1000
 BATCH_SIZE = 200  # requests per JSON-RPC batch

@@ -31,7 +31,7 @@ class Base(DeclarativeBase):
 # --------------------------------------------------------------------------------------
 # Chain ingestion (Chain ingestion issue). Felts, ids and u256 amounts are NUMERIC(78,0):
 # a u256 has up to 78 decimal digits and never fits BIGINT. Addresses are normalised to
-# 0x + 64 lowercase hex digits (veriframe_dagster.chain.addresses.normalize_address).
+# 0x + 64 lowercase hex digits (veriframe_core.chain.addresses.normalize_address).
 # --------------------------------------------------------------------------------------
 
 Felt = sa.Numeric(78, 0)

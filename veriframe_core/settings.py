@@ -3,6 +3,9 @@
 Every value comes from the environment (prefix ``VERIFRAME_``) or a ``.env`` file; the
 defaults run everything embedded on one machine (Postgres, devchain). Modules never read
 ``os.environ`` themselves: they take a ``Settings`` (or the value they need) as an argument.
+
+Fields marked `SECRET` (passwords, keys) never travel as plain values: Dagster gets them as
+`dg.EnvVar` (`veriframe_dagster.resources`), so its UI shows their variable names only.
 """
 
 from __future__ import annotations
@@ -13,11 +16,15 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+ENV_PREFIX = "VERIFRAME_"
+SECRET = {"secret": True}
+"""`json_schema_extra` of a field whose value is a secret."""
+
 
 class Settings(BaseSettings):
     """Settings read from ``VERIFRAME_*`` environment variables."""
 
-    model_config = SettingsConfigDict(env_prefix="VERIFRAME_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore")
 
     data_dir: Path = Field(
         Path(".veriframe"),
@@ -28,13 +35,15 @@ class Settings(BaseSettings):
     # --- Postgres -------------------------------------------------------------------
     database_url: str | None = Field(
         None,
-        description="SQLAlchemy URL of the warehouse database. Unset: an embedded "
-        "PostgreSQL is started under `data_dir/postgres`.",
+        description="SQLAlchemy URL of the warehouse database. Unset: the embedded "
+        "PostgreSQL under `data_dir/postgres`, which `up`, `index` and `api` start.",
+        json_schema_extra=SECRET,
     )
     dagster_database_url: str | None = Field(
         None,
         description="SQLAlchemy URL of Dagster's instance storage (a psycopg2 URL). Unset: "
         "the `dagster` database on the same server as the warehouse.",
+        json_schema_extra=SECRET,
     )
     warehouse_db_name: str = Field("veriframe", description="Embedded warehouse database name.")
     dagster_db_name: str = Field("dagster", description="Embedded Dagster storage database name.")
@@ -117,6 +126,7 @@ class Settings(BaseSettings):
         None,
         description="HS256 key of the API's tokens. Unset: one is generated once and kept in "
         "`data_dir/api/jwt_secret` (mode 600), shared by every API process on the machine.",
+        json_schema_extra=SECRET,
     )
     api_access_token_ttl_s: int = Field(
         900, ge=10, description="Lifetime of an access token (seconds)."
@@ -206,6 +216,21 @@ class Settings(BaseSettings):
     def devchain_chain_file(self) -> Path:
         """The JSON file devchain writes on start: RPC URL, chain id, addresses, keys."""
         return self.resolved_devchain_state_dir / "chain.json"
+
+    @classmethod
+    def secret_fields(cls) -> tuple[str, ...]:
+        """The fields whose values are secrets."""
+        return tuple(n for n, f in cls.model_fields.items() if f.json_schema_extra == SECRET)
+
+    @staticmethod
+    def env_name(field: str) -> str:
+        """The environment variable a field is read from."""
+        return ENV_PREFIX + field.upper()
+
+    def secret_value(self, field: str) -> str | None:
+        """A secret field's value as plain text (None when unset)."""
+        value = getattr(self, field)
+        return value.get_secret_value() if isinstance(value, SecretStr) else value
 
 
 @lru_cache(maxsize=1)

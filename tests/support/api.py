@@ -1,0 +1,83 @@
+"""The API served by uvicorn over real HTTP, and logging in to it as a worker does."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+import uvicorn
+from starknet_py.net.account.account import Account
+
+from api.app import create_app
+from devchain.process import free_port
+from tests.support.chain import Driver
+from veriframe_core.settings import Settings
+
+TEST_JWT_SECRET = "test-secret-" + "0" * 40
+
+
+class ApiServer:
+    """uvicorn in a thread of the test process, stopped through `should_exit`."""
+
+    def __init__(self, settings: Settings, engine: sa.Engine):
+        self.port = free_port()
+        config = uvicorn.Config(
+            create_app(settings, engine), host="127.0.0.1", port=self.port, log_level="warning"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ApiServer:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            assert self.thread.is_alive() and time.monotonic() < deadline, "API did not start"
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def api_settings(chain: Driver, **changes: Any) -> Settings:
+    """Settings of a test API on `chain`: a fixed JWT secret and the chain's registry (never
+    the working directory's `.veriframe`), and rate limits tests do not trip over."""
+    values = {
+        "starknet_rpc_url": chain.url,
+        "job_registry_address": hex(chain.registry.address),
+        "api_ready_max_lag_blocks": 0,
+        "api_jwt_secret": TEST_JWT_SECRET,
+        "api_auth_rate_per_minute": 10_000,
+        **changes,
+    }
+    return Settings(**values)
+
+
+def sign_in(client: httpx.Client, account: Account, endpoint: str = "worker-auth") -> dict:
+    """Log in as `account` the way a worker does: challenge, sign with its key, send."""
+    challenge = client.post("/api/v1/auth/challenge", json={"address": hex(account.address)})
+    assert challenge.status_code == 200, challenge.text
+    body = challenge.json()
+    signature = account.sign_message(body["typed_data"])
+    answer = client.post(
+        f"/api/v1/auth/{endpoint}",
+        json={
+            "address": body["address"],
+            "nonce": body["nonce"],
+            "signature": [hex(x) for x in signature],
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def bearer(tokens: dict) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}

@@ -1,0 +1,25 @@
+"""Settings that point the Dagster definitions at a test chain and warehouse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.support.chain import Driver
+from veriframe_core.settings import Settings
+
+
+def settings_for(chain: Driver, warehouse_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings pointing the definitions at this chain and warehouse (no follow by default)."""
+    values: dict[str, Any] = {
+        "data_dir": tmp_path,
+        "database_url": warehouse_url,
+        "starknet_rpc_url": chain.url,
+        "job_registry_address": hex(chain.registry.address),
+        "start_block": 0,
+        "ingest_batch_events": 7,
+        "chain_sensor_follow_s": 0,
+        "chain_spot_check_size": 100,
+        **overrides,
+    }
+    return Settings(**values)
