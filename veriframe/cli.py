@@ -8,11 +8,17 @@ from collections.abc import Sequence
 
 from devchain.cli import add_arguments as devchain_arguments
 from devchain.cli import serve as serve_devchain
+from kubonode.cli import add_arguments as ipfs_arguments
+from kubonode.cli import serve as serve_ipfs
 from veriframe_core.settings import get_settings
 
 
 def _devchain(args: argparse.Namespace) -> None:
     serve_devchain(args)
+
+
+def _ipfs(args: argparse.Namespace) -> None:
+    serve_ipfs(args)
 
 
 def _up(args: argparse.Namespace) -> None:
@@ -87,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     dev = sub.add_parser("devchain", help="run the local StarkNet JSON-RPC 0.10.2 node")
     devchain_arguments(dev)
     dev.set_defaults(func=_devchain)
+
+    ipfs = sub.add_parser("ipfs", help="run the local, offline IPFS (Kubo) node")
+    ipfs_arguments(ipfs)
+    ipfs.set_defaults(func=_ipfs)
 
     index = sub.add_parser(
         "index", help="ingest JobRegistry events into the warehouse (what the chain sensor runs)"

@@ -171,6 +171,15 @@ class Settings(BaseSettings):
         "Unset: not checked.",
     )
 
+    # --- the local IPFS node (`veriframe ipfs`) -------------------------------------
+    ipfs_host: str = Field("127.0.0.1", description="Local IPFS node listen address.")
+    ipfs_port: int = Field(
+        5001, description="Local IPFS node port: RPC API at `/api/v0`, gateway at `/ipfs`."
+    )
+    ipfs_repo: Path | None = Field(
+        None, description="Local IPFS node repository folder. Unset: `data_dir/ipfs`."
+    )
+
     # --- devchain -------------------------------------------------------------------
     devchain_host: str = Field("127.0.0.1", description="devchain listen address.")
     devchain_port: int = Field(5050, description="devchain listen port.")
@@ -211,6 +220,10 @@ class Settings(BaseSettings):
     @property
     def resolved_devchain_state_dir(self) -> Path:
         return self.devchain_state_dir or self.data_dir / "devchain"
+
+    @property
+    def resolved_ipfs_repo(self) -> Path:
+        return self.ipfs_repo or self.data_dir / "ipfs"
 
     @property
     def devchain_chain_file(self) -> Path:
