@@ -81,9 +81,11 @@ def test_downloads_fall_back_to_a_gateway_when_the_node_is_down(kubo: KuboProces
 def test_a_gateway_is_held_to_the_cap_too(kubo: KuboProcess) -> None:
     with client(kubo.url) as ipfs:
         cid = ipfs.add_bytes(b"y" * 5000)
-    with client(nowhere(), [f"{kubo.url}/ipfs"], attempts=1) as ipfs:
-        with pytest.raises(IpfsTooLarge):
-            ipfs.cat(cid, max_bytes=4999)
+    with (
+        client(nowhere(), [f"{kubo.url}/ipfs"], attempts=1) as ipfs,
+        pytest.raises(IpfsTooLarge),
+    ):
+        ipfs.cat(cid, max_bytes=4999)
 
 
 def test_an_unreachable_node_is_retried_with_backoff_then_a_clear_error(tmp_path: Path) -> None:
@@ -98,9 +100,11 @@ def test_an_unreachable_node_is_retried_with_backoff_then_a_clear_error(tmp_path
 
 
 def test_content_nobody_holds_is_an_error_not_an_outage(kubo: KuboProcess) -> None:
-    with client(kubo.url, [f"{kubo.url}/ipfs"]) as ipfs:
-        with pytest.raises(IpfsError, match="not on this node") as error:
-            ipfs.cat(UNKNOWN)
+    with (
+        client(kubo.url, [f"{kubo.url}/ipfs"]) as ipfs,
+        pytest.raises(IpfsError, match="not on this node") as error,
+    ):
+        ipfs.cat(UNKNOWN)
     assert not isinstance(error.value, IpfsUnavailable)
     assert "answered 404" in str(error.value)
 

@@ -1,0 +1,1 @@
+"""The VeriFrame HTTP API: warehouse tables for workers and the frontend (FastAPI)."""

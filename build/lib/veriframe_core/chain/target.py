@@ -1,0 +1,45 @@
+"""Which contract the platform follows, on which node, from which block."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from veriframe_core.chain.addresses import normalize_address
+from veriframe_core.settings import Settings
+
+
+@dataclass(frozen=True)
+class IngestTarget:
+    """What to index and where from."""
+
+    rpc_url: str
+    contract: int
+    start_block: int = 0
+
+    @property
+    def contract_hex(self) -> str:
+        return normalize_address(self.contract)
+
+
+def resolve_target(settings: Settings) -> IngestTarget:
+    """The contract to index: from settings, or (unset) from devchain's chain file."""
+    if settings.job_registry_address:
+        return IngestTarget(
+            settings.starknet_rpc_url,
+            int(settings.job_registry_address, 16),
+            settings.start_block,
+        )
+    chain_file = settings.devchain_chain_file
+    if not chain_file.exists():
+        raise RuntimeError(
+            f"JobRegistry address unknown: set VERIFRAME_JOB_REGISTRY_ADDRESS (and "
+            f"VERIFRAME_STARKNET_RPC_URL) or start devchain (`veriframe devchain`), "
+            f"which writes {chain_file}"
+        )
+    info = json.loads(chain_file.read_text())
+    return IngestTarget(
+        info["rpc_url"],
+        int(info["job_registry_address"], 16),
+        max(settings.start_block, info.get("start_block", 0)),
+    )

@@ -1,0 +1,252 @@
+"""The one settings object of the VeriFrame platform.
+
+Every value comes from the environment (prefix ``VERIFRAME_``) or a ``.env`` file; the
+defaults run everything embedded on one machine (Postgres, devchain). Modules never read
+``os.environ`` themselves: they take a ``Settings`` (or the value they need) as an argument.
+
+Fields marked `SECRET` (passwords, keys) never travel as plain values: Dagster gets them as
+`dg.EnvVar` (`veriframe_dagster.resources`), so its UI shows their variable names only.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "VERIFRAME_"
+SECRET = {"secret": True}
+"""`json_schema_extra` of a field whose value is a secret."""
+
+
+class Settings(BaseSettings):
+    """Settings read from ``VERIFRAME_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(
+        Path(".veriframe"),
+        description="Folder for everything the embedded defaults keep: Postgres data, "
+        "devchain state, Dagster home.",
+    )
+
+    # --- Postgres -------------------------------------------------------------------
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the warehouse database. Unset: the embedded "
+        "PostgreSQL under `data_dir/postgres`, which `up`, `index` and `api` start.",
+        json_schema_extra=SECRET,
+    )
+    dagster_database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of Dagster's instance storage (a psycopg2 URL). Unset: "
+        "the `dagster` database on the same server as the warehouse.",
+        json_schema_extra=SECRET,
+    )
+    warehouse_db_name: str = Field("veriframe", description="Embedded warehouse database name.")
+    dagster_db_name: str = Field("dagster", description="Embedded Dagster storage database name.")
+
+    # --- StarkNet -------------------------------------------------------------------
+    starknet_rpc_url: str = Field(
+        "http://127.0.0.1:5050/rpc",
+        description="StarkNet JSON-RPC 0.10.2 endpoint (devchain by default).",
+    )
+
+    starknet_rpc_timeout_s: float = Field(30, gt=0, description="Timeout of one RPC request.")
+    job_registry_address: str | None = Field(
+        None,
+        description="JobRegistry contract to index. Unset: the one in devchain's chain file "
+        "(and its RPC URL and start block).",
+    )
+    start_block: int = Field(0, ge=0, description="First block to index.")
+
+    # --- ingestion ------------------------------------------------------------------
+    ingest_batch_events: int = Field(
+        20_000, ge=1, description="Events per ingestion batch (one Postgres transaction)."
+    )
+    ingest_tick_budget_s: float = Field(
+        20, gt=0, description="Time one ingestion tick may spend (Dagster's limit is 60 s)."
+    )
+    ingest_reorg_window: int = Field(
+        1000, ge=1, description="Blocks of hashes kept to find the common ancestor of a reorg."
+    )
+    chain_sensor_interval_s: int = Field(
+        1, ge=1, description="Minimum seconds between two chain sensor ticks."
+    )
+    chain_sensor_follow_s: float = Field(
+        4,
+        ge=0,
+        lt=30,
+        description="After catching up, a chain sensor tick keeps following the head this "
+        "long (Dagster's daemon starts sensor ticks at most every 5 s). 0: one pass per tick.",
+    )
+    chain_sensor_poll_s: float = Field(
+        0.25, gt=0, description="Head polling period while a chain sensor tick follows."
+    )
+
+    # --- chain asset checks ---------------------------------------------------------
+    chain_checks_cron: str = Field(
+        "*/5 * * * *", description="When the chain asset checks run (cron, UTC)."
+    )
+    chain_fresh_max_lag_blocks: int = Field(
+        20, ge=0, description="Sync freshness check: most blocks the warehouse may trail the head."
+    )
+    chain_fresh_max_lag_s: float = Field(
+        60,
+        ge=0,
+        description="Sync freshness check: most chain seconds between the warehouse's last "
+        "block and the head.",
+    )
+    chain_spot_check_size: int = Field(
+        20, ge=1, description="Workers and jobs sampled by the spot check against the contract."
+    )
+
+    # --- API ------------------------------------------------------------------------
+    api_host: str = Field("127.0.0.1", description="API listen address.")
+    api_port: int = Field(8000, description="API listen port.")
+    api_ready_max_lag_blocks: int = Field(
+        20, ge=0, description="`/ready` answers 503 while ingestion trails the head by more."
+    )
+    api_processes: int = Field(
+        1, ge=1, le=64, description="uvicorn worker processes of `veriframe api` and `up`."
+    )
+    api_db_connections: int = Field(
+        16,
+        ge=1,
+        le=200,
+        description="Pooled Postgres connections of each API process, for the worker "
+        "protocol (asyncpg) and for the rest (SQLAlchemy, with as many threads) each.",
+    )
+    api_cors_origins: list[str] = Field(
+        [], description="Origins a browser frontend may call the API from (JSON list)."
+    )
+    api_jwt_secret: SecretStr | None = Field(
+        None,
+        description="HS256 key of the API's tokens. Unset: one is generated once and kept in "
+        "`data_dir/api/jwt_secret` (mode 600), shared by every API process on the machine.",
+        json_schema_extra=SECRET,
+    )
+    api_access_token_ttl_s: int = Field(
+        900, ge=10, description="Lifetime of an access token (seconds)."
+    )
+    api_refresh_token_ttl_s: int = Field(
+        7 * 24 * 3600, ge=60, description="Lifetime of a refresh token (seconds)."
+    )
+    api_challenge_ttl_s: int = Field(
+        300, ge=10, le=3600, description="How long a login challenge may be signed and used."
+    )
+    api_admin_addresses: list[str] = Field(
+        [],
+        description="Addresses with the admin role besides the JobRegistry owner (JSON list).",
+    )
+    api_auth_rate_per_minute: int = Field(
+        30,
+        ge=1,
+        description="Requests per minute one client address may make to each `/auth` "
+        "endpoint (counted in Postgres, so across API processes).",
+    )
+    api_lease_s: int = Field(
+        120, ge=5, description="A claim's lease; a heartbeat extends it, expiry reopens the job."
+    )
+    api_lease_sweep_s: float = Field(
+        2, gt=0, description="How often each API process reopens jobs whose lease expired."
+    )
+    api_max_failures_per_job: int = Field(
+        3, ge=1, description="Failed attempts after which a worker is blocked from that job."
+    )
+    api_max_active_claims: int = Field(
+        4, ge=1, description="Jobs one worker may hold claimed at once."
+    )
+    api_ws_queue_size: int = Field(
+        256, ge=1, description="Messages queued per websocket before a slow client is dropped."
+    )
+    api_ws_ping_s: float = Field(
+        20, gt=0, description="Keep-alive ping period of websocket connections."
+    )
+    ipfs_api_url: str | None = Field(
+        None,
+        description="Kubo RPC API (`/api/v0`) whose reachability `/health` reports. "
+        "Unset: not checked.",
+    )
+
+    # --- the local IPFS node (`veriframe ipfs`) -------------------------------------
+    ipfs_host: str = Field("127.0.0.1", description="Local IPFS node listen address.")
+    ipfs_port: int = Field(
+        5001, description="Local IPFS node port: RPC API at `/api/v0`, gateway at `/ipfs`."
+    )
+    ipfs_repo: Path | None = Field(
+        None, description="Local IPFS node repository folder. Unset: `data_dir/ipfs`."
+    )
+
+    # --- devchain -------------------------------------------------------------------
+    devchain_host: str = Field("127.0.0.1", description="devchain listen address.")
+    devchain_port: int = Field(5050, description="devchain listen port.")
+    devchain_state_dir: Path | None = Field(
+        None, description="devchain state folder. Unset: `data_dir/devchain`."
+    )
+    devchain_accounts: int = Field(10, ge=1, le=1000, description="Predeployed accounts.")
+    devchain_seed: int = Field(
+        42, description="Seed of the predeployed account keys (same seed, same accounts)."
+    )
+    devchain_chain_id: str = Field(
+        "SN_DEVCHAIN", description="Chain id of devchain, as a short string."
+    )
+
+    # --- `veriframe up` --------------------------------------------------------------
+    run_devchain: bool = Field(
+        True,
+        description="Start devchain with `veriframe up`. Set false when "
+        "`starknet_rpc_url` points at a real StarkNet node.",
+    )
+    run_dagster: bool = Field(True, description="Start Dagster's webserver and daemon with `up`.")
+    run_api: bool = Field(True, description="Start the API with `up`.")
+    dagster_host: str = Field("127.0.0.1", description="Dagster webserver listen address.")
+    dagster_port: int = Field(3000, description="Dagster webserver (UI) port.")
+
+    @property
+    def postgres_dir(self) -> Path:
+        return self.data_dir / "postgres"
+
+    @property
+    def api_dir(self) -> Path:
+        return self.data_dir / "api"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.data_dir / "dagster_home"
+
+    @property
+    def resolved_devchain_state_dir(self) -> Path:
+        return self.devchain_state_dir or self.data_dir / "devchain"
+
+    @property
+    def resolved_ipfs_repo(self) -> Path:
+        return self.ipfs_repo or self.data_dir / "ipfs"
+
+    @property
+    def devchain_chain_file(self) -> Path:
+        """The JSON file devchain writes on start: RPC URL, chain id, addresses, keys."""
+        return self.resolved_devchain_state_dir / "chain.json"
+
+    @classmethod
+    def secret_fields(cls) -> tuple[str, ...]:
+        """The fields whose values are secrets."""
+        return tuple(n for n, f in cls.model_fields.items() if f.json_schema_extra == SECRET)
+
+    @staticmethod
+    def env_name(field: str) -> str:
+        """The environment variable a field is read from."""
+        return ENV_PREFIX + field.upper()
+
+    def secret_value(self, field: str) -> str | None:
+        """A secret field's value as plain text (None when unset)."""
+        value = getattr(self, field)
+        return value.get_secret_value() if isinstance(value, SecretStr) else value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

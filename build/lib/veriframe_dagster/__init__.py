@@ -1,0 +1,1 @@
+"""VeriFrame on Dagster. Kept empty so `import veriframe_dagster.<module>` stays cheap."""

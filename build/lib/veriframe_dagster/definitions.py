@@ -1,0 +1,27 @@
+"""The Dagster code location ``veriframe`` (see workspace.yaml).
+
+One `Definitions`: each domain's definitions plus the resources this deployment's settings
+choose. Loading it must stay cheap (the webserver, the daemon and every run worker import
+it): nothing here connects, starts a server or imports the chain stack; resources resolve
+on first use.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from veriframe_core.settings import Settings, get_settings
+from veriframe_dagster.defs.chain.definitions import chain_defs
+from veriframe_dagster.defs.chain.resources import chain_resources
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    """All definitions for `settings` (tests build their own; the code location uses the
+    environment's)."""
+    return dg.Definitions.merge(
+        chain_defs(settings),
+        dg.Definitions(resources=chain_resources(settings)),
+    )
+
+
+defs = build_definitions(get_settings())

@@ -1,0 +1,50 @@
+"""The chain domain's resource: what to index (node, contract, start block) and how, from the
+platform's settings.
+
+Plain configuration at definitions load: nothing is started or connected then.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import dagster as dg
+
+from veriframe_core.settings import Settings
+from veriframe_dagster.resources import SettingsResource, WarehouseResource, settings_resource
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from veriframe_core.chain.ingest import ChainIngestor, IngestTarget
+
+
+class ChainResource(dg.ConfigurableResource):
+    """The chain the platform follows; ingestion, sensor and checks read their settings
+    (`ingest_*`, `chain_*`) from it, so sensor and `veriframe index` share one code path."""
+
+    settings: SettingsResource
+
+    def config(self) -> Settings:
+        return self.settings.settings()
+
+    def target(self) -> IngestTarget:
+        """The node, contract and start block (read from devchain's chain file if unset)."""
+        from veriframe_core.chain.target import resolve_target
+
+        return resolve_target(self.config())
+
+    def ingestor(self, engine: sa.Engine) -> ChainIngestor:
+        from veriframe_core.chain.ingest import ChainIngestor
+
+        return ChainIngestor.from_settings(engine, self.config())
+
+
+def chain_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    """The shared and the chain domain's resources for this deployment's settings."""
+    shared = settings_resource(settings)
+    return {
+        "settings": shared,
+        "warehouse": WarehouseResource(settings=shared),
+        "chain": ChainResource(settings=shared),
+    }
