@@ -59,6 +59,9 @@ class Prepared:
     async def fetchrow(self, conn: asyncpg.Connection, params: dict[str, Any] | None = None):
         return await conn.fetchrow(self.numbered, *self._arguments(params))
 
+    async def fetch(self, conn: asyncpg.Connection, params: dict[str, Any] | None = None):
+        return await conn.fetch(self.numbered, *self._arguments(params))
+
     async def fetchval(self, conn: asyncpg.Connection, params: dict[str, Any] | None = None):
         return await conn.fetchval(self.numbered, *self._arguments(params))
 

@@ -3,11 +3,12 @@ precision past 2^53 in most clients."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from veriframe_core.chain.addresses import normalize_address
 from veriframe_core.chain.cids import cid_to_felts
@@ -294,3 +295,47 @@ class WorkerProfileRequest(BaseModel):
     )
     contact_info: Text | None = Field(None, max_length=255)
     active: bool = Field(True, description="false: the worker takes no jobs for now")
+
+
+PipesMethod = Literal[
+    "opened",
+    "closed",
+    "log",
+    "report_asset_materialization",
+    "report_asset_check",
+    "report_custom_message",
+    "log_external_stream",
+]
+MAX_PIPES_MESSAGE_BYTES = 64 * 1024
+MAX_PIPES_BATCH = 500
+
+
+class PipesMessage(BaseModel):
+    """One Dagster Pipes message, as `dagster_pipes` writes it."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    version: str = Field(alias="__dagster_pipes_version", min_length=1, max_length=16)
+    method: PipesMethod
+    params: JsonObject | None = None
+
+    @model_validator(mode="after")
+    def _small_and_about_the_render(self) -> PipesMessage:
+        size = len(json.dumps(self.params or {}))
+        if size > MAX_PIPES_MESSAGE_BYTES:
+            raise ValueError(f"a message may hold {MAX_PIPES_MESSAGE_BYTES:,} bytes, not {size:,}")
+        asset = (self.params or {}).get("asset_key")
+        if self.method.startswith("report_asset") and asset not in (None, "render"):
+            raise ValueError(f"messages may report on the `render` asset only, not {asset!r}")
+        return self
+
+
+class PipesMessagesIn(BaseModel):
+    attempt: int = Field(ge=1, description="the attempt the messages belong to (its number)")
+    first_seq: int = Field(ge=0, description="the sequence number of the first message")
+    messages: list[PipesMessage] = Field(min_length=1, max_length=MAX_PIPES_BATCH)
+
+
+class PipesMessagesStored(BaseModel):
+    stored: int = Field(description="messages of this batch stored now (a retry stores none)")
+    next_seq: int = Field(description="the sequence number the next batch starts at")

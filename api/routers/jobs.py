@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from api import claims
+from api import claims, pipes
 from api.available import MISS, AvailableJobs, page_json
 from api.database import Transaction, transaction
 from api.deps import (
@@ -42,6 +42,8 @@ from api.schemas import (
     JobStats,
     JobStatus,
     Page,
+    PipesMessagesIn,
+    PipesMessagesStored,
     version_numbers,
 )
 from veriframe_core.warehouse.notify import notify_changes
@@ -364,3 +366,52 @@ async def fail(
     claim_json, failures = await _claiming(request, act)
     blocked = "true" if failures >= settings.api_max_failures_per_job else "false"
     return as_json(f'{{"claim":{claim_json},"failures":{failures},"blocked":{blocked}}}')
+
+
+@router.get(
+    "/{job_id}/pipes/context",
+    responses=CLAIM_RESPONSES,
+    summary="Your claim's Dagster Pipes context (the `render` asset, partition = job id)",
+)
+async def pipes_context(
+    job_id: JobId, request: Request, principal: WorkerPrincipal
+) -> dict[str, Any]:
+    """What `dagster_pipes.open_dagster_pipes` loads in the agent: `PipesContextData` with the
+    job's document and the attempt in `extras`. The claim's holder only."""
+
+    async def act(tx: Transaction) -> dict[str, Any]:
+        return await pipes.context(tx, principal.address, principal.session_id, job_id)
+
+    return await _claiming(request, act)
+
+
+@router.post(
+    "/{job_id}/pipes/messages",
+    response_model=PipesMessagesStored,
+    responses={
+        **CLAIM_RESPONSES,
+        409: {"description": "not your live attempt, a gap before `first_seq`, or a conflict"},
+        413: {"description": "the attempt has sent as many messages as it may"},
+    },
+    summary="Store a batch of your attempt's Dagster Pipes messages (in order, once)",
+)
+async def pipes_messages(
+    job_id: JobId, body: PipesMessagesIn, request: Request, principal: WorkerPrincipal
+) -> dict[str, int]:
+    """Messages are numbered from 0 per attempt. Resending a batch (after a timeout, say)
+    stores nothing twice; a batch may overlap what is stored, but not leave a gap."""
+    messages = [m.model_dump(by_alias=True) for m in body.messages]
+
+    async def act(tx: Transaction) -> tuple[int, int]:
+        return await pipes.store_messages(
+            tx,
+            principal.address,
+            principal.session_id,
+            job_id,
+            body.attempt,
+            body.first_seq,
+            messages,
+        )
+
+    stored, next_seq = await _claiming(request, act)
+    return {"stored": stored, "next_seq": next_seq}

@@ -39,3 +39,13 @@ def api_server(chain: Driver, warehouse: sa.Engine) -> Iterator[ApiServer]:
 def api(api_server: ApiServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=api_server.url, timeout=30) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def open_jobs(chain: Driver, warehouse: sa.Engine) -> Iterator[int]:
+    """Fresh open jobs (creator: account 2); every third needs reputation 600."""
+    activity = Activity(chain)
+    activity.jobs_made = 100  # other CIDs than the module's first jobs
+    created = activity.create_jobs(chain.accounts[2], 30, ttl=10**6)
+    ingestor(warehouse, chain).tick(60, until_caught_up=True)
+    return iter(created[i] for i in range(len(created)) if i % 3 != 2)

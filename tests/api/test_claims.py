@@ -3,9 +3,7 @@ winner, leases that lapse, the holder-only rules, blocking after failures, rende
 
 from __future__ import annotations
 
-import itertools
 import json
-import secrets
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,63 +13,24 @@ import pytest
 import sqlalchemy as sa
 from websockets.sync.client import connect
 
-from api.auth import store
-from api.auth.tokens import TokenIssuer
 from api.schemas import AvailablePage, Claim, FailResult, Job, JobDetail
 from tests.support.activity import Activity
-from tests.support.api import TEST_JWT_SECRET, ApiServer, api_settings, bearer, sign_in
+from tests.support.api import (
+    ApiServer,
+    api_settings,
+    bearer,
+    error,
+    seed_worker,
+    seeded,
+    sign_in,
+    token_for,
+)
 from tests.support.chain import Driver
 from tests.support.warehouse import ingestor
 from veriframe_core.chain.addresses import normalize_address
 
 CID = "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"
 OTHER_CID = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
-_seeded = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def open_jobs(chain: Driver, warehouse: sa.Engine) -> Iterator[int]:
-    """Fresh open jobs (creator: account 2); every third needs reputation 600."""
-    activity = Activity(chain)
-    activity.jobs_made = 100  # other CIDs than the module's first jobs
-    created = activity.create_jobs(chain.accounts[2], 30, ttl=10**6)
-    ingestor(warehouse, chain).tick(60, until_caught_up=True)
-    return iter(created[i] for i in range(len(created)) if i % 3 != 2)
-
-
-def seed_worker(engine: sa.Engine, reputation: int = 700, **columns) -> str:
-    """A worker as ingestion would have stored it (registered and verified on chain)."""
-    address = normalize_address(0xBEEF0000 + next(_seeded))
-    values = {"registered": True, "verified": True, "reputation": reputation, **columns}
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                "INSERT INTO workers (address, registered, verified, reputation, capabilities) "
-                "VALUES (:a, :registered, :verified, :reputation, CAST(:caps AS jsonb))"
-            ),
-            {"a": address, "caps": json.dumps(values.pop("capabilities", None)), **values},
-        )
-    return address
-
-
-def token_for(engine: sa.Engine, address: str, roles: tuple[str, ...] = ("worker",)) -> dict:
-    """Tokens of a live session for `address`, as a login would issue them."""
-    issuer = TokenIssuer(TEST_JWT_SECRET.encode(), 900, 3600)
-    session_id = secrets.token_hex(16)
-    _, jti = issuer.refresh_token(address, roles, session_id)
-    with engine.begin() as conn:
-        store.open_session(conn, session_id, address, roles, jti, 3600)
-    return {"access_token": issuer.access_token(address, roles, session_id)}
-
-
-def seeded(engine: sa.Engine, **columns) -> tuple[str, dict[str, str]]:
-    address = seed_worker(engine, **columns)
-    return address, bearer(token_for(engine, address))
-
-
-def error(answer: httpx.Response, status: int) -> str:
-    assert answer.status_code == status, answer.text
-    return answer.json()["error"]["message"]
 
 
 def test_a_worker_logs_in_claims_heartbeats_and_completes(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import json
+import secrets
 import threading
 import time
 from typing import Any
@@ -12,8 +15,11 @@ import uvicorn
 from starknet_py.net.account.account import Account
 
 from api.app import create_app
+from api.auth import store
+from api.auth.tokens import TokenIssuer
 from devchain.process import free_port
 from tests.support.chain import Driver
+from veriframe_core.chain.addresses import normalize_address
 from veriframe_core.settings import Settings
 
 TEST_JWT_SECRET = "test-secret-" + "0" * 40
@@ -81,3 +87,41 @@ def sign_in(client: httpx.Client, account: Account, endpoint: str = "worker-auth
 
 def bearer(tokens: dict) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+_seeded = itertools.count(1)
+
+
+def seed_worker(engine: sa.Engine, reputation: int = 700, **columns) -> str:
+    """A worker as ingestion would have stored it (registered and verified on chain)."""
+    address = normalize_address(0xBEEF0000 + next(_seeded))
+    values = {"registered": True, "verified": True, "reputation": reputation, **columns}
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO workers (address, registered, verified, reputation, capabilities) "
+                "VALUES (:a, :registered, :verified, :reputation, CAST(:caps AS jsonb))"
+            ),
+            {"a": address, "caps": json.dumps(values.pop("capabilities", None)), **values},
+        )
+    return address
+
+
+def token_for(engine: sa.Engine, address: str, roles: tuple[str, ...] = ("worker",)) -> dict:
+    """Tokens of a live session for `address`, as a login would issue them."""
+    issuer = TokenIssuer(TEST_JWT_SECRET.encode(), 900, 3600)
+    session_id = secrets.token_hex(16)
+    _, jti = issuer.refresh_token(address, roles, session_id)
+    with engine.begin() as conn:
+        store.open_session(conn, session_id, address, roles, jti, 3600)
+    return {"access_token": issuer.access_token(address, roles, session_id)}
+
+
+def seeded(engine: sa.Engine, **columns) -> tuple[str, dict[str, str]]:
+    address = seed_worker(engine, **columns)
+    return address, bearer(token_for(engine, address))
+
+
+def error(answer: httpx.Response, status: int) -> str:
+    assert answer.status_code == status, answer.text
+    return answer.json()["error"]["message"]

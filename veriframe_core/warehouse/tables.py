@@ -303,3 +303,25 @@ job_attempts = sa.Table(
     ),
     comment="every claim of a job by a worker: its lease, progress and outcome",
 )
+
+pipes_messages = sa.Table(
+    "pipes_messages",
+    metadata,
+    sa.Column(
+        "attempt_id",
+        sa.BigInteger,
+        sa.ForeignKey("job_attempts.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("seq", sa.Integer, primary_key=True, comment="0, 1, … per attempt, no gaps"),
+    sa.Column("job_id", Felt, nullable=False),
+    sa.Column("method", sa.String(64), nullable=False),
+    sa.Column("message", JSONB, nullable=False, comment="the Dagster Pipes message, as sent"),
+    sa.Column(
+        "received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.CheckConstraint("seq >= 0", name="seq_non_negative"),
+    sa.Index("ix_pipes_messages_job_id", "job_id", "attempt_id", "seq"),
+    comment="the Dagster Pipes messages of each attempt (logs, progress, materialization), "
+    "in order and once; the render run replays them",
+)
