@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from devchain.process import DevchainProcess, free_port
+from kubonode.process import KuboProcess
+from tests.support.blender import make_demo_scene
 from tests.support.chain import Driver
 from veriframe_core.settings import Settings
 from veriframe_core.warehouse.embedded import EmbeddedPostgres
@@ -81,3 +83,17 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Driver]:
     info = node.start()
     yield Driver(info)
     node.stop()
+
+
+@pytest.fixture(scope="session")
+def kubo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KuboProcess]:
+    """The session's local IPFS node (real Kubo code behind the RPC facade)."""
+    node = KuboProcess(tmp_path_factory.mktemp("ipfs") / "repo", free_port()).start()
+    yield node
+    node.stop()
+
+
+@pytest.fixture(scope="session")
+def demo_scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo scene (a cube, a light, a camera; 320×240), made by the bpy wheel."""
+    return make_demo_scene(tmp_path_factory.mktemp("scenes") / "demo.blend")

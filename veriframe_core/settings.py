@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "VERIFRAME_"
 SECRET = {"secret": True}
@@ -24,7 +25,9 @@ SECRET = {"secret": True}
 class Settings(BaseSettings):
     """Settings read from ``VERIFRAME_*`` environment variables."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", populate_by_name=True
+    )
 
     data_dir: Path = Field(
         Path(".veriframe"),
@@ -194,6 +197,89 @@ class Settings(BaseSettings):
         "SN_DEVCHAIN", description="Chain id of devchain, as a short string."
     )
 
+    # --- the worker agent (`veriframe-worker`, on a GPU node) -------------------------
+    # The original worker's variables (BACKEND_API_URL, WORKER_ADDRESS, ...) work as well.
+    worker_api_url: str = Field(
+        "http://127.0.0.1:8000",
+        validation_alias=AliasChoices("VERIFRAME_WORKER_API_URL", "BACKEND_API_URL"),
+        description="The platform's API the agent works through (also `BACKEND_API_URL`).",
+    )
+    worker_address: str | None = Field(
+        None,
+        validation_alias=AliasChoices("VERIFRAME_WORKER_ADDRESS", "WORKER_ADDRESS"),
+        description="The worker's StarkNet account address (also `WORKER_ADDRESS`).",
+    )
+    worker_private_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("VERIFRAME_WORKER_PRIVATE_KEY", "WORKER_PRIVATE_KEY"),
+        description="The account's private key (also `WORKER_PRIVATE_KEY`); or use "
+        "`worker_key_file`. Never on the command line.",
+        json_schema_extra=SECRET,
+    )
+    worker_key_file: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("VERIFRAME_WORKER_KEY_FILE"),
+        description="A file holding the account's private key (hex), readable by the agent only.",
+    )
+    worker_ipfs_api: str = Field(
+        "http://127.0.0.1:5001",
+        validation_alias=AliasChoices("VERIFRAME_WORKER_IPFS_API", "IPFS_API"),
+        description="Kubo RPC API the agent downloads and uploads through: a URL or a "
+        "multiaddr (also `IPFS_API`).",
+    )
+    worker_ipfs_gateways: Annotated[list[str], NoDecode] = Field(
+        [],
+        validation_alias=AliasChoices("VERIFRAME_WORKER_IPFS_GATEWAYS", "IPFS_GATEWAY"),
+        description="Gateways to fall back on for downloads, comma-separated, e.g. "
+        "`http://127.0.0.1:8080/ipfs` (also `IPFS_GATEWAY`).",
+    )
+    blender_path: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("VERIFRAME_BLENDER_PATH", "BLENDER_PATH"),
+        description="A Blender binary to render with (also `BLENDER_PATH`). Unset: the bpy wheel.",
+    )
+    worker_poll_s: float = Field(
+        10,
+        gt=0,
+        validation_alias=AliasChoices("VERIFRAME_WORKER_POLL_S", "POLL_INTERVAL"),
+        description="Seconds between two looks for work when none came (also `POLL_INTERVAL`).",
+    )
+    worker_device: str = Field(
+        "AUTO",
+        validation_alias=AliasChoices("VERIFRAME_WORKER_DEVICE"),
+        description="Cycles device: AUTO (OptiX > CUDA > HIP > oneAPI > Metal > CPU), CPU, "
+        "or one backend.",
+    )
+    worker_render_timeout_s: float = Field(
+        3600,
+        gt=0,
+        validation_alias=AliasChoices("VERIFRAME_WORKER_RENDER_TIMEOUT_S"),
+        description="Longest a render may take before it is stopped and the job failed.",
+    )
+    worker_memory_limit_mb: int | None = Field(
+        None,
+        ge=64,
+        validation_alias=AliasChoices("VERIFRAME_WORKER_MEMORY_LIMIT_MB"),
+        description="Resident memory a render may use before it is stopped. Unset: no limit.",
+    )
+    worker_max_download_mb: int = Field(
+        2048,
+        ge=1,
+        validation_alias=AliasChoices("VERIFRAME_WORKER_MAX_DOWNLOAD_MB"),
+        description="Largest asset the agent downloads (and unpacks to, for archives).",
+    )
+    worker_submit_on_chain: bool = Field(
+        True,
+        validation_alias=AliasChoices("VERIFRAME_WORKER_SUBMIT_ON_CHAIN"),
+        description="Call `submit_result` on the JobRegistry with the worker's account after "
+        "completing a job.",
+    )
+    worker_scratch_dir: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("VERIFRAME_WORKER_SCRATCH_DIR"),
+        description="Folder for downloads and renders. Unset: `data_dir/worker`.",
+    )
+
     # --- `veriframe up` --------------------------------------------------------------
     run_devchain: bool = Field(
         True,
@@ -204,6 +290,13 @@ class Settings(BaseSettings):
     run_api: bool = Field(True, description="Start the API with `up`.")
     dagster_host: str = Field("127.0.0.1", description="Dagster webserver listen address.")
     dagster_port: int = Field(3000, description="Dagster webserver (UI) port.")
+
+    @field_validator("worker_ipfs_gateways", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [url.strip() for url in value.split(",") if url.strip()]
+        return value
 
     @property
     def postgres_dir(self) -> Path:
@@ -222,6 +315,10 @@ class Settings(BaseSettings):
         return self.devchain_state_dir or self.data_dir / "devchain"
 
     @property
+    def resolved_worker_scratch_dir(self) -> Path:
+        return self.worker_scratch_dir or self.data_dir / "worker"
+
+    @property
     def resolved_ipfs_repo(self) -> Path:
         return self.ipfs_repo or self.data_dir / "ipfs"
 
@@ -235,10 +332,11 @@ class Settings(BaseSettings):
         """The fields whose values are secrets."""
         return tuple(n for n, f in cls.model_fields.items() if f.json_schema_extra == SECRET)
 
-    @staticmethod
-    def env_name(field: str) -> str:
-        """The environment variable a field is read from."""
-        return ENV_PREFIX + field.upper()
+    @classmethod
+    def env_name(cls, field: str) -> str:
+        """The environment variable a field is read from (the first, where there are several)."""
+        alias = cls.model_fields[field].validation_alias
+        return alias.choices[0] if isinstance(alias, AliasChoices) else ENV_PREFIX + field.upper()
 
     def secret_value(self, field: str) -> str | None:
         """A secret field's value as plain text (None when unset)."""

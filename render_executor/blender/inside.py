@@ -17,8 +17,10 @@ import time
 
 DEVICE_ORDER = ("OPTIX", "CUDA", "HIP", "ONEAPI", "METAL")
 """Cycles' GPU backends, best first; CPU when none has a device."""
-ENGINES = ("CYCLES", "BLENDER_EEVEE", "BLENDER_WORKBENCH")
-FORMATS = ("PNG", "JPEG", "OPEN_EXR", "TIFF")
+ENGINES = ("CYCLES", "BLENDER_EEVEE", "BLENDER_EEVEE_NEXT", "BLENDER_WORKBENCH")
+EEVEE_NAMES = {"BLENDER_EEVEE_NEXT": "BLENDER_EEVEE", "BLENDER_EEVEE": "BLENDER_EEVEE_NEXT"}
+"""EEVEE's identifier changed twice (4.2: EEVEE_NEXT, 5.0: EEVEE again); either works."""
+FORMATS = ("PNG", "JPEG", "OPEN_EXR", "TIFF", "WEBP")
 
 
 def choose_device(available: dict[str, list[str]], requested: str = "AUTO") -> tuple[str, list]:
@@ -127,7 +129,10 @@ def render(spec: dict) -> dict:
     engine = spec["engine"].upper()
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}: one of {ENGINES}")
-    render.engine = engine
+    try:
+        render.engine = engine
+    except TypeError:  # the other name of EEVEE in this Blender
+        render.engine = EEVEE_NAMES.get(engine, engine)
     render.resolution_x, render.resolution_y = spec["resolution"]
     render.resolution_percentage = 100
     render.use_border = False
@@ -145,7 +150,7 @@ def render(spec: dict) -> dict:
         scene.cycles.use_adaptive_sampling = False
         if spec.get("threads"):
             render.threads_mode, render.threads = "FIXED", spec["threads"]
-    elif engine == "BLENDER_EEVEE":
+    elif engine in EEVEE_NAMES:
         scene.eevee.taa_render_samples = spec["samples"]
         device = "GPU"
     scene.frame_set(spec["frame"])

@@ -32,7 +32,7 @@ from render_executor.blender.checks import FrameRejected, check_frame, gpu_error
 
 INSIDE = Path(__file__).with_name("inside.py")
 SAMPLE = re.compile(r"\bSample (\d+)/(\d+)")
-EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "OPEN_EXR": ".exr", "TIFF": ".tif"}
+EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "OPEN_EXR": ".exr", "TIFF": ".tif", "WEBP": ".webp"}
 LOG_TAIL_LINES = 30
 MEMORY_POLL_S = 0.2
 
@@ -111,9 +111,11 @@ class BlenderRunner:
         scratch: Path,
         limits: RenderLimits = RenderLimits(),
         on_progress: Callable[[float, str], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> RenderResult:
         """Render `job` in `scratch` (created; the caller removes it). `on_progress` gets the
-        fraction done (0–1) and Blender's status line as they come."""
+        fraction done (0–1) and Blender's status line as they come; setting `cancel` stops
+        the render (RenderFailed)."""
         scratch.mkdir(parents=True, exist_ok=True)
         output = scratch / f"frame{EXTENSIONS.get(job.output_format.upper(), '.img')}"
         result_file, spec_file, log_file = (
@@ -136,7 +138,7 @@ class BlenderRunner:
             )
         )
         started = time.perf_counter()
-        run = _Run(self.command(spec_file), scratch, log_file, limits, on_progress)
+        run = _Run(self.command(spec_file), scratch, log_file, limits, on_progress, cancel)
         exit_code, peak_mb, reason = run.wait()
         tail = run.tail()
         if reason:
@@ -178,7 +180,9 @@ class _Run:
     """One Blender process: its output read into the log and the progress callback, its
     memory watched, its time bounded; the whole process group killed past a limit."""
 
-    def __init__(self, argv, scratch: Path, log_file: Path, limits: RenderLimits, on_progress):
+    def __init__(
+        self, argv, scratch: Path, log_file: Path, limits: RenderLimits, on_progress, cancel
+    ):
         home = scratch / "home"
         env = {
             **os.environ,
@@ -190,6 +194,7 @@ class _Run:
         }
         self.limits = limits
         self.on_progress = on_progress
+        self.cancel = cancel or threading.Event()
         self.lines: deque[str] = deque(maxlen=LOG_TAIL_LINES)
         self.log = log_file.open("w")
         self.proc = subprocess.Popen(
@@ -226,6 +231,8 @@ class _Run:
             limit = self.limits.memory_mb
             if limit is not None and rss_kb > limit * 1024:
                 reason = f"Blender used more than the memory limit of {limit:,} MB; stopped"
+            elif self.cancel.is_set():
+                reason = "the render was cancelled"
             elif time.monotonic() > deadline:
                 reason = (
                     f"the render took longer than its {self.limits.timeout_s:g} s limit; stopped"

@@ -1,34 +1,15 @@
-"""Scenes made by the bpy wheel for the render tests: the demo scene, and one that carries
-code which would write marker files if anything in it ran."""
+"""A scene for the render tests that carries code which would write marker files if anything
+in it ran (the demo scene is the session's, in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from render_executor.blender import scene
+from tests.support.blender import blender_python
 
 MALICIOUS = Path(__file__).with_name("malicious_scene.py")
-
-
-def blender_python(script: Path, *args: object) -> None:
-    """Run `script` with the bpy wheel's Blender, as the runner does."""
-    subprocess.run(
-        [sys.executable, str(script), "--", *map(str, args)],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-
-
-@pytest.fixture(scope="package")
-def demo_scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("scenes") / "demo.blend"
-    blender_python(Path(scene.__file__), path)
-    return path
 
 
 @pytest.fixture

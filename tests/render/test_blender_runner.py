@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from render_executor.blender.runner import BlenderRunner, RenderFailed, RenderJob, RenderLimits
-from tests.render.conftest import blender_python
+from tests.support.blender import blender_python
 
 HERE = Path(__file__).parent
 runner = BlenderRunner()

@@ -1,0 +1,305 @@
+"""The worker agent: claim a job, render it, deliver it, report every step through Pipes.
+
+One job, start to end (`Agent.work_on`):
+
+1. claimed with `POST /jobs/claim-next` (the server picks; no collisions);
+2. a Pipes session for the attempt opens (`render_executor.pipes`), and a heartbeat thread
+   keeps the lease and reports progress; a lost lease cancels the render;
+3. the asset is downloaded from IPFS (within the size cap), unpacked if it is an archive
+   (`archives.unpack`: no path escapes, links or bombs), rendered with the job's settings
+   (`blender.runner`: nothing in the file runs; the frame re-checked);
+4. the frame is uploaded to IPFS, the job completed through the API, the materialization
+   reported, and the result submitted on chain from the worker's own account;
+5. on any failure, the session is closed (its messages flushed) and the job failed with the
+   reason, so it reopens for others. The scratch folder is removed either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import shutil
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from render_executor.archives import ArchiveLimits, UnsafeArchive, unpack
+from render_executor.blender.runner import BlenderRunner, RenderFailed, RenderJob, RenderLimits
+from render_executor.chain import ChainSubmitter
+from render_executor.pipes import open_render_pipes
+from render_executor.session import WorkerAuth
+from veriframe_core.ipfs import IpfsClient, IpfsError
+from veriframe_core.settings import Settings
+
+log = logging.getLogger("veriframe.worker")
+JOBS = "/api/v1/jobs"
+MAX_REASON = 500
+
+
+class JobFailed(Exception):
+    """This job cannot be rendered by this worker now; the reason goes to the API."""
+
+
+@dataclass
+class Outcome:
+    job_id: int
+    attempt: int
+    completed: bool
+    result_cid: str | None = None
+    reason: str | None = None
+    submitted_tx: int | None = None
+
+
+def worker_key(settings: Settings) -> int:
+    """The account key, from the settings or the key file (never from the command line)."""
+    if settings.worker_private_key is not None:
+        return int(settings.worker_private_key.get_secret_value(), 16)
+    if settings.worker_key_file is not None:
+        return int(settings.worker_key_file.read_text().strip(), 16)
+    raise SystemExit(
+        "no worker key: set VERIFRAME_WORKER_PRIVATE_KEY (or WORKER_PRIVATE_KEY), or "
+        "VERIFRAME_WORKER_KEY_FILE to a file holding it"
+    )
+
+
+class Agent:
+    """A worker agent for one account: its API session, IPFS client, Blender and chain."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        submitter: ChainSubmitter | None = None,
+        heartbeat_s: float | None = None,
+    ):
+        if not settings.worker_address:
+            raise SystemExit("no worker address: set VERIFRAME_WORKER_ADDRESS (or WORKER_ADDRESS)")
+        self.settings = settings
+        self.address = int(settings.worker_address, 16)
+        key = worker_key(settings)
+        self.api = httpx.Client(
+            base_url=settings.worker_api_url,
+            auth=WorkerAuth(settings.worker_api_url, self.address, key),
+            timeout=30,
+        )
+        cap = settings.worker_max_download_mb * 1024 * 1024
+        self.ipfs = IpfsClient(
+            settings.worker_ipfs_api, settings.worker_ipfs_gateways, max_download_bytes=cap
+        )
+        self.archive_limits = ArchiveLimits(max_total_bytes=cap)
+        self.runner = BlenderRunner(settings.blender_path)
+        self.limits = RenderLimits(
+            timeout_s=settings.worker_render_timeout_s, memory_mb=settings.worker_memory_limit_mb
+        )
+        self.submitter = submitter
+        self.heartbeat_s = heartbeat_s
+        self.stopping = threading.Event()
+
+    def close(self) -> None:
+        self.api.close()
+        self.ipfs.close()
+
+    # ------------------------------------------------------------------ the loop
+    def run(self, *, once: bool = False) -> list[Outcome]:
+        """Work until stopped (or, with `once`, until one job is done or none is there)."""
+        outcomes = []
+        idle = self.settings.worker_poll_s
+        while not self.stopping.is_set():
+            job = self.claim_next()
+            if job is not None:
+                outcomes.append(self.work_on(job))
+                idle = self.settings.worker_poll_s
+            if once:
+                break
+            if job is None:  # back off while idle, with jitter so agents do not beat together
+                self.stopping.wait(idle * random.uniform(0.8, 1.2))
+                idle = min(idle * 1.5, self.settings.worker_poll_s * 6)
+        return outcomes
+
+    def claim_next(self) -> dict[str, Any] | None:
+        answer = self.api.post(f"{JOBS}/claim-next")
+        if answer.status_code == 204:
+            return None
+        if answer.status_code in (403, 409):
+            log.info("Worker: no claim now: %s", _message(answer))
+            return None
+        answer.raise_for_status()
+        return answer.json()
+
+    # ------------------------------------------------------------------ one job
+    def work_on(self, job: dict[str, Any]) -> Outcome:
+        job_id, attempt = job["job_id"], job["claim"]["attempt"]
+        scratch = self.settings.resolved_worker_scratch_dir / f"job-{job_id}-{attempt}"
+        shutil.rmtree(scratch, ignore_errors=True)
+        outcome = Outcome(job_id, attempt, completed=False)
+        try:
+            with open_render_pipes(self.api, job_id, attempt) as pipes:
+                pipes.log.info(f"Worker {hex(self.address)} took job {job_id} (attempt {attempt})")
+                try:
+                    self._deliver(job, scratch, pipes, outcome)
+                except JobFailed as failed:
+                    pipes.log.error(f"Job {job_id} failed: {failed}")
+                    raise
+        except JobFailed as failed:
+            outcome.reason = str(failed)[:MAX_REASON]
+            self._fail(job_id, outcome.reason)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return outcome
+
+    def _deliver(self, job: dict[str, Any], scratch: Path, pipes, outcome: Outcome) -> None:
+        job_id = job["job_id"]
+        progress = _Progress()
+        with _Heartbeat(self.api, job_id, progress, self._heartbeat_s(job["claim"])) as beat:
+            blend = self._fetch(job, scratch, pipes)
+            result = self._render(job, blend, scratch, pipes, progress, beat.lost)
+            cid = self._upload(result.frame)
+        done = self.api.post(
+            f"{JOBS}/{job_id}/complete",
+            json={
+                "result_cid": cid,
+                "render_time_s": round(result.render_seconds, 3),
+                "device": result.device,
+                "metadata": {
+                    "blender_version": result.blender_version,
+                    "peak_memory_mb": round(result.peak_memory_mb, 1),
+                    "width": result.width,
+                    "height": result.height,
+                    "size_bytes": result.size_bytes,
+                },
+            },
+        )
+        if done.status_code != 200:
+            raise JobFailed(f"the API did not take the result: {_message(done)}")
+        outcome.completed, outcome.result_cid = True, cid
+        pipes.report_asset_materialization(
+            metadata={
+                "result_cid": cid,
+                "worker": hex(self.address),
+                "device": result.device,
+                "render_seconds": result.render_seconds,
+                "blender_version": result.blender_version,
+                "width": result.width,
+                "height": result.height,
+                "peak_memory_mb": result.peak_memory_mb,
+            }
+        )
+        if self.submitter is not None:
+            try:
+                outcome.submitted_tx = self.submitter.submit_result(job_id, cid)
+                pipes.log.info(f"submit_result for job {job_id}: {hex(outcome.submitted_tx)}")
+            except Exception as err:  # completed off-chain; the operator sees why
+                pipes.log.error(f"submit_result for job {job_id} failed: {err}")
+
+    def _fetch(self, job: dict[str, Any], scratch: Path, pipes) -> Path:
+        cid = job["asset_cid"]
+        if not cid:
+            raise JobFailed("the job's asset CID cannot be read from the chain")
+        scratch.mkdir(parents=True, exist_ok=True)
+        asset = scratch / "asset"
+        try:
+            size = self.ipfs.download(cid, asset)
+        except IpfsError as err:
+            raise JobFailed(f"downloading the asset {cid} failed: {err}") from None
+        pipes.log.info(f"Downloaded {cid} ({size:,} bytes)")
+        try:
+            return unpack(asset, scratch / "unpacked", self.archive_limits)
+        except UnsafeArchive as err:
+            raise JobFailed(f"the asset was refused: {err}") from None
+
+    def _render(self, job, blend: Path, scratch: Path, pipes, progress, lost: threading.Event):
+        wanted = job["render_settings"]
+        render_job = RenderJob(
+            blend,
+            frame=wanted["frame"],
+            resolution=(wanted["resolution_x"], wanted["resolution_y"]),
+            samples=wanted["samples"],
+            engine=wanted["engine"],
+            output_format=wanted["output_format"],
+            device=self.settings.worker_device,
+        )
+        try:
+            result = self.runner.render(
+                render_job, scratch / "render", self.limits, progress.update, lost
+            )
+        except RenderFailed as err:
+            raise JobFailed(err.reason) from None
+        pipes.log.info(
+            f"Rendered frame {render_job.frame} at {result.width}×{result.height} on "
+            f"{result.device} in {result.render_seconds:.2f} s (Blender {result.blender_version})"
+        )
+        return result
+
+    def _upload(self, frame: Path) -> str:
+        try:
+            return self.ipfs.add(frame)
+        except IpfsError as err:
+            raise JobFailed(f"uploading the frame failed: {err}") from None
+
+    def _fail(self, job_id: int, reason: str) -> None:
+        answer = self.api.post(f"{JOBS}/{job_id}/fail", json={"reason": reason})
+        if answer.status_code != 200:
+            log.warning("Worker: failing job %d answered %s", job_id, _message(answer))
+
+    def _heartbeat_s(self, claim: dict[str, Any]) -> float:
+        if self.heartbeat_s is not None:
+            return self.heartbeat_s
+        lease = _seconds(claim["lease_expires_at"]) - _seconds(claim["claimed_at"])
+        return max(lease / 4, 1.0)
+
+
+class _Progress:
+    def __init__(self) -> None:
+        self.done, self.line = 0.0, ""
+
+    def update(self, done: float, line: str) -> None:
+        self.done, self.line = done, line
+
+
+class _Heartbeat:
+    """Extends the lease every `period` seconds with the render's progress; `lost` is set
+    when the API says the claim is gone (the render is then cancelled)."""
+
+    def __init__(self, api: httpx.Client, job_id: int, progress: _Progress, period: float):
+        self.api, self.job_id, self.progress, self.period = api, job_id, progress, period
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat-{job_id}")
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        if self.lost.is_set() and exc[0] is None:
+            raise JobFailed(f"the lease on job {self.job_id} was lost")
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.period):
+            body = {"progress": self.progress.done, "message": self.progress.line[:200] or None}
+            try:
+                answer = self.api.post(f"{JOBS}/{self.job_id}/heartbeat", json=body)
+            except httpx.HTTPError as err:  # try again next period; the lease has slack
+                log.warning("Worker: heartbeat for job %d failed: %s", self.job_id, err)
+                continue
+            if answer.status_code in (401, 403, 404, 409):
+                log.error("Worker: lost job %d: %s", self.job_id, _message(answer))
+                self.lost.set()
+                return
+
+
+def _seconds(stamp: str) -> float:
+    return datetime.fromisoformat(stamp).timestamp()
+
+
+def _message(answer: httpx.Response) -> str:
+    try:
+        return answer.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        return f"{answer.status_code} {answer.text[:200]}"

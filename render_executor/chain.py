@@ -1,0 +1,40 @@
+"""The worker's own transactions: `submit_result` on the JobRegistry, signed with its key."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starknet_py.contract import Contract
+from starknet_py.net.account.account import Account
+from starknet_py.net.full_node_client import FullNodeClient
+from starknet_py.net.signer.key_pair import KeyPair
+
+from veriframe_core.chain.abi import load_abi
+from veriframe_core.chain.cids import cid_to_felts
+
+
+class ChainSubmitter:
+    """Submits results from the worker's account to one JobRegistry."""
+
+    def __init__(self, rpc_url: str, registry: int, address: int, private_key: int):
+        self.client = FullNodeClient(node_url=rpc_url)
+        self.registry, self.address = registry, address
+        self.key_pair = KeyPair.from_private_key(private_key)
+
+    def submit_result(self, job_id: int, cid: str) -> int:
+        """Send `submit_result(job_id, cid)` and wait for it; the transaction hash."""
+        return asyncio.run(self._submit(job_id, cid))
+
+    async def _submit(self, job_id: int, cid: str) -> int:
+        chain_id = await self.client.get_chain_id()
+        account = Account(
+            address=self.address,
+            client=self.client,
+            key_pair=self.key_pair,
+            chain=int(chain_id, 16),
+        )
+        registry = Contract(self.registry, load_abi("job_registry"), account, cairo_version=1)
+        call = registry.functions["submit_result"].prepare_invoke_v3(job_id, *cid_to_felts(cid))
+        sent = await account.execute_v3(calls=[call], auto_estimate=True)
+        await self.client.wait_for_tx(sent.transaction_hash)
+        return sent.transaction_hash

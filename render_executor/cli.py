@@ -1,0 +1,63 @@
+"""`veriframe-worker`: the worker agent on a GPU node. Settings come from the environment
+(`VERIFRAME_WORKER_*`, or the original worker's `BACKEND_API_URL`, `WORKER_ADDRESS`, ...);
+the key never from the command line.
+
+SIGTERM or Ctrl-C stops it after the job in hand is delivered (or failed with its reason).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+from collections.abc import Sequence
+
+from render_executor.agent import Agent, worker_key
+from render_executor.chain import ChainSubmitter
+from veriframe_core.chain.target import resolve_target
+from veriframe_core.settings import get_settings
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="veriframe-worker", description="Render VeriFrame jobs on this machine."
+    )
+    parser.add_argument("--once", action="store_true", help="take at most one job, then exit")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for chatty in ("httpx", "urllib3"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    settings = get_settings()
+    submitter = None
+    if settings.worker_submit_on_chain:
+        try:
+            registry = resolve_target(settings).contract
+        except RuntimeError as err:
+            raise SystemExit(f"veriframe-worker: {err}") from None
+        submitter = ChainSubmitter(
+            settings.starknet_rpc_url,
+            registry,
+            int(settings.worker_address or "0", 16),
+            worker_key(settings),
+        )
+    agent = Agent(settings, submitter=submitter)
+
+    def stop(signum: int, _frame: object) -> None:
+        logging.getLogger("veriframe.worker").info(
+            "Worker: stopping after the job in hand (signal %s)", signal.Signals(signum).name
+        )
+        agent.stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        outcomes = agent.run(once=args.once)
+    finally:
+        agent.close()
+    for outcome in outcomes:
+        verdict = f"delivered {outcome.result_cid}" if outcome.completed else outcome.reason
+        print(f"job {outcome.job_id} attempt {outcome.attempt}: {verdict}", flush=True)

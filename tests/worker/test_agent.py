@@ -1,0 +1,274 @@
+"""The worker agent against real parts: devchain, the API, the local IPFS node and Blender.
+It claims, renders, uploads, completes, submits on chain and reports through Pipes; when
+something fails it says why and gives the job back, and nothing is marked complete."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from PIL import Image
+from starknet_py.net.account.account import Account
+
+from devchain.process import free_port
+from kubonode.process import KuboProcess
+from render_executor.agent import Agent
+from render_executor.chain import ChainSubmitter
+from tests.support.activity import Activity
+from tests.support.api import ApiServer, bearer, sign_in
+from tests.support.chain import Driver
+from tests.support.warehouse import ingestor
+from veriframe_core.chain.addresses import normalize_address
+from veriframe_core.chain.cids import cid_to_felts
+from veriframe_core.ipfs import IpfsClient
+from veriframe_core.settings import Settings
+
+TINY = {"resolution_x": 64, "resolution_y": 48, "samples": 4}
+_rewards = itertools.count(1)
+
+
+def private_key(chain: Driver, account: Account) -> str:
+    return next(
+        a["private_key"] for a in chain.info["accounts"] if int(a["address"], 16) == account.address
+    )
+
+
+def post_job(
+    chain: Driver, api: httpx.Client, warehouse: sa.Engine, activity: Activity, asset_cid: str
+) -> int:
+    """A job on chain for `asset_cid`, indexed, with tiny render settings from its creator;
+    better paid than the jobs before it, so `claim-next` offers it first."""
+    creator = activity.creators[0]
+    reward = 10**18 * next(_rewards)
+    call = chain.reg("create_job", *cid_to_felts(asset_cid), reward, chain.now() + 10**6)
+    chain.send(creator, call)
+    job_id = chain.view(chain.registry, "get_job_counter")
+    ingestor(warehouse, chain).tick(60, until_caught_up=True)
+    auth = bearer(sign_in(api, creator, "authenticate"))
+    answer = api.post("/api/v1/jobs", json={"job_id": job_id, **TINY}, headers=auth)
+    assert answer.status_code == 200, answer.text
+    return job_id
+
+
+def agent_for(
+    chain: Driver, server: ApiServer, account: Account, tmp_path: Path, ipfs_api: str, **more: Any
+) -> Agent:
+    settings = Settings(
+        data_dir=tmp_path,
+        worker_api_url=server.url,
+        worker_address=hex(account.address),
+        worker_private_key=private_key(chain, account),
+        worker_ipfs_api=ipfs_api,
+        worker_poll_s=0.2,
+        **more,
+    )
+    submitter = ChainSubmitter(
+        chain.url, chain.registry.address, account.address, int(private_key(chain, account), 16)
+    )
+    return Agent(settings, submitter=submitter, heartbeat_s=0.3)
+
+
+def messages(warehouse: sa.Engine, job_id: int) -> list[dict]:
+    with warehouse.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT message FROM pipes_messages WHERE job_id = :j ORDER BY attempt_id, seq"
+            ),
+            {"j": job_id},
+        )
+        return [r.message for r in rows]
+
+
+def logged(warehouse: sa.Engine, job_id: int) -> list[str]:
+    return [m["params"]["message"] for m in messages(warehouse, job_id) if m["method"] == "log"]
+
+
+def test_a_job_is_claimed_rendered_delivered_and_submitted_on_chain(
+    chain: Driver,
+    api: httpx.Client,
+    api_server: ApiServer,
+    warehouse: sa.Engine,
+    activity: Activity,
+    kubo: KuboProcess,
+    demo_scene: Path,
+    tmp_path: Path,
+) -> None:
+    with IpfsClient(kubo.url) as ipfs:
+        asset = ipfs.add(demo_scene)
+    job_id = post_job(chain, api, warehouse, activity, asset)
+    worker = activity.workers[0]
+    agent = agent_for(chain, api_server, worker, tmp_path, kubo.url)
+    try:
+        (outcome,) = agent.run(once=True)
+    finally:
+        agent.close()
+    assert outcome.completed and outcome.job_id == job_id, outcome.reason
+    # the frame on IPFS is the job's size and not blank
+    with IpfsClient(kubo.url) as ipfs:
+        image = Image.open(io.BytesIO(ipfs.cat(outcome.result_cid)))
+    assert image.size == (64, 48)
+    assert any(low != high for low, high in image.convert("RGB").getextrema())
+    # completed through the API, the heartbeats' progress kept, submitted on chain by the worker
+    job = api.get(f"/api/v1/jobs/{job_id}").json()
+    assert job["claim"]["state"] == "completed" and job["claim"]["result_cid"] == outcome.result_cid
+    assert job["claim"]["result"]["device"] == "CPU"
+    assert chain.view(chain.registry, "get_job_worker", job_id) == worker.address
+    ingestor(warehouse, chain).tick(60, until_caught_up=True)
+    assert api.get(f"/api/v1/jobs/{job_id}").json()["status"] == "submitted"
+    # everything reported through Pipes, in order
+    methods = [m["method"] for m in messages(warehouse, job_id)]
+    assert methods[0] == "opened" and methods[-1] == "closed"
+    (materialized,) = [
+        m for m in messages(warehouse, job_id) if m["method"] == "report_asset_materialization"
+    ]
+    assert materialized["params"]["metadata"]["result_cid"]["raw_value"] == outcome.result_cid
+    assert any("submit_result for job" in line for line in logged(warehouse, job_id))
+    assert not (tmp_path / "worker" / f"job-{job_id}-1").exists()  # scratch removed
+
+
+def test_a_corrupt_file_is_failed_with_the_reason_and_reopened(
+    chain: Driver,
+    api: httpx.Client,
+    api_server: ApiServer,
+    warehouse: sa.Engine,
+    activity: Activity,
+    kubo: KuboProcess,
+    tmp_path: Path,
+) -> None:
+    with IpfsClient(kubo.url) as ipfs:
+        asset = ipfs.add_bytes(b"BLENDER-v500" + b"\0" * 64)
+    job_id = post_job(chain, api, warehouse, activity, asset)
+    agent = agent_for(chain, api_server, activity.workers[1], tmp_path, kubo.url)
+    try:
+        (outcome,) = agent.run(once=True)
+    finally:
+        agent.close()
+    assert not outcome.completed and "could not render the file" in outcome.reason
+    attempts = api.get(f"/api/v1/jobs/{job_id}/attempts").json()["items"]
+    assert attempts[0]["state"] == "failed" and "could not render" in attempts[0]["failure_reason"]
+    assert api.get(f"/api/v1/jobs/{job_id}").json()["status"] == "open"
+    assert any("failed" in line for line in logged(warehouse, job_id))
+    assert messages(warehouse, job_id)[-1]["method"] == "closed"
+
+
+def test_ipfs_down_at_upload_is_retried_then_failed_and_nothing_is_completed(
+    chain: Driver,
+    api: httpx.Client,
+    api_server: ApiServer,
+    warehouse: sa.Engine,
+    activity: Activity,
+    kubo: KuboProcess,
+    demo_scene: Path,
+    tmp_path: Path,
+) -> None:
+    """The agent's node is down; it downloads through a gateway, cannot upload, says so."""
+    with IpfsClient(kubo.url) as ipfs:
+        asset = ipfs.add(demo_scene)
+    job_id = post_job(chain, api, warehouse, activity, asset)
+    dead = f"http://127.0.0.1:{free_port()}"
+    agent = agent_for(
+        chain,
+        api_server,
+        activity.workers[2],
+        tmp_path,
+        dead,
+        worker_ipfs_gateways=[f"{kubo.url}/ipfs"],
+    )
+    try:
+        (outcome,) = agent.run(once=True)
+    finally:
+        agent.close()
+    assert not outcome.completed
+    assert "uploading the frame failed" in outcome.reason and "tries" in outcome.reason
+    job = api.get(f"/api/v1/jobs/{job_id}").json()
+    assert job["status"] == "open" and job["claim"] is None
+    assert chain.view(chain.registry, "get_job_worker", job_id) == 0
+
+
+def test_an_archive_that_escapes_is_refused_with_the_reason(
+    chain: Driver,
+    api: httpx.Client,
+    api_server: ApiServer,
+    warehouse: sa.Engine,
+    activity: Activity,
+    kubo: KuboProcess,
+    tmp_path: Path,
+) -> None:
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("../../etc/evil.blend", b"BLENDER-v500")
+    with IpfsClient(kubo.url) as ipfs:
+        asset = ipfs.add(archive)
+    post_job(chain, api, warehouse, activity, asset)
+    agent = agent_for(chain, api_server, activity.workers[3], tmp_path, kubo.url)
+    try:
+        (outcome,) = agent.run(once=True)
+    finally:
+        agent.close()
+    assert not outcome.completed and "'..' is not allowed" in outcome.reason
+    assert not (tmp_path.parent / "etc").exists()
+
+
+def test_a_worker_that_may_claim_nothing_claims_nothing(
+    chain: Driver, api_server: ApiServer, activity: Activity, kubo: KuboProcess, tmp_path: Path
+) -> None:
+    """The last worker is registered but not verified: the API refuses it every job."""
+    agent = agent_for(chain, api_server, activity.workers[-1], tmp_path, kubo.url)
+    try:
+        assert agent.run(once=True) == []
+    finally:
+        agent.close()
+
+
+def test_the_seed_workers_variables_configure_the_agent(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "BACKEND_API_URL": "http://api.example:8000",
+        "WORKER_ADDRESS": "0x123",
+        "WORKER_PRIVATE_KEY": "0xabc",
+        "IPFS_API": "/ip4/127.0.0.1/tcp/5001",
+        "IPFS_GATEWAY": "http://127.0.0.1:8080/ipfs",
+        "BLENDER_PATH": "/opt/blender/blender",
+        "POLL_INTERVAL": "7",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert settings.worker_api_url == "http://api.example:8000"
+    assert normalize_address(settings.worker_address) == normalize_address(0x123)
+    assert settings.worker_private_key.get_secret_value() == "0xabc"
+    assert settings.worker_ipfs_api == "/ip4/127.0.0.1/tcp/5001"
+    assert settings.worker_ipfs_gateways == ["http://127.0.0.1:8080/ipfs"]
+    assert str(settings.blender_path) == "/opt/blender/blender" and settings.worker_poll_s == 7
+    assert "0xabc" not in repr(settings)
+
+
+def test_the_command_reads_the_seed_variables_and_says_why_it_took_nothing(
+    chain: Driver, api_server: ApiServer, activity: Activity, kubo: KuboProcess, tmp_path: Path
+) -> None:
+    worker = activity.workers[-1]  # registered, not verified
+    env = {
+        **os.environ,
+        "VERIFRAME_DATA_DIR": str(tmp_path),
+        "BACKEND_API_URL": api_server.url,
+        "WORKER_ADDRESS": hex(worker.address),
+        "WORKER_PRIVATE_KEY": private_key(chain, worker),
+        "IPFS_API": kubo.url,
+        "VERIFRAME_STARKNET_RPC_URL": chain.url,
+        "VERIFRAME_JOB_REGISTRY_ADDRESS": hex(chain.registry.address),
+    }
+    command = [str(Path(sys.executable).parent / "veriframe-worker"), "--once"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "not verified" in result.stderr
+    assert private_key(chain, worker) not in result.stderr + result.stdout
+    without_key = {k: v for k, v in env.items() if k != "WORKER_PRIVATE_KEY"}
+    refused = subprocess.run(command, env=without_key, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 1 and "no worker key" in refused.stderr
