@@ -174,6 +174,14 @@ class Settings(BaseSettings):
         "Unset: not checked.",
     )
 
+    ipfs_gateway_url: str = Field(
+        "http://127.0.0.1:5001/ipfs",
+        description="Gateway the platform's preview links point at (`<url>/<cid>`).",
+    )
+    render_max_failed_attempts: int = Field(
+        3, ge=1, description="Failed attempts after which a job's render run fails."
+    )
+
     # --- the local IPFS node (`veriframe ipfs`) -------------------------------------
     ipfs_host: str = Field("127.0.0.1", description="Local IPFS node listen address.")
     ipfs_port: int = Field(

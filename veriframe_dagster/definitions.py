@@ -13,6 +13,7 @@ import dagster as dg
 from veriframe_core.settings import Settings, get_settings
 from veriframe_dagster.defs.chain.definitions import chain_defs
 from veriframe_dagster.defs.chain.resources import chain_resources
+from veriframe_dagster.defs.render.definitions import render_defs
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
@@ -20,6 +21,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     environment's)."""
     return dg.Definitions.merge(
         chain_defs(settings),
+        render_defs(),
         dg.Definitions(resources=chain_resources(settings)),
     )
 

@@ -1,0 +1,135 @@
+"""Jobs as assets: the render sensor adds a partition per job and requests its run at the
+claim; the run replays the worker's Pipes messages into its logs and one materialization,
+however late it starts; after too many failed attempts it fails with their reasons."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from kubonode.process import KuboProcess
+from tests.support.activity import Activity
+from tests.support.api import ApiServer
+from tests.support.chain import Driver
+from tests.support.platform import agent_for, post_job
+from veriframe_core.chain.addresses import normalize_address
+from veriframe_core.ipfs import IpfsClient
+from veriframe_core.settings import Settings
+from veriframe_dagster.defs.chain.resources import chain_resources
+from veriframe_dagster.defs.render.assets import render
+from veriframe_dagster.defs.render.partitions import RENDER_PARTITIONS
+from veriframe_dagster.defs.render.sensor import render_sensor
+
+
+@pytest.fixture
+def resources(
+    warehouse: sa.Engine, chain: Driver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict:
+    url = warehouse.url.render_as_string(hide_password=False)
+    monkeypatch.setenv("VERIFRAME_DATABASE_URL", url)
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=url,
+        starknet_rpc_url=chain.url,
+        job_registry_address=hex(chain.registry.address),
+    )
+    return chain_resources(settings)
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+def tick(resources: dict, instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
+    with dg.build_sensor_context(cursor=cursor, resources=resources, instance=instance) as ctx:
+        return render_sensor(ctx)
+
+
+def materialize(resources: dict, instance: dg.DagsterInstance, job_id: int, **kwargs):
+    instance.add_dynamic_partitions(RENDER_PARTITIONS.name, [str(job_id)])
+    return dg.materialize(
+        [render], partition_key=str(job_id), resources=resources, instance=instance, **kwargs
+    )
+
+
+def test_a_delivered_job_materializes_its_partition_with_the_workers_logs(
+    chain: Driver,
+    api: httpx.Client,
+    api_server: ApiServer,
+    warehouse: sa.Engine,
+    activity: Activity,
+    kubo: KuboProcess,
+    demo_scene: Path,
+    tmp_path: Path,
+    resources: dict,
+    instance: dg.DagsterInstance,
+) -> None:
+    with IpfsClient(kubo.url) as ipfs:
+        asset = ipfs.add(demo_scene)
+    job_id = post_job(chain, api, warehouse, activity, asset)
+    first = tick(resources, instance, None)
+    (added,) = first.dynamic_partitions_requests
+    assert str(job_id) in added.partition_keys and first.run_requests == []  # not claimed yet
+    assert tick(resources, instance, first.cursor).dynamic_partitions_requests == []
+
+    worker = activity.workers[0]
+    agent = agent_for(chain, api_server, worker, tmp_path, kubo.url)
+    try:
+        (outcome,) = agent.run(once=True)  # Dagster is not running: rendering goes on
+    finally:
+        agent.close()
+    assert outcome.completed, outcome.reason
+    claimed = tick(resources, instance, first.cursor)
+    (request,) = claimed.run_requests
+    assert (request.partition_key, request.run_key) == (str(job_id), f"render-{job_id}-0")
+    assert request.tags["veriframe/render"] == "true"
+
+    result = materialize(resources, instance, job_id)  # the run starts after the render
+    assert result.success
+    (event,) = result.asset_materializations_for_node("render")
+    meta = {k: v.value for k, v in event.metadata.items()}
+    assert meta["result_cid"] == outcome.result_cid
+    assert meta["worker"] == normalize_address(worker.address)
+    assert meta["attempts"] == 1 and meta["failed_attempts"] == 0
+    assert meta["device"] == "CPU" and meta["width"] == 64 and meta["height"] == 48
+    assert meta["preview"].endswith(f"/ipfs/{outcome.result_cid}")
+    logs = [e.message for e in instance.all_logs(result.run_id)]
+    assert any("Rendered frame 1 at 64×48" in line for line in logs)
+
+    again = materialize(resources, instance, job_id)  # re-executed: the same, once
+    (replayed,) = again.asset_materializations_for_node("render")
+    assert replayed.metadata["result_cid"].value == outcome.result_cid
+
+
+def test_after_too_many_failed_attempts_the_run_fails_with_their_reasons(
+    chain: Driver,
+    api: httpx.Client,
+    api_server: ApiServer,
+    warehouse: sa.Engine,
+    activity: Activity,
+    kubo: KuboProcess,
+    tmp_path: Path,
+    resources: dict,
+    instance: dg.DagsterInstance,
+) -> None:
+    with IpfsClient(kubo.url) as ipfs:
+        asset = ipfs.add_bytes(b"BLENDER-v500 but corrupt")
+    job_id = post_job(chain, api, warehouse, activity, asset)
+    agent = agent_for(chain, api_server, activity.workers[1], tmp_path, kubo.url)
+    try:
+        outcomes = [agent.run(once=True)[0] for _ in range(3)]
+    finally:
+        agent.close()
+    assert [o.job_id for o in outcomes] == [job_id] * 3 and not any(o.completed for o in outcomes)
+    result = materialize(resources, instance, job_id, raise_on_error=False)
+    assert not result.success
+    failure = result.failure_data_for_node("render").error
+    assert f"job {job_id} failed 3 attempts" in failure.message
+    assert failure.message.count("could not render the file") == 3

@@ -1,0 +1,102 @@
+"""The render sensor: adds a partition for every new chain job and requests the job's run
+when a worker claims it, in the same tick.
+
+The run is requested at the claim, not at the job's creation, so open jobs nobody took cost
+no run process; the queued run coordinator caps how many render runs wait at once
+(dagster.yaml). One run per job and per `render_max_failed_attempts` attempts: the run key
+is `render-<job>-<round>`, so a job whose run failed gets a new one when it is claimed
+again after that many failures. Expired jobs get no partition. Each tick reads at most a
+page of jobs and of attempts from its cursor, so a first tick over a long history (or a
+restart after a long outage) drains over several ticks instead of flooding the queue.
+"""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import sqlalchemy as sa
+
+from veriframe_dagster.defs.render.assets import RENDER_KEY
+from veriframe_dagster.defs.render.partitions import RENDER_PARTITIONS, RENDER_TAG
+from veriframe_dagster.resources import SettingsResource, WarehouseResource
+
+SENSOR_NAME = "render_sensor"
+JOBS_PER_TICK = 10_000
+ATTEMPTS_PER_TICK = 200
+
+render_job = dg.define_asset_job(
+    "render_job",
+    selection=[RENDER_KEY],
+    partitions_def=RENDER_PARTITIONS,
+    tags={RENDER_TAG: "true"},
+    description="Records one job's render from the worker's Pipes messages.",
+)
+
+NEW_JOBS = sa.text(
+    "SELECT job_id, status FROM jobs WHERE job_id > :after ORDER BY job_id LIMIT :limit"
+)
+NEW_ATTEMPTS = sa.text(
+    """
+    SELECT a.id, a.job_id, a.attempt FROM job_attempts a
+    WHERE a.id > :after ORDER BY a.id LIMIT :limit
+    """
+)
+
+
+def run_key(job_id: int, attempt: int, max_failed: int) -> str:
+    return f"render-{job_id}-{(attempt - 1) // max_failed}"
+
+
+def render_tick(
+    conn: sa.Connection, cursor: str | None, max_failed: int
+) -> tuple[list[str], list[dg.RunRequest], str]:
+    """The partitions to add, the runs to request and the new cursor, from `cursor` on."""
+    position = json.loads(cursor) if cursor else {"job": 0, "attempt": 0}
+    jobs = conn.execute(NEW_JOBS, {"after": position["job"], "limit": JOBS_PER_TICK}).all()
+    attempts = conn.execute(
+        NEW_ATTEMPTS, {"after": position["attempt"], "limit": ATTEMPTS_PER_TICK}
+    ).all()
+    partitions = [str(int(j.job_id)) for j in jobs if j.status != "expired"]
+    requests: dict[str, dg.RunRequest] = {}
+    for attempt in attempts:
+        job_id = int(attempt.job_id)
+        key = run_key(job_id, attempt.attempt, max_failed)
+        requests.setdefault(
+            key, dg.RunRequest(run_key=key, partition_key=str(job_id), tags={RENDER_TAG: "true"})
+        )
+    claimed = {r.partition_key for r in requests.values()}
+    partitions += sorted(claimed - set(partitions), key=int)  # claimed before the page
+    new_position = {
+        "job": int(jobs[-1].job_id) if jobs else position["job"],
+        "attempt": attempts[-1].id if attempts else position["attempt"],
+    }
+    return partitions, list(requests.values()), json.dumps(new_position)
+
+
+@dg.sensor(
+    name=SENSOR_NAME,
+    job=render_job,
+    minimum_interval_seconds=2,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Adds a `render` partition per chain job and requests its run when a worker "
+    "claims it (run key per job and round of attempts).",
+)
+def render_sensor(
+    context: dg.SensorEvaluationContext, warehouse: WarehouseResource, settings: SettingsResource
+) -> dg.SensorResult:
+    with warehouse.engine().connect() as conn:
+        partitions, requests, cursor = render_tick(
+            conn, context.cursor, settings.settings().render_max_failed_attempts
+        )
+    if partitions or requests:
+        context.log.info(
+            f"Render sensor: {len(partitions)} partitions added, {len(requests)} runs requested"
+        )
+    return dg.SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=[RENDER_PARTITIONS.build_add_request(partitions)]
+        if partitions
+        else [],
+        cursor=cursor,
+    )
