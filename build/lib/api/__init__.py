@@ -1,1 +1,0 @@
-"""The VeriFrame HTTP API: warehouse tables for workers and the frontend (FastAPI)."""

@@ -1,1 +1,0 @@
-"""Who is calling: SNIP-12 login challenges verified by the caller's own account contract."""

@@ -1,1 +1,0 @@
-"""The contracts devchain runs: the reward token, the JobRegistry and the accounts."""

@@ -1,1 +1,0 @@
-"""The `veriframe` command: starts, stops and drives the parts of the platform."""

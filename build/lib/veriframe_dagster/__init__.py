@@ -1,1 +1,0 @@
-"""VeriFrame on Dagster. Kept empty so `import veriframe_dagster.<module>` stays cheap."""

@@ -1,1 +1,0 @@
-"""Dagster definitions, one folder per domain (assets, sensors and checks side by side)."""

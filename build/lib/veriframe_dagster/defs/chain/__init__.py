@@ -1,1 +1,0 @@
-"""Chain domain: JobRegistry events ingested into the warehouse, and checked against the chain."""
