@@ -20,7 +20,11 @@ import logging
 import random
 import shutil
 import threading
-from dataclasses import dataclass
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -52,6 +56,16 @@ class Outcome:
     result_cid: str | None = None
     reason: str | None = None
     submitted_tx: int | None = None
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time per step
+
+
+@contextmanager
+def _timed(outcome: Outcome, step: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        outcome.seconds[step] = outcome.seconds.get(step, 0.0) + time.perf_counter() - started
 
 
 def worker_key(settings: Settings) -> int:
@@ -98,27 +112,44 @@ class Agent:
         self.submitter = submitter
         self.heartbeat_s = heartbeat_s
         self.stopping = threading.Event()
+        # a delivered job's submit_result runs beside the next render, not before it
+        self._chain = ThreadPoolExecutor(1, thread_name_prefix="submit")
+        self._finishing: list[Future] = []
 
     def close(self) -> None:
+        self.finish_submissions()
+        self._chain.shutdown()
         self.api.close()
         self.ipfs.close()
 
     # ------------------------------------------------------------------ the loop
-    def run(self, *, once: bool = False) -> list[Outcome]:
-        """Work until stopped (or, with `once`, until one job is done or none is there)."""
-        outcomes = []
+    def run(self, *, once: bool = False, max_jobs: int | None = None) -> list[Outcome]:
+        """Work until stopped (or, with `once`, until one job is done or none is there; or
+        until `max_jobs` are done). Returns once every job's on-chain submission has ended."""
+        outcomes: list[Outcome] = []
         idle = self.settings.worker_poll_s
-        while not self.stopping.is_set():
-            job = self.claim_next()
-            if job is not None:
-                outcomes.append(self.work_on(job))
-                idle = self.settings.worker_poll_s
-            if once:
-                break
-            if job is None:  # back off while idle, with jitter so agents do not beat together
-                self.stopping.wait(idle * random.uniform(0.8, 1.2))
-                idle = min(idle * 1.5, self.settings.worker_poll_s * 6)
+        try:
+            while not self.stopping.is_set():
+                job = self.claim_next()
+                if job is not None:
+                    outcomes.append(self.work_on(job))
+                    idle = self.settings.worker_poll_s
+                if once or (max_jobs is not None and len(outcomes) >= max_jobs):
+                    break
+                if job is None:  # back off while idle, with jitter so agents do not beat together
+                    self.stopping.wait(idle * random.uniform(0.8, 1.2))
+                    idle = min(idle * 1.5, self.settings.worker_poll_s * 6)
+        finally:
+            self.finish_submissions()
         return outcomes
+
+    def finish_submissions(self) -> None:
+        """Wait for the on-chain submissions still in flight (each closes its job's Pipes)."""
+        while self._finishing:
+            try:
+                self._finishing.pop(0).result()
+            except Exception as err:  # the job was delivered; only its report is incomplete
+                log.error("Worker: closing a delivered job's Pipes session failed: %s", err)
 
     def claim_next(self) -> dict[str, Any] | None:
         answer = self.api.post(f"{JOBS}/claim-next")
@@ -132,47 +163,71 @@ class Agent:
 
     # ------------------------------------------------------------------ one job
     def work_on(self, job: dict[str, Any]) -> Outcome:
+        started = time.perf_counter()
         job_id, attempt = job["job_id"], job["claim"]["attempt"]
         scratch = self.settings.resolved_worker_scratch_dir / f"job-{job_id}-{attempt}"
         shutil.rmtree(scratch, ignore_errors=True)
         outcome = Outcome(job_id, attempt, completed=False)
+        session = ExitStack()
         try:
-            with open_render_pipes(self.api, job_id, attempt) as pipes:
+            with session:
+                pipes = session.enter_context(open_render_pipes(self.api, job_id, attempt))
                 pipes.log.info(f"Worker {hex(self.address)} took job {job_id} (attempt {attempt})")
                 try:
                     self._deliver(job, scratch, pipes, outcome)
                 except JobFailed as failed:
                     pipes.log.error(f"Job {job_id} failed: {failed}")
                     raise
+                if self.submitter is not None:  # the session now closes when submitted
+                    later = session.pop_all()
+                    self._finishing.append(self._chain.submit(self._submit, later, pipes, outcome))
         except JobFailed as failed:
             outcome.reason = str(failed)[:MAX_REASON]
             self._fail(job_id, outcome.reason)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+        outcome.seconds["job"] = time.perf_counter() - started
         return outcome
+
+    def _submit(self, session: ExitStack, pipes, outcome: Outcome) -> None:
+        """`submit_result` from the worker's account, logged in the job's Pipes session,
+        which it then closes."""
+        with session:
+            try:
+                with _timed(outcome, "submit_on_chain"):
+                    tx = self.submitter.submit_result(outcome.job_id, outcome.result_cid)
+                outcome.submitted_tx = tx
+                pipes.log.info(f"submit_result for job {outcome.job_id}: {hex(tx)}")
+            except Exception as err:  # completed off-chain; the operator sees why
+                pipes.log.error(f"submit_result for job {outcome.job_id} failed: {err}")
 
     def _deliver(self, job: dict[str, Any], scratch: Path, pipes, outcome: Outcome) -> None:
         job_id = job["job_id"]
         progress = _Progress()
         with _Heartbeat(self.api, job_id, progress, self._heartbeat_s(job["claim"])) as beat:
-            blend = self._fetch(job, scratch, pipes)
-            result = self._render(job, blend, scratch, pipes, progress, beat.lost)
-            cid = self._upload(result.frame)
-        done = self.api.post(
-            f"{JOBS}/{job_id}/complete",
-            json={
-                "result_cid": cid,
-                "render_time_s": round(result.render_seconds, 3),
-                "device": result.device,
-                "metadata": {
-                    "blender_version": result.blender_version,
-                    "peak_memory_mb": round(result.peak_memory_mb, 1),
-                    "width": result.width,
-                    "height": result.height,
-                    "size_bytes": result.size_bytes,
+            with _timed(outcome, "download"):
+                blend = self._fetch(job, scratch, pipes)
+            with _timed(outcome, "render"):
+                result = self._render(job, blend, scratch, pipes, progress, beat.lost)
+            with _timed(outcome, "upload"):
+                cid = self._upload(result.frame)
+        outcome.seconds["blender_render"] = result.render_seconds
+        with _timed(outcome, "complete"):
+            done = self.api.post(
+                f"{JOBS}/{job_id}/complete",
+                json={
+                    "result_cid": cid,
+                    "render_time_s": round(result.render_seconds, 3),
+                    "device": result.device,
+                    "metadata": {
+                        "blender_version": result.blender_version,
+                        "peak_memory_mb": round(result.peak_memory_mb, 1),
+                        "width": result.width,
+                        "height": result.height,
+                        "size_bytes": result.size_bytes,
+                    },
                 },
-            },
-        )
+            )
         if done.status_code != 200:
             raise JobFailed(f"the API did not take the result: {_message(done)}")
         outcome.completed, outcome.result_cid = True, cid
@@ -188,12 +243,6 @@ class Agent:
                 "peak_memory_mb": result.peak_memory_mb,
             }
         )
-        if self.submitter is not None:
-            try:
-                outcome.submitted_tx = self.submitter.submit_result(job_id, cid)
-                pipes.log.info(f"submit_result for job {job_id}: {hex(outcome.submitted_tx)}")
-            except Exception as err:  # completed off-chain; the operator sees why
-                pipes.log.error(f"submit_result for job {job_id} failed: {err}")
 
     def _fetch(self, job: dict[str, Any], scratch: Path, pipes) -> Path:
         cid = job["asset_cid"]

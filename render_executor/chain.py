@@ -16,25 +16,32 @@ from veriframe_core.chain.cids import cid_to_felts
 class ChainSubmitter:
     """Submits results from the worker's account to one JobRegistry."""
 
-    def __init__(self, rpc_url: str, registry: int, address: int, private_key: int):
+    def __init__(
+        self, rpc_url: str, registry: int, address: int, private_key: int, poll_s: float = 0.25
+    ):
         self.client = FullNodeClient(node_url=rpc_url)
         self.registry, self.address = registry, address
         self.key_pair = KeyPair.from_private_key(private_key)
+        self.poll_s = poll_s  # starknet-py's default, 2 s, added seconds to every job
+        self._contract: Contract | None = None  # its ABI parsed once: starknet-py is slow at it
 
     def submit_result(self, job_id: int, cid: str) -> int:
         """Send `submit_result(job_id, cid)` and wait for it; the transaction hash."""
         return asyncio.run(self._submit(job_id, cid))
 
+    async def _registry(self) -> Contract:
+        if self._contract is None:
+            chain_id = int(await self.client.get_chain_id(), 16)
+            account = Account(
+                address=self.address, client=self.client, key_pair=self.key_pair, chain=chain_id
+            )
+            abi = load_abi("job_registry")
+            self._contract = Contract(self.registry, abi, account, cairo_version=1)
+        return self._contract
+
     async def _submit(self, job_id: int, cid: str) -> int:
-        chain_id = await self.client.get_chain_id()
-        account = Account(
-            address=self.address,
-            client=self.client,
-            key_pair=self.key_pair,
-            chain=int(chain_id, 16),
-        )
-        registry = Contract(self.registry, load_abi("job_registry"), account, cairo_version=1)
+        registry = await self._registry()
         call = registry.functions["submit_result"].prepare_invoke_v3(job_id, *cid_to_felts(cid))
-        sent = await account.execute_v3(calls=[call], auto_estimate=True)
-        await self.client.wait_for_tx(sent.transaction_hash)
+        sent = await registry.account.execute_v3(calls=[call], auto_estimate=True)
+        await self.client.wait_for_tx(sent.transaction_hash, check_interval=self.poll_s)
         return sent.transaction_hash

@@ -53,8 +53,16 @@ def post_job(
 
 
 def agent_for(
-    chain: Driver, server: ApiServer, account: Account, tmp_path: Path, ipfs_api: str, **more: Any
+    chain: Driver,
+    server: ApiServer,
+    account: Account,
+    tmp_path: Path,
+    ipfs_api: str,
+    heartbeat_s: float | None = 0.3,
+    **more: Any,
 ) -> Agent:
+    """An agent for `account` on this platform (heartbeats every `heartbeat_s`; None: every
+    quarter of the lease, as in service)."""
     settings = Settings(
         data_dir=tmp_path,
         worker_api_url=server.url,
@@ -67,7 +75,7 @@ def agent_for(
     submitter = ChainSubmitter(
         chain.url, chain.registry.address, account.address, int(private_key(chain, account), 16)
     )
-    return Agent(settings, submitter=submitter, heartbeat_s=0.3)
+    return Agent(settings, submitter=submitter, heartbeat_s=heartbeat_s)
 
 
 def messages(warehouse: sa.Engine, job_id: int) -> list[dict]:
