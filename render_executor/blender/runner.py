@@ -28,7 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from render_executor.blender.checks import FrameRejected, check_frame, gpu_errors
+from render_executor.blender.checks import gpu_errors
+from veriframe_core.frames import FrameRejected, check_frame
 
 INSIDE = Path(__file__).with_name("inside.py")
 SAMPLE = re.compile(r"\bSample (\d+)/(\d+)")

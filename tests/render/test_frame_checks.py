@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from render_executor.blender.checks import FrameRejected, check_frame, gpu_errors
+from render_executor.blender.checks import gpu_errors
 from render_executor.blender.inside import choose_device
+from veriframe_core.frames import FrameRejected, check_frame
 
 
 def save(tmp_path: Path, image: Image.Image, name: str = "frame.png") -> Path:

@@ -4,6 +4,7 @@ however late it starts; after too many failed attempts it fails with their reaso
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import dagster as dg
 import httpx
 import pytest
 import sqlalchemy as sa
+from PIL import Image
 
 from kubonode.process import KuboProcess
 from tests.support.activity import Activity
@@ -22,13 +24,18 @@ from veriframe_core.ipfs import IpfsClient
 from veriframe_core.settings import Settings
 from veriframe_dagster.defs.chain.resources import chain_resources
 from veriframe_dagster.defs.render.assets import render
+from veriframe_dagster.defs.render.checks import frame_rechecked
 from veriframe_dagster.defs.render.partitions import RENDER_PARTITIONS
 from veriframe_dagster.defs.render.sensor import render_sensor
 
 
 @pytest.fixture
 def resources(
-    warehouse: sa.Engine, chain: Driver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    warehouse: sa.Engine,
+    chain: Driver,
+    kubo: KuboProcess,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> dict:
     url = warehouse.url.render_as_string(hide_password=False)
     monkeypatch.setenv("VERIFRAME_DATABASE_URL", url)
@@ -37,6 +44,8 @@ def resources(
         database_url=url,
         starknet_rpc_url=chain.url,
         job_registry_address=hex(chain.registry.address),
+        ipfs_api_url=kubo.url,
+        ipfs_gateway_url=f"{kubo.url}/ipfs",
     )
     return chain_resources(settings)
 
@@ -55,8 +64,17 @@ def tick(resources: dict, instance: dg.DagsterInstance, cursor: str | None) -> d
 def materialize(resources: dict, instance: dg.DagsterInstance, job_id: int, **kwargs):
     instance.add_dynamic_partitions(RENDER_PARTITIONS.name, [str(job_id)])
     return dg.materialize(
-        [render], partition_key=str(job_id), resources=resources, instance=instance, **kwargs
+        [render, frame_rechecked],
+        partition_key=str(job_id),
+        resources=resources,
+        instance=instance,
+        **kwargs,
     )
+
+
+def check_of(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
+    (evaluation,) = result.get_asset_check_evaluations()
+    return evaluation
 
 
 def test_a_delivered_job_materializes_its_partition_with_the_workers_logs(
@@ -103,9 +121,25 @@ def test_a_delivered_job_materializes_its_partition_with_the_workers_logs(
     logs = [e.message for e in instance.all_logs(result.run_id)]
     assert any("Rendered frame 1 at 64×48" in line for line in logs)
 
+    checked = check_of(result)  # the frame downloaded again and re-checked
+    assert checked.passed and checked.metadata["width"].value == 64
+
     again = materialize(resources, instance, job_id)  # re-executed: the same, once
     (replayed,) = again.asset_materializations_for_node("render")
     assert replayed.metadata["result_cid"].value == outcome.result_cid
+
+    # a delivered CID whose content is not a render of the job fails the check
+    blank = io.BytesIO()
+    Image.new("RGB", (64, 48), (0, 0, 0)).save(blank, "PNG")
+    with IpfsClient(kubo.url) as ipfs:
+        blank_cid = ipfs.add_bytes(blank.getvalue())
+    with warehouse.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE job_attempts SET result_cid = :c WHERE job_id = :j"),
+            {"c": blank_cid, "j": job_id},
+        )
+    tampered = check_of(materialize(resources, instance, job_id, raise_on_error=False))
+    assert not tampered.passed and "blank" in tampered.description
 
 
 def test_after_too_many_failed_attempts_the_run_fails_with_their_reasons(
