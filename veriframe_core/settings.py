@@ -205,6 +205,17 @@ class Settings(BaseSettings):
         "SN_DEVCHAIN", description="Chain id of devchain, as a short string."
     )
 
+    # --- settlement (the operator's account) ----------------------------------------
+    operator_address: str | None = Field(
+        None, description="Account that calls `finalize_job` for jobs past their deadline."
+    )
+    operator_private_key: SecretStr | None = Field(
+        None, description="The operator account's private key.", json_schema_extra=SECRET
+    )
+    settlement_cron: str = Field(
+        "*/10 * * * *", description="When the settlement job runs (cron, UTC)."
+    )
+
     # --- the worker agent (`veriframe-worker`, on a GPU node) -------------------------
     # The original worker's variables (BACKEND_API_URL, WORKER_ADDRESS, ...) work as well.
     worker_api_url: str = Field(

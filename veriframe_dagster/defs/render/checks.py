@@ -8,8 +8,6 @@ from pathlib import Path
 import dagster as dg
 import sqlalchemy as sa
 
-from veriframe_core.frames import FrameRejected, check_frame
-from veriframe_core.ipfs import IpfsClient, IpfsError
 from veriframe_dagster.defs.render.assets import RENDER_KEY
 from veriframe_dagster.defs.render.partitions import RENDER_PARTITIONS
 from veriframe_dagster.resources import SettingsResource, WarehouseResource
@@ -38,6 +36,9 @@ def frame_rechecked(
     warehouse: WarehouseResource,
     settings: SettingsResource,
 ) -> dg.AssetCheckResult:
+    from veriframe_core.frames import FrameRejected, check_frame  # loaded in runs only
+    from veriframe_core.ipfs import IpfsClient, IpfsError
+
     job_id = int(context.partition_key)
     config = settings.settings()
     with warehouse.engine().connect() as conn:

@@ -1,0 +1,101 @@
+"""Settlement pays the worker once its job's deadline passes: `finalize_job` from the
+operator's account, idempotent, each outcome in the run log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from kubonode.process import KuboProcess
+from tests.support.activity import Activity
+from tests.support.api import ApiServer
+from tests.support.chain import Driver
+from tests.support.platform import agent_for, post_job, private_key
+from tests.support.warehouse import ingestor
+from veriframe_core.ipfs import IpfsClient
+from veriframe_core.settings import Settings
+from veriframe_dagster.defs.chain.resources import chain_resources
+from veriframe_dagster.defs.settlement.jobs import settlement_job
+
+
+def settle(
+    chain: Driver, warehouse: sa.Engine, tmp_path: Path, **operator
+) -> tuple[dg.ExecuteInProcessResult, list[str]]:
+    """One settlement run in process; its result and its log lines."""
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=warehouse.url.render_as_string(hide_password=False),
+        starknet_rpc_url=chain.url,
+        job_registry_address=hex(chain.registry.address),
+        **operator,
+    )
+    with dg.instance_for_test() as instance:
+        result = settlement_job.execute_in_process(
+            resources=chain_resources(settings), instance=instance, raise_on_error=False
+        )
+        return result, [entry.message for entry in instance.all_logs(result.run_id)]
+
+
+def test_a_submitted_job_past_its_deadline_is_paid_once(
+    chain: Driver,
+    api: httpx.Client,
+    api_server: ApiServer,
+    warehouse: sa.Engine,
+    activity: Activity,
+    kubo: KuboProcess,
+    demo_scene: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "VERIFRAME_DATABASE_URL", warehouse.url.render_as_string(hide_password=False)
+    )
+    operator_key = private_key(chain, chain.owner)
+    monkeypatch.setenv("VERIFRAME_OPERATOR_PRIVATE_KEY", operator_key)
+    operator = {"operator_address": hex(chain.owner.address), "operator_private_key": operator_key}
+    with IpfsClient(kubo.url) as ipfs:
+        asset = ipfs.add(demo_scene)
+    job_id = post_job(chain, api, warehouse, activity, asset)
+    worker = activity.workers[0]
+    agent = agent_for(chain, api_server, worker, tmp_path, kubo.url)
+    try:
+        (outcome,) = agent.run(once=True)
+    finally:
+        agent.close()
+    assert outcome.completed and outcome.submitted_tx
+    ingestor(warehouse, chain).tick(60, until_caught_up=True)
+    reward = chain.view(chain.registry, "get_job_reward", job_id)
+    before = chain.view(chain.token, "balance_of", worker.address)
+
+    early, _ = settle(chain, warehouse, tmp_path, **operator)  # the deadline has not passed
+    assert early.success and not chain.view(chain.registry, "is_job_completed", job_id)
+
+    chain.rpc("devchain_increaseTime", {"seconds": 10**6 + 60})
+    paid, logs = settle(chain, warehouse, tmp_path, **operator)
+    assert paid.success
+    assert chain.view(chain.registry, "is_job_completed", job_id)
+    assert chain.view(chain.token, "balance_of", worker.address) == before + reward
+    assert any(f"finalized job {job_id} in transaction" in line for line in logs)
+
+    again, logs = settle(chain, warehouse, tmp_path, **operator)  # the warehouse lags behind
+    assert again.success
+    assert any(f"job {job_id} is already finalized" in line for line in logs)
+    assert chain.view(chain.token, "balance_of", worker.address) == before + reward
+    ingestor(warehouse, chain).tick(60, until_caught_up=True)
+    assert api.get(f"/api/v1/jobs/{job_id}").json()["status"] == "finalized"
+
+
+def test_settlement_without_an_operator_account_says_what_to_set(
+    chain: Driver, warehouse: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "VERIFRAME_DATABASE_URL", warehouse.url.render_as_string(hide_password=False)
+    )
+    result, _ = settle(chain, warehouse, tmp_path)
+    assert not result.success
+    failure = result.failure_data_for_node("finalize_due_jobs").error
+    assert "VERIFRAME_OPERATOR_ADDRESS" in failure.message
