@@ -116,6 +116,12 @@ class Agent:
         self._chain = ThreadPoolExecutor(1, thread_name_prefix="submit")
         self._finishing: list[Future] = []
 
+    def __enter__(self) -> Agent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         self.finish_submissions()
         self._chain.shutdown()

@@ -54,10 +54,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    try:
+    with agent:
         outcomes = agent.run(once=args.once)
-    finally:
-        agent.close()
     for outcome in outcomes:
         verdict = f"delivered {outcome.result_cid}" if outcome.completed else outcome.reason
         print(f"job {outcome.job_id} attempt {outcome.attempt}: {verdict}", flush=True)

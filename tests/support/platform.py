@@ -17,6 +17,7 @@ from tests.support.api import ApiServer, bearer, sign_in
 from tests.support.chain import Driver
 from tests.support.warehouse import ingestor
 from veriframe_core.chain.cids import cid_to_felts
+from veriframe_core.ipfs import IpfsClient
 from veriframe_core.settings import Settings
 
 TINY = {"resolution_x": 64, "resolution_y": 48, "samples": 4}
@@ -91,3 +92,9 @@ def messages(warehouse: sa.Engine, job_id: int) -> list[dict]:
 
 def logged(warehouse: sa.Engine, job_id: int) -> list[str]:
     return [m["params"]["message"] for m in messages(warehouse, job_id) if m["method"] == "log"]
+
+
+def upload(kubo_url: str, content: Path | bytes) -> str:
+    """Add a file (or bytes) to the IPFS node at `kubo_url`; its CID."""
+    with IpfsClient(kubo_url) as ipfs:
+        return ipfs.add(content) if isinstance(content, Path) else ipfs.add_bytes(content)

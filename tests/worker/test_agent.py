@@ -21,7 +21,7 @@ from kubonode.process import KuboProcess
 from tests.support.activity import Activity
 from tests.support.api import ApiServer
 from tests.support.chain import Driver
-from tests.support.platform import agent_for, logged, messages, post_job, private_key
+from tests.support.platform import agent_for, logged, messages, post_job, private_key, upload
 from tests.support.warehouse import ingestor
 from veriframe_core.chain.addresses import normalize_address
 from veriframe_core.ipfs import IpfsClient
@@ -38,15 +38,11 @@ def test_a_job_is_claimed_rendered_delivered_and_submitted_on_chain(
     demo_scene: Path,
     tmp_path: Path,
 ) -> None:
-    with IpfsClient(kubo.url) as ipfs:
-        asset = ipfs.add(demo_scene)
+    asset = upload(kubo.url, demo_scene)
     job_id = post_job(chain, api, warehouse, activity, asset)
     worker = activity.workers[0]
-    agent = agent_for(chain, api_server, worker, tmp_path, kubo.url)
-    try:
+    with agent_for(chain, api_server, worker, tmp_path, kubo.url) as agent:
         (outcome,) = agent.run(once=True)
-    finally:
-        agent.close()
     assert outcome.completed and outcome.job_id == job_id, outcome.reason
     # the frame on IPFS is the job's size and not blank
     with IpfsClient(kubo.url) as ipfs:
@@ -80,14 +76,10 @@ def test_a_corrupt_file_is_failed_with_the_reason_and_reopened(
     kubo: KuboProcess,
     tmp_path: Path,
 ) -> None:
-    with IpfsClient(kubo.url) as ipfs:
-        asset = ipfs.add_bytes(b"BLENDER-v500" + b"\0" * 64)
+    asset = upload(kubo.url, b"BLENDER-v500" + b"\0" * 64)
     job_id = post_job(chain, api, warehouse, activity, asset)
-    agent = agent_for(chain, api_server, activity.workers[1], tmp_path, kubo.url)
-    try:
+    with agent_for(chain, api_server, activity.workers[1], tmp_path, kubo.url) as agent:
         (outcome,) = agent.run(once=True)
-    finally:
-        agent.close()
     assert not outcome.completed and "could not render the file" in outcome.reason
     attempts = api.get(f"/api/v1/jobs/{job_id}/attempts").json()["items"]
     assert attempts[0]["state"] == "failed" and "could not render" in attempts[0]["failure_reason"]
@@ -107,22 +99,18 @@ def test_ipfs_down_at_upload_is_retried_then_failed_and_nothing_is_completed(
     tmp_path: Path,
 ) -> None:
     """The agent's node is down; it downloads through a gateway, cannot upload, says so."""
-    with IpfsClient(kubo.url) as ipfs:
-        asset = ipfs.add(demo_scene)
+    asset = upload(kubo.url, demo_scene)
     job_id = post_job(chain, api, warehouse, activity, asset)
     dead = f"http://127.0.0.1:{free_port()}"
-    agent = agent_for(
+    with agent_for(
         chain,
         api_server,
         activity.workers[2],
         tmp_path,
         dead,
         worker_ipfs_gateways=[f"{kubo.url}/ipfs"],
-    )
-    try:
+    ) as agent:
         (outcome,) = agent.run(once=True)
-    finally:
-        agent.close()
     assert not outcome.completed
     assert "uploading the frame failed" in outcome.reason and "tries" in outcome.reason
     job = api.get(f"/api/v1/jobs/{job_id}").json()
@@ -142,14 +130,10 @@ def test_an_archive_that_escapes_is_refused_with_the_reason(
     archive = tmp_path / "evil.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("../../etc/evil.blend", b"BLENDER-v500")
-    with IpfsClient(kubo.url) as ipfs:
-        asset = ipfs.add(archive)
+    asset = upload(kubo.url, archive)
     post_job(chain, api, warehouse, activity, asset)
-    agent = agent_for(chain, api_server, activity.workers[3], tmp_path, kubo.url)
-    try:
+    with agent_for(chain, api_server, activity.workers[3], tmp_path, kubo.url) as agent:
         (outcome,) = agent.run(once=True)
-    finally:
-        agent.close()
     assert not outcome.completed and "'..' is not allowed" in outcome.reason
     assert not (tmp_path.parent / "etc").exists()
 
@@ -158,11 +142,8 @@ def test_a_worker_that_may_claim_nothing_claims_nothing(
     chain: Driver, api_server: ApiServer, activity: Activity, kubo: KuboProcess, tmp_path: Path
 ) -> None:
     """The last worker is registered but not verified: the API refuses it every job."""
-    agent = agent_for(chain, api_server, activity.workers[-1], tmp_path, kubo.url)
-    try:
+    with agent_for(chain, api_server, activity.workers[-1], tmp_path, kubo.url) as agent:
         assert agent.run(once=True) == []
-    finally:
-        agent.close()
 
 
 def test_the_seed_workers_variables_configure_the_agent(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,9 +18,8 @@ from kubonode.process import KuboProcess
 from tests.support.activity import Activity
 from tests.support.api import ApiServer
 from tests.support.chain import Driver
-from tests.support.platform import agent_for, post_job
+from tests.support.platform import agent_for, post_job, upload
 from veriframe_core.chain.addresses import normalize_address
-from veriframe_core.ipfs import IpfsClient
 from veriframe_core.settings import Settings
 from veriframe_dagster.defs.chain.resources import chain_resources
 from veriframe_dagster.defs.render.assets import render
@@ -89,8 +88,7 @@ def test_a_delivered_job_materializes_its_partition_with_the_workers_logs(
     resources: dict,
     instance: dg.DagsterInstance,
 ) -> None:
-    with IpfsClient(kubo.url) as ipfs:
-        asset = ipfs.add(demo_scene)
+    asset = upload(kubo.url, demo_scene)
     job_id = post_job(chain, api, warehouse, activity, asset)
     first = tick(resources, instance, None)
     (added,) = first.dynamic_partitions_requests
@@ -98,11 +96,8 @@ def test_a_delivered_job_materializes_its_partition_with_the_workers_logs(
     assert tick(resources, instance, first.cursor).dynamic_partitions_requests == []
 
     worker = activity.workers[0]
-    agent = agent_for(chain, api_server, worker, tmp_path, kubo.url)
-    try:
+    with agent_for(chain, api_server, worker, tmp_path, kubo.url) as agent:
         (outcome,) = agent.run(once=True)  # Dagster is not running: rendering goes on
-    finally:
-        agent.close()
     assert outcome.completed, outcome.reason
     claimed = tick(resources, instance, first.cursor)
     (request,) = claimed.run_requests
@@ -131,8 +126,7 @@ def test_a_delivered_job_materializes_its_partition_with_the_workers_logs(
     # a delivered CID whose content is not a render of the job fails the check
     blank = io.BytesIO()
     Image.new("RGB", (64, 48), (0, 0, 0)).save(blank, "PNG")
-    with IpfsClient(kubo.url) as ipfs:
-        blank_cid = ipfs.add_bytes(blank.getvalue())
+    blank_cid = upload(kubo.url, blank.getvalue())
     with warehouse.begin() as conn:
         conn.execute(
             sa.text("UPDATE job_attempts SET result_cid = :c WHERE job_id = :j"),
@@ -153,14 +147,10 @@ def test_after_too_many_failed_attempts_the_run_fails_with_their_reasons(
     resources: dict,
     instance: dg.DagsterInstance,
 ) -> None:
-    with IpfsClient(kubo.url) as ipfs:
-        asset = ipfs.add_bytes(b"BLENDER-v500 but corrupt")
+    asset = upload(kubo.url, b"BLENDER-v500 but corrupt")
     job_id = post_job(chain, api, warehouse, activity, asset)
-    agent = agent_for(chain, api_server, activity.workers[1], tmp_path, kubo.url)
-    try:
+    with agent_for(chain, api_server, activity.workers[1], tmp_path, kubo.url) as agent:
         outcomes = [agent.run(once=True)[0] for _ in range(3)]
-    finally:
-        agent.close()
     assert [o.job_id for o in outcomes] == [job_id] * 3 and not any(o.completed for o in outcomes)
     result = materialize(resources, instance, job_id, raise_on_error=False)
     assert not result.success

@@ -14,9 +14,8 @@ from kubonode.process import KuboProcess
 from tests.support.activity import Activity
 from tests.support.api import ApiServer
 from tests.support.chain import Driver
-from tests.support.platform import agent_for, post_job, private_key
+from tests.support.platform import agent_for, post_job, private_key, upload
 from tests.support.warehouse import ingestor
-from veriframe_core.ipfs import IpfsClient
 from veriframe_core.settings import Settings
 from veriframe_dagster.defs.chain.resources import chain_resources
 from veriframe_dagster.defs.settlement.jobs import settlement_job
@@ -57,15 +56,11 @@ def test_a_submitted_job_past_its_deadline_is_paid_once(
     operator_key = private_key(chain, chain.owner)
     monkeypatch.setenv("VERIFRAME_OPERATOR_PRIVATE_KEY", operator_key)
     operator = {"operator_address": hex(chain.owner.address), "operator_private_key": operator_key}
-    with IpfsClient(kubo.url) as ipfs:
-        asset = ipfs.add(demo_scene)
+    asset = upload(kubo.url, demo_scene)
     job_id = post_job(chain, api, warehouse, activity, asset)
     worker = activity.workers[0]
-    agent = agent_for(chain, api_server, worker, tmp_path, kubo.url)
-    try:
+    with agent_for(chain, api_server, worker, tmp_path, kubo.url) as agent:
         (outcome,) = agent.run(once=True)
-    finally:
-        agent.close()
     assert outcome.completed and outcome.submitted_tx
     ingestor(warehouse, chain).tick(60, until_caught_up=True)
     reward = chain.view(chain.registry, "get_job_reward", job_id)
