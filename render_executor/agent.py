@@ -35,7 +35,7 @@ from render_executor.archives import ArchiveLimits, UnsafeArchive, unpack
 from render_executor.blender.runner import BlenderRunner, RenderFailed, RenderJob, RenderLimits
 from render_executor.chain import ChainSubmitter
 from render_executor.pipes import open_render_pipes
-from render_executor.session import WorkerAuth
+from render_executor.session import WorkerAuth, error_message
 from veriframe_core.ipfs import IpfsClient, IpfsError
 from veriframe_core.settings import Settings
 
@@ -162,7 +162,7 @@ class Agent:
         if answer.status_code == 204:
             return None
         if answer.status_code in (403, 409):
-            log.info("Worker: no claim now: %s", _message(answer))
+            log.info("Worker: no claim now: %s", error_message(answer))
             return None
         answer.raise_for_status()
         return answer.json()
@@ -235,7 +235,7 @@ class Agent:
                 },
             )
         if done.status_code != 200:
-            raise JobFailed(f"the API did not take the result: {_message(done)}")
+            raise JobFailed(f"the API did not take the result: {error_message(done)}")
         outcome.completed, outcome.result_cid = True, cid
         pipes.report_asset_materialization(
             metadata={
@@ -298,7 +298,7 @@ class Agent:
     def _fail(self, job_id: int, reason: str) -> None:
         answer = self.api.post(f"{JOBS}/{job_id}/fail", json={"reason": reason})
         if answer.status_code != 200:
-            log.warning("Worker: failing job %d answered %s", job_id, _message(answer))
+            log.warning("Worker: failing job %d answered %s", job_id, error_message(answer))
 
     def _heartbeat_s(self, claim: dict[str, Any]) -> float:
         if self.heartbeat_s is not None:
@@ -344,17 +344,10 @@ class _Heartbeat:
                 log.warning("Worker: heartbeat for job %d failed: %s", self.job_id, err)
                 continue
             if answer.status_code in (401, 403, 404, 409):
-                log.error("Worker: lost job %d: %s", self.job_id, _message(answer))
+                log.error("Worker: lost job %d: %s", self.job_id, error_message(answer))
                 self.lost.set()
                 return
 
 
 def _seconds(stamp: str) -> float:
     return datetime.fromisoformat(stamp).timestamp()
-
-
-def _message(answer: httpx.Response) -> str:
-    try:
-        return answer.json()["error"]["message"]
-    except (ValueError, KeyError, TypeError):
-        return f"{answer.status_code} {answer.text[:200]}"

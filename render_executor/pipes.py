@@ -34,6 +34,8 @@ from dagster_pipes import (
 )
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from render_executor.session import error_message
+
 BATCH = 500  # the API's largest batch
 
 
@@ -112,8 +114,9 @@ class ApiMessageChannel(PipesMessageWriterChannel):
         body = {"attempt": self.attempt, "first_seq": first, "messages": batch}
         answer = self.client.post(self.url, json=body)
         if answer.status_code in (401, 403, 404, 409, 413, 422):
-            message = answer.json().get("error", {}).get("message", answer.text)
-            raise PipesDeliveryError(f"the API refused Pipes messages {first}+: {message}")
+            raise PipesDeliveryError(
+                f"the API refused Pipes messages {first}+: {error_message(answer)}"
+            )
         answer.raise_for_status()
         return answer.json()["next_seq"]
 

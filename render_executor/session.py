@@ -85,10 +85,14 @@ class WorkerAuth(httpx.Auth):
         self.access, self.refresh = tokens["access_token"], tokens["refresh_token"]
 
 
+def error_message(answer: httpx.Response) -> str:
+    """What the API says went wrong (its one error shape), or the start of the body."""
+    try:
+        return answer.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        return f"{answer.status_code} {answer.text[:200]}"
+
+
 def _refused(answer: httpx.Response) -> None:
     if answer.status_code != 200:
-        try:
-            message = answer.json()["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            message = answer.text[:300]
-        raise LoginRefused(f"login refused ({answer.status_code}): {message}")
+        raise LoginRefused(f"login refused ({answer.status_code}): {error_message(answer)}")
