@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from devchain.process import DevchainProcess, free_port
@@ -97,3 +98,11 @@ def kubo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KuboProcess]:
 def demo_scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo scene (a cube, a light, a camera; 320×240), made by the bpy wheel."""
     return make_demo_scene(tmp_path_factory.mktemp("scenes") / "demo.blend")
+
+
+@pytest.fixture(scope="module")
+def api(api_server) -> Iterator[httpx.Client]:
+    """A client of the module's API server (each package that serves one defines
+    `api_server`)."""
+    with httpx.Client(base_url=api_server.url, timeout=30) as client:
+        yield client

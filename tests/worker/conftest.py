@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -38,9 +37,3 @@ def api_server(chain: Driver, warehouse: sa.Engine) -> Iterator[ApiServer]:
     server = ApiServer(api_settings(chain, api_lease_s=30), warehouse).start()
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def api(api_server: ApiServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=api_server.url, timeout=30) as client:
-        yield client
