@@ -476,3 +476,46 @@ async def fail(
     claim_json, failures = await FAIL.fetchrow(tx.conn, values)
     tx.announce(jobs=[job_id], workers=[worker])
     return claim_json, failures
+
+
+RELEASE = Prepared(
+    "veriframe_release",
+    f"""
+    WITH released AS (
+        UPDATE job_attempts a SET state = 'expired', ended_at = now(),
+            lease_expires_at = least(a.lease_expires_at, now()), failure_reason = :reason
+        WHERE a.id = :id RETURNING a.*),
+    reopened AS (
+        UPDATE jobs SET status = 'open'
+        WHERE job_id IN (SELECT job_id FROM released) AND status = 'assigned')
+    SELECT {CLAIM_JSON}::text FROM released a
+    """,
+)
+
+
+async def release(tx: Transaction, worker: str, session_id: str, job_id: int, reason: str) -> str:
+    """Give a running claim back before its lease ends (the agent is stopping, or found a
+    claim of a crashed run of itself): the attempt ends as its lease would, so it does not
+    count against the worker as a failure, and the job reopens now instead of at the lease's
+    end. The claim as JSON."""
+    attempt = await running_attempt(tx, worker, session_id, job_id)
+    claim_json = await RELEASE.fetchval(
+        tx.conn, {"id": attempt["id"], "reason": f"released: {reason}"}
+    )
+    tx.announce(jobs=[job_id], workers=[worker])
+    return claim_json
+
+
+HELD_CLAIMS = Prepared(
+    "veriframe_held_claims",
+    f"""
+    SELECT coalesce(json_agg({CLAIM_JSON} ORDER BY a.id), '[]')::text FROM job_attempts a
+    WHERE a.worker_address = :worker AND a.state = 'running'
+    """,
+)
+
+
+async def running_claims(tx: Transaction, worker: str, session_id: str) -> str:
+    """The caller's running claims as a JSON list (lapsed ones too, until the sweep)."""
+    await require_live_session(tx, session_id)
+    return await HELD_CLAIMS.fetchval(tx.conn, {"worker": worker})

@@ -12,12 +12,18 @@ One job, start to end (`Agent.work_on`):
    reported, and the result submitted on chain from the worker's own account;
 5. on any failure, the session is closed (its messages flushed) and the job failed with the
    reason, so it reopens for others. The scratch folder is removed either way.
+
+Between jobs it waits on the API's websocket (`wakeup`), polling as a fallback. Stopped
+(`stop`, SIGTERM), it cancels the render in hand and releases the claim, which reopens the
+job at once. The scratch folder of a job is made at the claim and removed at the end, so a
+folder found at start is a claim of a crashed run of this agent: it is released then.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import re
 import shutil
 import threading
 import time
@@ -33,15 +39,20 @@ import httpx
 
 from render_executor.archives import ArchiveLimits, UnsafeArchive, unpack
 from render_executor.blender.runner import BlenderRunner, RenderFailed, RenderJob, RenderLimits
+from render_executor.capabilities import detect
 from render_executor.chain import ChainSubmitter
 from render_executor.pipes import open_render_pipes
 from render_executor.session import WorkerAuth, error_message
+from render_executor.wakeup import JobsAvailable
 from veriframe_core.ipfs import IpfsClient, IpfsError
 from veriframe_core.settings import Settings
 
 log = logging.getLogger("veriframe.worker")
 JOBS = "/api/v1/jobs"
 MAX_REASON = 500
+SCRATCH = re.compile(r"^job-(\d+)-(\d+)$")
+STOPPED = "the worker was stopped"
+CRASHED = "the worker restarted; the render it had in hand was lost"
 
 
 class JobFailed(Exception):
@@ -112,6 +123,8 @@ class Agent:
         self.submitter = submitter
         self.heartbeat_s = heartbeat_s
         self.stopping = threading.Event()
+        self.wakeup = JobsAvailable(settings.worker_api_url) if settings.worker_websocket else None
+        self.profile: dict[str, Any] | None = None
         # a delivered job's submit_result runs beside the next render, not before it
         self._chain = ThreadPoolExecutor(1, thread_name_prefix="submit")
         self._finishing: list[Future] = []
@@ -122,7 +135,15 @@ class Agent:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def stop(self) -> None:
+        """Stop taking jobs; the render in hand is cancelled and its claim released."""
+        self.stopping.set()
+        if self.wakeup is not None:
+            self.wakeup.wake()
+
     def close(self) -> None:
+        if self.wakeup is not None:
+            self.wakeup.close()
         self.finish_submissions()
         self._chain.shutdown()
         self.api.close()
@@ -133,21 +154,83 @@ class Agent:
         """Work until stopped (or, with `once`, until one job is done or none is there; or
         until `max_jobs` are done). Returns once every job's on-chain submission has ended."""
         outcomes: list[Outcome] = []
-        idle = self.settings.worker_poll_s
+        poll = self.settings.worker_poll_s
+        idle = poll
+        if self.profile is None:
+            self.prepare()
         try:
             while not self.stopping.is_set():
                 job = self.claim_next()
                 if job is not None:
                     outcomes.append(self.work_on(job))
-                    idle = self.settings.worker_poll_s
+                    idle = poll
                 if once or (max_jobs is not None and len(outcomes) >= max_jobs):
                     break
-                if job is None:  # back off while idle, with jitter so agents do not beat together
-                    self.stopping.wait(idle * random.uniform(0.8, 1.2))
-                    idle = min(idle * 1.5, self.settings.worker_poll_s * 6)
+                if job is None:
+                    self._idle(idle)
+                    idle = min(idle * 1.5, poll * 6)  # backs off while nothing comes
         finally:
             self.finish_submissions()
         return outcomes
+
+    def prepare(self) -> None:
+        """Release what a crashed run of this agent left claimed, report the machine's
+        capabilities, and start listening for jobs."""
+        self.release_left_over()
+        try:
+            self.profile = detect(
+                self.runner,
+                self.settings.resolved_worker_scratch_dir / "probe",
+                self.settings.worker_device,
+            )
+        except RenderFailed as err:
+            raise SystemExit(f"veriframe-worker: Blender does not work here: {err}") from None
+        answer = self.api.post("/api/v1/workers/register", json=self.profile)
+        if answer.status_code != 200:
+            log.warning("Worker: the profile was not stored: %s", error_message(answer))
+        else:
+            caps = self.profile["capabilities"]
+            log.info(
+                "Worker %s: Blender %s, devices %s",
+                hex(self.address),
+                caps.get("blender_version"),
+                ", ".join(caps["devices"]),
+            )
+        if self.wakeup is not None:
+            self.wakeup.start()
+
+    def release_left_over(self) -> list[int]:
+        """Release the running claims whose scratch folder a crashed run left behind (only
+        this agent's: agents sharing an account have scratch folders of their own)."""
+        root = self.settings.resolved_worker_scratch_dir
+        left = {}
+        for folder in root.glob("job-*"):
+            if match := SCRATCH.match(folder.name):
+                left[(int(match[1]), int(match[2]))] = folder
+        if not left:
+            return []
+        answer = self.api.get(f"{JOBS}/claimed")
+        answer.raise_for_status()
+        released = []
+        for claim in answer.json():
+            if (claim["job_id"], claim["attempt"]) in left:
+                self._release(claim["job_id"], CRASHED)
+                released.append(claim["job_id"])
+        for folder in left.values():
+            shutil.rmtree(folder, ignore_errors=True)
+        return released
+
+    def _idle(self, seconds: float) -> None:
+        """Wait for work: woken by the websocket when a job opens, else after `seconds`
+        (jittered, so agents do not poll in step)."""
+        seconds *= random.uniform(0.8, 1.2)
+        if self.wakeup is not None and self.wakeup.connected.is_set():
+            if self.wakeup.wait(seconds * 3):  # the feed is the signal; polling a backstop
+                time.sleep(random.uniform(0, 0.2))  # spread a crowd's claims a little
+        elif self.wakeup is not None:
+            self.wakeup.wait(seconds)  # `stop` wakes it too
+        else:
+            self.stopping.wait(seconds)
 
     def finish_submissions(self) -> None:
         """Wait for the on-chain submissions still in flight (each closes its job's Pipes)."""
@@ -173,6 +256,7 @@ class Agent:
         job_id, attempt = job["job_id"], job["claim"]["attempt"]
         scratch = self.settings.resolved_worker_scratch_dir / f"job-{job_id}-{attempt}"
         shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir(parents=True)  # marks the claim as this agent's until the job ends
         outcome = Outcome(job_id, attempt, completed=False)
         session = ExitStack()
         try:
@@ -182,14 +266,21 @@ class Agent:
                 try:
                     self._deliver(job, scratch, pipes, outcome)
                 except JobFailed as failed:
-                    pipes.log.error(f"Job {job_id} failed: {failed}")
+                    if self.stopping.is_set():
+                        pipes.log.warning(f"Job {job_id} released: {STOPPED}")
+                    else:
+                        pipes.log.error(f"Job {job_id} failed: {failed}")
                     raise
                 if self.submitter is not None:  # the session now closes when submitted
                     later = session.pop_all()
                     self._finishing.append(self._chain.submit(self._submit, later, pipes, outcome))
         except JobFailed as failed:
-            outcome.reason = str(failed)[:MAX_REASON]
-            self._fail(job_id, outcome.reason)
+            if self.stopping.is_set():
+                outcome.reason = STOPPED
+                self._release(job_id, STOPPED)
+            else:
+                outcome.reason = str(failed)[:MAX_REASON]
+                self._fail(job_id, outcome.reason)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         outcome.seconds["job"] = time.perf_counter() - started
@@ -254,7 +345,6 @@ class Agent:
         cid = job["asset_cid"]
         if not cid:
             raise JobFailed("the job's asset CID cannot be read from the chain")
-        scratch.mkdir(parents=True, exist_ok=True)
         asset = scratch / "asset"
         try:
             size = self.ipfs.download(cid, asset)
@@ -279,7 +369,11 @@ class Agent:
         )
         try:
             result = self.runner.render(
-                render_job, scratch / "render", self.limits, progress.update, lost
+                render_job,
+                scratch / "render",
+                self.limits,
+                progress.update,
+                _Either(lost, self.stopping),
             )
         except RenderFailed as err:
             raise JobFailed(err.reason) from None
@@ -300,11 +394,28 @@ class Agent:
         if answer.status_code != 200:
             log.warning("Worker: failing job %d answered %s", job_id, error_message(answer))
 
+    def _release(self, job_id: int, reason: str) -> None:
+        answer = self.api.post(f"{JOBS}/{job_id}/release", json={"reason": reason})
+        if answer.status_code != 200:
+            log.warning("Worker: releasing job %d answered %s", job_id, error_message(answer))
+        else:
+            log.info("Worker: released job %d: %s", job_id, reason)
+
     def _heartbeat_s(self, claim: dict[str, Any]) -> float:
         if self.heartbeat_s is not None:
             return self.heartbeat_s
         lease = _seconds(claim["lease_expires_at"]) - _seconds(claim["claimed_at"])
         return max(lease / 4, 1.0)
+
+
+class _Either:
+    """Set when any of its events is (what the runner's `cancel` is asked)."""
+
+    def __init__(self, *events: threading.Event):
+        self.events = events
+
+    def is_set(self) -> bool:
+        return any(e.is_set() for e in self.events)
 
 
 class _Progress:

@@ -2,7 +2,8 @@
 (`VERIFRAME_WORKER_*`, or the original worker's `BACKEND_API_URL`, `WORKER_ADDRESS`, ...);
 the key never from the command line.
 
-SIGTERM or Ctrl-C stops it after the job in hand is delivered (or failed with its reason).
+SIGTERM or Ctrl-C stops it: the render in hand is cancelled and its claim released, so the
+job reopens for another worker at once (a job already rendered is still delivered).
 """
 
 from __future__ import annotations
@@ -48,9 +49,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     def stop(signum: int, _frame: object) -> None:
         logging.getLogger("veriframe.worker").info(
-            "Worker: stopping after the job in hand (signal %s)", signal.Signals(signum).name
+            "Worker: stopping; releasing the job in hand (signal %s)", signal.Signals(signum).name
         )
-        agent.stopping.set()
+        agent.stop()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+from starknet_py.hash.selector import get_selector_from_name
 
 from devchain.process import free_port
 
@@ -45,6 +46,7 @@ def start_up(tmp_path: Path) -> tuple[subprocess.Popen, Path, dict[str, str]]:
         "VERIFRAME_DEVCHAIN_PORT": str(free_port()),
         "VERIFRAME_DAGSTER_PORT": str(free_port()),
         "VERIFRAME_API_PORT": str(free_port()),
+        "VERIFRAME_IPFS_PORT": str(free_port()),
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "veriframe.cli", "up"],
@@ -60,6 +62,15 @@ def start_up(tmp_path: Path) -> tuple[subprocess.Popen, Path, dict[str, str]]:
             pytest.fail(f"veriframe up did not come up:\n{log.read_text()[-3000:]}")
         time.sleep(0.3)
     return proc, log, env
+
+
+def wait_for(fetch, ready, timeout: float = 60):
+    """`fetch()` once `ready` says yes of it."""
+    deadline = time.monotonic() + timeout
+    while not ready(value := fetch()):
+        assert time.monotonic() < deadline, value
+        time.sleep(0.5)
+    return value
 
 
 def child_pids(log: Path) -> dict[str, int]:
@@ -85,15 +96,48 @@ def test_up_serves_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         head = httpx.post(
             chain["rpc_url"], json={"jsonrpc": "2.0", "id": 1, "method": "starknet_blockNumber"}
         ).json()
-        assert head["result"] == 0
+        assert head["result"] >= 2  # the local worker's bootstrap: registered, verified
         ui = f"http://127.0.0.1:{env['VERIFRAME_DAGSTER_PORT']}"
         assert httpx.get(f"{ui}/server_info").json()["dagster_version"] == "1.13.27"
         api = f"http://127.0.0.1:{env['VERIFRAME_API_PORT']}"
         health = httpx.get(f"{api}/health").json()
-        assert health["database"] == "ok" and health["chain"]["head"] == 0
+        assert health["database"] == "ok" and health["chain"]["head"] >= head["result"]
         assert httpx.get(f"{api}/api/v1/jobs").json()["items"] == []
+        ipfs = f"http://127.0.0.1:{env['VERIFRAME_IPFS_PORT']}"
+        assert httpx.post(f"{ipfs}/api/v0/version").json()["Version"]
+        assert health["ipfs"]["status"] == "ok"
+        # the local worker: registered and verified on chain, its agent's profile in the API
+        worker = re.search(r"worker\s+(0x[0-9a-f]+)", text)[1]
+        assert httpx.post(
+            chain["rpc_url"],
+            json={
+                "jsonrpc": "2.0",
+                "id": 2,
+                "method": "starknet_call",
+                "params": {
+                    "request": {
+                        "contract_address": chain["job_registry_address"],
+                        "entry_point_selector": hex(get_selector_from_name("get_worker_status")),
+                        "calldata": [worker],
+                    },
+                    "block_id": "latest",
+                },
+            },
+        ).json()["result"][:2] == ["0x1", hex(600)]
+        profile = wait_for(
+            lambda: httpx.get(f"{api}/api/v1/workers/{worker}").json(),
+            lambda found: (found.get("capabilities") or {}).get("devices"),
+        )
+        assert profile["capabilities"]["devices"] == ["CPU"]
         pids = child_pids(log)
-        assert set(pids) == {"devchain", "dagster-daemon", "dagster-webserver", "api"}
+        assert set(pids) == {
+            "devchain",
+            "ipfs",
+            "dagster-daemon",
+            "dagster-webserver",
+            "api",
+            "worker",
+        }
         postmaster = tmp_path / "data" / "postgres" / "postmaster.pid"
         assert postmaster.exists()
 

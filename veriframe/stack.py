@@ -1,10 +1,11 @@
 """`veriframe up`: the whole platform on one machine, stopped cleanly by Ctrl-C.
 
-Postgres (embedded unless a URL is set) is started and migrated first; devchain, Dagster's
-webserver and daemon run as children (the daemon runs the chain sensor, which ingests into
-the warehouse URL resolved here), each in its own process group so that one signal stops
-the whole tree (a background `dagster` ignores SIGTERM otherwise). If a child dies,
-everything is stopped and the command exits non-zero.
+Postgres (embedded unless a URL is set) is started and migrated first; devchain, the local
+IPFS node, Dagster's webserver and daemon, the API and one local worker agent run as
+children, each started once the one before is ready (the daemon runs the chain sensor,
+which ingests into the warehouse URL resolved here). Each child runs in its own process
+group so that one signal stops the whole tree (a background `dagster` ignores SIGTERM
+otherwise). If a child dies, everything is stopped and the command exits non-zero.
 """
 
 from __future__ import annotations
@@ -87,6 +88,15 @@ def _wait_for(check, what: str, children: list[Child], stopping) -> None:
             return
         time.sleep(0.2)
     raise TimeoutError(f"{what} was not ready within {READY_TIMEOUT_S} s")
+
+
+def _ipfs_ok(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.post(f"{url}/api/v0/version", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _http_ok(url: str) -> bool:
@@ -195,6 +205,30 @@ def _start_children(
         ]
     else:
         lines.append(f"StarkNet    {settings.starknet_rpc_url} (external node)")
+    if settings.run_ipfs:
+        ipfs = f"http://{settings.ipfs_host}:{settings.ipfs_port}"
+        children.append(
+            _spawn(
+                "ipfs",
+                [
+                    sys.executable,
+                    "-m",
+                    "kubonode",
+                    "--host",
+                    settings.ipfs_host,
+                    "--port",
+                    str(settings.ipfs_port),
+                    "--repo",
+                    str(settings.resolved_ipfs_repo.resolve()),
+                ],
+                env,
+                logs,
+            )
+        )
+        _wait_for(lambda: _ipfs_ok(ipfs), "the IPFS node", children, stopping)
+        env["VERIFRAME_IPFS_API_URL"] = ipfs  # the API's health, the frame check, the agent
+        env.setdefault("VERIFRAME_IPFS_GATEWAY_URL", f"{ipfs}/ipfs")
+        lines.append(f"IPFS        {ipfs}/api/v0 (gateway {ipfs}/ipfs)")
     if settings.run_dagster:
         home = prepare_dagster_home(settings, urls.dagster)
         # the resolved warehouse URL, so the code server never starts its own Postgres
@@ -272,4 +306,39 @@ def _start_children(
         api = f"http://{settings.api_host}:{settings.api_port}"
         _wait_for(lambda: _http_ok(f"{api}/"), "the API", children, stopping)
         lines.append(f"API         {api}/api/v1 (docs {api}/docs)")
+        if settings.run_worker and settings.run_devchain:
+            lines.append(_start_worker(settings, chain, api, env, data_dir, logs, children))
     return lines
+
+
+def _start_worker(
+    settings: Settings,
+    chain: dict,
+    api: str,
+    env: dict[str, str],
+    data_dir: Path,
+    logs: Path,
+    children: list[Child],
+) -> str:
+    """The local worker: a devchain account registered and verified (`bootstrap`), its
+    agent started with the key in a file only this user can read."""
+    from veriframe.bootstrap import local_worker
+
+    worker = local_worker(chain)
+    key_file = data_dir / "worker.key"
+    key_file.touch(mode=0o600)
+    key_file.chmod(0o600)
+    key_file.write_text(hex(worker.private_key))
+    worker_env = {
+        **env,
+        "VERIFRAME_WORKER_API_URL": api,
+        "VERIFRAME_WORKER_ADDRESS": hex(worker.address),
+        "VERIFRAME_WORKER_KEY_FILE": str(key_file),
+        "VERIFRAME_WORKER_IPFS_API": env.get("VERIFRAME_IPFS_API_URL", settings.worker_ipfs_api),
+        "VERIFRAME_STARKNET_RPC_URL": chain["rpc_url"],
+        "VERIFRAME_JOB_REGISTRY_ADDRESS": chain["job_registry_address"],
+    }
+    children.append(
+        _spawn("worker", [str(Path(sys.executable).parent / "veriframe-worker")], worker_env, logs)
+    )
+    return f"worker      {hex(worker.address)} (reputation {worker.reputation}, verified)"

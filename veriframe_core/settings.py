@@ -263,6 +263,12 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("VERIFRAME_WORKER_POLL_S", "POLL_INTERVAL"),
         description="Seconds between two looks for work when none came (also `POLL_INTERVAL`).",
     )
+    worker_websocket: bool = Field(
+        True,
+        validation_alias=AliasChoices("VERIFRAME_WORKER_WEBSOCKET"),
+        description="Wait for work on the API's websocket (`jobs:available`), polling only as "
+        "a fallback; false: poll every `worker_poll_s`.",
+    )
     worker_device: str = Field(
         "AUTO",
         validation_alias=AliasChoices("VERIFRAME_WORKER_DEVICE"),
@@ -296,7 +302,8 @@ class Settings(BaseSettings):
     worker_scratch_dir: Path | None = Field(
         None,
         validation_alias=AliasChoices("VERIFRAME_WORKER_SCRATCH_DIR"),
-        description="Folder for downloads and renders. Unset: `data_dir/worker`.",
+        description="Folder for downloads and renders, one per agent (a restarted agent "
+        "releases the claims it finds there). Unset: `data_dir/worker`.",
     )
 
     # --- `veriframe up` --------------------------------------------------------------
@@ -307,6 +314,14 @@ class Settings(BaseSettings):
     )
     run_dagster: bool = Field(True, description="Start Dagster's webserver and daemon with `up`.")
     run_api: bool = Field(True, description="Start the API with `up`.")
+    run_ipfs: bool = Field(
+        True, description="Start the local IPFS node with `up`; false: `ipfs_api_url` is used."
+    )
+    run_worker: bool = Field(
+        True,
+        description="Start one local worker agent with `up` (on devchain, registered and "
+        "verified at bootstrap).",
+    )
     dagster_host: str = Field("127.0.0.1", description="Dagster webserver listen address.")
     dagster_port: int = Field(3000, description="Dagster webserver (UI) port.")
 

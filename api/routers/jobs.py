@@ -206,6 +206,19 @@ def job_stats(engine: Engine) -> dict:
     }
 
 
+@router.get(
+    "/claimed",
+    response_model=list[Claim],
+    responses={401: CLAIM_RESPONSES[401]},
+    summary="Your running claims (an agent restarting after a crash releases or resumes them)",
+)
+async def claimed(request: Request, principal: WorkerPrincipal) -> Response:
+    async def act(tx: Transaction) -> str:
+        return await claims.running_claims(tx, principal.address, principal.session_id)
+
+    return as_json(await _claiming(request, act))
+
+
 @router.get("/{job_id}", response_model=JobDetail, summary="One job by its chain id")
 def get_job(engine: Engine, job_id: JobId) -> Response:
     with engine.connect() as conn:
@@ -366,6 +379,26 @@ async def fail(
     claim_json, failures = await _claiming(request, act)
     blocked = "true" if failures >= settings.api_max_failures_per_job else "false"
     return as_json(f'{{"claim":{claim_json},"failures":{failures},"blocked":{blocked}}}')
+
+
+@router.post(
+    "/{job_id}/release",
+    response_model=Claim,
+    responses=CLAIM_RESPONSES,
+    summary="Give your claim back now, with the reason; not counted as a failed attempt",
+)
+async def release(
+    job_id: JobId, body: FailRequest, request: Request, principal: WorkerPrincipal
+) -> Response:
+    """For an agent that stops (SIGTERM) or restarts after a crash: the attempt ends as an
+    expired lease would, and the job reopens at once instead of when the lease runs out."""
+
+    async def act(tx: Transaction) -> str:
+        return await claims.release(
+            tx, principal.address, principal.session_id, job_id, body.reason
+        )
+
+    return as_json(await _claiming(request, act))
 
 
 @router.get(

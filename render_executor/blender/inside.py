@@ -167,12 +167,19 @@ def render(spec: dict) -> dict:
     }
 
 
+def probe() -> dict:
+    """What this Blender can render with: its version and Cycles' GPU devices by backend."""
+    import bpy
+
+    return {"blender_version": bpy.app.version_string, "gpu_devices": _gpu_devices(bpy)}
+
+
 def main(argv: list[str]) -> int:
     spec_path = argv[argv.index("--") + 1] if "--" in argv else argv[1]
     with open(spec_path) as handle:
         spec = json.load(handle)
     try:
-        result = {"ok": True, **render(spec)}
+        result = {"ok": True, **(probe() if spec.get("probe") else render(spec))}
     except Exception as err:  # reported to the runner, which fails the render with it
         result = {"ok": False, "error": f"{type(err).__name__}: {err}"}
     with open(spec["result"], "w") as handle:

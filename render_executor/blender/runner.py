@@ -15,6 +15,7 @@ with the log's last lines.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import re
@@ -27,6 +28,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from render_executor.blender.checks import gpu_errors
 from veriframe_core.frames import FrameRejected, check_frame
@@ -36,6 +38,15 @@ SAMPLE = re.compile(r"\bSample (\d+)/(\d+)")
 EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "OPEN_EXR": ".exr", "TIFF": ".tif", "WEBP": ".webp"}
 LOG_TAIL_LINES = 30
 MEMORY_POLL_S = 0.2
+PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+"""Loaded before any fork: the child only calls into it."""
+
+
+class Cancel(Protocol):
+    """What stops a render when set: a `threading.Event`, or anything with `is_set`."""
+
+    def is_set(self) -> bool: ...
 
 
 class RenderFailed(RuntimeError):
@@ -112,7 +123,7 @@ class BlenderRunner:
         scratch: Path,
         limits: RenderLimits = RenderLimits(),
         on_progress: Callable[[float, str], None] | None = None,
-        cancel: threading.Event | None = None,
+        cancel: Cancel | None = None,
     ) -> RenderResult:
         """Render `job` in `scratch` (created; the caller removes it). `on_progress` gets the
         fraction done (0–1) and Blender's status line as they come; setting `cancel` stops
@@ -170,6 +181,26 @@ class BlenderRunner:
             log=log_file,
         )
 
+    def probe(self, scratch: Path, timeout_s: float = 120) -> dict:
+        """Blender's version and the GPU devices Cycles finds, by backend (`inside.probe`)."""
+        scratch.mkdir(parents=True, exist_ok=True)
+        result_file, spec_file = scratch / "probe.json", scratch / "probe-spec.json"
+        spec_file.write_text(json.dumps({"probe": True, "result": str(result_file)}))
+        run = _Run(
+            self.command(spec_file),
+            scratch,
+            scratch / "probe.log",
+            RenderLimits(timeout_s),
+            None,
+            None,
+        )
+        exit_code, _, reason = run.wait()
+        report = json.loads(result_file.read_text()) if result_file.exists() else {}
+        if reason or exit_code != 0 or not report.get("ok"):
+            why = reason or report.get("error") or f"Blender {_exit_text(exit_code)}"
+            raise RenderFailed(f"probing Blender failed: {why}", run.tail())
+        return {"blender_version": report["blender_version"], "gpu_devices": report["gpu_devices"]}
+
 
 def _exit_text(code: int) -> str:
     if code < 0:
@@ -207,6 +238,7 @@ class _Run:
             text=True,
             errors="replace",
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -254,6 +286,13 @@ class _Run:
 
     def tail(self) -> str:
         return "\n".join(self.lines)
+
+
+def _die_with_parent() -> None:
+    """In the child: Linux kills Blender when the agent dies (even by SIGKILL), so a crashed
+    agent leaves no render running that nobody will deliver. Elsewhere it does nothing."""
+    if _LIBC is not None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _rss_kb(pid: int) -> int:

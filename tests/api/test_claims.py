@@ -92,6 +92,7 @@ def test_only_the_holder_may_heartbeat_complete_or_fail(
         ("heartbeat", {"progress": 0.1}),
         ("complete", {"result_cid": CID}),
         ("fail", {"reason": "no"}),
+        ("release", {"reason": "no"}),
     ):
         assert "not claimed by" in error(
             api.post(f"/api/v1/jobs/{job}/{action}", json=body, headers=stranger), 403
@@ -167,6 +168,30 @@ def test_a_worker_is_blocked_from_a_job_after_three_failures(
     assert api.post(f"/api/v1/jobs/{job}/assign", headers=fresh).status_code == 200
     attempts = api.get(f"/api/v1/jobs/{job}/attempts").json()["items"]
     assert [a["attempt"] for a in attempts] == [4, 3, 2, 1]
+
+
+def test_a_released_claim_reopens_the_job_at_once_and_is_not_a_failure(
+    api: httpx.Client, warehouse: sa.Engine, open_jobs: Iterator[int]
+) -> None:
+    job = next(open_jobs)
+    _, auth = seeded(warehouse)
+    assert api.get("/api/v1/jobs/claimed", headers=auth).json() == []
+    for n in (1, 2, 3, 4):  # more releases than failures block a worker after
+        assert api.post(f"/api/v1/jobs/{job}/assign", headers=auth).status_code == 200
+        (held,) = api.get("/api/v1/jobs/claimed", headers=auth).json()
+        assert (held["job_id"], held["attempt"], held["state"]) == (job, n, "running")
+        released = api.post(f"/api/v1/jobs/{job}/release", json={"reason": "SIGTERM"}, headers=auth)
+        assert released.status_code == 200, released.text
+        Claim.model_validate(released.json())
+        assert released.json()["state"] == "expired"
+        assert released.json()["failure_reason"] == "released: SIGTERM"
+        detail = api.get(f"/api/v1/jobs/{job}").json()
+        assert detail["status"] == "open" and detail["claim"] is None
+        assert api.get("/api/v1/jobs/claimed", headers=auth).json() == []
+    again = api.post(f"/api/v1/jobs/{job}/release", json={"reason": "twice"}, headers=auth)
+    assert "expired" in error(again, 409)
+    assert error(api.post(f"/api/v1/jobs/{job}/release", json={}, headers=auth), 422)
+    error(api.get("/api/v1/jobs/claimed"), 401)
 
 
 def test_a_hundred_concurrent_claims_have_exactly_one_winner(

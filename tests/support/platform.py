@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import sqlalchemy as sa
 from starknet_py.net.account.account import Account
 
@@ -36,16 +42,22 @@ def post_job(
     warehouse: sa.Engine,
     activity: Activity,
     asset_cid: str,
+    *,
+    indexed_by: str = "test",
     **render_settings: Any,
 ) -> int:
     """A job on chain for `asset_cid`, indexed, with tiny render settings from its creator;
-    better paid than the jobs before it, so `claim-next` offers it first."""
+    better paid than the jobs before it, so `claim-next` offers it first. Indexed by the
+    test (`indexed_by="test"`), or waited for while something else indexes it."""
     creator = activity.creators[0]
     reward = 10**18 * next(_rewards)
     call = chain.reg("create_job", *cid_to_felts(asset_cid), reward, chain.now() + 10**6)
     chain.send(creator, call)
     job_id = chain.view(chain.registry, "get_job_counter")
-    ingestor(warehouse, chain).tick(60, until_caught_up=True)
+    if indexed_by == "test":
+        ingestor(warehouse, chain).tick(60, until_caught_up=True)
+    else:
+        eventually(lambda: api.get(f"/api/v1/jobs/{job_id}").status_code == 200, timeout=60)
     auth = bearer(sign_in(api, creator, "authenticate"))
     body = {"job_id": job_id, **TINY, **render_settings}
     answer = api.post("/api/v1/jobs", json=body, headers=auth)
@@ -98,3 +110,43 @@ def upload(kubo_url: str, content: Path | bytes) -> str:
     """Add a file (or bytes) to the IPFS node at `kubo_url`; its CID."""
     with IpfsClient(kubo_url) as ipfs:
         return ipfs.add(content) if isinstance(content, Path) else ipfs.add_bytes(content)
+
+
+def worker_process(
+    chain: Driver, api_url: str, account: Account, data_dir: Path, ipfs_api: str, **env: str
+) -> subprocess.Popen:
+    """`veriframe-worker` for `account` as its own process (its output in data_dir)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    variables = {
+        **os.environ,
+        "VERIFRAME_DATA_DIR": str(data_dir),
+        "VERIFRAME_WORKER_API_URL": api_url,
+        "VERIFRAME_WORKER_ADDRESS": hex(account.address),
+        "VERIFRAME_WORKER_PRIVATE_KEY": private_key(chain, account),
+        "VERIFRAME_WORKER_IPFS_API": ipfs_api,
+        "VERIFRAME_WORKER_POLL_S": "0.2",
+        "VERIFRAME_STARKNET_RPC_URL": chain.url,
+        "VERIFRAME_JOB_REGISTRY_ADDRESS": hex(chain.registry.address),
+        **env,
+    }
+    command = [str(Path(sys.executable).parent / "veriframe-worker")]
+    with (data_dir / "worker.log").open("ab") as out:
+        return subprocess.Popen(command, env=variables, stdout=out, stderr=subprocess.STDOUT)
+
+
+def eventually(check: Callable[[], Any], timeout: float = 60, every: float = 0.1) -> Any:
+    """The first truthy value of `check()`, polled until `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        assert time.monotonic() < deadline, f"not within {timeout:g} s: {check}"
+        time.sleep(every)
+    return value
+
+
+def rendering(agent: subprocess.Popen, job_id: int) -> list[psutil.Process]:
+    """The Blender processes of an agent process rendering `job_id` (none yet: empty)."""
+    try:
+        children = psutil.Process(agent.pid).children(recursive=True)
+        return [c for c in children if any(f"job-{job_id}-" in a for a in c.cmdline())]
+    except psutil.Error:  # a child that ended meanwhile
+        return []

@@ -12,16 +12,28 @@ import zipfile
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 import sqlalchemy as sa
 from PIL import Image
 
 from devchain.process import free_port
 from kubonode.process import KuboProcess
+from render_executor.wakeup import JobsAvailable
 from tests.support.activity import Activity
 from tests.support.api import ApiServer
 from tests.support.chain import Driver
-from tests.support.platform import agent_for, logged, messages, post_job, private_key, upload
+from tests.support.platform import (
+    agent_for,
+    eventually,
+    logged,
+    messages,
+    post_job,
+    private_key,
+    rendering,
+    upload,
+    worker_process,
+)
 from tests.support.warehouse import ingestor
 from veriframe_core.chain.addresses import normalize_address
 from veriframe_core.ipfs import IpfsClient
@@ -65,6 +77,11 @@ def test_a_job_is_claimed_rendered_delivered_and_submitted_on_chain(
     assert materialized["params"]["metadata"]["result_cid"]["raw_value"] == outcome.result_cid
     assert any("submit_result for job" in line for line in logged(warehouse, job_id))
     assert not (tmp_path / "worker" / f"job-{job_id}-1").exists()  # scratch removed
+    # the machine's capabilities are in the worker's profile, for matching jobs
+    profile = api.get(f"/api/v1/workers/{normalize_address(worker.address)}").json()
+    assert profile["capabilities"]["devices"] == ["CPU"]
+    assert profile["capabilities"]["blender_version"] == "5.0.1"
+    assert profile["capabilities"]["os"] == "linux"
 
 
 def test_a_corrupt_file_is_failed_with_the_reason_and_reopened(
@@ -189,3 +206,86 @@ def test_the_command_reads_the_seed_variables_and_says_why_it_took_nothing(
     without_key = {k: v for k, v in env.items() if k != "WORKER_PRIVATE_KEY"}
     refused = subprocess.run(command, env=without_key, capture_output=True, text=True, timeout=120)
     assert refused.returncode == 1 and "no worker key" in refused.stderr
+
+
+SLOW = {"resolution_x": 320, "resolution_y": 240, "samples": 200}  # a few seconds
+
+
+def _claim_after(api: httpx.Client, job_id: int) -> dict:
+    return api.get(f"/api/v1/jobs/{job_id}/attempts").json()["items"][0]
+
+
+def test_sigterm_mid_render_releases_the_claim_and_the_job_reopens_at_once(
+    chain: Driver,
+    api: httpx.Client,
+    api_server: ApiServer,
+    warehouse: sa.Engine,
+    activity: Activity,
+    kubo: KuboProcess,
+    demo_scene: Path,
+    tmp_path: Path,
+) -> None:
+    job_id = post_job(chain, api, warehouse, activity, upload(kubo.url, demo_scene), **SLOW)
+    agent = worker_process(chain, api_server.url, activity.workers[4], tmp_path, kubo.url)
+    try:
+        blender = eventually(lambda: rendering(agent, job_id), timeout=90)
+        agent.terminate()
+        assert agent.wait(30) == 0
+    finally:
+        agent.kill()
+    _, still_running = psutil.wait_procs(blender, timeout=10)
+    assert blender and not still_running  # the render was cancelled
+    job = api.get(f"/api/v1/jobs/{job_id}").json()
+    assert job["status"] == "open" and job["claim"] is None  # not after the lease: now
+    released = _claim_after(api, job_id)
+    assert released["state"] == "expired"  # not a failed attempt of the worker's
+    assert released["failure_reason"] == "released: the worker was stopped"
+    assert any("released" in line for line in logged(warehouse, job_id))
+    assert messages(warehouse, job_id)[-1]["method"] == "closed"
+
+
+def test_an_agent_restarted_after_a_crash_releases_the_claim_it_left_and_renders_again(
+    chain: Driver,
+    api: httpx.Client,
+    api_server: ApiServer,
+    warehouse: sa.Engine,
+    activity: Activity,
+    kubo: KuboProcess,
+    demo_scene: Path,
+    tmp_path: Path,
+) -> None:
+    job_id = post_job(chain, api, warehouse, activity, upload(kubo.url, demo_scene), **SLOW)
+    worker = activity.workers[0]
+    crashed = worker_process(chain, api_server.url, worker, tmp_path, kubo.url)
+    try:
+        eventually(lambda: rendering(crashed, job_id), timeout=90)
+    finally:
+        crashed.kill()
+        crashed.wait()
+    assert (tmp_path / "worker" / f"job-{job_id}-1").is_dir()  # what the crash left
+    with agent_for(chain, api_server, worker, tmp_path, kubo.url) as agent:
+        assert agent.release_left_over() == [job_id]
+        released = _claim_after(api, job_id)
+        assert released["state"] == "expired" and "restarted" in released["failure_reason"]
+        assert not (tmp_path / "worker" / f"job-{job_id}-1").exists()
+        (outcome,) = agent.run(once=True)
+    assert outcome.completed and outcome.job_id == job_id and outcome.attempt == 2
+
+
+def test_an_idle_agent_is_woken_by_the_websocket_when_a_job_opens(
+    chain: Driver,
+    api: httpx.Client,
+    api_server: ApiServer,
+    warehouse: sa.Engine,
+    activity: Activity,
+    kubo: KuboProcess,
+) -> None:
+    """What the agent waits on between jobs: the `jobs:available` topic."""
+    listener = JobsAvailable(api_server.url).start()
+    try:
+        eventually(listener.connected.is_set, timeout=30)
+        listener.wait(0.5)  # nothing has opened yet; clears whatever came with subscribing
+        post_job(chain, api, warehouse, activity, upload(kubo.url, b"any asset"))
+        assert listener.wait(30)
+    finally:
+        listener.close()

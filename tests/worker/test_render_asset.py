@@ -1,6 +1,7 @@
 """Jobs as assets: the render sensor adds a partition per job and requests its run at the
 claim; the run replays the worker's Pipes messages into its logs and one materialization,
-however late it starts; after too many failed attempts it fails with their reasons."""
+however late it starts; after too many failed attempts it fails with their reasons; a
+worker killed mid-render loses its lease and another one delivers, once."""
 
 from __future__ import annotations
 
@@ -10,19 +11,27 @@ from pathlib import Path
 
 import dagster as dg
 import httpx
+import psutil
 import pytest
 import sqlalchemy as sa
 from PIL import Image
 
 from kubonode.process import KuboProcess
 from tests.support.activity import Activity
-from tests.support.api import ApiServer
+from tests.support.api import ApiServer, api_settings
 from tests.support.chain import Driver
-from tests.support.platform import agent_for, post_job, upload
+from tests.support.platform import (
+    agent_for,
+    eventually,
+    post_job,
+    rendering,
+    upload,
+    worker_process,
+)
 from veriframe_core.chain.addresses import normalize_address
 from veriframe_core.settings import Settings
 from veriframe_dagster.defs.chain.resources import chain_resources
-from veriframe_dagster.defs.render.assets import render
+from veriframe_dagster.defs.render.assets import RENDER_KEY, render
 from veriframe_dagster.defs.render.checks import frame_rechecked
 from veriframe_dagster.defs.render.partitions import RENDER_PARTITIONS
 from veriframe_dagster.defs.render.sensor import render_sensor
@@ -157,3 +166,56 @@ def test_after_too_many_failed_attempts_the_run_fails_with_their_reasons(
     failure = result.failure_data_for_node("render").error
     assert f"job {job_id} failed 3 attempts" in failure.message
     assert failure.message.count("could not render the file") == 3
+
+
+SLOW = {"resolution_x": 320, "resolution_y": 240, "samples": 200}  # a few seconds
+
+
+def test_a_worker_killed_mid_render_loses_its_lease_and_another_delivers_once(
+    chain: Driver,
+    api: httpx.Client,
+    warehouse: sa.Engine,
+    activity: Activity,
+    kubo: KuboProcess,
+    demo_scene: Path,
+    tmp_path: Path,
+    resources: dict,
+    instance: dg.DagsterInstance,
+) -> None:
+    short_leases = api_settings(chain, api_lease_s=5, api_lease_sweep_s=0.5)
+    server = ApiServer(short_leases, warehouse).start()
+    try:
+        job_id = post_job(chain, api, warehouse, activity, upload(kubo.url, demo_scene), **SLOW)
+        first, second = activity.workers[2], activity.workers[3]
+        agent = worker_process(chain, server.url, first, tmp_path / "first", kubo.url)
+        try:
+            blender = eventually(lambda: rendering(agent, job_id), timeout=90)
+            agent.kill()
+        finally:
+            agent.kill()
+            agent.wait()
+        _, still_running = psutil.wait_procs(blender, timeout=10)
+        assert blender and not still_running  # Blender died with its agent
+
+        def reopened() -> dict | None:
+            job = api.get(f"/api/v1/jobs/{job_id}").json()
+            return job if job["claim"] is None else None
+
+        assert eventually(reopened, 20)["status"] == "open"  # the lease ran out
+        with agent_for(chain, server, second, tmp_path / "second", kubo.url) as other:
+            (outcome,) = other.run(once=True)
+    finally:
+        server.stop()
+    assert outcome.completed and outcome.job_id == job_id, outcome.reason
+    attempts = api.get(f"/api/v1/jobs/{job_id}/attempts").json()["items"]
+    assert [(a["attempt"], a["state"]) for a in attempts] == [(2, "completed"), (1, "expired")]
+
+    result = materialize(resources, instance, job_id)
+    (event,) = result.asset_materializations_for_node("render")
+    meta = {k: v.value for k, v in event.metadata.items()}
+    assert meta["worker"] == normalize_address(second.address) and meta["attempts"] == 2
+    assert meta["failed_attempts"] == 1 and meta["result_cid"] == outcome.result_cid
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=RENDER_KEY, asset_partitions=[str(job_id)]), limit=10
+    ).records
+    assert len(records) == 1

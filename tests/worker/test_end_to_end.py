@@ -1,0 +1,109 @@
+"""End to end with Dagster's daemon as a real process: a job created on chain is indexed by
+the chain sensor, rendered by a worker agent, recorded as its `render` partition by a run
+the render sensor launched, submitted on chain and finally paid by the settlement job.
+While Dagster is stopped the worker goes on; started again, Dagster records what it missed,
+with the worker's logs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from kubonode.process import KuboProcess
+from tests.support.activity import Activity
+from tests.support.api import ApiServer
+from tests.support.chain import Driver
+from tests.support.dagster import DagsterDaemon, launch, materializations
+from tests.support.platform import agent_for, eventually, post_job, private_key, upload
+from veriframe_core.settings import Settings
+from veriframe_core.warehouse.embedded import EmbeddedPostgres
+from veriframe_dagster.dagster_home import dagster_environment, prepare_dagster_home
+
+
+@pytest.fixture
+def dagster_env(
+    chain: Driver,
+    warehouse: sa.Engine,
+    kubo: KuboProcess,
+    embedded_pg: EmbeddedPostgres,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict[str, str]:
+    """The environment `veriframe up` gives Dagster, on a fresh instance database; set in
+    this process too, so that `DagsterInstance.get()` reads the same instance."""
+    embedded_pg.ensure_database("dagster_end_to_end")
+    url = embedded_pg.url("dagster_end_to_end")
+    home = prepare_dagster_home(Settings(data_dir=tmp_path), url)
+    env = {
+        **dagster_environment(home, url),
+        "VERIFRAME_DATA_DIR": str(tmp_path),
+        "VERIFRAME_DATABASE_URL": warehouse.url.render_as_string(hide_password=False),
+        "VERIFRAME_STARKNET_RPC_URL": chain.url,
+        "VERIFRAME_JOB_REGISTRY_ADDRESS": hex(chain.registry.address),
+        "VERIFRAME_IPFS_API_URL": kubo.url,
+        "VERIFRAME_IPFS_GATEWAY_URL": f"{kubo.url}/ipfs",
+        "VERIFRAME_OPERATOR_ADDRESS": hex(chain.owner.address),
+        "VERIFRAME_OPERATOR_PRIVATE_KEY": private_key(chain, chain.owner),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return {**os.environ, **env}
+
+
+def test_jobs_are_rendered_recorded_and_paid_with_dagster_up_or_down(
+    chain: Driver,
+    api: httpx.Client,
+    api_server: ApiServer,
+    warehouse: sa.Engine,
+    activity: Activity,
+    kubo: KuboProcess,
+    demo_scene: Path,
+    tmp_path: Path,
+    dagster_env: dict[str, str],
+) -> None:
+    daemon = DagsterDaemon(dagster_env, tmp_path / "dagster-daemon.log").start()
+    worker = activity.workers[0]
+    asset = upload(kubo.url, demo_scene)
+    try:
+        first = post_job(chain, api, warehouse, activity, asset, indexed_by="dagster")
+        second = post_job(chain, api, warehouse, activity, asset, indexed_by="dagster")
+        with dg.DagsterInstance.get() as instance:
+            with agent_for(chain, api_server, worker, tmp_path / "agent", kubo.url) as agent:
+                (delivered,) = agent.run(max_jobs=1)  # the best paid first
+                assert (delivered.job_id, delivered.completed) == (second, True)
+                eventually(lambda: materializations(instance, str(second)), timeout=180)
+
+                daemon.stop()  # Dagster is down: the worker renders all the same
+                (late,) = agent.run(max_jobs=1)
+                assert (late.job_id, late.completed) == (first, True), late.reason
+            assert materializations(instance, str(first)) == []
+
+            daemon.start()  # back: the run the sensor missed is launched and replays
+            (record,) = eventually(lambda: materializations(instance, str(first)), timeout=180)
+            metadata = record.asset_materialization.metadata
+            assert metadata["result_cid"].value == late.result_cid
+            assert metadata["worker"].value == f"0x{worker.address:064x}"
+            logs = [entry.message for entry in instance.all_logs(record.run_id)]
+            assert any("Rendered frame 1 at 64×48" in line for line in logs)
+            assert any(f"submit_result for job {first}" in line for line in logs)
+
+        def statuses() -> set[str]:
+            return {api.get(f"/api/v1/jobs/{job}").json()["status"] for job in (first, second)}
+
+        eventually(lambda: statuses() == {"submitted"}, timeout=60)  # ResultSubmitted indexed
+        rewards = sum(chain.view(chain.registry, "get_job_reward", j) for j in (first, second))
+        before = chain.view(chain.token, "balance_of", worker.address)
+        chain.rpc("devchain_increaseTime", {"seconds": 10**6 + 60})
+        launch(dagster_env, "settlement_job")
+        eventually(
+            lambda: chain.view(chain.token, "balance_of", worker.address) == before + rewards,
+            timeout=180,
+        )
+        eventually(lambda: statuses() == {"finalized"}, timeout=60)
+    finally:
+        daemon.stop()
