@@ -46,7 +46,9 @@ def create_app(settings: Settings | None = None, engine: sa.Engine | None = None
         app.state.tokens = TokenIssuer.from_settings(settings)
         app.state.chain = ApiChain(settings)
         await app.state.chain.open()
-        app.state.available = AvailableJobs(app.state.engine, settings.api_max_failures_per_job)
+        app.state.available = AvailableJobs(
+            app.state.engine, settings.api_max_failures_per_job, settings.api_settings_grace_s
+        )
         app.state.announcer = Announcer(app.state.engine).start()
         app.state.feed = ChangeFeed(app.state.engine, queue_size=settings.api_ws_queue_size)
         app.state.feed.listeners.append(app.state.available)

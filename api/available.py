@@ -37,7 +37,9 @@ PAGE = Prepared(
     "veriframe_page",
     f"""
     SELECT coalesce(json_agg(p.doc ORDER BY p.n) FILTER (WHERE p.n <= :limit), '[]')::text,
-           count(*), extract(epoch FROM min(p.deadline) - now())
+           count(*), extract(epoch FROM min(p.deadline) - now()),
+           (SELECT extract(epoch FROM min(j.indexed_at) + {claims.GRACE} - now()) FROM jobs j
+            WHERE j.status = 'open' AND NOT {claims.RELEASED})
     FROM (
         SELECT row_number() OVER (ORDER BY j.reward_amount DESC, j.job_id) AS n,
                {AVAILABLE_JOB_JSON} AS doc, j.deadline
@@ -66,22 +68,28 @@ MET_REQUIREMENTS = Prepared(
 """Which distinct requirements of open jobs the worker meets, as one comparable text."""
 
 
-def page_ttl(offset: int, first_deadline_s: float | None) -> float:
-    """How long a page stays right without a change notification. Time only removes jobs
-    (their deadline passes): a first page changes when one of its own jobs (or the one after
-    it, which decides `next_offset`) expires. A later page also shifts when an earlier job
-    expires, which the page itself does not show: those live `PAGE_TTL_S`."""
-    if offset or first_deadline_s is None:
+def page_ttl(
+    offset: int, first_deadline_s: float | None, first_release_s: float | None = None
+) -> float:
+    """How long a page stays right without a change notification. Time removes jobs (their
+    deadline passes) and adds the ones held back for their settings (`claims.RELEASED`): a
+    first page changes when one of its own jobs (or the one after it, which decides
+    `next_offset`) expires, or when the next held-back job is released. A later page also
+    shifts when an earlier job expires, which the page itself does not show: those live
+    `PAGE_TTL_S`."""
+    changes = [float(s) for s in (first_deadline_s, first_release_s) if s is not None]
+    if offset or not changes:
         return PAGE_TTL_S
-    return max(0.0, min(float(first_deadline_s), FACTS_TTL_S))
+    return max(0.0, min([*changes, FACTS_TTL_S]))
 
 
 class AvailableJobs:
     """Pages of available jobs and the facts of workers, cached between changes."""
 
-    def __init__(self, engine: sa.Engine, max_failures: int):
+    def __init__(self, engine: sa.Engine, max_failures: int, grace_s: float = 0):
         self.engine = engine
         self.max_failures = max_failures
+        self.grace_s = grace_s
         self.listening = False
         self._lock = threading.Lock()
         self._generation = 0
@@ -140,9 +148,9 @@ class AvailableJobs:
     def load_page(self, worker: claims.WorkerFacts, limit: int, offset: int) -> tuple[str, bool]:
         """The page for a worker that passed `claims.ineligibility`, read now."""
         generation = self._generation
-        params = {**worker.params(), "limit": limit, "offset": offset}
+        params = {**worker.params(), "limit": limit, "offset": offset, "grace_s": self.grace_s}
         with self.engine.connect() as conn:
-            items, fetched, first_deadline_s = PAGE(conn, params).one()
+            items, fetched, first_deadline_s, first_release_s = PAGE(conn, params).one()
             if self._thresholds is None:
                 thresholds = sorted(THRESHOLDS(conn).scalars())
                 with self._lock:
@@ -156,7 +164,7 @@ class AvailableJobs:
         more = fetched > limit
         key = self._page_key(worker, limit, offset)
         if key is not None:
-            expires = time.monotonic() + page_ttl(offset, first_deadline_s)
+            expires = time.monotonic() + page_ttl(offset, first_deadline_s, first_release_s)
             self._store(generation, self._pages, key, (expires, items, more))
         return items, more
 

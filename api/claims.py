@@ -177,13 +177,22 @@ CAPABLE = f"""NOT EXISTS (
     WHERE s.job_id = j.job_id AND s.created_tx = j.created_tx AND NOT {CAPABILITY_MATCH})"""
 """The job (`j`) has no render settings, or the worker meets their requirements."""
 
+GRACE = "make_interval(secs => CAST(:grace_s AS float8))"
+HAS_SETTINGS = """EXISTS (SELECT 1 FROM job_render_settings g
+    WHERE g.job_id = j.job_id AND g.created_tx = j.created_tx)"""
+RELEASED = f"""(CAST(:grace_s AS float8) = 0 OR j.indexed_at <= now() - {GRACE}
+    OR {HAS_SETTINGS})"""
+"""The job (`j`) has its creator's render settings, or waited `:grace_s` since it was
+indexed: its creator can attach them only once it is indexed, and a worker woken at once
+would otherwise render it with the defaults."""
+
 CLAIMABLE = f"""j.status = 'open' AND j.deadline > now()
     AND j.min_reputation <= :reputation
     AND j.creator_address <> :worker
     AND j.job_id <> ALL(CAST(:blocked AS numeric[]))
-    AND {CAPABLE}"""
+    AND {CAPABLE} AND {RELEASED}"""
 """The jobs (`j`) a worker that passes `ineligibility` may claim now; parameters from
-`WorkerFacts.params()`."""
+`WorkerFacts.params()` and `grace_s`."""
 
 
 def _claim_sql(won: str) -> str:
@@ -233,11 +242,18 @@ async def claim(
     lease_s: int,
     max_failures: int,
     max_active: int,
+    grace_s: float = 0,
 ) -> str:
     """Claim the job for the worker with a lease; the job's document as JSON. Claiming a job
     the worker holds answers the same (a retry); ClaimRefused otherwise."""
     worker = await _claimant(tx, address, session_id, max_failures)
-    params = {**worker.params(), "job_id": job_id, "lease_s": lease_s, "max_active": max_active}
+    params = {
+        **worker.params(),
+        "job_id": job_id,
+        "lease_s": lease_s,
+        "max_active": max_active,
+        "grace_s": grace_s,
+    }
     if worker.running < max_active and (won := await CLAIM.fetchrow(tx.conn, params)):
         tx.announce(jobs=[job_id])
         return won[1]
@@ -259,13 +275,14 @@ async def claim_next(
     lease_s: int,
     max_failures: int,
     max_active: int,
+    grace_s: float = 0,
 ) -> str | None:
     """Claim the best-paid job the worker may take now; its document as JSON, or None when
     there is none (ClaimRefused when the worker may take none at all)."""
     worker = await _claimant(tx, address, session_id, max_failures)
     if worker.running >= max_active:
         raise _capped(worker.running, max_active)
-    params = {**worker.params(), "lease_s": lease_s, "max_active": max_active}
+    params = {**worker.params(), "lease_s": lease_s, "max_active": max_active, "grace_s": grace_s}
     won = await CLAIM_NEXT.fetchrow(tx.conn, params)
     if won is None:
         if (running := await RUNNING_CLAIMS.fetchval(tx.conn, params)) >= max_active:
@@ -289,6 +306,7 @@ STATE_OF = Prepared(
     "veriframe_state_of",
     f"""SELECT j.status, j.deadline, j.deadline <= now() AS passed,
                j.creator_address, j.min_reputation, {CAPABLE} AS capable,
+               {RELEASED} AS released, j.indexed_at + {GRACE} AS released_at,
                (SELECT CASE WHEN a.state = 'running' AND a.lease_expires_at > now()
                             THEN a.worker_address END
                 FROM job_attempts a
@@ -320,6 +338,12 @@ def _lost_claim(worker: WorkerFacts, job_id: int, row: asyncpg.Record) -> ClaimR
     if row["passed"]:
         deadline = row["deadline"].isoformat()
         return ClaimRefused(409, f"job {job_id} passed its deadline ({deadline})")
+    if not row["released"]:
+        return ClaimRefused(
+            409,
+            f"job {job_id} waits for its creator's render settings until "
+            f"{row['released_at'].isoformat()}; claim it then",
+        )
     return ClaimRefused(409, f"job {job_id} is not claimable now")
 
 

@@ -17,18 +17,21 @@ import argparse
 import asyncio
 import itertools
 import json
-import os
 import random
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import psutil
 import sqlalchemy as sa
+from harness import (
+    dagster_env,
+    percentile,
+    start_daemon,
+    stop_group,
+    tree_cpu_seconds,
+    wait_for,
+)
 from starknet_py.contract import Contract
 from starknet_py.hash.selector import get_selector_from_name
 from starknet_py.net.account.account import Account
@@ -38,73 +41,11 @@ from starknet_py.net.signer.key_pair import KeyPair
 from devchain.process import DevchainProcess, free_port
 from veriframe_core.chain.abi import load_abi
 from veriframe_core.chain.cids import cid_to_felts
-from veriframe_core.settings import Settings
 from veriframe_core.warehouse.embedded import EmbeddedPostgres
 from veriframe_core.warehouse.migrate import upgrade_warehouse
-from veriframe_dagster.dagster_home import dagster_environment, prepare_dagster_home
 
 JOB_CREATED = get_selector_from_name("JobCreated")
 CID = cid_to_felts("QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG")
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, round(q / 100 * len(ordered) + 0.5) - 1)]
-
-
-def start_daemon(data_dir: Path, state_dir: Path, urls: dict[str, str], args) -> subprocess.Popen:
-    settings = Settings(data_dir=data_dir)
-    home = prepare_dagster_home(settings, urls["dagster"])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VERIFRAME_")}
-    env.update(dagster_environment(home, urls["dagster"]))
-    env.update(
-        VERIFRAME_DATA_DIR=str(data_dir),
-        VERIFRAME_DATABASE_URL=urls["warehouse"],
-        VERIFRAME_DEVCHAIN_STATE_DIR=str(state_dir),
-        VERIFRAME_CHAIN_SENSOR_INTERVAL_S=str(args.interval_s),
-        VERIFRAME_CHAIN_SENSOR_FOLLOW_S=str(args.follow_s),
-    )
-    log = (data_dir / "dagster-daemon.log").open("ab")
-    argv = [str(Path(sys.executable).parent / "dagster-daemon"), "run"]
-    argv += ["-m", "veriframe_dagster.definitions"]
-    return subprocess.Popen(
-        argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-
-
-def stop_group(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-def group_cpu_seconds(proc: subprocess.Popen) -> float:
-    """CPU seconds used so far by the daemon and its code servers, including the ones it has
-    already replaced (the daemon starts a fresh code server every 60 s)."""
-    total = 0.0
-    try:
-        parent = psutil.Process(proc.pid)
-        for p in [parent, *parent.children(recursive=True)]:
-            t = p.cpu_times()
-            total += t.user + t.system + t.children_user + t.children_system
-    except psutil.NoSuchProcess:
-        pass
-    return total
-
-
-def wait_for(check, what: str, timeout: float, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if proc.poll() is not None:
-            raise RuntimeError(f"dagster-daemon exited while waiting for {what}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not within {timeout} s")
-        time.sleep(0.1)
 
 
 async def send_jobs(info: dict, engine: sa.Engine, count: int, max_pause: float) -> list[float]:
@@ -190,7 +131,15 @@ def main() -> None:
         info = node.start()
         engine = sa.create_engine(urls["warehouse"])
         started = time.monotonic()
-        daemon = start_daemon(data_dir, node.state_dir, urls, args)
+        env = dagster_env(
+            data_dir,
+            urls["dagster"],
+            database_url=urls["warehouse"],
+            devchain_state_dir=node.state_dir,
+            chain_sensor_interval_s=args.interval_s,
+            chain_sensor_follow_s=args.follow_s,
+        )
+        daemon = start_daemon(env, data_dir / "dagster-daemon.log")
 
         def sensor_ingested() -> bool:
             with engine.connect() as conn:
@@ -199,10 +148,10 @@ def main() -> None:
         wait_for(sensor_ingested, "the chain sensor's first tick", 180, daemon)
         print(f"daemon up and sensor ticking after {time.monotonic() - started:.1f} s", flush=True)
         time.sleep(3)
-        cpu_before, wall_before = group_cpu_seconds(daemon), time.monotonic()
+        cpu_before, wall_before = tree_cpu_seconds(daemon.pid), time.monotonic()
         epoch_before = time.time()
         latencies = asyncio.run(send_jobs(info, engine, args.jobs, args.max_pause))
-        cpu = group_cpu_seconds(daemon) - cpu_before
+        cpu = tree_cpu_seconds(daemon.pid) - cpu_before
         wall = time.monotonic() - wall_before
         ticks = tick_stats(urls["dagster"], epoch_before)
     finally:

@@ -221,16 +221,18 @@ class Agent:
         return released
 
     def _idle(self, seconds: float) -> None:
-        """Wait for work: woken by the websocket when a job opens, else after `seconds`
-        (jittered, so agents do not poll in step)."""
+        """Wait for work: woken by the websocket when a job opens (then polling only every
+        6 × `worker_poll_s`, a backstop for what sends no message, e.g. a job released when
+        its wait for settings ends), else polling every `seconds`. Jittered, so agents do
+        not claim in step."""
         seconds *= random.uniform(0.8, 1.2)
-        if self.wakeup is not None and self.wakeup.connected.is_set():
-            if self.wakeup.wait(seconds * 3):  # the feed is the signal; polling a backstop
-                time.sleep(random.uniform(0, 0.2))  # spread a crowd's claims a little
-        elif self.wakeup is not None:
-            self.wakeup.wait(seconds)  # `stop` wakes it too
-        else:
+        if self.wakeup is None:
             self.stopping.wait(seconds)
+        elif self.wakeup.connected.is_set():
+            if self.wakeup.wait(self.settings.worker_poll_s * 6 * random.uniform(0.8, 1.2)):
+                time.sleep(random.uniform(0, 0.2))  # spread a crowd's claims a little
+        else:
+            self.wakeup.wait(seconds)  # `stop` wakes it too
 
     def finish_submissions(self) -> None:
         """Wait for the on-chain submissions still in flight (each closes its job's Pipes)."""

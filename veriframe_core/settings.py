@@ -156,6 +156,12 @@ class Settings(BaseSettings):
     api_lease_sweep_s: float = Field(
         2, gt=0, description="How often each API process reopens jobs whose lease expired."
     )
+    api_settings_grace_s: float = Field(
+        15,
+        ge=0,
+        description="Seconds a new job without render settings is held back, so that its "
+        "creator can attach them (`POST /jobs`) before a worker takes it with the defaults.",
+    )
     api_max_failures_per_job: int = Field(
         3, ge=1, description="Failed attempts after which a worker is blocked from that job."
     )

@@ -280,6 +280,7 @@ async def claim_next(
             lease_s=settings.api_lease_s,
             max_failures=settings.api_max_failures_per_job,
             max_active=settings.api_max_active_claims,
+            grace_s=settings.api_settings_grace_s,
         )
 
     document = await _claiming(request, act)
@@ -307,6 +308,7 @@ async def assign(
             lease_s=settings.api_lease_s,
             max_failures=settings.api_max_failures_per_job,
             max_active=settings.api_max_active_claims,
+            grace_s=settings.api_settings_grace_s,
         )
 
     return as_json(await _claiming(request, act))

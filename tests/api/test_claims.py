@@ -328,6 +328,36 @@ def test_the_creator_attaches_render_settings_that_filter_workers(
     )
 
 
+def test_a_new_job_waits_for_its_creators_settings_then_is_offered(
+    chain: Driver, warehouse: sa.Engine, open_jobs: Iterator[int]
+) -> None:
+    """With a grace (in service 15 s), a job just indexed is held back until its creator
+    attaches the render settings, or the grace passes and it goes with the defaults."""
+    server = ApiServer(api_settings(chain, api_settings_grace_s=4), warehouse).start()
+    held, waited = Activity(chain).create_jobs(chain.accounts[2], 2, ttl=10**6)
+    ingestor(warehouse, chain).tick(60, until_caught_up=True)
+    try:
+        with httpx.Client(base_url=server.url) as client:
+            _, worker = seeded(warehouse)
+
+            def offered() -> list[int]:
+                page = client.get("/api/v1/jobs/available", params={"limit": 500}, headers=worker)
+                return [j["job_id"] for j in page.json()["items"]]
+
+            assert held not in offered() and waited not in offered()
+            refused = client.post(f"/api/v1/jobs/{held}/assign", headers=worker)
+            assert "waits for its creator's render settings" in error(refused, 409)
+            creator = bearer(sign_in(client, chain.accounts[2], "authenticate"))
+            body = {"job_id": held, "resolution_x": 64, "resolution_y": 48}
+            assert client.post("/api/v1/jobs", json=body, headers=creator).status_code == 200
+            assert held in offered() and waited not in offered()  # at once, not after 4 s
+            time.sleep(4.5)  # the grace passes: offered with the defaults
+            assert waited in offered()
+            assert client.post(f"/api/v1/jobs/{waited}/assign", headers=worker).status_code == 200
+    finally:
+        server.stop()
+
+
 def test_a_websocket_subscriber_sees_open_assigned_completed(
     api_server: ApiServer, api: httpx.Client, warehouse: sa.Engine, open_jobs: Iterator[int]
 ) -> None:

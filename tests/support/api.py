@@ -55,13 +55,15 @@ class ApiServer:
 
 def api_settings(chain: Driver, **changes: Any) -> Settings:
     """Settings of a test API on `chain`: a fixed JWT secret and the chain's registry (never
-    the working directory's `.veriframe`), and rate limits tests do not trip over."""
+    the working directory's `.veriframe`), rate limits tests do not trip over, and no wait
+    for render settings."""
     values = {
         "starknet_rpc_url": chain.url,
         "job_registry_address": hex(chain.registry.address),
         "api_ready_max_lag_blocks": 0,
         "api_jwt_secret": TEST_JWT_SECRET,
         "api_auth_rate_per_minute": 10_000,
+        "api_settings_grace_s": 0,  # jobs claimable at once (the grace has its own test)
         **changes,
     }
     return Settings(**values)

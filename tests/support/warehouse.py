@@ -44,6 +44,7 @@ SNAPSHOT_EXCLUDE = {
     "contract_events": {"id", "ingested_at"},
     "reputation_history": {"id"},
     "chain_cursor": {"updated_at"},
+    "jobs": {"indexed_at"},
 }
 SNAPSHOT_ORDER = {
     "contract_events": "block_number, transaction_index, event_index",

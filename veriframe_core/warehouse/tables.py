@@ -148,6 +148,13 @@ jobs = sa.Table(
     sa.Column("finalized_tx", Hash),
     sa.Column("updated_block", sa.BigInteger, nullable=False),
     sa.Column("updated_tx", Hash, nullable=False),
+    sa.Column(
+        "indexed_at",
+        sa.DateTime(timezone=True),
+        nullable=False,
+        server_default=sa.func.now(),
+        comment="when ingestion first wrote the row (the warehouse's clock, not the chain's)",
+    ),
     sa.CheckConstraint(
         "status IN (" + ", ".join(f"'{s}'" for s in JOB_STATUSES) + ")", name="status_known"
     ),

@@ -1,0 +1,297 @@
+"""Dispatch latency and throughput of the render pipeline, every part a real process.
+
+Embedded Postgres, devchain, the local IPFS node, the API (uvicorn), Dagster's daemon (the
+chain and render sensors, the queued run coordinator, one run process per job) and worker
+agents (`veriframe-worker`, each rendering with the bpy wheel on the CPU) run on this
+machine; the benchmark is the creator. Times, all from this machine's clock:
+
+- accepted: `create_job`'s receipt returned (devchain mines at once);
+- render started / ended: the agent's Blender process for the job appears / is gone
+  (processes polled every 20 ms);
+- materialized: the `render` partition's ASSET_MATERIALIZATION in Dagster's event log.
+
+Phase 1 sends `--latency-jobs` jobs one at a time (each after the one before materialized,
+with a random 0–2 s pause) to one agent: accepted → render started, render ended →
+materialized. Phase 2 creates `--throughput-jobs` jobs at once for `--agents` agents and
+measures jobs per minute, and the CPU each process used per job.
+
+    .venv/bin/python bench/render_pipeline.py [--latency-jobs 20] [--throughput-jobs 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import psutil  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from harness import (  # noqa: E402
+    dagster_env,
+    percentile,
+    start_daemon,
+    stop_group,
+    tree_cpu_seconds,
+    wait_for,
+)
+
+from devchain.process import DevchainProcess, free_port  # noqa: E402
+from kubonode.process import KuboProcess  # noqa: E402
+from tests.support.activity import Activity  # noqa: E402
+from tests.support.api import bearer, sign_in  # noqa: E402
+from tests.support.blender import make_demo_scene  # noqa: E402
+from tests.support.chain import Driver  # noqa: E402
+from tests.support.platform import TINY, worker_process  # noqa: E402
+from veriframe_core.chain.cids import cid_to_felts  # noqa: E402
+from veriframe_core.ipfs import IpfsClient  # noqa: E402
+from veriframe_core.warehouse.embedded import EmbeddedPostgres  # noqa: E402
+from veriframe_core.warehouse.migrate import upgrade_warehouse  # noqa: E402
+
+MATERIALIZED = sa.text(
+    """
+    SELECT partition, timestamp FROM event_logs
+    WHERE dagster_event_type = 'ASSET_MATERIALIZATION' AND asset_key = '["render"]'
+    """
+)
+
+
+class BlenderWatch:
+    """Polls the agents' Blender processes: when each job's render started and ended."""
+
+    def __init__(self, agents: list[subprocess.Popen]):
+        self.agents = agents
+        self.started: dict[int, float] = {}
+        self.ended: dict[int, float] = {}
+        self._live: dict[int, int] = {}  # job -> pid
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.02):
+            seen = {}
+            for agent in self.agents:
+                try:
+                    children = psutil.Process(agent.pid).children(recursive=True)
+                except psutil.Error:
+                    continue
+                for child in children:
+                    try:
+                        job = _job_of(child.cmdline())
+                        if job is not None:
+                            seen[job] = child.pid
+                            self.started.setdefault(job, child.create_time())
+                    except psutil.Error:
+                        continue
+            now = time.time()
+            for job in set(self._live) - set(seen):
+                self.ended.setdefault(job, now)
+            self._live = seen
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _job_of(argv: list[str]) -> int | None:
+    for arg in argv:
+        if "/job-" in arg and arg.endswith("spec.json"):
+            return int(arg.split("/job-")[1].split("-")[0])
+    return None
+
+
+def materialized(dagster_url: str) -> dict[int, float]:
+    engine = sa.create_engine(dagster_url)
+    with engine.connect() as conn:
+        rows = conn.execute(MATERIALIZED).all()
+    engine.dispose()
+    return {int(p): ts.replace(tzinfo=UTC).timestamp() for p, ts in rows}
+
+
+class Creator:
+    """Creates jobs for one asset and attaches tiny render settings, as `submit` would."""
+
+    def __init__(self, chain: Driver, api: httpx.Client, asset: str):
+        self.chain, self.api, self.asset = chain, api, asset
+        self.account = chain.accounts[1]
+        chain.send(
+            self.account, chain.call_of(chain.token, "approve", chain.registry.address, 10**30)
+        )
+        self.auth = bearer(sign_in(api, self.account, "authenticate"))
+        self.rewards = iter(range(10**15, 10**18))
+
+    def create(self, count: int) -> tuple[list[int], float]:
+        """`count` jobs in one transaction; their ids and when it was accepted."""
+        deadline = self.chain.now() + 3600
+        cid = cid_to_felts(self.asset)
+        calls = [
+            self.chain.reg("create_job", *cid, next(self.rewards), deadline) for _ in range(count)
+        ]
+        receipt = self.chain.send(self.account, *calls)
+        accepted = time.time()
+        last = self.chain.view(self.chain.registry, "get_job_counter")
+        assert receipt is not None
+        return list(range(last - count + 1, last + 1)), accepted
+
+    def attach(self, job_ids: list[int]) -> None:
+        for job_id in job_ids:
+            wait_for(
+                lambda j=job_id: self.api.get(f"/api/v1/jobs/{j}").status_code == 200, "indexed", 60
+            )
+            answer = self.api.post(
+                "/api/v1/jobs", json={"job_id": job_id, **TINY}, headers=self.auth
+            )
+            answer.raise_for_status()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency-jobs", type=int, default=20)
+    parser.add_argument("--throughput-jobs", type=int, default=40)
+    parser.add_argument("--agents", type=int, default=2)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="vf-pipeline-"))
+    pg = EmbeddedPostgres(work / "postgres")
+    pg.start()
+    chain_node = DevchainProcess(work / "chain", free_port(), accounts=12)
+    kubo = KuboProcess(work / "ipfs", free_port())
+    procs: dict[str, subprocess.Popen] = {}
+    try:
+        for name in ("veriframe", "dagster"):
+            pg.ensure_database(name)
+        urls = {"warehouse": pg.url("veriframe"), "dagster": pg.url("dagster")}
+        upgrade_warehouse(urls["warehouse"])
+        chain = Driver(chain_node.start())
+        kubo.start()
+        Activity(chain).setup_workers()
+        api_port = free_port()
+        common = dict(
+            database_url=urls["warehouse"],
+            starknet_rpc_url=chain.url,
+            job_registry_address=hex(chain.registry.address),
+            ipfs_api_url=kubo.url,
+            ipfs_gateway_url=f"{kubo.url}/ipfs",
+        )
+        env = dagster_env(work, urls["dagster"], **common)
+        with (work / "api.log").open("ab") as out:
+            procs["api"] = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "api.app:create_app",
+                    "--factory",
+                    "--port",
+                    str(api_port),
+                    "--log-level",
+                    "warning",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        api_url = f"http://127.0.0.1:{api_port}"
+        wait_for(lambda: _ok(f"{api_url}/"), "the API", 60, procs["api"])
+        procs["dagster"] = start_daemon(env, work / "dagster-daemon.log")
+        api = httpx.Client(base_url=api_url, timeout=30)
+        with IpfsClient(kubo.url) as ipfs:
+            asset = ipfs.add(make_demo_scene(work / "demo.blend"))
+        creator = Creator(chain, api, asset)
+        workers = Activity(chain).workers
+        agents = [
+            worker_process(chain, api_url, workers[i], work / f"agent{i}", kubo.url)
+            for i in range(args.agents)
+        ]
+        for i, agent in enumerate(agents):
+            procs[f"agent{i}"] = agent
+        watch = BlenderWatch(agents)
+        # let the daemon load and both sensors tick once before measuring
+        first, _ = creator.create(1)
+        creator.attach(first)
+        wait_for(lambda: first[0] in materialized(urls["dagster"]), "a first job", 300)
+
+        for other in agents[1:]:  # one agent for phase 1: the others paused
+            os.kill(other.pid, signal.SIGSTOP)
+        latency = []
+        for _ in range(args.latency_jobs):
+            time.sleep(random.uniform(0, 2))
+            (job,), accepted = creator.create(1)
+            creator.attach([job])
+            wait_for(lambda j=job: j in materialized(urls["dagster"]), f"job {job}", 300)
+            done = materialized(urls["dagster"])[job]
+            latency.append((watch.started[job] - accepted, done - watch.ended[job]))
+            print(
+                f"job {job}: dispatch {latency[-1][0]:.2f} s, record {latency[-1][1]:.2f} s",
+                flush=True,
+            )
+        for other in agents[1:]:
+            os.kill(other.pid, signal.SIGCONT)
+
+        pids = {name: p.pid for name, p in procs.items()}
+        pids |= {"postgres": pg.pid, "devchain": chain_node.proc.pid, "ipfs": kubo.proc.pid}
+        cpu_before = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
+        started = time.time()
+        jobs, accepted = creator.create(args.throughput_jobs)
+        creator.attach(jobs)
+        wait_for(lambda: all(j in watch.ended for j in jobs), "every render", 1800)
+        rendered = time.time()
+        wait_for(
+            lambda: all(j in materialized(urls["dagster"]) for j in jobs), "every record", 1800
+        )
+        recorded = time.time()
+        cpu = {name: tree_cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
+        watch.close()
+    finally:
+        for proc in procs.values():
+            stop_group(proc)
+        kubo.stop()
+        chain_node.stop()
+        pg.stop()
+
+    dispatch = [d for d, _ in latency]
+    record = [r for _, r in latency]
+    print(
+        f"\ndispatch, create_job accepted → render started ({len(dispatch)} jobs, 1 agent): "
+        f"p50 {statistics.median(dispatch):.2f} s, p95 {percentile(dispatch, 95):.2f} s"
+    )
+    print(
+        f"record, render ended → materialization recorded: p50 {statistics.median(record):.2f} s, "
+        f"p95 {percentile(record, 95):.2f} s"
+    )
+    minutes = (rendered - accepted) / 60
+    print(
+        f"throughput, {len(jobs)} jobs, {args.agents} agents: rendered and delivered "
+        f"{len(jobs) / minutes:.1f} jobs/min; all recorded in Dagster after "
+        f"{recorded - accepted:.1f} s ({len(jobs) / ((recorded - accepted) / 60):.1f} jobs/min)"
+    )
+    wall = recorded - started
+    for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]):
+        per_job, share = seconds / len(jobs), seconds / wall
+        print(f"  CPU {name:10s} {seconds:7.1f} s  {per_job:5.2f} s/job  {share:4.0%} of a core")
+    print(f"logs in {work}")
+
+
+def _ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+if __name__ == "__main__":
+    main()
