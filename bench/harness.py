@@ -46,13 +46,17 @@ def start_daemon(env: dict[str, str], log: Path) -> subprocess.Popen:
 
 
 def stop_group(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    """SIGTERM the process's group if it leads one (else the process), SIGKILL after 30 s."""
+    if proc.poll() is not None:
+        return
+    leads = os.getpgid(proc.pid) == proc.pid
+    send = (lambda sig: os.killpg(proc.pid, sig)) if leads else proc.send_signal
+    send(signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        send(signal.SIGKILL)
+        proc.wait()
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -91,5 +95,5 @@ def sensor_ticks(dagster_url: str, name: str, since: float) -> list[dict]:
     return [
         t
         for t in ticks
-        if t.get("instigator_name") == name and t["timestamp"] >= since and t.get("end_timestamp")
+        if t.get("job_name") == name and t["timestamp"] >= since and t.get("end_timestamp")
     ]

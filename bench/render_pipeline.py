@@ -6,7 +6,7 @@ agents (`veriframe-worker`, each rendering with the bpy wheel on the CPU) run on
 machine; the benchmark is the creator. Times, all from this machine's clock:
 
 - accepted: `create_job`'s receipt returned (devchain mines at once);
-- render started / ended: the agent's Blender process for the job appears / is gone
+- render started / ended: the agent's Blender process for the job is first seen / gone
   (processes polled every 20 ms);
 - materialized: the `render` partition's ASSET_MATERIALIZATION in Dagster's event log.
 
@@ -56,6 +56,7 @@ from tests.support.blender import make_demo_scene  # noqa: E402
 from tests.support.chain import Driver  # noqa: E402
 from tests.support.platform import TINY, worker_process  # noqa: E402
 from veriframe_core.chain.cids import cid_to_felts  # noqa: E402
+from veriframe_core.chain.events import event_codec  # noqa: E402
 from veriframe_core.ipfs import IpfsClient  # noqa: E402
 from veriframe_core.warehouse.embedded import EmbeddedPostgres  # noqa: E402
 from veriframe_core.warehouse.migrate import upgrade_warehouse  # noqa: E402
@@ -82,7 +83,7 @@ class BlenderWatch:
 
     def _poll(self) -> None:
         while not self._stop.wait(0.02):
-            seen = {}
+            seen, now = {}, time.time()
             for agent in self.agents:
                 try:
                     children = psutil.Process(agent.pid).children(recursive=True)
@@ -93,10 +94,11 @@ class BlenderWatch:
                         job = _job_of(child.cmdline())
                         if job is not None:
                             seen[job] = child.pid
-                            self.started.setdefault(job, child.create_time())
+                            self.started.setdefault(
+                                job, now
+                            )  # create_time() is in whole-second error
                     except psutil.Error:
                         continue
-            now = time.time()
             for job in set(self._live) - set(seen):
                 self.ended.setdefault(job, now)
             self._live = seen
@@ -142,17 +144,16 @@ class Creator:
         ]
         receipt = self.chain.send(self.account, *calls)
         accepted = time.time()
-        last = self.chain.view(self.chain.registry, "get_job_counter")
-        assert receipt is not None
-        return list(range(last - count + 1, last + 1)), accepted
+        created = event_codec("job_registry").selector("JobCreated")
+        return [e.keys[1] for e in receipt.events if e.keys[0] == created], accepted
 
-    def attach(self, job_ids: list[int]) -> None:
+    def attach(self, job_ids: list[int], **settings: int) -> None:
         for job_id in job_ids:
             wait_for(
                 lambda j=job_id: self.api.get(f"/api/v1/jobs/{j}").status_code == 200, "indexed", 60
             )
             answer = self.api.post(
-                "/api/v1/jobs", json={"job_id": job_id, **TINY}, headers=self.auth
+                "/api/v1/jobs", json={"job_id": job_id, **TINY, **settings}, headers=self.auth
             )
             answer.raise_for_status()
 
@@ -162,6 +163,12 @@ def main() -> None:
     parser.add_argument("--latency-jobs", type=int, default=20)
     parser.add_argument("--throughput-jobs", type=int, default=40)
     parser.add_argument("--agents", type=int, default=2)
+    parser.add_argument(
+        "--latency-samples", type=int, default=TINY["samples"], help="Cycles samples, phase 1"
+    )
+    parser.add_argument(
+        "--latency-size", default="64x48", help="resolution of phase 1's frames, WxH"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="vf-pipeline-"))
     pg = EmbeddedPostgres(work / "postgres")
@@ -228,10 +235,12 @@ def main() -> None:
         for other in agents[1:]:  # one agent for phase 1: the others paused
             os.kill(other.pid, signal.SIGSTOP)
         latency = []
+        width, height = map(int, args.latency_size.split("x"))
+        slow = {"samples": args.latency_samples, "resolution_x": width, "resolution_y": height}
         for _ in range(args.latency_jobs):
             time.sleep(random.uniform(0, 2))
             (job,), accepted = creator.create(1)
-            creator.attach([job])
+            creator.attach([job], **slow)
             wait_for(lambda j=job: j in materialized(urls["dagster"]), f"job {job}", 300)
             done = materialized(urls["dagster"])[job]
             latency.append((watch.started[job] - accepted, done - watch.ended[job]))
@@ -242,19 +251,20 @@ def main() -> None:
         for other in agents[1:]:
             os.kill(other.pid, signal.SIGCONT)
 
-        pids = {name: p.pid for name, p in procs.items()}
-        pids |= {"postgres": pg.pid, "devchain": chain_node.proc.pid, "ipfs": kubo.proc.pid}
-        cpu_before = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
-        started = time.time()
-        jobs, accepted = creator.create(args.throughput_jobs)
-        creator.attach(jobs)
-        wait_for(lambda: all(j in watch.ended for j in jobs), "every render", 1800)
-        rendered = time.time()
-        wait_for(
-            lambda: all(j in materialized(urls["dagster"]) for j in jobs), "every record", 1800
-        )
-        recorded = time.time()
-        cpu = {name: tree_cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
+        if args.throughput_jobs:
+            pids = {name: p.pid for name, p in procs.items()}
+            pids |= {"postgres": pg.pid, "devchain": chain_node.proc.pid, "ipfs": kubo.proc.pid}
+            cpu_before = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
+            started = time.time()
+            jobs, accepted = creator.create(args.throughput_jobs)
+            creator.attach(jobs)
+            wait_for(lambda: all(j in watch.ended for j in jobs), "every render", 1800)
+            rendered = time.time()
+            wait_for(
+                lambda: all(j in materialized(urls["dagster"]) for j in jobs), "every record", 1800
+            )
+            recorded = time.time()
+            cpu = {name: tree_cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
         watch.close()
     finally:
         for proc in procs.values():
@@ -273,6 +283,9 @@ def main() -> None:
         f"record, render ended → materialization recorded: p50 {statistics.median(record):.2f} s, "
         f"p95 {percentile(record, 95):.2f} s"
     )
+    if not args.throughput_jobs:
+        print(f"logs in {work}")
+        return
     minutes = (rendered - accepted) / 60
     print(
         f"throughput, {len(jobs)} jobs, {args.agents} agents: rendered and delivered "

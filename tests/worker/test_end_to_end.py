@@ -6,6 +6,7 @@ with the worker's logs."""
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import dagster as dg
 import httpx
 import pytest
 import sqlalchemy as sa
+from PIL import Image
 
 from kubonode.process import KuboProcess
 from tests.support.activity import Activity
@@ -20,6 +22,7 @@ from tests.support.api import ApiServer
 from tests.support.chain import Driver
 from tests.support.dagster import DagsterDaemon, launch, materializations
 from tests.support.platform import agent_for, eventually, post_job, private_key, upload
+from veriframe_core.ipfs import IpfsClient
 from veriframe_core.settings import Settings
 from veriframe_core.warehouse.embedded import EmbeddedPostgres
 from veriframe_dagster.dagster_home import dagster_environment, prepare_dagster_home
@@ -91,6 +94,20 @@ def test_jobs_are_rendered_recorded_and_paid_with_dagster_up_or_down(
             logs = [entry.message for entry in instance.all_logs(record.run_id)]
             assert any("Rendered frame 1 at 64×48" in line for line in logs)
             assert any(f"submit_result for job {first}" in line for line in logs)
+            check_key = dg.AssetCheckKey(dg.AssetKey("render"), "frame_rechecked")
+
+            def checked() -> str | None:  # the check step runs right after the asset's
+                latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+                    [check_key]
+                )
+                status = latest[check_key].status.value if check_key in latest else "PLANNED"
+                return None if status == "PLANNED" else status
+
+            assert eventually(checked, timeout=60) == "SUCCEEDED"  # the frame re-checked
+        with IpfsClient(kubo.url) as ipfs:  # the PNG is the job's size and not blank
+            image = Image.open(io.BytesIO(ipfs.cat(late.result_cid)))
+        assert image.size == (64, 48)
+        assert any(low != high for low, high in image.convert("RGB").getextrema())
 
         def statuses() -> set[str]:
             return {api.get(f"/api/v1/jobs/{job}").json()["status"] for job in (first, second)}

@@ -100,9 +100,11 @@ def test_a_delivered_job_materializes_its_partition_with_the_workers_logs(
     asset = upload(kubo.url, demo_scene)
     job_id = post_job(chain, api, warehouse, activity, asset)
     first = tick(resources, instance, None)
-    (added,) = first.dynamic_partitions_requests
-    assert str(job_id) in added.partition_keys and first.run_requests == []  # not claimed yet
-    assert tick(resources, instance, first.cursor).dynamic_partitions_requests == []
+    assert instance.has_dynamic_partition(RENDER_PARTITIONS.name, str(job_id))
+    assert first.run_requests == []  # not claimed yet
+    count = len(instance.get_dynamic_partitions(RENDER_PARTITIONS.name))
+    tick(resources, instance, first.cursor)  # nothing new: nothing added
+    assert len(instance.get_dynamic_partitions(RENDER_PARTITIONS.name)) == count
 
     worker = activity.workers[0]
     with agent_for(chain, api_server, worker, tmp_path, kubo.url) as agent:

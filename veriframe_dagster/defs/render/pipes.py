@@ -61,7 +61,7 @@ class WarehouseMessageReader(dg.PipesMessageReader):
         log: Callable[[str], None],
         *,
         max_failures: int = 3,
-        poll_s: float = 1.0,
+        poll_s: float = 0.5,
     ):
         self.engine, self.job_id, self.log = engine, job_id, log
         self.max_failures, self.poll_s = max_failures, poll_s
