@@ -90,20 +90,11 @@ def _wait_for(check, what: str, children: list[Child], stopping) -> None:
     raise TimeoutError(f"{what} was not ready within {READY_TIMEOUT_S} s")
 
 
-def _ipfs_ok(url: str) -> bool:
+def _http_ok(url: str, method: str = "GET") -> bool:
     import httpx
 
     try:
-        return httpx.post(f"{url}/api/v0/version", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _http_ok(url: str) -> bool:
-    import httpx
-
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
+        return httpx.request(method, url, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -225,7 +216,9 @@ def _start_children(
                 logs,
             )
         )
-        _wait_for(lambda: _ipfs_ok(ipfs), "the IPFS node", children, stopping)
+        _wait_for(
+            lambda: _http_ok(f"{ipfs}/api/v0/version", "POST"), "the IPFS node", children, stopping
+        )
         env["VERIFRAME_IPFS_API_URL"] = ipfs  # the API's health, the frame check, the agent
         env.setdefault("VERIFRAME_IPFS_GATEWAY_URL", f"{ipfs}/ipfs")
         lines.append(f"IPFS        {ipfs}/api/v0 (gateway {ipfs}/ipfs)")
