@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import random
 import statistics
 import tempfile
@@ -27,6 +26,7 @@ import sqlalchemy as sa
 from harness import (
     dagster_env,
     percentile,
+    sensor_ticks,
     start_daemon,
     stop_group,
     tree_cpu_seconds,
@@ -90,14 +90,7 @@ async def send_jobs(info: dict, engine: sa.Engine, count: int, max_pause: float)
 
 def tick_stats(dagster_url: str, since: float) -> dict[str, float]:
     """The chain sensor's ticks from Dagster's storage: start-to-start interval, duration."""
-    engine = sa.create_engine(dagster_url)
-    with engine.connect() as conn:
-        bodies = conn.execute(
-            sa.text("SELECT tick_body FROM job_ticks WHERE type = 'SENSOR' ORDER BY id")
-        ).scalars()
-        ticks = [json.loads(b) for b in bodies]
-    engine.dispose()
-    ticks = [t for t in ticks if t["timestamp"] >= since and t.get("end_timestamp")]
+    ticks = sensor_ticks(dagster_url, "chain_sensor", since)  # not the render sensor's too
     starts = [t["timestamp"] for t in ticks]
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     durations = [t["end_timestamp"] - t["timestamp"] for t in ticks]
