@@ -13,9 +13,13 @@ machine; the benchmark is the creator. Times, all from this machine's clock:
 Phase 1 sends `--latency-jobs` jobs one at a time (each after the one before materialized,
 with a random 0–2 s pause) to one agent: accepted → render started, render ended →
 materialized. Phase 2 creates `--throughput-jobs` jobs at once for `--agents` agents and
-measures jobs per minute, and the CPU each process used per job.
+measures jobs per minute, and the CPU each process used per job. With `--compare`, both
+phases alternate (daemon restarted in between) between the current run launcher and render
+sensor ("fork") and the earlier ones ("spawn": Dagster's default launcher, a sensor that
+looks once per tick), so the two are measured in the same run, interleaved.
 
     .venv/bin/python bench/render_pipeline.py [--latency-jobs 20] [--throughput-jobs 40]
+        [--compare [--block 4] [--throughput-rounds 1]]
 """
 
 from __future__ import annotations
@@ -69,6 +73,31 @@ MATERIALIZED = sa.text(
 )
 
 
+RUN_EVENTS = sa.text(
+    """
+    SELECT e.dagster_event_type, min(e.timestamp) FROM event_logs e
+    JOIN run_tags t ON t.run_id = e.run_id
+    WHERE t.key = 'dagster/partition' AND t.value = :job AND e.dagster_event_type IN
+      ('ASSET_MATERIALIZATION_PLANNED', 'PIPELINE_ENQUEUED', 'PIPELINE_DEQUEUED',
+       'PIPELINE_STARTING', 'PIPELINE_START', 'STEP_START', 'ASSET_MATERIALIZATION')
+    GROUP BY e.dagster_event_type
+    """
+)
+VARIANTS = {  # name: (run launcher in dagster.yaml, render_sensor_follow_s)
+    "fork": ("ForkingRunLauncher", 3.5),
+    "spawn": (None, 0.0),  # before: Dagster's DefaultRunLauncher, one sensor look per tick
+}
+STAGES = {  # a run's events, in order, and what they mean here
+    "ASSET_MATERIALIZATION_PLANNED": "requested",
+    "PIPELINE_ENQUEUED": "queued",
+    "PIPELINE_DEQUEUED": "dequeued",
+    "PIPELINE_STARTING": "launched",
+    "PIPELINE_START": "process up",
+    "STEP_START": "step",
+    "ASSET_MATERIALIZATION": "recorded",
+}
+
+
 class BlenderWatch:
     """Polls the agents' Blender processes: when each job's render started and ended."""
 
@@ -113,6 +142,15 @@ def _job_of(argv: list[str]) -> int | None:
         if "/job-" in arg and arg.endswith("spec.json"):
             return int(arg.split("/job-")[1].split("-")[0])
     return None
+
+
+def run_stages(dagster_url: str, job: int) -> dict[str, float]:
+    """When the run recording `job` reached each stage (epoch seconds)."""
+    engine = sa.create_engine(dagster_url)
+    with engine.connect() as conn:
+        rows = conn.execute(RUN_EVENTS, {"job": str(job)}).all()
+    engine.dispose()
+    return {STAGES[kind]: ts.replace(tzinfo=UTC).timestamp() for kind, ts in rows}
 
 
 def materialized(dagster_url: str) -> dict[int, float]:
@@ -164,6 +202,13 @@ def main() -> None:
     parser.add_argument("--throughput-jobs", type=int, default=40)
     parser.add_argument("--agents", type=int, default=2)
     parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="interleave the current launcher and sensor with the earlier ones (spawn)",
+    )
+    parser.add_argument("--block", type=int, default=4, help="phase 1 jobs per daemon start")
+    parser.add_argument("--throughput-rounds", type=int, default=1)
+    parser.add_argument(
         "--latency-samples", type=int, default=TINY["samples"], help="Cycles samples, phase 1"
     )
     parser.add_argument(
@@ -214,7 +259,6 @@ def main() -> None:
             )
         api_url = f"http://127.0.0.1:{api_port}"
         wait_for(lambda: _ok(f"{api_url}/"), "the API", 60, procs["api"])
-        procs["dagster"] = start_daemon(env, work / "dagster-daemon.log")
         api = httpx.Client(base_url=api_url, timeout=30)
         with IpfsClient(kubo.url) as ipfs:
             asset = ipfs.add(make_demo_scene(work / "demo.blend"))
@@ -227,44 +271,75 @@ def main() -> None:
         for i, agent in enumerate(agents):
             procs[f"agent{i}"] = agent
         watch = BlenderWatch(agents)
-        # let the daemon load and both sensors tick once before measuring
-        first, _ = creator.create(1)
-        creator.attach(first)
-        wait_for(lambda: first[0] in materialized(urls["dagster"]), "a first job", 300)
+        variants = list(VARIANTS) if args.compare else ["fork"]
+        home = Path(env["DAGSTER_HOME"]) / "dagster.yaml"
+        repo_yaml = home.read_text()
+
+        def use(variant: str) -> None:
+            """(Re)start the daemon with the variant's launcher and sensor; one job to warm up."""
+            if "dagster" in procs:
+                stop_group(procs.pop("dagster"))
+            launcher, follow_s = VARIANTS[variant]
+            home.write_text(repo_yaml if launcher else _without_run_launcher(repo_yaml))
+            variant_env = env | {"VERIFRAME_RENDER_SENSOR_FOLLOW_S": str(follow_s)}
+            procs["dagster"] = start_daemon(variant_env, work / f"dagster-daemon-{variant}.log")
+            first, _ = creator.create(1)
+            creator.attach(first)
+            wait_for(lambda: first[0] in materialized(urls["dagster"]), "a first job", 300)
 
         for other in agents[1:]:  # one agent for phase 1: the others paused
             os.kill(other.pid, signal.SIGSTOP)
-        latency = []
+        latency: dict[str, list] = {v: [] for v in variants}
+        timeline: dict[str, list] = {v: [] for v in variants}
         width, height = map(int, args.latency_size.split("x"))
         slow = {"samples": args.latency_samples, "resolution_x": width, "resolution_y": height}
-        for _ in range(args.latency_jobs):
-            time.sleep(random.uniform(0, 2))
-            (job,), accepted = creator.create(1)
-            creator.attach([job], **slow)
-            wait_for(lambda j=job: j in materialized(urls["dagster"]), f"job {job}", 300)
-            done = materialized(urls["dagster"])[job]
-            latency.append((watch.started[job] - accepted, done - watch.ended[job]))
-            print(
-                f"job {job}: dispatch {latency[-1][0]:.2f} s, record {latency[-1][1]:.2f} s",
-                flush=True,
-            )
+        blocks = -(-args.latency_jobs // args.block)
+        for block in range(blocks * len(variants)):  # interleaved: A, B, A, B, ...
+            variant = variants[block % len(variants)]
+            use(variant)
+            for _ in range(min(args.block, args.latency_jobs - len(latency[variant]))):
+                time.sleep(random.uniform(0, 2))
+                (job,), accepted = creator.create(1)
+                creator.attach([job], **slow)
+                wait_for(lambda j=job: j in materialized(urls["dagster"]), f"job {job}", 300)
+                done = materialized(urls["dagster"])[job]
+                latency[variant].append((watch.started[job] - accepted, done - watch.ended[job]))
+                start = watch.started[job]
+                stages = {k: t - start for k, t in run_stages(urls["dagster"], job).items()}
+                timeline[variant].append(stages | {"render ended": watch.ended[job] - start})
+                print(
+                    f"[{variant}] job {job}: dispatch {latency[variant][-1][0]:.2f} s, "
+                    f"record {latency[variant][-1][1]:.2f} s; from render start: "
+                    + ", ".join(
+                        f"{k} {v:+.2f}"
+                        for k, v in sorted(timeline[variant][-1].items(), key=lambda kv: kv[1])
+                    ),
+                    flush=True,
+                )
         for other in agents[1:]:
             os.kill(other.pid, signal.SIGCONT)
 
-        if args.throughput_jobs:
+        throughput: dict[str, list] = {v: [] for v in variants}
+        for round_ in range(args.throughput_rounds * len(variants) if args.throughput_jobs else 0):
+            variant = variants[round_ % len(variants)]
+            use(variant)
             pids = {name: p.pid for name, p in procs.items()}
             pids |= {"postgres": pg.pid, "devchain": chain_node.proc.pid, "ipfs": kubo.proc.pid}
             cpu_before = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
             started = time.time()
             jobs, accepted = creator.create(args.throughput_jobs)
             creator.attach(jobs)
-            wait_for(lambda: all(j in watch.ended for j in jobs), "every render", 1800)
+            wait_for(lambda js=jobs: all(j in watch.ended for j in js), "every render", 1800)
             rendered = time.time()
             wait_for(
-                lambda: all(j in materialized(urls["dagster"]) for j in jobs), "every record", 1800
+                lambda js=jobs: all(j in materialized(urls["dagster"]) for j in js),
+                "every record",
+                1800,
             )
             recorded = time.time()
             cpu = {name: tree_cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
+            throughput[variant].append((len(jobs), accepted, started, rendered, recorded, cpu))
+            print(f"[{variant}] {len(jobs)} jobs recorded after {recorded - accepted:.1f} s")
         watch.close()
     finally:
         for proc in procs.values():
@@ -273,30 +348,58 @@ def main() -> None:
         chain_node.stop()
         pg.stop()
 
+    for variant in variants:
+        report(variant, latency[variant], timeline[variant], throughput[variant], args.agents)
+    print(f"logs in {work}")
+
+
+def report(variant: str, latency: list, timeline: list, throughput: list, agents: int) -> None:
     dispatch = [d for d, _ in latency]
     record = [r for _, r in latency]
+    launcher, follow_s = VARIANTS[variant]
     print(
-        f"\ndispatch, create_job accepted → render started ({len(dispatch)} jobs, 1 agent): "
+        f"\n== {variant}: run launcher {launcher or 'Dagster default (spawn)'}, "
+        f"render sensor follow {follow_s} s"
+    )
+    print(
+        f"dispatch, create_job accepted → render started ({len(dispatch)} jobs, 1 agent): "
         f"p50 {statistics.median(dispatch):.2f} s, p95 {percentile(dispatch, 95):.2f} s"
     )
     print(
         f"record, render ended → materialization recorded: p50 {statistics.median(record):.2f} s, "
         f"p95 {percentile(record, 95):.2f} s"
     )
-    if not args.throughput_jobs:
-        print(f"logs in {work}")
-        return
-    minutes = (rendered - accepted) / 60
-    print(
-        f"throughput, {len(jobs)} jobs, {args.agents} agents: rendered and delivered "
-        f"{len(jobs) / minutes:.1f} jobs/min; all recorded in Dagster after "
-        f"{recorded - accepted:.1f} s ({len(jobs) / ((recorded - accepted) / 60):.1f} jobs/min)"
-    )
-    wall = recorded - started
-    for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]):
-        per_job, share = seconds / len(jobs), seconds / wall
-        print(f"  CPU {name:10s} {seconds:7.1f} s  {per_job:5.2f} s/job  {share:4.0%} of a core")
-    print(f"logs in {work}")
+    print("the recording run's stages, median seconds from render start:")
+    for stage in [*STAGES.values(), "render ended"]:
+        seen = [t[stage] for t in timeline if stage in t]
+        if seen:
+            print(f"  {stage:12s} {statistics.median(seen):+6.2f} s")
+    for count, accepted, started, rendered, recorded, cpu in throughput:
+        print(
+            f"throughput, {count} jobs, {agents} agents: rendered and delivered "
+            f"{count / ((rendered - accepted) / 60):.1f} jobs/min; all recorded in Dagster after "
+            f"{recorded - accepted:.1f} s ({count / ((recorded - accepted) / 60):.1f} jobs/min)"
+        )
+        wall = recorded - started
+        for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]):
+            per_job, share = seconds / count, seconds / wall
+            print(
+                f"  CPU {name:10s} {seconds:7.1f} s  {per_job:5.2f} s/job  {share:4.0%} of a core"
+            )
+
+
+def _without_run_launcher(yaml_text: str) -> str:
+    """dagster.yaml with its `run_launcher` block removed: Dagster's default launcher."""
+    lines, out, skipping = yaml_text.splitlines(keepends=True), [], False
+    for line in lines:
+        if line.startswith("run_launcher:"):
+            skipping = True
+            continue
+        if skipping and (line.startswith(" ") or not line.strip()):
+            continue
+        skipping = False
+        out.append(line)
+    return "".join(out)
 
 
 def _ok(url: str) -> bool:

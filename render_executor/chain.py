@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from starknet_py.contract import Contract
-from starknet_py.net.account.account import Account
 from starknet_py.net.full_node_client import FullNodeClient
-from starknet_py.net.signer.key_pair import KeyPair
 
-from veriframe_core.chain.abi import load_abi
+from veriframe_core.chain.accounts import contract_as
 from veriframe_core.chain.cids import cid_to_felts
 
 
@@ -20,8 +18,7 @@ class ChainSubmitter:
         self, rpc_url: str, registry: int, address: int, private_key: int, poll_s: float = 0.25
     ):
         self.client = FullNodeClient(node_url=rpc_url)
-        self.registry, self.address = registry, address
-        self.key_pair = KeyPair.from_private_key(private_key)
+        self.registry, self.address, self.private_key = registry, address, private_key
         self.poll_s = poll_s  # starknet-py's default, 2 s, added seconds to every job
         self._contract: Contract | None = None  # its ABI parsed once: starknet-py is slow at it
 
@@ -31,12 +28,9 @@ class ChainSubmitter:
 
     async def _registry(self) -> Contract:
         if self._contract is None:
-            chain_id = int(await self.client.get_chain_id(), 16)
-            account = Account(
-                address=self.address, client=self.client, key_pair=self.key_pair, chain=chain_id
+            self._contract = await contract_as(
+                self.client, self.registry, "job_registry", self.address, self.private_key
             )
-            abi = load_abi("job_registry")
-            self._contract = Contract(self.registry, abi, account, cairo_version=1)
         return self._contract
 
     async def _submit(self, job_id: int, cid: str) -> int:

@@ -22,12 +22,14 @@ class LoginRefused(RuntimeError):
 
 
 class WorkerAuth(httpx.Auth):
-    """httpx authentication of a worker account: log in on first use, refresh on a 401."""
+    """httpx authentication of a worker account: log in on first use, refresh on a 401.
+    With `endpoint="authenticate"`, the same for a creator (`veriframe submit`)."""
 
     requires_response_body = True
 
-    def __init__(self, api_url: str, address: int, private_key: int):
+    def __init__(self, api_url: str, address: int, private_key: int, endpoint: str = "worker-auth"):
         self.api_url = api_url.rstrip("/")
+        self.endpoint = endpoint
         self.address = address
         self.key_pair = KeyPair.from_private_key(private_key)
         self.access: str | None = None
@@ -70,7 +72,7 @@ class WorkerAuth(httpx.Auth):
         signature = signer.sign_message(TypedData.from_dict(body["typed_data"]), self.address)
         answer = yield httpx.Request(
             "POST",
-            f"{self.api_url}{AUTH}/worker-auth",
+            f"{self.api_url}{AUTH}/{self.endpoint}",
             json={
                 "address": body["address"],
                 "nonce": body["nonce"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,12 +11,16 @@ import pytest
 import sqlalchemy as sa
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
+from tests.support import tiny_jobs
+from tests.support.platform import eventually
 from veriframe_core.settings import Settings
 from veriframe_core.warehouse.embedded import EmbeddedPostgres
 from veriframe_core.warehouse.engine import make_engine
 from veriframe_dagster.dagster_home import dagster_environment, prepare_dagster_home
+from veriframe_dagster.run_launcher import PID_TAG, ForkingRunLauncher
 
 DAGSTER_DB = "dagster_instance_test"
+FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 
 
 @dg.asset
@@ -91,3 +96,45 @@ def test_materialization_is_stored_in_postgres(
         engine.dispose()
     assert status == "SUCCESS"
     assert materializations == 1
+
+
+def _launch(instance: dg.DagsterInstance, job: dg.JobDefinition) -> dg.DagsterRun:
+    """Create a run of `job` and hand it to the instance's launcher (what the daemon does
+    once the queue lets the run go)."""
+    run = instance.create_run_for_job(
+        job, job_code_origin=dg.reconstructable(job).get_python_origin()
+    )
+    instance.launch_run(run.run_id, workspace=None)
+    return run
+
+
+def _status(instance: dg.DagsterInstance, run_id: str) -> dg.DagsterRunStatus:
+    run = instance.get_run_by_id(run_id)
+    assert run is not None
+    return run.status
+
+
+def test_runs_are_forked_from_the_warm_process_and_cancel_cleanly(
+    instance: dg.DagsterInstance,
+) -> None:
+    assert isinstance(instance.run_launcher, ForkingRunLauncher)
+    quick = _launch(instance, tiny_jobs.quick_job)
+    eventually(lambda: _status(instance, quick.run_id) in FINISHED, timeout=120)
+    assert _status(instance, quick.run_id) == dg.DagsterRunStatus.SUCCESS
+    pid = int(instance.get_run_by_id(quick.run_id).tags[PID_TAG])
+    assert pid != os.getpid()
+    logs = [e.message for e in instance.all_logs(quick.run_id)]
+    assert any(f"Forked the run's process (pid {pid})" in line for line in logs)
+
+    sleepy = _launch(instance, tiny_jobs.sleepy_job)
+    eventually(
+        lambda: any(
+            e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.STEP_START
+            for e in instance.all_logs(sleepy.run_id)
+        ),
+        timeout=120,
+    )
+    assert instance.run_launcher.terminate(sleepy.run_id)
+    eventually(lambda: _status(instance, sleepy.run_id) in FINISHED, timeout=60)
+    assert _status(instance, sleepy.run_id) == dg.DagsterRunStatus.CANCELED
+    assert not instance.run_launcher.terminate(sleepy.run_id)  # over: nothing to stop

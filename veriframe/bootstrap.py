@@ -13,11 +13,9 @@ from typing import Any
 
 from starknet_py.cairo.felt import encode_shortstring
 from starknet_py.contract import Contract
-from starknet_py.net.account.account import Account
 from starknet_py.net.full_node_client import FullNodeClient
-from starknet_py.net.signer.key_pair import KeyPair
 
-from veriframe_core.chain.abi import load_abi
+from veriframe_core.chain.accounts import contract_as
 
 LOCAL_WORKER_INFO = encode_shortstring("veriframe-local-worker")
 """`register_worker`'s worker info CID (any non-zero felt; the profile lives in the API)."""
@@ -37,31 +35,21 @@ def local_worker(chain: dict[str, Any]) -> LocalWorker:
 
 async def _bootstrap(chain: dict[str, Any]) -> LocalWorker:
     client = FullNodeClient(node_url=chain["rpc_url"])
-    chain_id = int(chain["chain_id"], 16)
     keys = {int(a["address"], 16): int(a["private_key"], 16) for a in chain["accounts"]}
     owner = int(chain["owner_address"], 16)
     worker = int(chain["accounts"][-1]["address"], 16)
 
-    def registry_as(address: int) -> Contract:
-        account = Account(
-            address=address,
-            client=client,
-            key_pair=KeyPair.from_private_key(keys[address]),
-            chain=chain_id,
-        )
-        return Contract(
-            int(chain["job_registry_address"], 16),
-            load_abi("job_registry"),
-            account,
-            cairo_version=1,
-        )
+    registry = int(chain["job_registry_address"], 16)
 
-    as_worker = registry_as(worker)
+    async def registry_as(address: int) -> Contract:
+        return await contract_as(client, registry, "job_registry", address, keys[address])
+
+    as_worker = await registry_as(worker)
     verified, reputation, *_ = await _status(as_worker, worker)
     if reputation == 0:  # unregistered workers have no reputation; registered start at 500
         await _invoke(client, as_worker, "register_worker", LOCAL_WORKER_INFO)
     if not verified:
-        await _invoke(client, registry_as(owner), "verify_worker", worker, True)
+        await _invoke(client, await registry_as(owner), "verify_worker", worker, True)
     _, reputation, *_ = await _status(as_worker, worker)
     return LocalWorker(worker, keys[worker], reputation)
 

@@ -22,9 +22,12 @@ def _ipfs(args: argparse.Namespace) -> None:
 
 
 def _up(args: argparse.Namespace) -> None:
-    from veriframe.stack import run_stack
+    from veriframe.stack import PortTaken, run_stack
 
-    run_stack(get_settings())
+    try:
+        run_stack(get_settings(), smoke=args.smoke, fresh=args.fresh)
+    except PortTaken as err:
+        raise SystemExit(f"veriframe up: {err}") from None
 
 
 def _index(args: argparse.Namespace) -> None:
@@ -87,7 +90,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    up = sub.add_parser("up", help="start the platform (embedded Postgres, devchain) until Ctrl-C")
+    up = sub.add_parser(
+        "up",
+        help="start the whole platform, render and pay a demo job, and run until Ctrl-C",
+    )
+    up.add_argument(
+        "--smoke",
+        action="store_true",
+        help="exit once the demo job is paid (0), or with the reason it was not (1)",
+    )
+    up.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start over: forget the chain, the databases, the demo job and the logs",
+    )
     up.set_defaults(func=_up)
 
     dev = sub.add_parser("devchain", help="run the local StarkNet JSON-RPC 0.10.2 node")

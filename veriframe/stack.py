@@ -14,7 +14,9 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from veriframe.creator import CreatorError
+from veriframe.follow import FollowFailed
 from veriframe.postgres import running_warehouse
 from veriframe_core.settings import Settings
 from veriframe_core.warehouse.urls import DatabaseUrls, shown_url
@@ -29,6 +33,8 @@ from veriframe_dagster.dagster_home import dagster_environment, prepare_dagster_
 
 log = logging.getLogger("veriframe.up")
 READY_TIMEOUT_S = 120
+LOG_TAIL_LINES = 15
+DEMO_TIMEOUT_S = 600
 
 
 @dataclass
@@ -37,9 +43,19 @@ class Child:
 
     name: str
     proc: subprocess.Popen
+    log_path: Path
 
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+    def death(self) -> str:
+        """Which part died, how, and the last lines of its log."""
+        lines = self.log_path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+        tail = "\n    ".join(lines) or "(its log is empty)"
+        return (
+            f"{self.name} exited with code {self.proc.returncode}; the last lines of "
+            f"{self.log_path}:\n    {tail}"
+        )
 
     def stop(self, timeout: float = 30) -> None:
         """SIGTERM the whole group (grandchildren too, e.g. Dagster's code servers)."""
@@ -66,11 +82,41 @@ def _spawn(name: str, argv: list[str], env: dict[str, str], logs: Path) -> Child
             argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     log.info("started %s (pid %d), log %s", name, proc.pid, log_path)
-    return Child(name, proc)
+    return Child(name, proc, log_path)
 
 
 class StopRequested(Exception):
     """Ctrl-C (or SIGTERM) arrived while the platform was starting."""
+
+
+class PartDied(RuntimeError):
+    """A part of the platform exited; the message names it and quotes its log."""
+
+
+class PortTaken(RuntimeError):
+    """A port the platform needs is in use; the message names the setting that moves it."""
+
+
+def _check_ports(settings: Settings) -> None:
+    """Refuse to start when a port of a part we start is taken, naming its setting."""
+    wanted = [
+        (settings.run_devchain, settings.devchain_host, settings.devchain_port, "DEVCHAIN_PORT"),
+        (settings.run_ipfs, settings.ipfs_host, settings.ipfs_port, "IPFS_PORT"),
+        (settings.run_dagster, settings.dagster_host, settings.dagster_port, "DAGSTER_PORT"),
+        (settings.run_api, settings.api_host, settings.api_port, "API_PORT"),
+    ]
+    for enabled, host, port, setting in wanted:
+        if not enabled:
+            continue
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                raise PortTaken(
+                    f"port {port} on {host} is already in use (another `veriframe up`, or "
+                    f"another program): stop it, or set VERIFRAME_{setting} to a free port"
+                ) from None
 
 
 def _wait_for(check, what: str, children: list[Child], stopping) -> None:
@@ -80,10 +126,7 @@ def _wait_for(check, what: str, children: list[Child], stopping) -> None:
             raise StopRequested
         for child in children:
             if not child.alive():
-                raise RuntimeError(
-                    f"{child.name} exited with code {child.proc.returncode} "
-                    f"while waiting for {what}; see its log"
-                )
+                raise PartDied(f"while waiting for {what}: {child.death()}")
         if check():
             return
         time.sleep(0.2)
@@ -99,9 +142,14 @@ def _http_ok(url: str, method: str = "GET") -> bool:
         return False
 
 
-def run_stack(settings: Settings) -> None:
-    """Start everything, print where it is, and wait for Ctrl-C (or a child's death)."""
+def run_stack(settings: Settings, *, smoke: bool = False, fresh: bool = False) -> None:
+    """Start everything, follow the demo job, print where it is, and wait for Ctrl-C (or a
+    child's death). `smoke`: exit 0 once the demo job is paid, non-zero with the reason if
+    it is not; `fresh`: forget the previous state (chain, databases, demo job) first."""
     data_dir = settings.data_dir.resolve()
+    if fresh:
+        _forget_state(settings)
+    _check_ports(settings)
     logs = data_dir / "logs"
     stop_requested = False
 
@@ -121,13 +169,21 @@ def run_stack(settings: Settings) -> None:
         with running_warehouse(settings, say=lambda message: print(message, flush=True)) as urls:
             try:
                 lines = _start_children(settings, urls, data_dir, logs, children, stopping)
-                print(
-                    "VeriFrame is up:\n  " + "\n  ".join(lines) + "\nPress Ctrl-C to stop.",
-                    flush=True,
-                )
-                exit_code = _supervise(children, stopping)
+                print("VeriFrame is up:\n  " + "\n  ".join(lines), flush=True)
+                if not smoke:
+                    print("Press Ctrl-C to stop.", flush=True)
+                if _can_demo(settings):
+                    _run_demo(settings, children, stopping)
+                if smoke:
+                    print("Smoke test passed: the demo job was rendered, recorded and paid.")
+                else:
+                    exit_code = _supervise(children, stopping)
             except StopRequested:
                 log.info("stop requested while starting; stopping what has started")
+                exit_code = 1 if smoke else 0
+            except (PartDied, FollowFailed, CreatorError, TimeoutError) as err:
+                print(f"veriframe up: {err}", file=sys.stderr, flush=True)
+                exit_code = 1
             finally:
                 for child in reversed(children):
                     child.stop()
@@ -142,11 +198,7 @@ def _supervise(children: list[Child], stopping: Callable[[], bool]) -> int:
     while not stopping():
         dead = [c for c in children if not c.alive()]
         if dead:
-            log.error(
-                "%s exited with code %s; stopping the platform",
-                dead[0].name,
-                dead[0].proc.returncode,
-            )
+            log.error("%s; stopping the platform", dead[0].death())
             return 1
         time.sleep(0.5)
     return 0
@@ -230,6 +282,10 @@ def _start_children(
             **dagster_environment(home, urls.dagster),
             "VERIFRAME_DATABASE_URL": urls.warehouse,
         }
+        if settings.run_devchain and not settings.operator_address:
+            owner = next(a for a in chain["accounts"] if a["address"] == chain["owner_address"])
+            dagster_env["VERIFRAME_OPERATOR_ADDRESS"] = owner["address"]  # devchain's owner
+            dagster_env["VERIFRAME_OPERATOR_PRIVATE_KEY"] = owner["private_key"]
         bin_dir = Path(sys.executable).parent
         children.append(
             _spawn(
@@ -335,3 +391,81 @@ def _start_worker(
         _spawn("worker", [str(Path(sys.executable).parent / "veriframe-worker")], worker_env, logs)
     )
     return f"worker      {hex(worker.address)} (reputation {worker.reputation}, verified)"
+
+
+def _can_demo(settings: Settings) -> bool:
+    """The demo needs every part: devchain, IPFS, Dagster, the API and the local worker."""
+    return all(
+        (
+            settings.run_devchain,
+            settings.run_ipfs,
+            settings.run_dagster,
+            settings.run_api,
+            settings.run_worker,
+        )
+    )
+
+
+def _run_demo(settings: Settings, children: list[Child], stopping: Callable[[], bool]) -> None:
+    """Create the demo job (once per chain) and follow it live until it is paid."""
+    import httpx
+
+    from veriframe.demo import SettleWhenDue, demo_job
+    from veriframe.follow import Dagster, follow
+
+    chain = json.loads(settings.devchain_chain_file.read_text())
+    api_url = f"http://{settings.api_host}:{settings.api_port}"
+    ipfs = f"http://{settings.ipfs_host}:{settings.ipfs_port}"
+    dagster = Dagster(f"http://{settings.dagster_host}:{settings.dagster_port}")
+    try:
+        job_id, created = demo_job(settings, chain, api_url, ipfs)
+    except Exception as err:  # a part that died is the reason worth saying
+        for child in children:
+            if not child.alive():
+                raise PartDied(child.death()) from err
+        raise
+    print(
+        f"Demo job {job_id} ({'created now' if created else 'from an earlier run'}): "
+        f"{dagster.partition_url(job_id)}",
+        flush=True,
+    )
+    settle = SettleWhenDue(dagster)
+
+    def watch(progress) -> None:
+        if stopping():
+            raise StopRequested
+        for child in children:
+            if not child.alive():
+                raise PartDied(child.death())
+        settle(progress)
+
+    with httpx.Client(base_url=api_url, timeout=30) as api:
+        done = follow(api, dagster, job_id, timeout_s=DEMO_TIMEOUT_S, on_tick=watch)
+    print(
+        "\nDemo job paid:\n"
+        f"  partition   {dagster.partition_url(job_id)}\n"
+        f"  run         {dagster.run_url(done.run_id) if done.run_id else '-'}\n"
+        f"  image       {ipfs}/ipfs/{done.result_cid}\n"
+        f"  API docs    {api_url}/docs",
+        flush=True,
+    )
+
+
+def _forget_state(settings: Settings) -> None:
+    """`--fresh`: remove what earlier runs kept (embedded Postgres, devchain, IPFS, Dagster's
+    home, logs, the demo job and the local worker's key and scratch), nothing else."""
+    data_dir = settings.data_dir.resolve()
+    kept = [
+        settings.resolved_devchain_state_dir,
+        settings.resolved_ipfs_repo,
+        settings.dagster_home,
+        settings.resolved_worker_scratch_dir,
+        settings.api_dir,
+        data_dir / "logs",
+    ]
+    if not settings.database_url:  # an external database is never dropped
+        kept.append(settings.postgres_dir)
+    for path in kept:
+        shutil.rmtree(path.expanduser().resolve(), ignore_errors=True)
+    for name in ("demo.json", "demo.blend", "worker.key"):
+        (data_dir / name).unlink(missing_ok=True)

@@ -187,6 +187,14 @@ class Settings(BaseSettings):
     render_max_failed_attempts: int = Field(
         3, ge=1, description="Failed attempts after which a job's render run fails."
     )
+    render_sensor_follow_s: float = Field(
+        3.5,
+        ge=0,
+        lt=30,
+        description="A render sensor tick that finds nothing new waits this long for a claim "
+        "or a job (woken by the warehouse's change notifications), so a claim is a run request "
+        "at once instead of at the daemon's next 5 s sensor loop. 0: one look per tick.",
+    )
 
     # --- the local IPFS node (`veriframe ipfs`) -------------------------------------
     ipfs_host: str = Field("127.0.0.1", description="Local IPFS node listen address.")
@@ -209,6 +217,27 @@ class Settings(BaseSettings):
     )
     devchain_chain_id: str = Field(
         "SN_DEVCHAIN", description="Chain id of devchain, as a short string."
+    )
+
+    # --- the creator's account (`veriframe submit`, `veriframe rate`) ------------------
+    creator_address: str | None = Field(
+        None,
+        description="Account `veriframe submit` creates jobs from (on devchain, unset: its "
+        "first funded account).",
+    )
+    creator_private_key: SecretStr | None = Field(
+        None, description="The creator account's private key.", json_schema_extra=SECRET
+    )
+    token_address: str | None = Field(
+        None,
+        description="The reward token (ERC-20) the JobRegistry escrows (on devchain, unset: "
+        "from its chain file).",
+    )
+    demo_deadline_s: int = Field(
+        90,
+        ge=30,
+        description="`veriframe up`'s demo job: seconds from creation to its deadline, after "
+        "which settlement pays the worker.",
     )
 
     # --- settlement (the operator's account) ----------------------------------------

@@ -19,6 +19,7 @@ def settings_for(chain: Driver, warehouse_url: str, tmp_path: Path, **overrides:
         "start_block": 0,
         "ingest_batch_events": 7,
         "chain_sensor_follow_s": 0,
+        "render_sensor_follow_s": 0,
         "chain_spot_check_size": 100,
         **overrides,
     }

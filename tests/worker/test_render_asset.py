@@ -6,6 +6,7 @@ worker killed mid-render loses its lease and another one delivers, once."""
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from PIL import Image
 
 from kubonode.process import KuboProcess
 from tests.support.activity import Activity
-from tests.support.api import ApiServer, api_settings
+from tests.support.api import ApiServer, api_settings, bearer, sign_in
 from tests.support.chain import Driver
 from tests.support.platform import (
     agent_for,
@@ -54,6 +55,7 @@ def resources(
         job_registry_address=hex(chain.registry.address),
         ipfs_api_url=kubo.url,
         ipfs_gateway_url=f"{kubo.url}/ipfs",
+        render_sensor_follow_s=0,  # one look per tick (a test below waits on purpose)
     )
     return chain_resources(settings)
 
@@ -168,6 +170,41 @@ def test_after_too_many_failed_attempts_the_run_fails_with_their_reasons(
     failure = result.failure_data_for_node("render").error
     assert f"job {job_id} failed 3 attempts" in failure.message
     assert failure.message.count("could not render the file") == 3
+
+
+def test_a_tick_with_nothing_new_waits_for_the_next_claim_and_requests_its_run(
+    chain: Driver,
+    api: httpx.Client,
+    warehouse: sa.Engine,
+    activity: Activity,
+    kubo: KuboProcess,
+    resources: dict,
+    instance: dg.DagsterInstance,
+) -> None:
+    """Dagster starts sensor ticks every 5 s at best: a claim made while a tick waits is
+    requested by that tick (woken by the claim's change notification), not the next one."""
+    job_id = post_job(chain, api, warehouse, activity, upload(kubo.url, b"BLENDER-v500"))
+    caught_up = tick(resources, instance, None)  # whatever earlier tests left behind
+    assert instance.has_dynamic_partition(RENDER_PARTITIONS.name, str(job_id))
+    settings = resources["settings"].settings().model_copy(update={"render_sensor_follow_s": 20})
+    waiting = chain_resources(settings)
+    auth = bearer(sign_in(api, activity.workers[0]))
+    claimed: list[int] = []
+
+    def claim() -> None:
+        answer = api.post(f"/api/v1/jobs/{job_id}/assign", headers=auth)
+        claimed.append(answer.status_code)
+
+    timer = threading.Timer(1.0, claim)
+    timer.start()
+    try:
+        result = tick(waiting, instance, caught_up.cursor)
+    finally:
+        timer.join()
+        api.post(f"/api/v1/jobs/{job_id}/release", json={"reason": "test over"}, headers=auth)
+    assert claimed == [200]
+    (request,) = result.run_requests
+    assert (request.partition_key, request.run_key) == (str(job_id), f"render-{job_id}-0")
 
 
 SLOW = {"resolution_x": 320, "resolution_y": 240, "samples": 200}  # a few seconds

@@ -18,10 +18,9 @@ from starknet_py.contract import Contract
 from starknet_py.net.account.account import Account
 from starknet_py.net.client_errors import ClientError
 from starknet_py.net.full_node_client import FullNodeClient
-from starknet_py.net.signer.key_pair import KeyPair
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from veriframe_core.chain.abi import load_abi
+from veriframe_core.chain.accounts import contract_as
 
 TRANSIENT = (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError)
 
@@ -38,8 +37,7 @@ class Settler:
 
     def __init__(self, rpc_url: str, registry: int, address: int, private_key: int):
         self.client = FullNodeClient(node_url=rpc_url)
-        self.registry_address, self.address = registry, address
-        self.key_pair = KeyPair.from_private_key(private_key)
+        self.registry_address, self.address, self.private_key = registry, address, private_key
 
     def chain_time(self) -> int:
         """The time the next transaction executes at (the pre-confirmed block's): the
@@ -50,13 +48,10 @@ class Settler:
         return asyncio.run(self._settle(list(job_ids), say))
 
     async def _settle(self, job_ids: list[int], say: Callable[[str], None]) -> list[Settled]:
-        chain_id = int(await self.client.get_chain_id(), 16)
-        account = Account(
-            address=self.address, client=self.client, key_pair=self.key_pair, chain=chain_id
+        registry = await contract_as(
+            self.client, self.registry_address, "job_registry", self.address, self.private_key
         )
-        registry = Contract(
-            self.registry_address, load_abi("job_registry"), account, cairo_version=1
-        )
+        account = registry.account
         nonce: int | None = None
         results = []
         for job_id in job_ids:

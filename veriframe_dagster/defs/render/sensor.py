@@ -9,11 +9,19 @@ again after that many failures. Expired jobs get no partition. Each tick reads a
 page of jobs and of attempts from its cursor, so a first tick over a long history (or a
 restart after a long outage) drains over several ticks instead of flooding the queue.
 The partitions are added by the sensor itself, in one statement per tick.
+
+Dagster's daemon starts sensor ticks at most every 5 s, whatever `minimum_interval_seconds`
+says; a claim waiting for the next tick was most of the delay between a short render's end
+and its record. So a tick that finds nothing new waits (`render_sensor_follow_s`) for the
+warehouse's next change notification (claims and chain ingestion send one) and returns as
+soon as it has a run to request.
 """
 
 from __future__ import annotations
 
 import json
+import select
+import time
 
 import dagster as dg
 import sqlalchemy as sa
@@ -78,6 +86,38 @@ def render_tick(
     return partitions, list(requests.values()), json.dumps(new_position)
 
 
+def render_tick_following(
+    engine: sa.Engine, cursor: str | None, max_failed: int, follow_s: float
+) -> tuple[list[str], list[dg.RunRequest], str]:
+    """`render_tick`, or, when it requests no run, the first one that does within `follow_s`
+    (each woken by a change notification, so a quiet network costs no queries). New jobs
+    alone do not end the wait: their claim usually follows within a second."""
+    with engine.connect() as conn:
+        found = render_tick(conn, cursor, max_failed)
+    if found[1] or follow_s <= 0:
+        return found
+    # not at definitions load: the warehouse's engine module pulls in the embedded server
+    from veriframe_core.warehouse.engine import dedicated_session
+    from veriframe_core.warehouse.notify import CHANNEL
+
+    until = time.monotonic() + follow_s
+    session = dedicated_session(engine, "veriframe-render-sensor")
+    try:
+        with session.cursor() as cur:
+            cur.execute(f"LISTEN {CHANNEL}")
+        while True:  # looks again after LISTEN: a change may have committed just before it
+            with engine.connect() as conn:
+                found = render_tick(conn, cursor, max_failed)
+            remaining = until - time.monotonic()
+            if found[1] or remaining <= 0:
+                return found
+            if select.select([session], [], [], remaining)[0]:
+                session.poll()
+                session.notifies.clear()
+    finally:
+        session.close()
+
+
 @dg.sensor(
     name=SENSOR_NAME,
     job=render_job,
@@ -89,10 +129,13 @@ def render_tick(
 def render_sensor(
     context: dg.SensorEvaluationContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.SensorResult:
-    with warehouse.engine().connect() as conn:
-        partitions, requests, cursor = render_tick(
-            conn, context.cursor, settings.settings().render_max_failed_attempts
-        )
+    config = settings.settings()
+    partitions, requests, cursor = render_tick_following(
+        warehouse.engine(),
+        context.cursor,
+        config.render_max_failed_attempts,
+        config.render_sensor_follow_s,
+    )
     if partitions:
         # One bulk insert. A `dynamic_partitions_requests` entry would cost the daemon one
         # query per key (measured: 2.5 min for a tick of 10,000); adding is idempotent, so a
