@@ -102,7 +102,32 @@ def test_up_serves_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         api = f"http://127.0.0.1:{env['VERIFRAME_API_PORT']}"
         health = httpx.get(f"{api}/health").json()
         assert health["database"] == "ok" and health["chain"]["head"] >= head["result"]
-        assert httpx.get(f"{api}/api/v1/jobs").json()["items"] == []
+        # the demo job: created once the platform is up, from a generated scene
+        demo = wait_for(
+            lambda: httpx.get(f"{api}/api/v1/jobs").json()["items"],
+            lambda items: [j["job_id"] for j in items] == [1],
+        )
+        assert demo[0]["creator_address"] != chain["owner_address"]
+        wait_for(log.read_text, lambda text: "Demo job 1 (created now)" in text)
+        # the operator's and the creator's commands, against this platform
+        cli = [sys.executable, "-m", "veriframe.cli"]
+        status = subprocess.run(
+            [*cli, "status", "--json"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert status.returncode == 0, status.stderr
+        report = json.loads(status.stdout)
+        assert sum(report["jobs"].values()) == 1 and report["workers"]["verified"] == 1
+        assert report["chain"]["head"] >= head["result"] and report["queue"] is not None
+        submitted = subprocess.run(
+            [*cli, "submit", str(tmp_path / "data" / "demo.blend"), "--no-wait", "--reward", "2"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert submitted.returncode == 0, submitted.stderr
+        assert "job 2 created on chain" in submitted.stdout
+        assert httpx.get(f"{api}/api/v1/jobs/2").json()["reward_amount"] == str(2 * 10**18)
         ipfs = f"http://127.0.0.1:{env['VERIFRAME_IPFS_PORT']}"
         assert httpx.post(f"{ipfs}/api/v0/version").json()["Version"]
         assert health["ipfs"]["status"] == "ok"

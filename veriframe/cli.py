@@ -79,6 +79,22 @@ def _api(args: argparse.Namespace) -> None:
         )
 
 
+def _creator_command(name: str):
+    """`veriframe.commands.<name>` with its errors as one line on stderr, exit status 1."""
+
+    def run(args: argparse.Namespace) -> None:
+        from veriframe import commands
+        from veriframe.creator import CreatorError
+        from veriframe.follow import FollowFailed
+
+        try:
+            getattr(commands, name)(get_settings(), args)
+        except (CreatorError, FollowFailed) as err:
+            raise SystemExit(f"veriframe {name}: {err}") from None
+
+    return run
+
+
 def _say(message: str) -> None:
     print(f"veriframe: {message}", flush=True)
 
@@ -129,6 +145,38 @@ def build_parser() -> argparse.ArgumentParser:
         "--processes", type=int, help="uvicorn worker processes (VERIFRAME_API_PROCESSES)"
     )
     api.set_defaults(func=_api)
+
+    submit = sub.add_parser(
+        "submit", help="upload a scene, escrow a reward on chain and follow the job to its image"
+    )
+    submit.add_argument("path", help="a .blend, a folder holding one, or a zip/tar archive")
+    submit.add_argument("--reward", default="1", help="in tokens (18 decimals; default 1)")
+    submit.add_argument(
+        "--deadline", type=int, default=3600, help="seconds from now (default 3600)"
+    )
+    submit.add_argument("--frame", type=int, default=1)
+    submit.add_argument("--resolution", default="1920x1080", help="WIDTHxHEIGHT")
+    submit.add_argument("--samples", type=int, default=128)
+    submit.add_argument(
+        "--engine",
+        default="CYCLES",
+        choices=["CYCLES", "BLENDER_EEVEE", "BLENDER_EEVEE_NEXT", "BLENDER_WORKBENCH"],
+    )
+    submit.add_argument("--min-reputation", type=int, default=400)
+    submit.add_argument("--no-wait", action="store_true", help="print the job id and return")
+    submit.add_argument("--timeout", type=float, default=3600, help="seconds to wait for it")
+    submit.set_defaults(func=_creator_command("submit"))
+
+    status = sub.add_parser(
+        "status", help="jobs by state, workers, chain sync, Dagster's run queue"
+    )
+    status.add_argument("--json", action="store_true", help="one JSON document, for scripts")
+    status.set_defaults(func=_creator_command("status"))
+
+    rate = sub.add_parser("rate", help="rate the worker of a paid job (update_worker_reputation)")
+    rate.add_argument("job", type=int, help="the chain job id")
+    rate.add_argument("score", type=int, help="quality score, 0-100")
+    rate.set_defaults(func=_creator_command("rate"))
     return parser
 
 
