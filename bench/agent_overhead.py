@@ -30,9 +30,9 @@ from devchain.process import DevchainProcess, free_port  # noqa: E402
 from kubonode.process import KuboProcess  # noqa: E402
 from tests.support.activity import Activity  # noqa: E402
 from tests.support.api import ApiServer, api_settings  # noqa: E402
-from tests.support.blender import make_demo_scene  # noqa: E402
 from tests.support.chain import Driver  # noqa: E402
 from tests.support.platform import agent_for, post_job  # noqa: E402
+from veriframe.demo import write_demo_blend  # noqa: E402
 from veriframe_core.ipfs import IpfsClient  # noqa: E402
 from veriframe_core.warehouse.embedded import EmbeddedPostgres  # noqa: E402
 from veriframe_core.warehouse.engine import make_engine  # noqa: E402
@@ -88,7 +88,7 @@ def main() -> None:
         activity = Activity(chain)
         activity.setup_workers()
         server = ApiServer(api_settings(chain, api_lease_s=120), engine).start()
-        blend = make_demo_scene(work / "demo.blend")
+        blend = write_demo_blend(work / "demo.blend")
         with IpfsClient(kubo.url) as ipfs:
             asset = ipfs.add(blend)
         settings = {"resolution_x": args.width, "resolution_y": args.height}

@@ -56,9 +56,9 @@ from devchain.process import DevchainProcess, free_port  # noqa: E402
 from kubonode.process import KuboProcess  # noqa: E402
 from tests.support.activity import Activity  # noqa: E402
 from tests.support.api import bearer, sign_in  # noqa: E402
-from tests.support.blender import make_demo_scene  # noqa: E402
 from tests.support.chain import Driver  # noqa: E402
 from tests.support.platform import TINY, worker_process  # noqa: E402
+from veriframe.demo import write_demo_blend  # noqa: E402
 from veriframe_core.chain.cids import cid_to_felts  # noqa: E402
 from veriframe_core.chain.events import event_codec  # noqa: E402
 from veriframe_core.ipfs import IpfsClient  # noqa: E402
@@ -261,7 +261,7 @@ def main() -> None:
         wait_for(lambda: _ok(f"{api_url}/"), "the API", 60, procs["api"])
         api = httpx.Client(base_url=api_url, timeout=30)
         with IpfsClient(kubo.url) as ipfs:
-            asset = ipfs.add(make_demo_scene(work / "demo.blend"))
+            asset = ipfs.add(write_demo_blend(work / "demo.blend"))
         creator = Creator(chain, api, asset)
         workers = Activity(chain).workers
         agents = [

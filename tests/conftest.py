@@ -13,8 +13,8 @@ import pytest
 
 from devchain.process import DevchainProcess, free_port
 from kubonode.process import KuboProcess
-from tests.support.blender import make_demo_scene
 from tests.support.chain import Driver
+from veriframe.demo import write_demo_blend
 from veriframe_core.settings import Settings
 from veriframe_core.warehouse.embedded import EmbeddedPostgres
 from veriframe_core.warehouse.migrate import upgrade_warehouse
@@ -97,7 +97,7 @@ def kubo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KuboProcess]:
 @pytest.fixture(scope="session")
 def demo_scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo scene (a cube, a light, a camera; 320×240), made by the bpy wheel."""
-    return make_demo_scene(tmp_path_factory.mktemp("scenes") / "demo.blend")
+    return write_demo_blend(tmp_path_factory.mktemp("scenes") / "demo.blend")
 
 
 @pytest.fixture(scope="module")

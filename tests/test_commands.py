@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from devchain.process import free_port
+from tests.support.platform import veriframe_cli
 from veriframe.commands import resolution, token_amount
 from veriframe.creator import CreatorError, pack
 
@@ -56,13 +55,7 @@ def test_commands_say_in_one_line_that_the_platform_is_not_running(
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VERIFRAME_")}
     env |= {"VERIFRAME_DATA_DIR": str(tmp_path), "VERIFRAME_API_PORT": str(free_port())}
-    result = subprocess.run(
-        [sys.executable, "-m", "veriframe.cli", *command],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = veriframe_cli(*command, env=env, timeout=60)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith(f"veriframe {command[0]}: ")

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 from starknet_py.hash.selector import get_selector_from_name
 
 from devchain.process import free_port
+from tests.support.platform import veriframe_cli
 
 UP_TIMEOUT_S = 120
 
@@ -110,21 +112,13 @@ def test_up_serves_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         assert demo[0]["creator_address"] != chain["owner_address"]
         wait_for(log.read_text, lambda text: "Demo job 1 (created now)" in text)
         # the operator's and the creator's commands, against this platform
-        cli = [sys.executable, "-m", "veriframe.cli"]
-        status = subprocess.run(
-            [*cli, "status", "--json"], env=env, capture_output=True, text=True, timeout=60
-        )
+        status = veriframe_cli("status", "--json", env=env)
         assert status.returncode == 0, status.stderr
         report = json.loads(status.stdout)
         assert sum(report["jobs"].values()) == 1 and report["workers"]["verified"] == 1
         assert report["chain"]["head"] >= head["result"] and report["queue"] is not None
-        submitted = subprocess.run(
-            [*cli, "submit", str(tmp_path / "data" / "demo.blend"), "--no-wait", "--reward", "2"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        demo_blend = str(tmp_path / "data" / "demo.blend")
+        submitted = veriframe_cli("submit", demo_blend, "--no-wait", "--reward", "2", env=env)
         assert submitted.returncode == 0, submitted.stderr
         assert "job 2 created on chain" in submitted.stdout
         assert httpx.get(f"{api}/api/v1/jobs/2").json()["reward_amount"] == str(2 * 10**18)
@@ -181,3 +175,22 @@ def test_up_stops_everything_when_a_child_dies(tmp_path: Path) -> None:
     assert "devchain exited" in log.read_text()
     assert not any(alive(pid) for pid in pids.values())
     assert not (tmp_path / "data" / "postgres" / "postmaster.pid").exists()
+
+
+def test_up_names_the_setting_of_a_port_already_taken_and_starts_nothing(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "VERIFRAME_DATA_DIR": str(tmp_path / "data"),
+        "VERIFRAME_DEVCHAIN_PORT": str(free_port()),
+        "VERIFRAME_DAGSTER_PORT": str(free_port()),
+        "VERIFRAME_IPFS_PORT": str(free_port()),
+    }
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env["VERIFRAME_API_PORT"] = str(taken.getsockname()[1])
+        result = veriframe_cli("up", env=env, timeout=60)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "already in use" in result.stderr and "VERIFRAME_API_PORT" in result.stderr
+    assert not (tmp_path / "data" / "postgres").exists()  # refused before anything started

@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from starknet_py.contract import Contract
 from starknet_py.net.full_node_client import FullNodeClient
 
 from render_executor.session import LoginRefused, WorkerAuth, error_message
 from veriframe_core.chain.accounts import contract_as
 from veriframe_core.chain.cids import cid_to_felts
 from veriframe_core.chain.events import event_codec
+from veriframe_core.chain.target import resolve_target
 from veriframe_core.ipfs import IpfsClient
 from veriframe_core.settings import Settings
 
@@ -46,7 +48,6 @@ class CreatorAccount:
         chain: dict[str, Any] = {}
         if settings.devchain_chain_file.exists():
             chain = json.loads(settings.devchain_chain_file.read_text())
-        registry = settings.job_registry_address or chain.get("job_registry_address")
         token = settings.token_address or chain.get("token_address")
         if settings.creator_address and settings.creator_private_key:
             address = settings.creator_address
@@ -58,15 +59,16 @@ class CreatorAccount:
                 "no creator account: set VERIFRAME_CREATOR_ADDRESS and "
                 "VERIFRAME_CREATOR_PRIVATE_KEY (or run `veriframe up`, whose devchain has one)"
             )
-        if not (registry and token):
+        try:
+            target = resolve_target(settings)  # the node and registry the platform follows
+        except RuntimeError as err:
+            raise CreatorError(str(err)) from None
+        if not token:
             raise CreatorError(
-                "JobRegistry or token address unknown: set VERIFRAME_JOB_REGISTRY_ADDRESS and "
-                "VERIFRAME_TOKEN_ADDRESS (or run `veriframe up`)"
+                "the reward token's address is unknown: set VERIFRAME_TOKEN_ADDRESS "
+                "(or run `veriframe up`)"
             )
-        rpc_url = chain.get("rpc_url", settings.starknet_rpc_url)
-        if settings.job_registry_address:
-            rpc_url = settings.starknet_rpc_url
-        return cls(rpc_url, int(registry, 16), int(token, 16), int(address, 16), int(key, 16))
+        return cls(target.rpc_url, target.contract, int(token, 16), int(address, 16), int(key, 16))
 
 
 def pack(path: Path) -> bytes | Path:
@@ -128,14 +130,15 @@ class Creator:
             raise CreatorError(f"the API refused the render settings: {error_message(answer)}")
         return answer.json()
 
+    async def _as_creator(self, client: FullNodeClient, contract: int, abi: str) -> Contract:
+        return await contract_as(
+            client, contract, abi, self.account.address, self.account.private_key
+        )
+
     async def _create(self, cid: str, reward: int, deadline_s: int, min_reputation: int) -> int:
         client = FullNodeClient(node_url=self.account.rpc_url)
-        registry = await contract_as(
-            client, self.account.registry, "job_registry", self.account.address, self._key
-        )
-        token = await contract_as(
-            client, self.account.token, "erc20", self.account.address, self._key
-        )
+        registry = await self._as_creator(client, self.account.registry, "job_registry")
+        token = await self._as_creator(client, self.account.token, "erc20")
         now = (await client.get_block(block_number="pre_confirmed")).timestamp
         calls = [
             token.functions["approve"].prepare_invoke_v3(self.account.registry, reward),
@@ -153,9 +156,7 @@ class Creator:
 
     async def _rate(self, job_id: int, score: int) -> int:
         client = FullNodeClient(node_url=self.account.rpc_url)
-        registry = await contract_as(
-            client, self.account.registry, "job_registry", self.account.address, self._key
-        )
+        registry = await self._as_creator(client, self.account.registry, "job_registry")
         (worker,) = await registry.functions["get_job_worker"].call(job_id)
         if not worker:
             raise CreatorError(f"job {job_id} has no worker yet: nothing to rate")
@@ -165,7 +166,3 @@ class Creator:
         sent = await registry.account.execute_v3(calls=[call], auto_estimate=True)
         await client.wait_for_tx(sent.transaction_hash, check_interval=0.25)
         return sent.transaction_hash
-
-    @property
-    def _key(self) -> int:
-        return self.account.private_key

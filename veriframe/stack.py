@@ -119,14 +119,17 @@ def _check_ports(settings: Settings) -> None:
                 ) from None
 
 
+def _first_dead(children: list[Child]) -> Child | None:
+    return next((child for child in children if not child.alive()), None)
+
+
 def _wait_for(check, what: str, children: list[Child], stopping) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if stopping():
             raise StopRequested
-        for child in children:
-            if not child.alive():
-                raise PartDied(f"while waiting for {what}: {child.death()}")
+        if dead := _first_dead(children):
+            raise PartDied(f"while waiting for {what}: {dead.death()}")
         if check():
             return
         time.sleep(0.2)
@@ -196,9 +199,8 @@ def run_stack(settings: Settings, *, smoke: bool = False, fresh: bool = False) -
 def _supervise(children: list[Child], stopping: Callable[[], bool]) -> int:
     """Wait for Ctrl-C (0) or a child's death (1)."""
     while not stopping():
-        dead = [c for c in children if not c.alive()]
-        if dead:
-            log.error("%s; stopping the platform", dead[0].death())
+        if dead := _first_dead(children):
+            log.error("%s; stopping the platform", dead.death())
             return 1
         time.sleep(0.5)
     return 0
@@ -420,9 +422,8 @@ def _run_demo(settings: Settings, children: list[Child], stopping: Callable[[], 
     try:
         job_id, created = demo_job(settings, chain, api_url, ipfs)
     except Exception as err:  # a part that died is the reason worth saying
-        for child in children:
-            if not child.alive():
-                raise PartDied(child.death()) from err
+        if dead := _first_dead(children):
+            raise PartDied(dead.death()) from err
         raise
     print(
         f"Demo job {job_id} ({'created now' if created else 'from an earlier run'}): "
@@ -434,9 +435,8 @@ def _run_demo(settings: Settings, children: list[Child], stopping: Callable[[], 
     def watch(progress) -> None:
         if stopping():
             raise StopRequested
-        for child in children:
-            if not child.alive():
-                raise PartDied(child.death())
+        if dead := _first_dead(children):
+            raise PartDied(dead.death())
         settle(progress)
 
     with httpx.Client(base_url=api_url, timeout=30) as api:

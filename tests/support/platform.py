@@ -150,3 +150,16 @@ def rendering(agent: subprocess.Popen, job_id: int) -> list[psutil.Process]:
         return [c for c in children if any(f"job-{job_id}-" in a for a in c.cmdline())]
     except psutil.Error:  # a child that ended meanwhile
         return []
+
+
+def veriframe_cli(
+    *args: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess:
+    """`veriframe ARGS` as a user types it, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "veriframe.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
