@@ -11,6 +11,8 @@ import anyio.to_thread
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api.auth.tokens import TokenIssuer
 from api.available import AvailableJobs
@@ -65,7 +67,7 @@ def create_app(settings: Settings | None = None, engine: sa.Engine | None = None
         if owned:
             app.state.engine.dispose()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc served from the package, not a CDN
         title="VeriFrame API",
         version="1.0.0",
         description="Workers, jobs and contract events of the VeriFrame render network.",
@@ -79,6 +81,10 @@ def create_app(settings: Settings | None = None, engine: sa.Engine | None = None
             allow_methods=["*"],
             allow_headers=["Authorization", "Content-Type"],
         )
+    if settings.api_trusted_proxies:
+        # Run uvicorn with proxy headers off (`veriframe api` and `up` do): its own middleware
+        # would trust any local process's X-Forwarded-For before this one runs.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.api_trusted_proxies)
     app.include_router(health.router)
     for module in (auth, workers, jobs, events):
         app.include_router(module.router, prefix=API_PREFIX)

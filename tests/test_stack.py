@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -20,15 +21,20 @@ import sqlalchemy as sa
 from starknet_py.hash.selector import get_selector_from_name
 
 from devchain.process import free_port
+from tests.support.browser import check_pages
+from tests.support.debian_postgres import DebianPostgres
 from tests.support.platform import veriframe_cli
+from veriframe.demo import DEMO_SETTINGS
 
 UP_TIMEOUT_S = 120
 
 
 @contextmanager
-def running_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, Path, dict[str, str]]]:
+def running_up(
+    tmp_path: Path, **settings: str
+) -> Iterator[tuple[subprocess.Popen, Path, dict[str, str]]]:
     """`veriframe up`, stopped with Ctrl-C afterwards even when the test failed half-way."""
-    proc, log, env = start_up(tmp_path)
+    proc, log, env = start_up(tmp_path, **settings)
     try:
         yield proc, log, env
     finally:
@@ -40,7 +46,9 @@ def running_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, Path, dict[st
                 proc.kill()
 
 
-def start_up(tmp_path: Path) -> tuple[subprocess.Popen, Path, dict[str, str]]:
+def start_up(tmp_path: Path, **settings: str) -> tuple[subprocess.Popen, Path, dict[str, str]]:
+    """`veriframe up` on free ports with its data under `tmp_path`, and `settings` (named as
+    the environment variables they are read from)."""
     log = tmp_path / "up.log"
     env = {
         **os.environ,
@@ -49,6 +57,7 @@ def start_up(tmp_path: Path) -> tuple[subprocess.Popen, Path, dict[str, str]]:
         "VERIFRAME_DAGSTER_PORT": str(free_port()),
         "VERIFRAME_API_PORT": str(free_port()),
         "VERIFRAME_IPFS_PORT": str(free_port()),
+        **settings,
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "veriframe.cli", "up"],
@@ -194,3 +203,60 @@ def test_up_names_the_setting_of_a_port_already_taken_and_starts_nothing(tmp_pat
     assert "Traceback" not in result.stderr
     assert "already in use" in result.stderr and "VERIFRAME_API_PORT" in result.stderr
     assert not (tmp_path / "data" / "postgres").exists()  # refused before anything started
+
+
+@pytest.fixture
+def debian_postgres() -> Iterator[DebianPostgres]:
+    server = DebianPostgres().start()
+    yield server
+    server.stop()
+
+
+def test_up_on_an_external_postgres_renders_the_demo_and_the_ui_shows_it(
+    tmp_path: Path, debian_postgres: DebianPostgres
+) -> None:
+    password = secrets.token_urlsafe(18)
+    debian_postgres.create_owner("veriframe", password, "vf_warehouse", "vf_dagster")
+    warehouse = debian_postgres.url("vf_warehouse", "veriframe", password)
+    dagster = debian_postgres.url("vf_dagster", "veriframe", password)
+    with running_up(
+        tmp_path, VERIFRAME_DATABASE_URL=warehouse, VERIFRAME_DAGSTER_DATABASE_URL=dagster
+    ) as (proc, log, env):
+        # the demo job renders; its materialization is in Dagster's storage on that server
+        dagster_db = sa.create_engine(dagster)
+        materialized = (
+            "SELECT count(*) FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION'"
+            " AND asset_key = :key AND partition = '1'"
+        )
+        with dagster_db.connect() as conn:
+            wait_for(
+                lambda: conn.execute(sa.text(materialized), {"key": '["render"]'}).scalar(),
+                lambda count: count == 1,
+                timeout=180,
+            )
+        dagster_db.dispose()
+        warehouse_db = sa.create_engine(warehouse)
+        with warehouse_db.connect() as conn:
+            assert conn.execute(sa.text("SELECT max(job_id) FROM jobs")).scalar() == 1
+            cid = conn.execute(
+                sa.text(
+                    "SELECT result_cid FROM job_attempts WHERE job_id = 1 AND state = 'completed'"
+                )
+            ).scalar_one()
+        warehouse_db.dispose()
+        assert not (tmp_path / "data" / "postgres").exists()  # no embedded server
+        # what a newcomer then sees: the partition with its image, and the API docs
+        shots = check_pages(
+            f"http://127.0.0.1:{env['VERIFRAME_DAGSTER_PORT']}",
+            f"http://127.0.0.1:{env['VERIFRAME_API_PORT']}",
+            job_id=1,
+            cid=cid,
+            width=DEMO_SETTINGS["resolution_x"],
+        )
+        assert all(shot.stat().st_size > 10_000 for shot in shots)
+        os.kill(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+    assert debian_postgres.is_running()  # a server `up` did not start, it does not stop
+    logs = [log, *(tmp_path / "data").rglob("*.log")]
+    assert len(logs) > 3
+    assert not [path for path in logs if password in path.read_text(errors="replace")]

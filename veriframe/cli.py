@@ -74,6 +74,7 @@ def _api(args: argparse.Namespace) -> None:
             host=args.host or settings.api_host,
             port=args.port or settings.api_port,
             workers=args.processes or settings.api_processes,
+            proxy_headers=False,  # the app honours `api_trusted_proxies` only
             ws_ping_interval=settings.api_ws_ping_s,
             ws_ping_timeout=settings.api_ws_ping_s,
         )

@@ -98,7 +98,7 @@ class Dagster:
         return launched["run"]["runId"]
 
     def partition_url(self, job_id: int) -> str:
-        return f"{self.ui_url}/assets/render?partition={job_id}"
+        return f"{self.ui_url}/assets/render?view=partitions&partition={job_id}"
 
     def run_url(self, run_id: str) -> str:
         return f"{self.ui_url}/runs/{run_id}"

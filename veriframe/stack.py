@@ -345,6 +345,7 @@ def _start_children(
                     str(settings.api_port),
                     "--workers",
                     str(settings.api_processes),
+                    "--no-proxy-headers",  # the app honours `api_trusted_proxies` only
                     "--ws-ping-interval",
                     str(settings.api_ws_ping_s),
                     "--ws-ping-timeout",

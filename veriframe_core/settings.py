@@ -10,6 +10,7 @@ Fields marked `SECRET` (passwords, keys) never travel as plain values: Dagster g
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -149,6 +150,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Requests per minute one client address may make to each `/auth` "
         "endpoint (counted in Postgres, so across API processes).",
+    )
+    api_trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        [],
+        description="Reverse proxies whose `X-Forwarded-For`/`-Proto` headers the API honours "
+        "(addresses or networks, comma-separated, e.g. `10.0.0.5,172.16.0.0/12`). Requests "
+        "from anywhere else are known by their own address, whatever they send. Unset: none.",
     )
     api_lease_s: int = Field(
         120, ge=5, description="A claim's lease; a heartbeat extends it, expiry reopens the job."
@@ -360,11 +367,21 @@ class Settings(BaseSettings):
     dagster_host: str = Field("127.0.0.1", description="Dagster webserver listen address.")
     dagster_port: int = Field(3000, description="Dagster webserver (UI) port.")
 
-    @field_validator("worker_ipfs_gateways", mode="before")
+    @field_validator("worker_ipfs_gateways", "api_trusted_proxies", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
-            return [url.strip() for url in value.split(",") if url.strip()]
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("api_trusted_proxies")
+    @classmethod
+    def _addresses_or_networks(cls, value: list[str]) -> list[str]:
+        for item in value:  # uvicorn would silently take a typo for a host name
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
         return value
 
     @property

@@ -4,16 +4,21 @@ contracts on devchain judge the signatures, tokens are typed, refresh rotates, l
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
 
 import httpx
 import pytest
 import sqlalchemy as sa
+from pydantic import ValidationError
+from websockets.sync.client import connect as websocket_connect
 
 from devchain.process import free_port
 from tests.support.api import ApiServer, api_settings, bearer, sign_in
 from tests.support.chain import Driver
+from tests.support.proxy import Nginx
 from veriframe_core.chain.addresses import normalize_address
+from veriframe_core.settings import Settings
 
 
 def challenge_for(api: httpx.Client, account) -> dict:
@@ -181,6 +186,71 @@ def test_auth_endpoints_are_rate_limited(strict_api: httpx.Client, warehouse: sa
     # each endpoint has its own budget
     refresh = strict_api.post("/api/v1/auth/refresh", json={"refresh_token": "x"})
     assert refresh.status_code == 401
+
+
+@pytest.fixture
+def proxied(chain: Driver, warehouse: sa.Engine, tmp_path) -> Iterator[tuple[ApiServer, Nginx]]:
+    """The API with a login budget of 3 a minute behind nginx (deploy/'s config), trusting it."""
+    settings = api_settings(chain, api_auth_rate_per_minute=3, api_trusted_proxies="127.0.0.1")
+    server = ApiServer(settings, warehouse).start()
+    proxy = Nginx(server.url, tmp_path).start()
+    yield server, proxy
+    proxy.stop()
+    server.stop()
+
+
+def client_from(address: str, base_url: str) -> httpx.Client:
+    """A client whose connections leave from `address` (any of 127/8 is this machine)."""
+    transport = httpx.HTTPTransport(local_address=address)
+    return httpx.Client(base_url=base_url, transport=transport, timeout=30)
+
+
+def budget_keys(warehouse: sa.Engine) -> set[str]:
+    with warehouse.begin() as conn:
+        return set(conn.execute(sa.text("SELECT key FROM rate_limits")).scalars())
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_login_budget(
+    proxied: tuple[ApiServer, Nginx], warehouse: sa.Engine
+) -> None:
+    server, proxy = proxied
+    with warehouse.begin() as conn:
+        conn.execute(sa.text("DELETE FROM rate_limits"))
+    body = {"address": "0x1234"}
+    with client_from("127.0.0.2", proxy.url) as a, client_from("127.0.0.3", proxy.url) as b:
+        answers = [a.post("/api/v1/auth/challenge", json=body).status_code for _ in range(4)]
+        assert answers == [200, 200, 200, 429]
+        assert b.post("/api/v1/auth/challenge", json=body).status_code == 200
+        # the edge proxy overwrites X-Forwarded-For: a client cannot spend another's budget
+        forged = a.post(
+            "/api/v1/auth/challenge", json=body, headers={"X-Forwarded-For": "10.9.9.9"}
+        )
+        assert forged.status_code == 429
+    path = "/api/v1/auth/challenge"
+    assert budget_keys(warehouse) == {f"{path}:127.0.0.2", f"{path}:127.0.0.3"}
+    # from an address not trusted the header is ignored: the caller is known by its own
+    with client_from("127.0.0.4", server.url) as direct:
+        direct.post(path, json=body, headers={"X-Forwarded-For": "10.8.8.8"})
+    assert f"{path}:127.0.0.4" in budget_keys(warehouse)
+    assert not any("10." in key for key in budget_keys(warehouse))
+
+
+def test_live_updates_pass_through_the_proxy(proxied: tuple[ApiServer, Nginx]) -> None:
+    _, proxy = proxied
+    url = proxy.url.replace("http", "ws", 1) + "/api/v1/ws"
+    with websocket_connect(url, open_timeout=10) as ws:
+        ws.send(json.dumps({"action": "subscribe", "topic": "jobs:available"}))
+        assert json.loads(ws.recv(timeout=10))["type"] == "subscribed"
+
+
+@pytest.mark.parametrize("value", ["proxy.internal", "10.0.0.300", "10.0.0.0/33"])
+def test_a_trusted_proxy_must_be_an_address_or_network(value: str) -> None:
+    with pytest.raises(ValidationError, match="not an IP address or network"):
+        Settings(api_trusted_proxies=f"10.0.0.5,{value}")
+    assert Settings(api_trusted_proxies="10.0.0.5, 172.16.0.0/12").api_trusted_proxies == [
+        "10.0.0.5",
+        "172.16.0.0/12",
+    ]
 
 
 def test_an_unreachable_node_is_503_not_a_bad_signature(

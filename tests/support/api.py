@@ -31,7 +31,11 @@ class ApiServer:
     def __init__(self, settings: Settings, engine: sa.Engine):
         self.port = free_port()
         config = uvicorn.Config(
-            create_app(settings, engine), host="127.0.0.1", port=self.port, log_level="warning"
+            create_app(settings, engine),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            proxy_headers=False,  # as `veriframe api` runs it
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -69,9 +69,11 @@ def render(
             f"but delivered {attempt['result_cid']}; the delivered one is recorded"
         )
     cid = attempt["result_cid"]
+    image = f"{config.ipfs_gateway_url.rstrip('/')}/{cid}"  # the CID was checked on delivery
     metadata: dict[str, object] = {
+        "image": dg.MetadataValue.md(f"![job {job_id}, frame rendered by the worker]({image})"),
         "result_cid": cid,
-        "preview": dg.MetadataValue.url(f"{config.ipfs_gateway_url.rstrip('/')}/{cid}"),
+        "preview": dg.MetadataValue.url(image),
         "worker": attempt["worker_address"],
         "attempts": attempt["attempt"],
         "failed_attempts": len(outcome.failures),
