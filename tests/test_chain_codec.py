@@ -114,3 +114,21 @@ def test_addresses_have_one_form() -> None:
     for bad in ("0xZZ", "-1", 2**252, True, "hello"):
         with pytest.raises(ValueError):
             parse_felt(bad)
+
+
+@pytest.mark.parametrize("contract", ["job_registry", "erc20", "account"])
+def test_the_shared_type_grammar_parses_every_abi_as_starknet_py_does(contract: str) -> None:
+    from starknet_py.abi.v2 import AbiParser, parser_transformer
+    from starknet_py.cairo.v2 import type_parser
+
+    from veriframe_core.chain.abi import load_abi, parse_type
+
+    assert type_parser.parse is parse_type  # installed for every parse in the process
+    fast = AbiParser(load_abi(contract)).parse()
+    type_parser.parse = parser_transformer.parse  # starknet-py's own: a grammar per type
+    try:
+        reference = AbiParser(load_abi(contract)).parse()
+    finally:
+        type_parser.parse = parse_type
+    assert fast == reference
+    assert fast.functions or fast.interfaces

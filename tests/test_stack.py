@@ -161,6 +161,7 @@ def test_up_serves_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         assert set(pids) == {
             "devchain",
             "ipfs",
+            "dagster-code",
             "dagster-daemon",
             "dagster-webserver",
             "api",

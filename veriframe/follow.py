@@ -19,6 +19,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from veriframe_dagster.dagster_home import CODE_LOCATION
+
 STAGES = ("created", "claimed", "rendering", "uploaded", "materialized", "submitted", "finalized")
 
 MATERIALIZED = """
@@ -37,8 +39,6 @@ mutation Launch($selector: JobOrPipelineSelector!) {
   }
 }
 """
-LOCATION = "veriframe_dagster.definitions"
-"""The code location's name: `veriframe up` loads it with `-m veriframe_dagster.definitions`."""
 
 
 class FollowFailed(RuntimeError):
@@ -88,7 +88,7 @@ class Dagster:
 
     def launch(self, job_name: str) -> str:
         selector = {
-            "repositoryLocationName": LOCATION,
+            "repositoryLocationName": CODE_LOCATION,
             "repositoryName": "__repository__",
             "jobName": job_name,
         }

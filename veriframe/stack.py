@@ -2,7 +2,7 @@
 
 Postgres (embedded unless a URL is set) is started and migrated first; devchain, the local
 IPFS node, Dagster's webserver and daemon, the API and one local worker agent run as
-children, each started once the one before is ready (the daemon runs the chain sensor,
+children, each started as soon as what it needs answers (the daemon runs the chain sensor,
 which ingests into the warehouse URL resolved here). Each child runs in its own process
 group so that one signal stops the whole tree (a background `dagster` ignores SIGTERM
 otherwise). If a child dies, everything is stopped and the command exits non-zero.
@@ -11,6 +11,7 @@ otherwise). If a child dies, everything is stopped and the command exits non-zer
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -24,12 +25,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from devchain.process import free_port
 from veriframe.creator import CreatorError
+from veriframe.demo import DemoScene, DemoSceneFailed
 from veriframe.follow import FollowFailed
 from veriframe.postgres import running_warehouse
 from veriframe_core.settings import Settings
 from veriframe_core.warehouse.urls import DatabaseUrls, shown_url
-from veriframe_dagster.dagster_home import dagster_environment, prepare_dagster_home
+from veriframe_dagster.dagster_home import (
+    CODE_LOCATION,
+    code_server_workspace,
+    dagster_environment,
+    prepare_dagster_home,
+)
 
 log = logging.getLogger("veriframe.up")
 READY_TIMEOUT_S = 120
@@ -124,16 +132,26 @@ def _first_dead(children: list[Child]) -> Child | None:
 
 
 def _wait_for(check, what: str, children: list[Child], stopping) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
+    started = time.monotonic()
+    deadline = started + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if stopping():
             raise StopRequested
         if dead := _first_dead(children):
             raise PartDied(f"while waiting for {what}: {dead.death()}")
         if check():
+            log.info("%s is ready (waited %.1f s)", what, time.monotonic() - started)
             return
         time.sleep(0.2)
     raise TimeoutError(f"{what} was not ready within {READY_TIMEOUT_S} s")
+
+
+def _accepts(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 def _http_ok(url: str, method: str = "GET") -> bool:
@@ -168,6 +186,7 @@ def run_stack(settings: Settings, *, smoke: bool = False, fresh: bool = False) -
 
     children: list[Child] = []
     exit_code = 0
+    scene = DemoScene(data_dir / "demo.blend") if _can_demo(settings) else None
     try:
         with running_warehouse(settings, say=lambda message: print(message, flush=True)) as urls:
             try:
@@ -175,8 +194,8 @@ def run_stack(settings: Settings, *, smoke: bool = False, fresh: bool = False) -
                 print("VeriFrame is up:\n  " + "\n  ".join(lines), flush=True)
                 if not smoke:
                     print("Press Ctrl-C to stop.", flush=True)
-                if _can_demo(settings):
-                    _run_demo(settings, children, stopping)
+                if scene is not None:
+                    _run_demo(settings, scene, children, stopping)
                 if smoke:
                     print("Smoke test passed: the demo job was rendered, recorded and paid.")
                 else:
@@ -184,13 +203,15 @@ def run_stack(settings: Settings, *, smoke: bool = False, fresh: bool = False) -
             except StopRequested:
                 log.info("stop requested while starting; stopping what has started")
                 exit_code = 1 if smoke else 0
-            except (PartDied, FollowFailed, CreatorError, TimeoutError) as err:
+            except (PartDied, FollowFailed, CreatorError, DemoSceneFailed, TimeoutError) as err:
                 print(f"veriframe up: {err}", file=sys.stderr, flush=True)
                 exit_code = 1
             finally:
                 for child in reversed(children):
                     child.stop()
     finally:
+        if scene is not None:
+            scene.close()
         print("VeriFrame stopped.", flush=True)
     if exit_code:
         raise SystemExit(exit_code)
@@ -214,32 +235,59 @@ def _start_children(
     children: list[Child],
     stopping: Callable[[], bool],
 ) -> list[str]:
-    """Start devchain, Dagster and the API in order, each once the one before is ready;
-    the lines that say where each is."""
+    """Start the parts, each as soon as what it needs is ready: devchain, the IPFS node and
+    Dagster at once (Dagster reads devchain's chain file when it first needs the chain), the
+    API once the chain is up, the worker once the API is. The lines that say where each is."""
     env = {**os.environ, "VERIFRAME_DATA_DIR": str(data_dir)}
     lines = [f"warehouse   {shown_url(urls.warehouse)}", f"dagster db  {shown_url(urls.dagster)}"]
+    python = [sys.executable, "-m"]
+    bin_dir = Path(sys.executable).parent
+    chain_file = settings.resolved_devchain_state_dir.resolve() / "chain.json"
     if settings.run_devchain:
-        state_dir = settings.resolved_devchain_state_dir.resolve()
-        chain_file = state_dir / "chain.json"
         chain_file.unlink(missing_ok=True)
-        children.append(
-            _spawn(
-                "devchain",
-                [
-                    sys.executable,
-                    "-m",
-                    "devchain",
-                    "--host",
-                    settings.devchain_host,
-                    "--port",
-                    str(settings.devchain_port),
-                    "--state-dir",
-                    str(state_dir),
-                ],
-                env,
-                logs,
-            )
+        devchain = [
+            "devchain",
+            *("--host", settings.devchain_host, "--port", str(settings.devchain_port)),
+            *("--state-dir", str(chain_file.parent)),
+        ]
+        children.append(_spawn("devchain", python + devchain, env, logs))
+    ipfs = f"http://{settings.ipfs_host}:{settings.ipfs_port}"
+    if settings.run_ipfs:
+        kubo = [
+            "kubonode",
+            *("--host", settings.ipfs_host, "--port", str(settings.ipfs_port)),
+            *("--repo", str(settings.resolved_ipfs_repo.resolve())),
+        ]
+        children.append(_spawn("ipfs", python + kubo, env, logs))
+        env["VERIFRAME_IPFS_API_URL"] = ipfs  # the API's health, the frame check, the agent
+        env.setdefault("VERIFRAME_IPFS_GATEWAY_URL", f"{ipfs}/ipfs")
+    ui = f"http://{settings.dagster_host}:{settings.dagster_port}"
+    if settings.run_dagster:
+        home = prepare_dagster_home(settings, urls.dagster)
+        # the resolved warehouse URL, so the code server never starts its own Postgres
+        dagster_env = {
+            **env,
+            **dagster_environment(home, urls.dagster),
+            "VERIFRAME_DATABASE_URL": urls.warehouse,
+        }
+        # one code server for the webserver and the daemon, on a port of its own
+        code_port = free_port()
+        code = ["dagster", "api", "grpc", "-m", CODE_LOCATION, "-h", "127.0.0.1"]
+        code += ["-p", str(code_port), "--location-name", CODE_LOCATION]
+        children.append(_spawn("dagster-code", python + code, dagster_env, logs))
+        workspace = ["-w", str(code_server_workspace(home, "127.0.0.1", code_port))]
+        _wait_for(
+            functools.partial(_accepts, "127.0.0.1", code_port),
+            "the Dagster code server",
+            children,
+            stopping,
         )
+        daemon = [str(bin_dir / "dagster-daemon"), "run", *workspace]
+        children.append(_spawn("dagster-daemon", daemon, dagster_env, logs))
+        webserver = [str(bin_dir / "dagster-webserver"), "-h", settings.dagster_host]
+        webserver += ["-p", str(settings.dagster_port), *workspace]
+        children.append(_spawn("dagster-webserver", webserver, dagster_env, logs))
+    if settings.run_devchain:
         _wait_for(chain_file.exists, "devchain", children, stopping)
         chain = json.loads(chain_file.read_text())
         lines += [
@@ -251,115 +299,33 @@ def _start_children(
     else:
         lines.append(f"StarkNet    {settings.starknet_rpc_url} (external node)")
     if settings.run_ipfs:
-        ipfs = f"http://{settings.ipfs_host}:{settings.ipfs_port}"
-        children.append(
-            _spawn(
-                "ipfs",
-                [
-                    sys.executable,
-                    "-m",
-                    "kubonode",
-                    "--host",
-                    settings.ipfs_host,
-                    "--port",
-                    str(settings.ipfs_port),
-                    "--repo",
-                    str(settings.resolved_ipfs_repo.resolve()),
-                ],
-                env,
-                logs,
-            )
-        )
-        _wait_for(
-            lambda: _http_ok(f"{ipfs}/api/v0/version", "POST"), "the IPFS node", children, stopping
-        )
-        env["VERIFRAME_IPFS_API_URL"] = ipfs  # the API's health, the frame check, the agent
-        env.setdefault("VERIFRAME_IPFS_GATEWAY_URL", f"{ipfs}/ipfs")
+        ready = functools.partial(_http_ok, f"{ipfs}/api/v0/version", "POST")
+        _wait_for(ready, "the IPFS node", children, stopping)
         lines.append(f"IPFS        {ipfs}/api/v0 (gateway {ipfs}/ipfs)")
-    if settings.run_dagster:
-        home = prepare_dagster_home(settings, urls.dagster)
-        # the resolved warehouse URL, so the code server never starts its own Postgres
-        dagster_env = {
-            **env,
-            **dagster_environment(home, urls.dagster),
-            "VERIFRAME_DATABASE_URL": urls.warehouse,
-        }
-        if settings.run_devchain and not settings.operator_address:
-            owner = next(a for a in chain["accounts"] if a["address"] == chain["owner_address"])
-            dagster_env["VERIFRAME_OPERATOR_ADDRESS"] = owner["address"]  # devchain's owner
-            dagster_env["VERIFRAME_OPERATOR_PRIVATE_KEY"] = owner["private_key"]
-        bin_dir = Path(sys.executable).parent
-        children.append(
-            _spawn(
-                "dagster-daemon",
-                [
-                    str(bin_dir / "dagster-daemon"),
-                    "run",
-                    "-m",
-                    "veriframe_dagster.definitions",
-                ],
-                dagster_env,
-                logs,
-            )
-        )
-        children.append(
-            _spawn(
-                "dagster-webserver",
-                [
-                    str(bin_dir / "dagster-webserver"),
-                    "-h",
-                    settings.dagster_host,
-                    "-p",
-                    str(settings.dagster_port),
-                    "-m",
-                    "veriframe_dagster.definitions",
-                ],
-                dagster_env,
-                logs,
-            )
-        )
-        ui = f"http://{settings.dagster_host}:{settings.dagster_port}"
-        _wait_for(
-            lambda: _http_ok(f"{ui}/server_info"),
-            "the Dagster webserver",
-            children,
-            stopping,
-        )
-        lines.append(f"Dagster UI  {ui}")
     if settings.run_api:
         api_env = {**env, "VERIFRAME_DATABASE_URL": urls.warehouse}
         if settings.run_devchain:
             api_env["VERIFRAME_STARKNET_RPC_URL"] = chain["rpc_url"]
-        children.append(
-            _spawn(
-                "api",
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "api.app:create_app",
-                    "--factory",
-                    "--host",
-                    settings.api_host,
-                    "--port",
-                    str(settings.api_port),
-                    "--workers",
-                    str(settings.api_processes),
-                    "--no-proxy-headers",  # the app honours `api_trusted_proxies` only
-                    "--ws-ping-interval",
-                    str(settings.api_ws_ping_s),
-                    "--ws-ping-timeout",
-                    str(settings.api_ws_ping_s),
-                ],
-                api_env,
-                logs,
-            )
-        )
+        uvicorn = [
+            "uvicorn",
+            *("api.app:create_app", "--factory"),
+            *("--host", settings.api_host, "--port", str(settings.api_port)),
+            *("--workers", str(settings.api_processes)),
+            "--no-proxy-headers",  # the app honours `api_trusted_proxies` only
+            *("--ws-ping-interval", str(settings.api_ws_ping_s)),
+            *("--ws-ping-timeout", str(settings.api_ws_ping_s)),
+        ]
+        children.append(_spawn("api", python + uvicorn, api_env, logs))
         api = f"http://{settings.api_host}:{settings.api_port}"
         _wait_for(lambda: _http_ok(f"{api}/"), "the API", children, stopping)
         lines.append(f"API         {api}/api/v1 (docs {api}/docs)")
         if settings.run_worker and settings.run_devchain:
             lines.append(_start_worker(settings, chain, api, env, data_dir, logs, children))
+    if settings.run_dagster:
+        _wait_for(
+            lambda: _http_ok(f"{ui}/server_info"), "the Dagster webserver", children, stopping
+        )
+        lines.append(f"Dagster UI  {ui}")
     return lines
 
 
@@ -409,7 +375,9 @@ def _can_demo(settings: Settings) -> bool:
     )
 
 
-def _run_demo(settings: Settings, children: list[Child], stopping: Callable[[], bool]) -> None:
+def _run_demo(
+    settings: Settings, scene: DemoScene, children: list[Child], stopping: Callable[[], bool]
+) -> None:
     """Create the demo job (once per chain) and follow it live until it is paid."""
     import httpx
 
@@ -421,7 +389,7 @@ def _run_demo(settings: Settings, children: list[Child], stopping: Callable[[], 
     ipfs = f"http://{settings.ipfs_host}:{settings.ipfs_port}"
     dagster = Dagster(f"http://{settings.dagster_host}:{settings.dagster_port}")
     try:
-        job_id, created = demo_job(settings, chain, api_url, ipfs)
+        job_id, created = demo_job(settings, chain, api_url, ipfs, scene)
     except Exception as err:  # a part that died is the reason worth saying
         if dead := _first_dead(children):
             raise PartDied(dead.death()) from err

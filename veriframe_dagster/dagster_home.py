@@ -45,3 +45,24 @@ def prepare_dagster_home(settings: Settings, dagster_url: str) -> Path:
 def dagster_environment(home: Path, dagster_url: str) -> dict[str, str]:
     """The variables a spawned ``dagster`` process needs, to merge into its environment."""
     return {"DAGSTER_HOME": str(home), DAGSTER_URL_ENV: dagster_url}
+
+
+CODE_LOCATION = "veriframe_dagster.definitions"
+"""The code location's name (the module it is loaded from), in the UI and in GraphQL."""
+
+
+def code_server_workspace(home: Path, host: str, port: int) -> Path:
+    """A workspace file in `home` that points the webserver and the daemon at one running
+    code server (`dagster api grpc`): the code is imported once, not by a server each, and
+    the daemon does not replace its own server every minute, as it does with a workspace of
+    `python_module` entries."""
+    workspace = home / "workspace.yaml"
+    workspace.write_text(
+        "# Written by `veriframe up`: the code server it started.\n"
+        "load_from:\n"
+        "  - grpc_server:\n"
+        f"      host: {host}\n"
+        f"      port: {port}\n"
+        f"      location_name: {CODE_LOCATION}\n"
+    )
+    return workspace

@@ -43,3 +43,20 @@ def resolve_target(settings: Settings) -> IngestTarget:
         int(info["job_registry_address"], 16),
         max(settings.start_block, info.get("start_block", 0)),
     )
+
+
+def resolve_operator(settings: Settings) -> tuple[int, int]:
+    """The settlement operator's address and key: from settings, or, on the local devchain
+    (no registry configured), devchain's owner from its chain file."""
+    if settings.operator_address and settings.operator_private_key:
+        key = settings.operator_private_key.get_secret_value()
+        return int(settings.operator_address, 16), int(key, 16)
+    chain_file = settings.devchain_chain_file
+    if settings.job_registry_address or not chain_file.exists():
+        raise RuntimeError(
+            "settlement needs the operator's account: set VERIFRAME_OPERATOR_ADDRESS and "
+            "VERIFRAME_OPERATOR_PRIVATE_KEY"
+        )
+    info = json.loads(chain_file.read_text())
+    owner = next(a for a in info["accounts"] if a["address"] == info["owner_address"])
+    return int(owner["address"], 16), int(owner["private_key"], 16)

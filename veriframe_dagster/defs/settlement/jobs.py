@@ -19,21 +19,15 @@ def finalize_due_jobs(
     context: dg.OpExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
 ) -> dg.Output:
     from veriframe_core.chain.settlement import Settler  # the chain stack: loaded in runs only
-    from veriframe_core.chain.target import resolve_target
+    from veriframe_core.chain.target import resolve_operator, resolve_target
 
     config = settings.settings()
-    if not (config.operator_address and config.operator_private_key):
-        raise dg.Failure(
-            "settlement needs the operator's account: set VERIFRAME_OPERATOR_ADDRESS and "
-            "VERIFRAME_OPERATOR_PRIVATE_KEY"
-        )
+    try:
+        operator, key = resolve_operator(config)
+    except RuntimeError as err:
+        raise dg.Failure(str(err)) from None
     target = resolve_target(config)
-    settler = Settler(
-        target.rpc_url,
-        target.contract,
-        int(config.operator_address, 16),
-        int(config.operator_private_key.get_secret_value(), 16),
-    )
+    settler = Settler(target.rpc_url, target.contract, operator, key)
     chain_now = settler.chain_time()
     with warehouse.engine().connect() as conn:
         due = [int(j) for j in conn.execute(DUE, {"chain_now": chain_now}).scalars()]
