@@ -25,6 +25,8 @@ from tests.support.browser import check_pages
 from tests.support.debian_postgres import DebianPostgres
 from tests.support.platform import veriframe_cli
 from veriframe.demo import DEMO_SETTINGS
+from veriframe.stack import forget_state
+from veriframe_core.settings import Settings
 
 UP_TIMEOUT_S = 120
 
@@ -261,3 +263,28 @@ def test_up_on_an_external_postgres_renders_the_demo_and_the_ui_shows_it(
     logs = [log, *(tmp_path / "data").rglob("*.log")]
     assert len(logs) > 3
     assert not [path for path in logs if password in path.read_text(errors="replace")]
+
+
+def test_fresh_forgets_what_up_kept_and_nothing_else(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    kept_by_up = ["devchain/chain.json", "ipfs/config", "dagster_home/dagster.yaml",
+                  "worker/job-1/claim.json", "api/jwt_secret", "logs/up.log",
+                  "postgres/PG_VERSION", "demo.json", "demo.blend", "worker.key"]  # fmt: skip
+    users = ["notes.txt", "scenes/shot.blend"]
+    for name in kept_by_up + users:
+        (data / name).parent.mkdir(parents=True, exist_ok=True)
+        (data / name).write_text("x")
+    forget_state(Settings(data_dir=data, database_url="postgresql://db.internal/veriframe"))
+    assert (data / "postgres" / "PG_VERSION").exists()  # an external database: untouched
+    assert all((data / name).exists() for name in users)
+    forget_state(Settings(data_dir=data))
+    assert not [name for name in kept_by_up if (data / name).exists()]
+    assert all((data / name).exists() for name in users)
+
+
+def test_smoke_without_every_part_says_which_and_starts_nothing(tmp_path: Path) -> None:
+    env = {**os.environ, "VERIFRAME_DATA_DIR": str(tmp_path / "data"), "VERIFRAME_RUN_WORKER": "0"}
+    result = veriframe_cli("up", "--smoke", env=env, timeout=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "needs every part" in result.stderr and "_RUN_WORKER" in result.stderr
+    assert not (tmp_path / "data" / "postgres").exists()

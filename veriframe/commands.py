@@ -27,9 +27,9 @@ query Queue {
 def urls(settings: Settings) -> tuple[str, str, str]:
     """The API, the IPFS RPC API and the Dagster UI this machine's `veriframe up` serves."""
     return (
-        f"http://{settings.api_host}:{settings.api_port}",
-        settings.ipfs_api_url or f"http://{settings.ipfs_host}:{settings.ipfs_port}",
-        f"http://{settings.dagster_host}:{settings.dagster_port}",
+        settings.local_api_url,
+        settings.ipfs_api_url or settings.local_ipfs_url,
+        settings.local_dagster_url,
     )
 
 

@@ -31,6 +31,7 @@ from veriframe.demo import DemoScene, DemoSceneFailed
 from veriframe.follow import FollowFailed
 from veriframe.postgres import running_warehouse
 from veriframe_core.settings import Settings
+from veriframe_core.warehouse.embedded import EmbeddedPostgres
 from veriframe_core.warehouse.urls import DatabaseUrls, shown_url
 from veriframe_dagster.dagster_home import (
     CODE_LOCATION,
@@ -168,9 +169,14 @@ def run_stack(settings: Settings, *, smoke: bool = False, fresh: bool = False) -
     child's death). `smoke`: exit 0 once the demo job is paid, non-zero with the reason if
     it is not; `fresh`: forget the previous state (chain, databases, demo job) first."""
     data_dir = settings.data_dir.resolve()
+    if smoke and not _can_demo(settings):
+        raise SystemExit(
+            "veriframe up --smoke runs the demo job, which needs every part: leave "
+            "VERIFRAME_RUN_DEVCHAIN, _RUN_IPFS, _RUN_DAGSTER, _RUN_API and _RUN_WORKER on"
+        )
+    _check_ports(settings)  # before --fresh forgets anything: nothing is lost for nothing
     if fresh:
-        _forget_state(settings)
-    _check_ports(settings)
+        forget_state(settings)
     logs = data_dir / "logs"
     stop_requested = False
 
@@ -251,7 +257,7 @@ def _start_children(
             *("--state-dir", str(chain_file.parent)),
         ]
         children.append(_spawn("devchain", python + devchain, env, logs))
-    ipfs = f"http://{settings.ipfs_host}:{settings.ipfs_port}"
+    ipfs = settings.local_ipfs_url
     if settings.run_ipfs:
         kubo = [
             "kubonode",
@@ -261,7 +267,7 @@ def _start_children(
         children.append(_spawn("ipfs", python + kubo, env, logs))
         env["VERIFRAME_IPFS_API_URL"] = ipfs  # the API's health, the frame check, the agent
         env.setdefault("VERIFRAME_IPFS_GATEWAY_URL", f"{ipfs}/ipfs")
-    ui = f"http://{settings.dagster_host}:{settings.dagster_port}"
+    ui = settings.local_dagster_url
     if settings.run_dagster:
         home = prepare_dagster_home(settings, urls.dagster)
         # the resolved warehouse URL, so the code server never starts its own Postgres
@@ -316,7 +322,7 @@ def _start_children(
             *("--ws-ping-timeout", str(settings.api_ws_ping_s)),
         ]
         children.append(_spawn("api", python + uvicorn, api_env, logs))
-        api = f"http://{settings.api_host}:{settings.api_port}"
+        api = settings.local_api_url
         _wait_for(lambda: _http_ok(f"{api}/"), "the API", children, stopping)
         lines.append(f"API         {api}/api/v1 (docs {api}/docs)")
         if settings.run_worker and settings.run_devchain:
@@ -385,9 +391,9 @@ def _run_demo(
     from veriframe.follow import Dagster, follow
 
     chain = json.loads(settings.devchain_chain_file.read_text())
-    api_url = f"http://{settings.api_host}:{settings.api_port}"
-    ipfs = f"http://{settings.ipfs_host}:{settings.ipfs_port}"
-    dagster = Dagster(f"http://{settings.dagster_host}:{settings.dagster_port}")
+    api_url = settings.local_api_url
+    ipfs = settings.local_ipfs_url
+    dagster = Dagster(settings.local_dagster_url)
     try:
         job_id, created = demo_job(settings, chain, api_url, ipfs, scene)
     except Exception as err:  # a part that died is the reason worth saying
@@ -420,11 +426,13 @@ def _run_demo(
     )
 
 
-def _forget_state(settings: Settings) -> None:
+def forget_state(settings: Settings) -> None:
     """`--fresh`: remove what earlier runs kept (embedded Postgres, devchain, IPFS, Dagster's
-    home, logs, the demo job and the local worker's key and scratch), nothing else."""
+    home, logs, the demo job and the local worker's key and scratch), nothing else. An
+    embedded server an earlier `up` left running is stopped first; an external database is
+    never touched."""
     data_dir = settings.data_dir.resolve()
-    kept = [
+    forgotten = [
         settings.resolved_devchain_state_dir,
         settings.resolved_ipfs_repo,
         settings.dagster_home,
@@ -432,9 +440,10 @@ def _forget_state(settings: Settings) -> None:
         settings.api_dir,
         data_dir / "logs",
     ]
-    if not settings.database_url:  # an external database is never dropped
-        kept.append(settings.postgres_dir)
-    for path in kept:
+    if not settings.database_url:
+        EmbeddedPostgres(settings.postgres_dir).stop()  # nothing to do when it is not running
+        forgotten.append(settings.postgres_dir)
+    for path in forgotten:
         shutil.rmtree(path.expanduser().resolve(), ignore_errors=True)
     for name in ("demo.json", "demo.blend", "worker.key"):
         (data_dir / name).unlink(missing_ok=True)

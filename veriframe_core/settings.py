@@ -385,6 +385,21 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def local_api_url(self) -> str:
+        """Where `veriframe up` serves the API on this machine."""
+        return f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def local_ipfs_url(self) -> str:
+        """Where `veriframe up` runs the local IPFS node (its RPC API and gateway)."""
+        return f"http://{self.ipfs_host}:{self.ipfs_port}"
+
+    @property
+    def local_dagster_url(self) -> str:
+        """Where `veriframe up` serves the Dagster UI on this machine."""
+        return f"http://{self.dagster_host}:{self.dagster_port}"
+
+    @property
     def postgres_dir(self) -> Path:
         return self.data_dir / "postgres"
 
