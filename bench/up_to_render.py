@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
+import json
 import os
 import re
 import signal
@@ -154,6 +156,26 @@ def demo_record(up: Up, timeout: float = 300) -> dict[str, float]:
         "run created": since(row.create_timestamp.replace(tzinfo=dt.UTC)),
         "run started": since(row.start_time),
         "materialized": since(row.timestamp.replace(tzinfo=dt.UTC)),
+    }
+
+
+def tick_gaps(up: Up) -> dict[str, list[float]]:
+    """Seconds between consecutive ticks of each sensor, from Dagster's `job_ticks`."""
+    dagster = sa.create_engine(EmbeddedPostgres(up.data_dir / "postgres").url("dagster"))
+    try:
+        with dagster.connect() as conn:
+            rows = conn.execute(sa.text("SELECT tick_body, timestamp FROM job_ticks ORDER BY id"))
+            stamps: dict[str, list[dt.datetime]] = {}
+            for body, stamp in rows:
+                tick = json.loads(body)
+                name = tick.get("instigator_name") or tick.get("job_name") or "?"
+                stamps.setdefault(name, []).append(stamp)
+    finally:
+        dagster.dispose()
+    return {
+        name: [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+        for name, times in stamps.items()
+        if name.endswith("sensor")
     }
 
 
@@ -293,6 +315,9 @@ def main() -> None:
             results[code][1].append(dict(timeline(marks)))
             label = f" ({code})" if code else ""
             print(f"round {number}{label}: up → demo materialized in {marks['materialized']:.1f} s")
+            for sensor, gaps in tick_gaps(up).items():
+                slow = sum(gap > 7.5 for gap in gaps)
+                print(f"  {sensor}: {len(gaps)} gaps between ticks, {slow} of them over 7.5 s")
             if number == args.rounds and args.rest_s > 0:
                 up.when("API docs", timeout=600)  # printed once the demo job was paid
                 time.sleep(args.settle_s)

@@ -80,11 +80,12 @@ class Settings(BaseSettings):
         1, ge=1, description="Minimum seconds between two chain sensor ticks."
     )
     chain_sensor_follow_s: float = Field(
-        4,
+        3,
         ge=0,
         lt=30,
         description="After catching up, a chain sensor tick keeps following the head this "
-        "long (Dagster's daemon starts sensor ticks at most every 5 s). 0: one pass per tick.",
+        "long (Dagster's daemon starts sensor ticks at most every 5 s; a tick that ends less "
+        "than about 1.5 s before the next loop misses it and waits 10 s). 0: one pass per tick.",
     )
     chain_sensor_poll_s: float = Field(
         0.25, gt=0, description="Head polling period while a chain sensor tick follows."
@@ -195,7 +196,7 @@ class Settings(BaseSettings):
         3, ge=1, description="Failed attempts after which a job's render run fails."
     )
     render_sensor_follow_s: float = Field(
-        3.5,
+        3,
         ge=0,
         lt=30,
         description="A render sensor tick that finds nothing new waits this long for a claim "
