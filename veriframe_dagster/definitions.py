@@ -14,6 +14,7 @@ from veriframe_core.settings import Settings, get_settings
 from veriframe_dagster.defs.chain.definitions import chain_defs
 from veriframe_dagster.defs.chain.resources import chain_resources
 from veriframe_dagster.defs.render.definitions import render_defs
+from veriframe_dagster.defs.reputation.definitions import reputation_defs
 from veriframe_dagster.defs.settlement.definitions import settlement_defs
 
 
@@ -23,6 +24,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions.merge(
         chain_defs(settings),
         render_defs(),
+        reputation_defs(),
         settlement_defs(settings),
         dg.Definitions(resources=chain_resources(settings)),
     )

@@ -1,0 +1,598 @@
+"""Reputation tables at scale: one daily partition, the scorecard, and a 90-day backfill.
+
+Bulk-loads a synthetic but rule-abiding warehouse straight into Postgres with COPY (no chain:
+10,000 workers, 1,000,000 JobRegistry events over 90 days, the folded `workers`, `jobs` and
+`reputation_history` rows they imply, and the render attempts), then materializes the
+reputation assets in process as a run does (`execute_in_process`, checks included) and
+prints, per asset, the seconds of the computation (the asset's own `seconds` metadata) and
+of the whole run (with its checks). The embedded Postgres it starts is stopped at the end.
+
+    .venv/bin/python bench/reputation.py [--workers 10000] [--events 1000000] [--days 90]
+        [--database-url URL]   # an existing, empty Postgres database instead
+        [--load-only]          # stop after loading (inspect the tables with EXPLAIN)
+
+Targets (issue 13): a day ≤ 2 s, the scorecard ≤ 10 s, the 90-day backfill ≤ 3 min.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import json
+import os
+import platform
+import random
+import shutil
+import tempfile
+import time
+import warnings
+import zlib
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+import psutil
+import sqlalchemy as sa
+
+from veriframe_core.chain import rules
+from veriframe_core.warehouse.embedded import EmbeddedPostgres
+from veriframe_core.warehouse.engine import make_engine
+from veriframe_core.warehouse.migrate import upgrade_warehouse
+
+TARGETS_S = {"day": 2.0, "scorecard": 10.0, "backfill": 180.0}
+BLOCK_S = 6
+REGISTRY = "0x" + "7" * 64
+OWNER = "0x" + "1" * 64
+NULL = r"\N"
+SCORES = [(55, (90, 100)), (25, (75, 89)), (8, (60, 74)), (5, (40, 59)), (7, (1, 39))]
+DEVICES = ["OPTIX", "CUDA", "HIP", "CPU", "METAL"]
+
+
+def address(n: int, kind: int) -> str:
+    return f"0x{kind:02x}{n:062x}"
+
+
+def tx_hash(n: int) -> str:
+    return f"0x{n:064x}"
+
+
+class Warehouse:
+    """Rows of a marketplace history, folded by the contract's rules as they are generated."""
+
+    def __init__(self, workers: int, events: int, days: int, seed: int = 13):
+        self.rng = random.Random(seed)
+        self.n_workers, self.target_events, self.days = workers, events, days
+        today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        self.t0 = today - dt.timedelta(days=days - 1)
+        self.end = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+        self.events = io.StringIO()
+        self.history = io.StringIO()
+        self.jobs = io.StringIO()
+        self.attempts = io.StringIO()
+        self.event_id = 0
+        self.tx = 0
+        self.counts: Counter = Counter()
+        self.workers: dict[str, dict] = {}
+
+    # ---------------------------------------------------------------- rows
+    def block(self, moment: dt.datetime) -> int:
+        return int((moment - self.t0).total_seconds()) // BLOCK_S
+
+    def event(
+        self, name: str, moment: dt.datetime, job: int | None, worker: str | None, decoded: dict
+    ) -> tuple[int, str, int]:
+        """A contract_events row; its (block, block hash, transaction index)."""
+        self.event_id += 1
+        self.tx += 1
+        block = self.block(moment)
+        block_hash = tx_hash(10**12 + block)
+        keys = json.dumps([hex(zlib.crc32(name.encode())), *([hex(job)] if job else [])])
+        self.events.write(
+            "\t".join(
+                [
+                    REGISTRY,
+                    name,
+                    str(block),
+                    block_hash,
+                    moment.isoformat(),
+                    tx_hash(self.tx),
+                    str(self.tx),
+                    "0",
+                    NULL if job is None else str(job),
+                    worker or NULL,
+                    keys,
+                    "[]",
+                    json.dumps(decoded),
+                    "{}",
+                ]
+            )
+            + "\n"
+        )
+        self.counts[name] += 1
+        return block, block_hash, self.tx
+
+    def change(
+        self,
+        worker: dict,
+        moment: dt.datetime,
+        new: int,
+        reason: str,
+        where: tuple,
+        job: int | None = None,
+        score: int | None = None,
+    ) -> None:
+        block, block_hash, tx = where
+        old = worker["reputation"]
+        worker["reputation"] = new
+        self.history.write(
+            "\t".join(
+                [
+                    block_hash,
+                    str(tx),
+                    "0",
+                    worker["address"],
+                    NULL if job is None else str(job),
+                    str(old),
+                    str(new),
+                    str(new - old),
+                    reason,
+                    NULL if score is None else str(score),
+                    OWNER,
+                    str(block),
+                    tx_hash(tx),
+                    moment.isoformat(),
+                ]
+            )
+            + "\n"
+        )
+
+    # ---------------------------------------------------------------- the history
+    def generate(self) -> None:
+        rng = self.rng
+        span = (self.end - self.t0).total_seconds()
+        registrations = []
+        for n in range(self.n_workers):
+            at = self.t0 + dt.timedelta(
+                seconds=rng.random() * span * (0.05 if n < 0.7 * self.n_workers else 0.9)
+            )
+            registrations.append((at, n))
+        registrations.sort()
+        per_job = 3.7
+        fixed = self.n_workers * 1.8
+        n_jobs = int((self.target_events - fixed) / per_job)
+        job_times = sorted(
+            self.t0 + dt.timedelta(seconds=rng.random() * span) for _ in range(n_jobs)
+        )
+        slash_times = sorted(
+            self.t0 + dt.timedelta(seconds=rng.random() * span) for _ in range(self.n_workers)
+        )
+        actions = [(at, 0, n) for at, n in registrations]
+        actions += [(at, 1, j) for j, at in enumerate(job_times, start=1)]
+        actions += [(at, 2, k) for k, at in enumerate(slash_times)]
+        actions.sort()
+        verified: list[str] = []
+        for at, kind, n in actions:
+            if kind == 0:
+                self.register(at, n, verified)
+            elif kind == 1 and verified:
+                self.job(at, n, verified)
+            elif kind == 2 and verified:
+                worker = self.workers[rng.choice(verified)]
+                amount = rng.choice([5, 10, 25, 50])
+                where = self.event(
+                    "ReputationSlashed",
+                    at,
+                    None,
+                    worker["address"],
+                    {"worker": worker["address"], "slash_amount": amount},
+                )
+                worker["failed"] += 1
+                self.change(
+                    worker,
+                    at,
+                    rules.reputation_after_slash(worker["reputation"], amount),
+                    "slash",
+                    where,
+                )
+
+    def register(self, at: dt.datetime, n: int, verified: list[str]) -> None:
+        worker = {
+            "address": address(n, 0x0A),
+            "registered_at": at,
+            "reputation": rules.START_REPUTATION,
+            "completed": 0,
+            "failed": 0,
+            "earnings": 0,
+            "verified": False,
+            "quality": self.rng.choice(["good", "good", "fair", "poor"]),
+        }
+        self.workers[worker["address"]] = worker
+        self.event(
+            "WorkerRegistered",
+            at,
+            None,
+            worker["address"],
+            {"worker": worker["address"], "registration_time": int(at.timestamp())},
+        )
+        if self.rng.random() < 0.85:
+            later = at + dt.timedelta(minutes=30)
+            where = self.event(
+                "WorkerVerified",
+                later,
+                None,
+                worker["address"],
+                {"worker": worker["address"], "verified": True},
+            )
+            worker["verified"] = True
+            worker["verified_at"] = later
+            self.change(
+                worker,
+                later,
+                rules.reputation_after_verification(worker["reputation"], True),
+                "verified",
+                where,
+            )
+            verified.append(worker["address"])
+
+    def job(self, at: dt.datetime, job_id: int, verified: list[str]) -> None:
+        rng = self.rng
+        reward = rng.choice([10**18 * rng.randint(1, 50), 2**64 + rng.randint(0, 2**20), 3 * 2**70])
+        deadline = at + dt.timedelta(seconds=rng.choice([1800, 3600, 7200]))
+        created = self.event(
+            "JobCreated", at, job_id, None, {"job_id": job_id, "reward_amount": reward}
+        )
+        worker = self.workers[rng.choice(verified)]
+        row = {
+            "status": "open",
+            "worker": NULL,
+            "submitted": None,
+            "finalized": None,
+            "score": NULL,
+        }
+        attempt = 0
+        claim = at + dt.timedelta(seconds=rng.expovariate(1 / 40))
+        if rng.random() < 0.1:
+            attempt += 1
+            self.attempt(
+                job_id,
+                created[2],
+                attempt,
+                worker["address"],
+                "failed",
+                claim,
+                claim + dt.timedelta(seconds=30),
+                None,
+            )
+            claim += dt.timedelta(seconds=60)
+        if rng.random() < 0.05:
+            attempt += 1
+            self.attempt(
+                job_id,
+                created[2],
+                attempt,
+                worker["address"],
+                "expired",
+                claim,
+                claim + dt.timedelta(seconds=600),
+                None,
+            )
+        else:
+            render = rng.lognormvariate(3.5, 0.6)
+            done = claim + dt.timedelta(seconds=render)
+            device = DEVICES[int(worker["address"], 16) % len(DEVICES)]
+            result = {
+                "device": device,
+                "render_time_s": round(render, 3),
+                "width": 1920,
+                "height": 1080,
+            }
+            attempt += 1
+            self.attempt(
+                job_id, created[2], attempt, worker["address"], "completed", claim, done, result
+            )
+            submitted = done + dt.timedelta(seconds=5)
+            if submitted < self.end:
+                self.event(
+                    "ResultSubmitted",
+                    submitted,
+                    job_id,
+                    worker["address"],
+                    {"job_id": job_id, "worker": worker["address"]},
+                )
+                row.update(status="submitted", worker=worker["address"], submitted=submitted)
+                finalized = max(deadline, submitted) + dt.timedelta(seconds=60)
+                if finalized < self.end and rng.random() < 0.97:
+                    self.event(
+                        "JobFinalized",
+                        finalized,
+                        job_id,
+                        worker["address"],
+                        {"job_id": job_id, "worker": worker["address"], "reward_amount": reward},
+                    )
+                    worker["earnings"] += reward
+                    row.update(status="finalized", finalized=finalized)
+                    self.rate(worker, job_id, finalized, row)
+        if row["status"] == "open" and deadline <= self.end:
+            row["status"] = "expired"
+        self.jobs.write(
+            "\t".join(
+                [
+                    str(job_id),
+                    address(job_id % 50, 0x0C),
+                    "1",
+                    "0",
+                    NULL,
+                    str(reward),
+                    deadline.isoformat(),
+                    "400",
+                    row["status"],
+                    row["worker"],
+                    NULL,
+                    NULL,
+                    NULL,
+                    str(row["score"]),
+                    at.isoformat(),
+                    row["submitted"].isoformat() if row["submitted"] else NULL,
+                    row["finalized"].isoformat() if row["finalized"] else NULL,
+                    str(created[0]),
+                    tx_hash(created[2]),
+                    NULL,
+                    NULL,
+                    NULL,
+                    NULL,
+                    str(created[0]),
+                    tx_hash(created[2]),
+                ]
+            )
+            + "\n"
+        )
+
+    def rate(self, worker: dict, job_id: int, at: dt.datetime, row: dict) -> None:
+        weights = {
+            "good": [55, 30, 8, 5, 2],
+            "fair": [25, 30, 20, 15, 10],
+            "poor": [5, 10, 15, 25, 45],
+        }
+        low, high = self.rng.choices([b for _, b in SCORES], weights[worker["quality"]])[0]
+        score = self.rng.randint(low, high)
+        row["score"] = score
+        outcome = rules.rating_outcome(worker["reputation"], score)
+        if outcome is None:
+            return
+        new, counter = outcome
+        where = self.event(
+            "ReputationUpdated",
+            at,
+            job_id,
+            worker["address"],
+            {"job_id": job_id, "worker": worker["address"], "quality_score": score},
+        )
+        worker["completed" if counter == "jobs_completed" else "failed"] += 1
+        self.change(worker, at, new, "rating", where, job_id, score)
+
+    def attempt(
+        self,
+        job_id: int,
+        created_tx: int,
+        n: int,
+        worker: str,
+        state: str,
+        claimed: dt.datetime,
+        ended: dt.datetime,
+        result: dict | None,
+    ) -> None:
+        lease = ended if state == "expired" else claimed + dt.timedelta(seconds=600)
+        self.attempts.write(
+            "\t".join(
+                [
+                    str(job_id),
+                    tx_hash(created_tx),
+                    str(n),
+                    worker,
+                    state,
+                    claimed.isoformat(),
+                    lease.isoformat(),
+                    ended.isoformat(),
+                    json.dumps(result) if result else NULL,
+                    "1" if state == "completed" else "0",
+                ]
+            )
+            + "\n"
+        )
+
+    def worker_rows(self) -> Iterable[str]:
+        for w in self.workers.values():
+            yield (
+                "\t".join(
+                    [
+                        w["address"],
+                        "t",
+                        "1",
+                        w["registered_at"].isoformat(),
+                        "t" if w["verified"] else "f",
+                        w["verified_at"].isoformat() if w.get("verified_at") else NULL,
+                        OWNER if w["verified"] else NULL,
+                        str(w["reputation"]),
+                        str(w["completed"]),
+                        str(w["failed"]),
+                        str(w["earnings"]),
+                    ]
+                )
+                + "\n"
+            )
+
+
+COLUMNS = {
+    "contract_events": "contract_address, event_name, block_number, block_hash, block_timestamp, "
+    "transaction_hash, transaction_index, event_index, job_id, worker_address, keys, data, "
+    "decoded, "
+    "context",
+    "reputation_history": "block_hash, transaction_index, event_index, worker_address, job_id, "
+    "old_reputation, new_reputation, change_amount, reason, quality_score, changed_by, "
+    "block_number, transaction_hash, changed_at",
+    "jobs": "job_id, creator_address, asset_cid_part1, asset_cid_part2, asset_cid, reward_amount, "
+    "deadline, min_reputation, status, worker_address, result_cid_part1, result_cid_part2, "
+    "result_cid, quality_score, created_at, submitted_at, finalized_at, created_block, created_tx, "
+    "submitted_block, submitted_tx, finalized_block, finalized_tx, updated_block, updated_tx",
+    "job_attempts": "job_id, created_tx, attempt, worker_address, state, claimed_at, "
+    "lease_expires_at, ended_at, result, progress",
+    "workers": "address, registered, info_cid, registered_at, verified, verified_at, verified_by, "
+    "reputation, jobs_completed, jobs_failed, total_earnings",
+}
+
+
+def copy(engine: sa.Engine, table: str, text: str) -> None:
+    raw = engine.raw_connection()
+    try:
+        with raw.cursor() as cursor:
+            cursor.copy_expert(f"COPY {table} ({COLUMNS[table]}) FROM STDIN", io.StringIO(text))
+        raw.commit()
+    finally:
+        raw.close()
+
+
+def load(engine: sa.Engine, w: Warehouse) -> dict[str, float]:
+    seconds = {}
+    for table, text in (
+        ("contract_events", w.events.getvalue()),
+        ("workers", "".join(w.worker_rows())),
+        ("reputation_history", w.history.getvalue()),
+        ("jobs", w.jobs.getvalue()),
+        ("job_attempts", w.attempts.getvalue()),
+    ):
+        started = time.perf_counter()
+        copy(engine, table, text)
+        seconds[table] = round(time.perf_counter() - started, 1)
+    last_block = w.block(w.end)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO chain_blocks SELECT n, '0x' || lpad(to_hex(n), 64, '0'), "
+                "'0x' || lpad(to_hex(n - 1), 64, '0'), "
+                "CAST(:t0 AS timestamptz) + n * interval '6 seconds' "
+                "FROM generate_series(CAST(:last AS bigint) - 500, :last) AS n"
+            ),
+            {"t0": w.t0, "last": last_block},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO chain_cursor (contract_address, block_number, block_hash) "
+                "VALUES (:c, :n, :h)"
+            ),
+            {"c": REGISTRY, "n": last_block, "h": "0x" + format(last_block, "064x")},
+        )
+        conn.execute(sa.text("ANALYZE"))
+    return seconds
+
+
+def run(defs, instance, keys, **kwargs) -> tuple[dict[str, float], float, int]:
+    """(seconds of each asset's computation, seconds of the whole run with its checks, failed
+    checks) of one in-process run."""
+    job = defs.resolve_implicit_job_def_def_for_assets(keys)
+    started = time.perf_counter()
+    result = job.execute_in_process(instance=instance, asset_selection=keys, **kwargs)
+    took = time.perf_counter() - started
+    assert result.success
+    asset_s = {
+        key.path[-1]: max(
+            m.metadata["seconds"].value
+            for m in result.asset_materializations_for_node(key.to_python_identifier())
+        )
+        for key in keys
+    }
+    failed = sum(1 for e in result.get_asset_check_evaluations() if not e.passed)
+    return asset_s, took, failed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=10_000)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--database-url")
+    parser.add_argument(
+        "--load-only", action="store_true", help="stop after loading (to inspect the database)"
+    )
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    scratch = Path(tempfile.mkdtemp(prefix="veriframe-bench-reputation-"))
+    server = None
+    try:
+        url = args.database_url
+        if url is None:
+            server = EmbeddedPostgres(scratch / "postgres")
+            server.start()
+            server.ensure_database("warehouse")
+            url = server.url("warehouse")
+        upgrade_warehouse(url)
+        engine = make_engine(url)
+        started = time.perf_counter()
+        w = Warehouse(args.workers, args.events, args.days)
+        w.generate()
+        generated = time.perf_counter() - started
+        copied = load(engine, w)
+        with engine.connect() as conn:
+            sizes = {
+                t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one() for t in COLUMNS
+            }
+        print(
+            f"machine: {platform.processor() or platform.machine()}, {psutil.cpu_count()} cores, "
+            f"{psutil.virtual_memory().total / 2**30:.1f} GiB RAM; "
+            f"Postgres {'embedded' if server else url}"
+        )
+        print(f"generated in {generated:.1f} s, COPY seconds {copied}")
+        print(f"rows: {sizes}; events by name: {dict(w.counts)}")
+        if args.load_only:
+            return
+
+        import dagster as dg
+
+        from veriframe_core.settings import Settings
+        from veriframe_dagster.definitions import build_definitions
+        from veriframe_dagster.defs.reputation.assets import (
+            NETWORK_DAYS_KEY,
+            SCORECARD_KEY,
+            WORKER_DAYS_KEY,
+        )
+
+        os.environ["VERIFRAME_DATABASE_URL"] = url
+        defs = build_definitions(Settings(data_dir=scratch / "data", database_url=url))
+        daily = [WORKER_DAYS_KEY, NETWORK_DAYS_KEY]
+        first = w.t0.date().isoformat()
+        last = (w.t0.date() + dt.timedelta(days=args.days - 1)).isoformat()
+        figures = {}
+        with dg.instance_for_test() as instance:
+            figures["backfill"] = run(
+                defs,
+                instance,
+                daily,
+                tags={
+                    "dagster/asset_partition_range_start": first,
+                    "dagster/asset_partition_range_end": last,
+                },
+            )
+            figures["day"] = run(defs, instance, daily, partition_key=last)
+            figures["day (again)"] = run(defs, instance, daily, partition_key=last)
+            figures["scorecard"] = run(defs, instance, [SCORECARD_KEY])
+        header = f"{'figure':<12} {'asset':<24} {'asset s':>8} {'run s':>8} {'target s':>9}"
+        print(f"\n{header} {'failed':>7}")
+        for name, (assets_s, run_s, failed) in figures.items():
+            target = TARGETS_S[name.split(" ")[0]]
+            for asset, seconds in assets_s.items():
+                line = f"{name:<12} {asset:<24} {seconds:>8.2f} {run_s:>8.2f} {target:>9.0f}"
+                print(f"{line} {failed:>7}")
+        print(
+            "\n(asset s: the asset's own computation, its `seconds` metadata; run s: the whole "
+            "in-process run: every asset of the row's figure and all their checks; failed: "
+            "failed checks)"
+        )
+        engine.dispose()
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

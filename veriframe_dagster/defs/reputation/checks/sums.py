@@ -1,0 +1,152 @@
+"""Sums that agree with the chain: the tables are computed from the folded chain tables
+(`jobs`, `reputation_history`); these checks recount from the raw `contract_events`, up to
+the event id each row saw (`as_of_event_id`), so an ingestion running meanwhile cannot fail
+them, but a rolled-back event the rows still count does."""
+
+import dagster as dg
+
+from veriframe_dagster.defs.reputation.assets import (
+    NETWORK_DAYS_KEY,
+    SCORECARD_KEY,
+    WORKER_DAYS_KEY,
+)
+from veriframe_dagster.defs.reputation.checks.scope import (
+    days_checked,
+    result,
+    rows,
+    snapshot,
+    window_params,
+)
+from veriframe_dagster.defs.reputation.partitions import DAILY
+from veriframe_dagster.resources import WarehouseResource
+
+REWARD = "(e.decoded->>'reward_amount')::numeric"
+
+
+def _event_totals(names: dict[str, str]) -> str:
+    """SQL aggregates over events `e`: {alias: aggregate}."""
+    return ", ".join(f"{sql} AS {alias}" for alias, sql in names.items())
+
+
+CHAIN_PER_DAY = {
+    "chain_created": "count(*) FILTER (WHERE e.event_name = 'JobCreated')",
+    "chain_escrowed": f"coalesce(sum({REWARD}) FILTER (WHERE e.event_name = 'JobCreated'), 0)",
+    "chain_submitted": "count(*) FILTER (WHERE e.event_name = 'ResultSubmitted')",
+    "chain_finalized": "count(*) FILTER (WHERE e.event_name = 'JobFinalized')",
+    "chain_paid": f"coalesce(sum({REWARD}) FILTER (WHERE e.event_name = 'JobFinalized'), 0)",
+    "chain_rated": "count(*) FILTER (WHERE e.event_name IN "
+    "('ReputationUpdated', 'ReputationSlashed'))",
+}
+EVENT_NAMES = "('JobCreated', 'ResultSubmitted', 'JobFinalized', 'ReputationUpdated', " + (
+    "'ReputationSlashed')"
+)
+
+
+def _per_day_sql(table_totals: str, comparisons: list[tuple[str, str]]) -> str:
+    """Rows of days whose table totals (`table_totals`: per day, with `as_of`) differ from the
+    events' (`comparisons`: (table column, chain column)). The events are grouped by day in
+    one hash join: one pass over the range's events, however many days it has."""
+    differs = " OR ".join(f"t.{a} <> coalesce(c.{b}, 0)" for a, b in comparisons)
+    return f"""
+    WITH t AS ({table_totals}),
+    c AS (
+        SELECT t.day, {_event_totals(CHAIN_PER_DAY)}
+        FROM contract_events e
+        JOIN t ON t.day = (e.block_timestamp AT TIME ZONE 'UTC')::date AND e.id <= t.as_of
+        WHERE e.event_name IN {EVENT_NAMES}
+          AND e.block_timestamp >= :t0 AND e.block_timestamp < :t1
+        GROUP BY t.day
+    )
+    SELECT t.*, {", ".join(f"coalesce(c.{b}, 0) AS {b}" for _, b in comparisons)}
+    FROM t LEFT JOIN c ON c.day = t.day WHERE {differs} ORDER BY t.day
+    """
+
+
+WORKER_DAYS_SQL = _per_day_sql(
+    """SELECT day, sum(earnings) AS earnings, sum(jobs_paid) AS jobs_paid,
+              sum(jobs_completed + jobs_failed) AS rated, max(as_of_event_id) AS as_of
+       FROM analytics.worker_reputation_daily
+       WHERE day BETWEEN :first AND :last GROUP BY day""",
+    [("earnings", "chain_paid"), ("jobs_paid", "chain_finalized"), ("rated", "chain_rated")],
+)
+NETWORK_DAYS_SQL = _per_day_sql(
+    """SELECT day, jobs_created, rewards_escrowed, jobs_completed, jobs_finalized,
+              rewards_paid, as_of_event_id AS as_of
+       FROM analytics.network_daily WHERE day BETWEEN :first AND :last""",
+    [
+        ("jobs_created", "chain_created"),
+        ("rewards_escrowed", "chain_escrowed"),
+        ("jobs_completed", "chain_submitted"),
+        ("jobs_finalized", "chain_finalized"),
+        ("rewards_paid", "chain_paid"),
+    ],
+)
+
+
+@dg.asset_check(
+    asset=WORKER_DAYS_KEY,
+    name="sums_match_chain_events",
+    partitions_def=DAILY,
+    description="Per day, the workers' earnings, jobs paid and rated jobs (ratings and "
+    "slashes) add up to the JobFinalized rewards and the ReputationUpdated / "
+    "ReputationSlashed events of that day.",
+)
+def worker_days_sums_match_chain(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
+    first, last = days_checked(context)
+    with snapshot(warehouse) as conn:
+        found = rows(conn, WORKER_DAYS_SQL, window_params(first, last))
+    return result(found, f"{len(found)} days of {first}..{last} disagree with the chain events")
+
+
+@dg.asset_check(
+    asset=NETWORK_DAYS_KEY,
+    name="sums_match_chain_events",
+    partitions_def=DAILY,
+    description="Per day, jobs created, results submitted, jobs finalized, rewards escrowed "
+    "and paid equal the JobCreated / ResultSubmitted / JobFinalized events of that day.",
+)
+def network_days_sums_match_chain(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
+    first, last = days_checked(context)
+    with snapshot(warehouse) as conn:
+        found = rows(conn, NETWORK_DAYS_SQL, window_params(first, last))
+    return result(found, f"{len(found)} days of {first}..{last} disagree with the chain events")
+
+
+SCORECARD_SQL = f"""
+WITH t AS (
+    SELECT coalesce(sum(earnings), 0) AS earnings, coalesce(sum(jobs_paid), 0) AS jobs_paid,
+           coalesce(sum(jobs_completed + jobs_failed), 0) AS rated,
+           coalesce(min(as_of_event_id), 0) AS as_of
+    FROM analytics.worker_scorecard
+),
+c AS (
+    SELECT {_event_totals(CHAIN_PER_DAY)}
+    FROM t JOIN contract_events e ON e.event_name IN {EVENT_NAMES} AND e.id <= t.as_of
+)
+SELECT t.earnings, c.chain_paid, t.jobs_paid, c.chain_finalized, t.rated, c.chain_rated
+FROM t, c
+WHERE t.earnings <> c.chain_paid OR t.jobs_paid <> c.chain_finalized OR t.rated <> c.chain_rated
+"""
+
+
+@dg.asset_check(
+    asset=SCORECARD_KEY,
+    name="sums_match_chain_events",
+    description="The workers' earnings, jobs paid and rated jobs add up to every JobFinalized "
+    "reward and every ReputationUpdated / ReputationSlashed event the scorecard saw.",
+)
+def scorecard_sums_match_chain(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    with snapshot(warehouse) as conn:
+        found = rows(conn, SCORECARD_SQL, {})
+    return result(found, "totals disagree with the chain events" if found else "totals agree")
+
+
+SUM_CHECKS = [
+    worker_days_sums_match_chain,
+    network_days_sums_match_chain,
+    scorecard_sums_match_chain,
+]
