@@ -44,19 +44,27 @@ EVENT_NAMES = "('JobCreated', 'ResultSubmitted', 'JobFinalized', 'ReputationUpda
 
 def _per_day_sql(table_totals: str, comparisons: list[tuple[str, str]]) -> str:
     """Rows of days whose table totals (`table_totals`: per day, with `as_of`) differ from the
-    events' (`comparisons`: (table column, chain column)). The events are grouped by day in
-    one hash join: one pass over the range's events, however many days it has."""
+    events' (`comparisons`: (table column, chain column)).
+
+    The events are counted per day in one pass up to the lowest `as_of` of the range, plus
+    the few events between the lowest and each day's own `as_of` (by id, through the primary
+    key): exact per day, without joining every event to every day."""
     differs = " OR ".join(f"t.{a} <> coalesce(c.{b}, 0)" for a, b in comparisons)
     return f"""
     WITH t AS ({table_totals}),
-    c AS (
-        SELECT t.day, {_event_totals(CHAIN_PER_DAY)}
-        FROM contract_events e
-        JOIN t ON t.day = (e.block_timestamp AT TIME ZONE 'UTC')::date AND e.id <= t.as_of
-        WHERE e.event_name IN {EVENT_NAMES}
+    low AS (SELECT min(as_of) AS id FROM t),
+    e AS (
+        SELECT e.event_name, e.decoded, (e.block_timestamp AT TIME ZONE 'UTC')::date AS day
+        FROM contract_events e, low
+        WHERE e.event_name IN {EVENT_NAMES} AND e.id <= low.id
           AND e.block_timestamp >= :t0 AND e.block_timestamp < :t1
-        GROUP BY t.day
-    )
+        UNION ALL
+        SELECT e.event_name, e.decoded, t.day
+        FROM contract_events e, low, t
+        WHERE e.id > low.id AND e.id <= t.as_of AND e.event_name IN {EVENT_NAMES}
+          AND (e.block_timestamp AT TIME ZONE 'UTC')::date = t.day
+    ),
+    c AS (SELECT e.day, {_event_totals(CHAIN_PER_DAY)} FROM e GROUP BY e.day)
     SELECT t.*, {", ".join(f"coalesce(c.{b}, 0) AS {b}" for _, b in comparisons)}
     FROM t LEFT JOIN c ON c.day = t.day WHERE {differs} ORDER BY t.day
     """
