@@ -22,7 +22,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     environment's)."""
     return dg.Definitions.merge(
         chain_defs(settings),
-        render_defs(),
+        render_defs(settings),
         settlement_defs(settings),
         dg.Definitions(resources=chain_resources(settings)),
     )
