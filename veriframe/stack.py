@@ -277,13 +277,13 @@ def _start_children(
             "VERIFRAME_DATABASE_URL": urls.warehouse,
         }
         # one code server for the webserver and the daemon, on a port of its own
-        code_port = free_port()
-        code = ["dagster", "api", "grpc", "-m", CODE_LOCATION, "-h", "127.0.0.1"]
+        code_host, code_port = "127.0.0.1", free_port()
+        code = ["dagster", "api", "grpc", "-m", CODE_LOCATION, "-h", code_host]
         code += ["-p", str(code_port), "--location-name", CODE_LOCATION]
         children.append(_spawn("dagster-code", python + code, dagster_env, logs))
-        workspace = ["-w", str(code_server_workspace(home, "127.0.0.1", code_port))]
+        workspace = ["-w", str(code_server_workspace(home, code_host, code_port))]
         _wait_for(
-            functools.partial(_accepts, "127.0.0.1", code_port),
+            functools.partial(_accepts, code_host, code_port),
             "the Dagster code server",
             children,
             stopping,

@@ -108,6 +108,28 @@ class Settings(BaseSettings):
         20, ge=1, description="Workers and jobs sampled by the spot check against the contract."
     )
 
+    # --- reputation (the analytics schema) -------------------------------------------
+    reputation_first_day: str = Field(
+        "2026-12-01",
+        pattern=r"^\d{4}-\d{2}-\d{2}$",
+        description="First UTC day (YYYY-MM-DD) of the daily reputation tables' partitions: "
+        "set it to the JobRegistry's deployment day (earlier days are neither partitioned "
+        "nor computed). The default is VeriFrame's first release's day; a later day than the "
+        "chain's first keeps fewer partitions for the automation to evaluate.",
+    )
+    reputation_activity_interval_s: int = Field(
+        15,
+        ge=1,
+        description="Minimum seconds between two activity_days sensor ticks (which days' data "
+        "changed); with reputation_automation_interval_s it bounds how soon a change shows.",
+    )
+    reputation_automation_interval_s: int = Field(
+        30,
+        ge=5,
+        description="Minimum seconds between two evaluations of the reputation tables' "
+        "automation conditions.",
+    )
+
     # --- API ------------------------------------------------------------------------
     api_host: str = Field("127.0.0.1", description="API listen address.")
     api_port: int = Field(8000, description="API listen port.")

@@ -20,13 +20,17 @@ from veriframe_dagster.defs.settlement.definitions import settlement_defs
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     """All definitions for `settings` (tests build their own; the code location uses the
-    environment's)."""
+    environment's).
+
+    Runs execute in process: every step of ours is one Postgres statement or a Pipes
+    subprocess, and the multiprocess executor's subprocess per step imports the definitions
+    again (~1.5 s of CPU each), which was most of a reputation run's time."""
     return dg.Definitions.merge(
         chain_defs(settings),
-        render_defs(),
-        reputation_defs(),
+        render_defs(settings),
+        reputation_defs(settings),
         settlement_defs(settings),
-        dg.Definitions(resources=chain_resources(settings)),
+        dg.Definitions(resources=chain_resources(settings), executor=dg.in_process_executor),
     )
 
 

@@ -92,17 +92,26 @@ def _engine(url: str) -> sa.Engine:
     return make_engine(url)
 
 
+def warehouse_url(settings: Settings) -> str:
+    from veriframe_core.warehouse.urls import resolve_database_urls
+
+    return resolve_database_urls(settings).warehouse
+
+
+def warehouse_engine(settings: Settings) -> sa.Engine:
+    """The warehouse's engine for `settings`, one per process and URL: a sensor ticking every
+    few seconds reuses its pooled connections."""
+    return _engine(warehouse_url(settings))
+
+
 class WarehouseResource(dg.ConfigurableResource):
     """The warehouse database the platform's tables live in (resolved on first use; with no
-    database URL, the embedded server that `veriframe up` runs). Engines are kept per process
-    and URL, so a sensor ticking every few seconds reuses its pooled connections."""
+    database URL, the embedded server that `veriframe up` runs)."""
 
     settings: SettingsResource
 
     def url(self) -> str:
-        from veriframe_core.warehouse.urls import resolve_database_urls
-
-        return resolve_database_urls(self.settings.settings()).warehouse
+        return warehouse_url(self.settings.settings())
 
     def engine(self) -> sa.Engine:
         return _engine(self.url())

@@ -14,20 +14,23 @@ from devchain.process import free_port
 from tests.support.activity import Activity
 from tests.support.chain import Driver
 from tests.support.definitions import settings_for
+from veriframe_core.chain.ingest import ChainIngestor
 from veriframe_core.settings import Settings
 from veriframe_dagster.defs.chain.assets import TABLES, table_key
-from veriframe_dagster.defs.chain.resources import chain_resources
-from veriframe_dagster.defs.chain.sensor import SENSOR_NAME, build_chain_sensor
+from veriframe_dagster.defs.chain.sensor import (
+    SENSOR_NAME,
+    FollowStats,
+    build_chain_sensor,
+    ingest_and_follow,
+)
 
 
 def evaluate(settings: Settings, cursor: str | None) -> dg.SensorResult:
-    """One sensor tick, as the daemon would run it (resources from settings)."""
-    sensor = build_chain_sensor(settings.chain_sensor_interval_s)
+    """One sensor tick, as the daemon would run it."""
+    sensor = build_chain_sensor(settings)
     with (
         dg.instance_for_test() as instance,
-        dg.build_sensor_context(
-            cursor=cursor, resources=chain_resources(settings), instance=instance
-        ) as context,
+        dg.build_sensor_context(cursor=cursor, instance=instance) as context,
     ):
         result = sensor(context)
     assert isinstance(result, dg.SensorResult)
@@ -133,6 +136,26 @@ def test_a_tick_follows_the_head_and_reports_what_arrived_meanwhile(
         assert conn.execute(sa.text("SELECT max(job_id) FROM jobs")).scalar_one() == created[0]
 
 
+def test_following_reads_the_chain_again_only_when_the_head_moves(
+    activity: Activity, chain: Driver, engine: sa.Engine, warehouse_url: str, tmp_path: Path
+) -> None:
+    ingestor = ChainIngestor.from_settings(engine, settings_for(chain, warehouse_url, tmp_path))
+    ingestor.tick(60, until_caught_up=True)
+    quiet = FollowStats()
+    ingest_and_follow(ingestor, budget_s=20, follow_s=1.5, poll_s=0.1, stats=quiet)
+    assert quiet.passes == 1  # a quiet chain: head polls only
+    assert quiet.head_polls >= 5
+
+    head = activity.head()
+    busy = FollowStats()
+    sender = threading.Thread(target=lambda: (time.sleep(0.5), activity.create_job()))
+    sender.start()
+    report = ingest_and_follow(ingestor, budget_s=20, follow_s=5, poll_s=0.1, stats=busy)
+    sender.join()
+    assert report.rows["jobs"] == 1
+    assert 2 <= busy.passes <= 1 + (report.head - head)  # one more pass per head move at most
+
+
 def test_failed_tick_raises_and_leaves_the_cursor_where_it_was(
     activity: Activity, chain: Driver, engine: sa.Engine, warehouse_url: str, tmp_path: Path
 ) -> None:
@@ -152,8 +175,8 @@ def test_failed_tick_raises_and_leaves_the_cursor_where_it_was(
 
 
 def test_sensor_is_declared_running_with_the_configured_interval() -> None:
-    sensor = build_chain_sensor(3)
+    sensor = build_chain_sensor(Settings(chain_sensor_interval_s=3))
     assert sensor.name == SENSOR_NAME
     assert sensor.minimum_interval_seconds == 3
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert sensor.required_resource_keys == {"warehouse", "chain"}
+    assert sensor.required_resource_keys == set()  # Dagster would build them every tick

@@ -16,6 +16,7 @@ import numpy as np
 
 from tests.reputation.history import Ledger
 from tests.support.chain import Driver
+from veriframe_dagster.defs.reputation.sql.common import RELEASED_PREFIX
 
 
 class Chain:
@@ -61,6 +62,12 @@ def utc_day(moment: dt.datetime) -> dt.date:
     return moment.astimezone(dt.UTC).date()
 
 
+def lease_expired(attempt: dict[str, Any]) -> bool:
+    """An attempt whose lease lapsed; a voluntary release is not one."""
+    reason = attempt.get("failure_reason") or ""
+    return attempt["state"] == "expired" and not reason.startswith(RELEASED_PREFIX)
+
+
 def failure_rate(completed: int, failed: int) -> int | None:
     rated = completed + failed
     return failed * 100 // rated if rated else None
@@ -85,7 +92,10 @@ def worker_days(chain: Chain, ledger: Ledger) -> dict[tuple[dt.date, str], dict[
             paid[utc_day(job.finalized_at), job.worker].append(job.reward)
     ended: dict[tuple[dt.date, str], Counter] = defaultdict(Counter)
     for a in ledger.attempts:
-        ended[utc_day(a["ended_at"]), a["worker_address"]][a["state"]] += 1
+        if lease_expired(a):  # on the lease's day, whenever the sweep noticed
+            ended[utc_day(a["lease_expires_at"]), a["worker_address"]]["expired"] += 1
+        elif a["state"] == "failed":
+            ended[utc_day(a["ended_at"]), a["worker_address"]]["failed"] += 1
     rows = {}
     for day in ledger.days:
         end = chain.day_end(day)
@@ -181,7 +191,8 @@ def _percentile(values: list[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if values else None
 
 
-def scorecard(chain: Chain, ledger: Ledger) -> dict[str, dict[str, Any]]:
+def scorecard(chain: Chain, ledger: Ledger, max_failures: int) -> dict[str, dict[str, Any]]:
+    """`max_failures`: the API's blocking threshold (`api_max_failures_per_job`)."""
     as_of = chain.times[-1]
     rows = {}
     for worker in ledger.registered:
@@ -194,7 +205,8 @@ def scorecard(chain: Chain, ledger: Ledger) -> dict[str, dict[str, Any]]:
         mine = [a for a in ledger.attempts if a["worker_address"] == worker]
         delivered = [a for a in mine if a["state"] == "completed"]
         states = Counter(a["state"] for a in mine)
-        finished = states["completed"] + states["failed"] + states["expired"]
+        expiries = sum(1 for a in mine if lease_expired(a))
+        finished = states["completed"] + states["failed"] + expiries
         renders = [a["result"]["render_time_s"] for a in delivered]
         claims = [
             (a["claimed_at"] - ledger.jobs[a["job_id"]].created_at).total_seconds() for a in mine
@@ -220,9 +232,9 @@ def scorecard(chain: Chain, ledger: Ledger) -> dict[str, dict[str, Any]]:
             "attempts": len(mine),
             "attempts_completed": states["completed"],
             "attempts_failed": states["failed"],
-            "lease_expiries": states["expired"],
+            "lease_expiries": expiries,
             "success_rate": states["completed"] / finished if finished else None,
-            "blocked_jobs": sum(1 for n in failures.values() if n >= 3),
+            "blocked_jobs": sum(1 for n in failures.values() if n >= max_failures),
             "median_render_seconds": _percentile(renders, 50),
             "p95_render_seconds": _percentile(renders, 95),
             "median_seconds_to_claim": _percentile(claims, 50),

@@ -4,8 +4,9 @@ the ledger of what it did (what the tests compute the expected tables from).
 Days D0 (today) … D9; activity on D0, D1, D2, D5 and D9, nothing in between (those days carry
 the state forward). Every rating band (≥90, 75–89, 60–74, 40–59 = no event, <40), slashes,
 a verification withdrawn, a job that expires, a worker registered on D1, a job left
-submitted. Render attempts (completed, failed, expired; devices, frame sizes) are recorded
-as the API records them, stamped on the chain's days.
+submitted. Render attempts (completed, failed, expired — one lapsing 2 s before midnight and
+swept after it —, a voluntary release; devices, frame sizes) are recorded as the API records
+them, stamped on the chain's days.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from starknet_py.net.account.account import Account
 from tests.support.chain import Driver
 from veriframe_core.chain.addresses import normalize_address
 from veriframe_core.chain.cids import cid_to_felts
+from veriframe_dagster.defs.reputation.sql.common import RELEASED_PREFIX
 
 CID = "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"
 ONE = 10**18
 DAY_OFFSETS = (0, 1, 2, 5, 9)
 DAYS = 10  # D0..D9
+LEASE_S = 600
 
 
 @dataclass
@@ -166,12 +169,16 @@ class History:
         claim_after_s: float,
         took_s: float,
         result: dict[str, Any] | None = None,
+        failure_reason: str | None = None,
+        swept_after_s: float = 0,
     ) -> None:
         """A render attempt as the API records it, at chain times (claimed `claim_after_s`
-        after the job's creation, ended `took_s` later)."""
+        after the job's creation, ended `took_s` later; an expired lease swept
+        `swept_after_s` after it lapsed)."""
         job = self.ledger.jobs[job_id]
         claimed = job.created_at + dt.timedelta(seconds=claim_after_s)
-        ended = claimed + dt.timedelta(seconds=took_s)
+        lapsed = claimed + dt.timedelta(seconds=took_s)
+        ended = lapsed + dt.timedelta(seconds=swept_after_s)
         previous = sum(1 for a in self.ledger.attempts if a["job_id"] == job_id)
         self.ledger.attempts.append(
             {
@@ -181,11 +188,12 @@ class History:
                 "worker_address": self.address(worker),
                 "state": state,
                 "claimed_at": claimed,
-                "lease_expires_at": ended
+                "lease_expires_at": lapsed
                 if state == "expired"
                 else claimed + dt.timedelta(seconds=600),
                 "ended_at": ended,
                 "result": result,
+                "failure_reason": failure_reason,
             }
         )
 
@@ -241,12 +249,20 @@ class History:
         self.wait(1900)
         self.finalize_and_rate(j8, 30)
         self.finalize_and_rate(j9, 92)
+        # a lease lapsing 2 s before midnight, swept after it: an expiry of D1, not D2
+        midnight = dt.datetime.combine(self.today() + dt.timedelta(days=1), dt.time(), dt.UTC)
+        claimed = midnight - dt.timedelta(seconds=2 + LEASE_S)
+        after_s = (claimed - self.ledger.jobs[probe].created_at).total_seconds()
+        self.attempt(w[4], probe, "expired", after_s, LEASE_S, swept_after_s=7)
         self.end_day()
         # D2: a verification withdrawn; a 75-89 rating
         self.set_day(2, 12)
         self.verify(False, w[1])
         j10 = self.create(c1, 4 * ONE, 1800)
         self.attempt(w[2], j10, "completed", 45, 80.0, {"device": "CPU", "render_time_s": 80.0})
+        # a claim given back (the agent stopped): no lease expiry, no failure
+        since = self.since_created(probe)
+        self.attempt(w[4], probe, "expired", since, 30, failure_reason=f"{RELEASED_PREFIX}SIGTERM")
         self.submit(w[2], j10)
         self.wait(1900)
         self.finalize_and_rate(j10, 78)
@@ -278,14 +294,17 @@ class History:
 
 def record_attempts(engine: sa.Engine, attempts: list[dict[str, Any]]) -> None:
     """Write the attempts into `job_attempts` as the API's claim protocol leaves them."""
-    rows = [{**a, "result": json.dumps(a["result"]) if a["result"] else None} for a in attempts]
+    rows = [
+        {"failure_reason": None, **a, "result": json.dumps(a["result"]) if a["result"] else None}
+        for a in attempts
+    ]
     with engine.begin() as conn:
         conn.execute(
             sa.text(
                 "INSERT INTO job_attempts (job_id, created_tx, attempt, worker_address, state, "
-                "claimed_at, lease_expires_at, ended_at, result) VALUES (:job_id, :created_tx, "
-                ":attempt, :worker_address, :state, :claimed_at, :lease_expires_at, :ended_at, "
-                "CAST(:result AS jsonb))"
+                "claimed_at, lease_expires_at, ended_at, result, failure_reason) VALUES (:job_id, "
+                ":created_tx, :attempt, :worker_address, :state, :claimed_at, :lease_expires_at, "
+                ":ended_at, CAST(:result AS jsonb), :failure_reason)"
             ),
             rows,
         )

@@ -63,6 +63,29 @@ def materialize(
     return result
 
 
+def checks_only(defs: dg.Definitions, keys: list[dg.AssetKey]) -> dg.JobDefinition:
+    """The assets' job narrowed to their checks: a run that checks without materializing."""
+    job = defs.resolve_implicit_job_def_def_for_assets(keys)
+    checks = {k for k in defs.resolve_asset_graph().asset_check_keys if k.asset_key in keys}
+    return job.get_subset(asset_selection=set(), asset_check_selection=checks)
+
+
+def run_checks(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    engine: sa.Engine,
+    keys: list[dg.AssetKey],
+    day: str | None = None,
+) -> set[tuple[str, str]]:
+    """The failed checks of a checks-only run of `keys` (for `day`: the daily tables)."""
+    with on_chain_time(engine):
+        tags = {"dagster/partition": day} if day is not None else {}
+        result = checks_only(defs, keys).execute_in_process(instance=instance, tags=tags)
+    assert result.success
+    assert result.get_asset_check_evaluations()
+    return failed_checks(result)
+
+
 def failed_checks(result: dg.ExecuteInProcessResult) -> set[tuple[str, str]]:
     return {
         (e.asset_key.path[-1], e.check_name)
@@ -79,4 +102,11 @@ def table_rows(engine: sa.Engine, table: str) -> list[dict]:
         return [{k: v for k, v in r._mapping.items() if k != "computed_at"} for r in rows]
 
 
-__all__ = ["DAILY_KEYS", "SCORECARD_KEY", "materialize", "on_chain_time", "table_rows"]
+__all__ = [
+    "DAILY_KEYS",
+    "SCORECARD_KEY",
+    "materialize",
+    "on_chain_time",
+    "run_checks",
+    "table_rows",
+]

@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from tests.reputation import expected
 from tests.reputation.expected import Chain
 from tests.reputation.history import Ledger
-from tests.reputation.runs import table_rows
+from tests.reputation.runs import DAILY_KEYS, SCORECARD_KEY, run_checks, table_rows
+from veriframe_core.settings import Settings
 
 
 def _compare(actual: dict, wanted: dict) -> dict:
@@ -62,9 +63,9 @@ def test_network_days_equal_the_ledger(
 
 
 def test_scorecard_equals_the_contract_and_the_attempts(
-    materialized: Ledger, views: Chain, engine: sa.Engine
+    materialized: Ledger, views: Chain, engine: sa.Engine, settings: Settings
 ) -> None:
-    wanted = expected.scorecard(views, materialized)
+    wanted = expected.scorecard(views, materialized, settings.api_max_failures_per_job)
     rows = {r["worker_address"]: r for r in table_rows(engine, "worker_scorecard")}
     assert set(rows) == set(wanted)
     differences = {k: d for k, row in rows.items() if (d := _compare(row, wanted[k]))}
@@ -74,20 +75,39 @@ def test_scorecard_equals_the_contract_and_the_attempts(
 
 
 def test_every_check_passes_on_the_computed_tables(
-    materialized: Ledger, defs: dg.Definitions, instance: dg.DagsterInstance
+    materialized: Ledger, defs: dg.Definitions, instance: dg.DagsterInstance, engine: sa.Engine
 ) -> None:
-    evaluations = [
-        e
-        for key in defs.resolve_asset_graph().asset_check_keys
-        if key.asset_key.path[0] == "analytics"
-        for e in [instance.event_log_storage.get_latest_asset_check_execution_by_key([key])]
-    ]
-    assert evaluations
-    for latest in evaluations:
-        for key, record in latest.items():
-            assert record is not None and record.status.value == "SUCCEEDED", key
-            assert record.event.asset_check_evaluation.passed, key
+    for day in materialized.days:
+        assert run_checks(defs, instance, engine, list(DAILY_KEYS), day.isoformat()) == set()
+    assert run_checks(defs, instance, engine, [SCORECARD_KEY]) == set()
 
 
-def test_days_cover_the_chain_days(materialized: Ledger) -> None:
-    assert materialized.days[0] + dt.timedelta(days=9) == materialized.days[-1]
+def test_a_lease_lapsing_before_midnight_counts_on_its_day_and_a_release_not_at_all(
+    materialized: Ledger, engine: sa.Engine
+) -> None:
+    expired = [a for a in materialized.attempts if a["state"] == "expired"]
+    (late,) = [a for a in expired if a["ended_at"].date() != a["lease_expires_at"].date()]
+    (release,) = [a for a in expired if a["failure_reason"]]
+    worker, lapsed = late["worker_address"], late["lease_expires_at"].date()
+    assert release["worker_address"] == worker
+    with engine.connect() as conn:
+        by_day = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT day, jobs_expired FROM analytics.worker_reputation_daily "
+                    "WHERE worker_address = :w"
+                ),
+                {"w": worker},
+            ).all()
+        )
+        card = conn.execute(
+            sa.text(
+                "SELECT attempts, lease_expiries FROM analytics.worker_scorecard "
+                "WHERE worker_address = :w"
+            ),
+            {"w": worker},
+        ).one()
+    assert by_day[lapsed] == 1
+    assert by_day[lapsed + dt.timedelta(days=1)] == 0  # swept then, and the release's day
+    assert release["ended_at"].date() == lapsed + dt.timedelta(days=1)
+    assert card.lease_expiries == 1 and card.attempts == 3

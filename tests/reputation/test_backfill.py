@@ -26,7 +26,7 @@ def test_a_backfill_over_a_range_gives_the_rows_of_the_days_one_by_one(
     assert {table: table_rows(engine, table) for table in DAILY_TABLES} == one_by_one
     for key in DAILY_KEYS:
         partitions = {
-            m.partition for m in result.asset_materializations_for_node(key.to_python_identifier())
+            e.partition for e in result.get_asset_materialization_events() if e.asset_key == key
         }
         assert partitions == {d.isoformat() for d in materialized.days}
     assert result.get_asset_check_evaluations() and failed_checks(result) == set()

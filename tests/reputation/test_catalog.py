@@ -9,6 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from veriframe_core import analytics
+from veriframe_core.settings import get_settings
 from veriframe_dagster.definitions import defs
 from veriframe_dagster.defs.chain.assets import TABLES as CHAIN_TABLES
 from veriframe_dagster.defs.chain.assets import table_key as chain_key
@@ -51,10 +52,13 @@ def test_lineage_runs_from_the_chain_tables_to_the_reputation_tables() -> None:
 def test_sensors_run_from_the_start_and_target_the_reputation_tables() -> None:
     days = defs.resolve_sensor_def(SENSOR_NAME)
     assert days.default_status == dg.DefaultSensorStatus.RUNNING
+    assert days.required_resource_keys == set()  # Dagster would build them every tick
+    assert days.minimum_interval_seconds == get_settings().reputation_activity_interval_s
     automation = defs.resolve_sensor_def(AUTOMATION_SENSOR)
     assert isinstance(automation, dg.AutomationConditionSensorDefinition)
     assert automation.default_status == dg.DefaultSensorStatus.RUNNING
-    assert automation.minimum_interval_seconds <= 30
+    assert automation.minimum_interval_seconds == get_settings().reputation_automation_interval_s
+    assert automation.minimum_interval_seconds <= 30  # within a minute
     targeted = automation.asset_selection.resolve(defs.resolve_asset_graph())
     assert set(TABLE_KEYS) <= targeted
 

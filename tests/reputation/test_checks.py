@@ -13,13 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.reputation.history import Ledger
-from tests.reputation.runs import (
-    DAILY_KEYS,
-    SCORECARD_KEY,
-    failed_checks,
-    on_chain_time,
-    table_rows,
-)
+from tests.reputation.runs import DAILY_KEYS, SCORECARD_KEY, run_checks, table_rows
 from veriframe_dagster.defs.reputation.sql.network_days import refresh_network_days
 from veriframe_dagster.defs.reputation.sql.scorecard import refresh_scorecard
 from veriframe_dagster.defs.reputation.sql.worker_days import refresh_worker_days
@@ -81,13 +75,6 @@ CASES = {
 }
 
 
-def checks_only(defs: dg.Definitions, keys: list[dg.AssetKey]) -> dg.JobDefinition:
-    """The assets' job narrowed to their checks: a run that checks without materializing."""
-    job = defs.resolve_implicit_job_def_def_for_assets(keys)
-    checks = {k for k in defs.resolve_asset_graph().asset_check_keys if k.asset_key in keys}
-    return job.get_subset(asset_selection=set(), asset_check_selection=checks)
-
-
 TABLES = ("worker_reputation_daily", "network_daily", "worker_scorecard")
 
 
@@ -115,20 +102,6 @@ def recomputed(
     assert {table: table_rows(engine, table) for table in TABLES} == computed
 
 
-def run_checks(
-    defs: dg.Definitions, instance: dg.DagsterInstance, engine: sa.Engine, table: str, day: str
-) -> set[tuple[str, str]]:
-    with on_chain_time(engine):
-        if table == "worker_scorecard":
-            job = checks_only(defs, [SCORECARD_KEY])
-            result = job.execute_in_process(instance=instance)
-        else:
-            job = checks_only(defs, list(DAILY_KEYS))
-            result = job.execute_in_process(instance=instance, tags={"dagster/partition": day})
-    assert result.success
-    return failed_checks(result)
-
-
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_check_fails_on_a_corrupted_row(
     case: str,
@@ -141,7 +114,9 @@ def test_check_fails_on_a_corrupted_row(
     day = recomputed.days[0].isoformat()
     with engine.begin() as conn:
         assert conn.execute(sa.text(CASES[case])).rowcount == 1
-    assert (table, check) in run_checks(defs, instance, engine, table, day)
+    key = SCORECARD_KEY if table == "worker_scorecard" else None
+    failed = run_checks(defs, instance, engine, [key] if key else list(DAILY_KEYS), day)
+    assert (table, check) in failed
 
 
 def test_every_check_has_a_corruption_case(defs: dg.Definitions) -> None:

@@ -25,6 +25,7 @@ from tests.reputation.runs import (
     on_chain_time,
 )
 from tests.support.chain import Driver
+from veriframe_core.chain import rules
 from veriframe_core.chain.addresses import normalize_address
 from veriframe_core.settings import Settings
 from veriframe_dagster.defs.chain.resources import chain_resources
@@ -209,7 +210,8 @@ def test_a_reorg_that_drops_a_rating_recomputes_the_days_it_rewrote_and_the_scor
     assert requested[SCORECARD_KEY] == {None}
     _, reputation, completed, _ = status(chain, worker)
     day_row = row(engine, "worker_reputation_daily", day=rated_day, worker_address=worker)
-    assert day_row["reputation"] == reputation == day_before["reputation"] - 20  # a 99 gone
+    bonus = next(b for least, b in rules.RATING_BONUSES if least <= 99)  # the dropped 99's
+    assert day_row["reputation"] == reputation == day_before["reputation"] - bonus
     assert (day_row["rating_change"], day_row["jobs_completed"], day_row["earnings"]) == (0, 0, 0)
     assert day_row["jobs_completed_total"] == completed
     card = row(engine, "worker_scorecard", worker_address=worker)

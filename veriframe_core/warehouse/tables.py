@@ -71,6 +71,7 @@ contract_events = sa.Table(
     sa.Index("ix_contract_events_transaction_hash", "transaction_hash"),
     sa.Index("ix_contract_events_job_id", "job_id"),
     sa.Index("ix_contract_events_worker_address", "worker_address"),
+    sa.Index("ix_contract_events_block_timestamp", "block_timestamp"),  # analytics: by day
 )
 
 chain_blocks = sa.Table(
@@ -161,6 +162,11 @@ jobs = sa.Table(
     sa.Index("ix_jobs_status", "status"),
     sa.Index("ix_jobs_creator_address", "creator_address"),
     sa.Index("ix_jobs_worker_address", "worker_address"),
+    # the analytics tables read jobs by the day of their timestamps (migration 0007)
+    sa.Index("ix_jobs_created_at", "created_at"),
+    sa.Index("ix_jobs_submitted_at", "submitted_at"),
+    sa.Index("ix_jobs_finalized_at", "finalized_at"),
+    sa.Index("ix_jobs_deadline", "deadline"),
     # what GET /jobs/available scans: open jobs, best reward first
     sa.Index(
         "ix_jobs_open_reward",
@@ -201,6 +207,7 @@ reputation_history = sa.Table(
     ),
     sa.UniqueConstraint("block_hash", "transaction_index", "event_index"),
     sa.Index("ix_reputation_history_worker_address", "worker_address", "block_number"),
+    sa.Index("ix_reputation_history_changed_at", "changed_at"),  # analytics: by day
 )
 
 # --------------------------------------------------------------------------------------
@@ -301,6 +308,14 @@ job_attempts = sa.Table(
     ),
     sa.Index("ix_job_attempts_job_id", "job_id", "worker_address", "id"),
     sa.Index("ix_job_attempts_worker_address", "worker_address", "state"),
+    # the analytics tables and the activity_days sensor read attempts by time (0007)
+    sa.Index("ix_job_attempts_claimed_at", "claimed_at"),
+    sa.Index("ix_job_attempts_ended_at", "ended_at"),
+    sa.Index(
+        "ix_job_attempts_expired_lease",
+        "lease_expires_at",
+        postgresql_where=sa.text("state = 'expired'"),
+    ),
     # the claim cap counts a worker's running attempts; the lease sweep reads them all
     sa.Index(
         "ix_job_attempts_running",

@@ -71,6 +71,18 @@ class ChainIngestor:
             rpc_timeout_s=settings.starknet_rpc_timeout_s,
         )
 
+    def head(self) -> int:
+        """The node's latest block number: one RPC, what a sensor following the head polls
+        between passes."""
+
+        async def block_number() -> int:
+            async with aiohttp.ClientSession() as session:
+                return await StarknetRpc(
+                    self.target.rpc_url, session, self.rpc_timeout_s
+                ).block_number()
+
+        return asyncio.run(block_number())
+
     def tick(self, budget_s: float = 20, *, until_caught_up: bool = False) -> TickReport:
         """Ingest until caught up with `latest` or `budget_s` is spent (whole batches only)."""
         return asyncio.run(self._tick(budget_s, until_caught_up))

@@ -33,7 +33,8 @@ def table_key(table: str) -> dg.AssetKey:
     return dg.AssetKey([KEY_PREFIX, table])
 
 
-def _column_schema(table: sa.Table) -> dg.TableSchema:
+def column_schema(table: sa.Table) -> dg.TableSchema:
+    """A table's columns as the catalog shows them (types as Postgres names them)."""
     return dg.TableSchema(
         columns=[
             dg.TableColumn(
@@ -55,7 +56,7 @@ def _spec(table: str) -> dg.AssetSpec:
         kinds={"postgres"},
         metadata={
             "dagster/table_name": f"public.{table}",
-            "dagster/column_schema": _column_schema(tables.metadata.tables[table]),
+            "dagster/column_schema": column_schema(tables.metadata.tables[table]),
         },
     )
 

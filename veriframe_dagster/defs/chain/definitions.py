@@ -16,7 +16,7 @@ def chain_defs(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=CHAIN_TABLES,
         asset_checks=CHAIN_CHECKS,
-        sensors=[build_chain_sensor(settings.chain_sensor_interval_s)],
+        sensors=[build_chain_sensor(settings)],
         jobs=[chain_checks_job],
         schedules=[build_checks_schedule(settings.chain_checks_cron)],
     )

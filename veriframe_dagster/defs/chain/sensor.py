@@ -13,6 +13,11 @@ tick brings a transaction's row in `jobs` from p95 6.6 s down to p95 0.8 s
 (bench/chain_live_latency.py, bench/README.md). The follow window counts from the tick's
 start and ends before the daemon's next loop, or the daemon skips a whole tick.
 
+The sensor is built from the definitions' `Settings` and takes no Dagster resources: Dagster
+builds a sensor's resources again for every evaluation (config processing and pydantic models
+of the ~80 settings, about 120 ms of CPU per resource), which was most of the code server's
+CPU at rest (bench/README.md).
+
 A failed first pass (node down, database down) raises, so Dagster records a failed tick and
 the cursor stays where the last committed batch left it. An error while following only ends
 the tick early: what was committed is still reported, and the next tick's first pass fails
@@ -29,11 +34,11 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 
 from veriframe_dagster.defs.chain.assets import TABLES, table_key
-from veriframe_dagster.defs.chain.resources import ChainResource
-from veriframe_dagster.resources import WarehouseResource
+from veriframe_dagster.resources import warehouse_engine
 
 if TYPE_CHECKING:
     from veriframe_core.chain.ingest import ChainIngestor, TickReport
+    from veriframe_core.settings import Settings
 
 SENSOR_NAME = "chain_sensor"
 log = logging.getLogger("veriframe.chain_sensor")
@@ -65,6 +70,7 @@ class FollowStats:
     passes: int = 0
     slowest_pass_s: float = 0.0
     passes_s: float = 0.0
+    head_polls: int = 0
 
     def add(self, took: float) -> None:
         if not self.passes:
@@ -76,7 +82,7 @@ class FollowStats:
     def __str__(self) -> str:
         return (
             f"{self.passes} passes ({self.passes_s:.2f} s, first {self.first_pass_s:.2f} s, "
-            f"slowest {self.slowest_pass_s:.2f} s)"
+            f"slowest {self.slowest_pass_s:.2f} s), {self.head_polls} head polls"
         )
 
 
@@ -88,8 +94,10 @@ def ingest_and_follow(
     stats: FollowStats | None = None,
     started: float | None = None,
 ) -> TickReport:
-    """One ingestion pass, then (once caught up) more passes every `poll_s` until `follow_s`
-    after `started` (the tick's start, monotonic clock; default: now).
+    """One ingestion pass, then (once caught up) a look at the head every `poll_s` until
+    `follow_s` after `started` (the tick's start, monotonic clock; default: now), and another
+    pass whenever the head has moved. A quiet chain costs one RPC per look; a reorg that keeps
+    the head's height is found by the next tick's first pass.
 
     Counting from the tick's start matters: the first tick in a fresh code server (the daemon
     replaces it every 60 s) spends seconds importing the chain stack; following a full
@@ -103,9 +111,12 @@ def ingest_and_follow(
     follow_until = started + min(follow_s, budget_s)
     while report.caught_up and time.monotonic() + poll_s < follow_until:
         time.sleep(poll_s)
-        remaining = budget_s - (time.monotonic() - started)
-        pass_started = time.monotonic()
         try:
+            stats.head_polls += 1
+            if ingestor.head() == report.head:
+                continue
+            remaining = budget_s - (time.monotonic() - started)
+            pass_started = time.monotonic()
             more = ingestor.tick(max(remaining, poll_s))
         except Exception as err:  # the first pass already succeeded: report it
             log.warning("Chain sensor stopped following the head early: %s", err)
@@ -182,24 +193,21 @@ def sensor_result(report: TickReport, previous_cursor: str | None) -> dg.SensorR
     )
 
 
-def build_chain_sensor(minimum_interval_s: int) -> dg.SensorDefinition:
-    """The chain sensor, ticking at most every `minimum_interval_s` seconds."""
+def build_chain_sensor(settings: Settings) -> dg.SensorDefinition:
+    """The chain sensor for `settings` (chain, warehouse, `ingest_*` and `chain_sensor_*`)."""
 
     @dg.sensor(
         name=SENSOR_NAME,
-        minimum_interval_seconds=minimum_interval_s,
+        minimum_interval_seconds=settings.chain_sensor_interval_s,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Ingests JobRegistry events into the warehouse (reorg-aware, one Postgres "
         "transaction per batch) and reports the chain tables it changed. Launches no run.",
     )
-    def chain_sensor(
-        context: dg.SensorEvaluationContext,
-        warehouse: WarehouseResource,
-        chain: ChainResource,
-    ) -> dg.SensorResult:
+    def chain_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        from veriframe_core.chain.ingest import ChainIngestor
+
         started = time.monotonic()
-        settings = chain.config()
-        ingestor = chain.ingestor(warehouse.engine())
+        ingestor = ChainIngestor.from_settings(warehouse_engine(settings), settings)
         setup_s = time.monotonic() - started
         stats = FollowStats()
         report = ingest_and_follow(
@@ -210,10 +218,16 @@ def build_chain_sensor(minimum_interval_s: int) -> dg.SensorDefinition:
             stats,
             started,
         )
-        context.log.info(
+        line = (
             f"Chain sensor: {summary(report)} in {time.monotonic() - started:.2f} s "
             f"(setup {setup_s:.2f} s, {stats}); rows {dict(report.rows)}"
         )
+        # the tick's log opens the instance's storage: only for ticks that did something
+        # (an idle tick's skip reason says what it saw)
+        if report.events or report.reorgs:
+            context.log.info(line)
+        else:
+            log.debug(line)
         return sensor_result(report, context.cursor)
 
     return chain_sensor

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import dagster as dg
 
+from veriframe_core.settings import Settings
 from veriframe_dagster.defs.render.assets import render
 from veriframe_dagster.defs.render.checks import frame_rechecked
-from veriframe_dagster.defs.render.sensor import render_job, render_sensor
+from veriframe_dagster.defs.render.sensor import build_render_sensor, render_job
 
 
-def render_defs() -> dg.Definitions:
+def render_defs(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=[render],
         asset_checks=[frame_rechecked],
         jobs=[render_job],
-        sensors=[render_sensor],
+        sensors=[build_render_sensor(settings)],
     )

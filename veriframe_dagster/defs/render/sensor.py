@@ -15,6 +15,9 @@ says; a claim waiting for the next tick was most of the delay between a short re
 and its record. So a tick that finds nothing new waits (`render_sensor_follow_s`) for the
 warehouse's next change notification (claims and chain ingestion send one) and returns as
 soon as it has a run to request.
+
+Like the chain sensor, it is built from the definitions' `Settings` rather than taking
+Dagster resources, which Dagster would build again for every evaluation.
 """
 
 from __future__ import annotations
@@ -22,13 +25,17 @@ from __future__ import annotations
 import json
 import select
 import time
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import sqlalchemy as sa
 
 from veriframe_dagster.defs.render.assets import RENDER_KEY
 from veriframe_dagster.defs.render.partitions import RENDER_PARTITIONS, RENDER_TAG
-from veriframe_dagster.resources import SettingsResource, WarehouseResource
+from veriframe_dagster.resources import warehouse_engine
+
+if TYPE_CHECKING:
+    from veriframe_core.settings import Settings
 
 SENSOR_NAME = "render_sensor"
 JOBS_PER_TICK = 10_000
@@ -118,31 +125,33 @@ def render_tick_following(
         session.close()
 
 
-@dg.sensor(
-    name=SENSOR_NAME,
-    job=render_job,
-    minimum_interval_seconds=1,  # the claim-to-run lag is most of render end → recorded
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Adds a `render` partition per chain job and requests its run when a worker "
-    "claims it (run key per job and round of attempts).",
-)
-def render_sensor(
-    context: dg.SensorEvaluationContext, warehouse: WarehouseResource, settings: SettingsResource
-) -> dg.SensorResult:
-    config = settings.settings()
-    partitions, requests, cursor = render_tick_following(
-        warehouse.engine(),
-        context.cursor,
-        config.render_max_failed_attempts,
-        config.render_sensor_follow_s,
+def build_render_sensor(settings: Settings) -> dg.SensorDefinition:
+    """The render sensor for `settings` (warehouse, `render_*`)."""
+
+    @dg.sensor(
+        name=SENSOR_NAME,
+        job=render_job,
+        minimum_interval_seconds=1,  # the claim-to-run lag is most of render end → recorded
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Adds a `render` partition per chain job and requests its run when a "
+        "worker claims it (run key per job and round of attempts).",
     )
-    if partitions:
-        # One bulk insert. A `dynamic_partitions_requests` entry would cost the daemon one
-        # query per key (measured: 2.5 min for a tick of 10,000); adding is idempotent, so a
-        # tick that fails after this adds nothing twice when it runs again.
-        context.instance.add_dynamic_partitions(RENDER_PARTITIONS.name, partitions)
-    if partitions or requests:
-        context.log.info(
-            f"Render sensor: {len(partitions)} partitions added, {len(requests)} runs requested"
+    def render_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        partitions, requests, cursor = render_tick_following(
+            warehouse_engine(settings),
+            context.cursor,
+            settings.render_max_failed_attempts,
+            settings.render_sensor_follow_s,
         )
-    return dg.SensorResult(run_requests=requests, cursor=cursor)
+        if partitions:
+            # One bulk insert. A `dynamic_partitions_requests` entry would cost the daemon one
+            # query per key (measured: 2.5 min for a tick of 10,000); adding is idempotent, so
+            # a tick that fails after this adds nothing twice when it runs again.
+            context.instance.add_dynamic_partitions(RENDER_PARTITIONS.name, partitions)
+        if partitions or requests:
+            context.log.info(
+                f"Render sensor: {len(partitions)} partitions added, {len(requests)} runs requested"
+            )
+        return dg.SensorResult(run_requests=requests, cursor=cursor)
+
+    return render_sensor

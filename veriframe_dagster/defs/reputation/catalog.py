@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import dagster as dg
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 from veriframe_core import analytics
+from veriframe_dagster.defs.chain.assets import column_schema
 
 GROUP = "reputation"
 KEY_PREFIX = analytics.SCHEMA
@@ -17,20 +16,6 @@ KEY_PREFIX = analytics.SCHEMA
 def table_key(table: str) -> dg.AssetKey:
     """The asset key of an analytics table: ``analytics/<table>``."""
     return dg.AssetKey([KEY_PREFIX, table])
-
-
-def column_schema(table: sa.Table) -> dg.TableSchema:
-    return dg.TableSchema(
-        columns=[
-            dg.TableColumn(
-                name=column.name,
-                type=column.type.compile(dialect=postgresql.dialect()),
-                description=column.comment,
-                constraints=dg.TableColumnConstraints(nullable=bool(column.nullable)),
-            )
-            for column in table.columns
-        ]
-    )
 
 
 def table_metadata(table: str) -> dict[str, Any]:

@@ -3,21 +3,27 @@ change? It reports them as runless materializations of `activity_days` partition
 daily tables' automation conditions follow.
 
 From the chain sensor's materializations of the chain tables (their metadata says what a tick
-did): a tick that ingested blocks first..last changed the days from the first block's to the
-chain's latest; a tick that rolled back to a fork block changed every day from the fork
-block's on (the rolled-back blocks and their replacements all lie after it). Jobs expire by
-chain time, so they fall in the same span.
+did): a tick that ingested blocks first..last changed the days from the chain time before its
+first block (the previous tick's: jobs whose deadline passed since then expire in this tick,
+and `network_daily` counts them on their deadline's day) to its own last block's; a tick that
+rolled back to a fork block changed every day from the fork block's on, to its last block's.
 
-Attempts change without chain events (the API writes them): the sensor keeps a fingerprint
-of `job_attempts` (ended attempts, newest id) and marks the day of the newest claim or end.
+Attempts change without chain events (the API writes them): the cursor keeps the newest
+attempt id and the newest end, both indexed maxima of `job_attempts`. New attempts mark the
+days of their claims; newly ended ones the days from their lease's end (an expiry's day) or
+claim to their end, so an attempt ending at 23:59:58 and seen after midnight marks yesterday.
+
+A tick with nothing new costs one read of Dagster's asset index and one indexed warehouse
+query. The sensor is built from the definitions' `Settings` and takes no Dagster resources
+(Dagster builds a sensor's resources again for every evaluation; see the chain sensor).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import sqlalchemy as sa
@@ -25,38 +31,39 @@ import sqlalchemy as sa
 from veriframe_dagster.defs.chain.assets import TABLES as CHAIN_TABLES
 from veriframe_dagster.defs.chain.assets import table_key as chain_table_key
 from veriframe_dagster.defs.reputation.assets import ACTIVITY_DAYS_KEY
-from veriframe_dagster.defs.reputation.partitions import keys_between
-from veriframe_dagster.resources import WarehouseResource
+from veriframe_dagster.defs.reputation.partitions import daily_partitions, keys_between
+from veriframe_dagster.resources import warehouse_engine
+
+if TYPE_CHECKING:
+    from veriframe_core.settings import Settings
 
 SENSOR_NAME = "activity_days_sensor"
 RECORDS_PER_TICK = 500
+LATE_COMMIT = dt.timedelta(seconds=60)
+"""How far before the newest end seen an end may still commit (the API's transactions take
+their `now()` at their start): newly ended attempts are looked for from this much earlier."""
 
 
 @dataclass
 class DaysCursor:
-    """The last chain table materialization seen, and the attempts' fingerprint."""
+    """The last chain table materialization seen, and the attempts' newest id and end."""
 
     storage_id: int | None = None
-    attempts: list[Any] = field(default_factory=list)
+    attempt_id: int | None = None
+    attempt_ended: str | None = None
 
     @classmethod
     def parse(cls, text: str | None) -> DaysCursor:
-        return cls(**json.loads(text)) if text else cls()
+        if not text:
+            return cls()
+        values = json.loads(text)
+        return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
 
     def dump(self) -> str:
         return json.dumps(asdict(self))
 
 
-BLOCK_TIME_AT_OR_AFTER = """
-SELECT block_timestamp FROM (
-    (SELECT block_number, block_timestamp FROM chain_blocks
-     WHERE block_number >= :n ORDER BY block_number LIMIT 1)
-    UNION ALL
-    (SELECT block_number, block_timestamp FROM contract_events
-     WHERE block_number >= :n ORDER BY block_number LIMIT 1)
-) AS b ORDER BY block_number LIMIT 1
-"""
-BLOCK_TIME_AT_OR_BEFORE = """
+BLOCK_TIME = """
 SELECT block_timestamp FROM (
     (SELECT block_number, block_timestamp FROM chain_blocks
      WHERE block_number <= :n ORDER BY block_number DESC LIMIT 1)
@@ -65,12 +72,16 @@ SELECT block_timestamp FROM (
      WHERE block_number <= :n ORDER BY block_number DESC LIMIT 1)
 ) AS b ORDER BY block_number DESC LIMIT 1
 """
-CHAIN_NOW = "SELECT block_timestamp FROM chain_blocks ORDER BY block_number DESC LIMIT 1"
-ATTEMPTS_FINGERPRINT = """
-SELECT count(*) FILTER (WHERE state IN ('completed', 'failed', 'expired')) AS ended,
-       coalesce(max(id), 0) AS newest,
-       max(greatest(claimed_at, coalesce(ended_at, claimed_at))) AS latest
-FROM job_attempts
+"""The chain time at block :n: of the newest block at or before it the warehouse knows
+(`chain_blocks` keeps only recent blocks; older ones are known by their events)."""
+
+ATTEMPTS_MARKS = "SELECT max(id) AS id, max(ended_at) AS ended FROM job_attempts"
+NEW_ATTEMPTS = """
+SELECT min(claimed_at) AS first, max(claimed_at) AS last FROM job_attempts WHERE id > :id
+"""
+ENDED_ATTEMPTS = """
+SELECT min(least(claimed_at, lease_expires_at, ended_at)) AS first, max(ended_at) AS last
+FROM job_attempts WHERE ended_at > :after
 """
 
 
@@ -78,27 +89,26 @@ def _utc_day(moment: dt.datetime) -> dt.date:
     return moment.astimezone(dt.UTC).date()
 
 
-def _time(conn: sa.Connection, sql: str, block: int) -> dt.datetime | None:
-    return conn.execute(sa.text(sql), {"n": block}).scalar()
+def block_time(conn: sa.Connection, block: int) -> dt.datetime | None:
+    return conn.execute(sa.text(BLOCK_TIME), {"n": block}).scalar()
 
 
-def days_of_tick(conn: sa.Connection, metadata: dict[str, Any]) -> list[str]:
-    """The partition keys of the days one chain tick changed (from its metadata)."""
+def span_of_tick(
+    conn: sa.Connection, metadata: dict[str, Any]
+) -> tuple[dt.datetime, dt.datetime] | None:
+    """The chain times one chain tick changed (from its materialization's metadata)."""
     reorgs = metadata.get("reorg_details")
-    first_block = metadata.get("first_block")
+    last_block = metadata.get("last_block", metadata.get("head"))
+    end = block_time(conn, int(last_block)) if last_block is not None else None
     if reorgs:
-        fork = min(int(r["fork_block"]) for r in reorgs)
-        start = _time(conn, BLOCK_TIME_AT_OR_BEFORE, fork) if fork >= 0 else None
-        start = start or _time(conn, BLOCK_TIME_AT_OR_AFTER, max(fork, 0))
-    elif first_block is not None:
-        start = _time(conn, BLOCK_TIME_AT_OR_AFTER, int(first_block))
+        start = block_time(conn, min(int(r["fork_block"]) for r in reorgs))
+    elif metadata.get("first_block") is not None:
+        start = block_time(conn, int(metadata["first_block"]) - 1)
     else:
         start = None
-    now = conn.execute(sa.text(CHAIN_NOW)).scalar()
-    start = start or now
-    if start is None or now is None:
-        return []
-    return keys_between(_utc_day(start), _utc_day(max(start, now)))
+    if end is None:
+        return None
+    return min(start or end, end), end
 
 
 def _metadata(record: dg.EventLogRecord) -> dict[str, Any]:
@@ -106,6 +116,19 @@ def _metadata(record: dg.EventLogRecord) -> dict[str, Any]:
     if materialization is None:
         return {}
     return {k: v.value for k, v in materialization.metadata.items()}
+
+
+CHAIN_KEYS = [chain_table_key(t) for t in CHAIN_TABLES]
+
+
+def newest_chain_storage_id(instance: dg.DagsterInstance) -> int | None:
+    """The storage id of the newest chain table materialization (one read of the asset
+    index: what an idle tick costs)."""
+    ids = [
+        r.asset_entry.last_materialization_storage_id
+        for r in instance.get_asset_records(CHAIN_KEYS)
+    ]
+    return max((i for i in ids if i is not None), default=None)
 
 
 def new_chain_records(
@@ -116,9 +139,9 @@ def new_chain_records(
     records come next tick)."""
     records: list[dg.EventLogRecord] = []
     complete_up_to: int | None = None
-    for table in CHAIN_TABLES:
+    for key in CHAIN_KEYS:
         page = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=chain_table_key(table), after_storage_id=after),
+            dg.AssetRecordsFilter(asset_key=key, after_storage_id=after),
             limit=RECORDS_PER_TICK,
             ascending=True,
         ).records
@@ -132,59 +155,106 @@ def new_chain_records(
     return sorted(records, key=lambda r: r.storage_id), newest
 
 
+class Days:
+    """The partition keys marked so far, and why."""
+
+    def __init__(self, partitions: dg.DailyPartitionsDefinition) -> None:
+        self.partitions = partitions
+        self.why: dict[str, set[str]] = {}
+
+    def mark(self, first: dt.datetime | None, last: dt.datetime | None, why: str) -> None:
+        if first is None or last is None:
+            return
+        for key in keys_between(self.partitions, _utc_day(first), _utc_day(max(first, last))):
+            self.why.setdefault(key, set()).add(why)
+
+
+def _chain_days(
+    instance: dg.DagsterInstance, conn: sa.Connection, days: Days, after: int | None
+) -> int | None:
+    records, storage_id = new_chain_records(instance, after)
+    seen_ticks: set[str] = set()
+    for record in records:
+        metadata = _metadata(record)
+        tick = json.dumps(
+            [metadata.get(k) for k in ("block_range", "reorg_details", "head")], default=str
+        )
+        if tick in seen_ticks:  # one tick materializes several tables alike
+            continue
+        seen_ticks.add(tick)
+        span = span_of_tick(conn, metadata)
+        if span is not None:
+            days.mark(*span, "reorg" if metadata.get("reorg_details") else "chain")
+    return storage_id
+
+
+def _attempt_days(conn: sa.Connection, days: Days, cursor: DaysCursor, marks: Any) -> None:
+    if cursor.attempt_id is None:  # the first tick only takes the marks
+        return
+    if (marks.id or 0) > cursor.attempt_id:
+        new = conn.execute(sa.text(NEW_ATTEMPTS), {"id": cursor.attempt_id}).one()
+        days.mark(new.first, new.last, "attempts")
+    before = dt.datetime.fromisoformat(cursor.attempt_ended) if cursor.attempt_ended else None
+    if marks.ended is not None and (before is None or marks.ended > before):
+        after = (
+            before - LATE_COMMIT if before is not None else dt.datetime.min.replace(tzinfo=dt.UTC)
+        )
+        ended = conn.execute(sa.text(ENDED_ATTEMPTS), {"after": after}).one()
+        days.mark(ended.first, ended.last, "attempts")
+
+
 def evaluate(
-    instance: dg.DagsterInstance, engine: sa.Engine, cursor: DaysCursor
+    instance: dg.DagsterInstance,
+    engine: sa.Engine,
+    partitions: dg.DailyPartitionsDefinition,
+    cursor: DaysCursor,
 ) -> tuple[dict[str, list[str]], DaysCursor]:
     """The days changed since `cursor` (partition key → why) and the next cursor. The first
-    tick reads every chain tick recorded so far: a fresh platform computes its history."""
-    days: dict[str, list[str]] = {}
+    tick reads every chain tick recorded so far (a fresh platform computes its history); the
+    attempts count from the first tick on (history before it is a backfill's business)."""
+    days = Days(partitions)
+    chain_moved = (newest_chain_storage_id(instance) or 0) > (cursor.storage_id or 0)
     with engine.connect() as conn:
-        records, storage_id = new_chain_records(instance, cursor.storage_id)
-        seen_ticks: set[str] = set()
-        for record in records:
-            metadata = _metadata(record)
-            tick = json.dumps(
-                [metadata.get(k) for k in ("block_range", "reorg_details", "head")], default=str
-            )
-            if tick in seen_ticks:  # one tick materializes several tables alike
-                continue
-            seen_ticks.add(tick)
-            why = "reorg" if metadata.get("reorg_details") else "chain"
-            for key in days_of_tick(conn, metadata):
-                days.setdefault(key, []).append(why)
-        fingerprint = conn.execute(sa.text(ATTEMPTS_FINGERPRINT)).one()
-    attempts = [fingerprint.ended, fingerprint.newest]
-    if cursor.attempts and attempts != cursor.attempts and fingerprint.latest is not None:
-        day = _utc_day(fingerprint.latest)
-        for key in keys_between(day, day):
-            days.setdefault(key, []).append("attempts")
-    return days, DaysCursor(storage_id, attempts)
+        marks = conn.execute(sa.text(ATTEMPTS_MARKS)).one()
+        storage_id = cursor.storage_id
+        if chain_moved:
+            storage_id = _chain_days(instance, conn, days, cursor.storage_id)
+        _attempt_days(conn, days, cursor, marks)
+    ended = marks.ended.isoformat() if marks.ended is not None else cursor.attempt_ended
+    attempt_id = marks.id if marks.id is not None else (cursor.attempt_id or 0)
+    changed = {key: sorted(why) for key, why in days.why.items()}
+    return changed, DaysCursor(storage_id, attempt_id, ended)
 
 
-@dg.sensor(
-    name=SENSOR_NAME,
-    minimum_interval_seconds=5,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Marks the UTC days whose data changed (chain ingestion, reorgs, expiries, "
-    "render attempts) as runless materializations of reputation/activity_days. Launches no "
-    "run: the reputation tables' automation conditions follow the marked days.",
-)
-def activity_days_sensor(
-    context: dg.SensorEvaluationContext, warehouse: WarehouseResource
-) -> dg.SensorResult:
-    days, cursor = evaluate(context.instance, warehouse.engine(), DaysCursor.parse(context.cursor))
-    if not days:
-        return dg.SensorResult(skip_reason="no day's data changed", cursor=cursor.dump())
-    context.log.info(f"activity_days: days {', '.join(sorted(days))} changed")
-    return dg.SensorResult(
-        skip_reason=f"marked days {', '.join(sorted(days))} (runless: no run launched)",
-        asset_events=[
-            dg.AssetMaterialization(
-                asset_key=ACTIVITY_DAYS_KEY,
-                partition=key,
-                metadata={"changed_by": ", ".join(sorted(set(why)))},
-            )
-            for key, why in sorted(days.items())
-        ],
-        cursor=cursor.dump(),
+def build_activity_days_sensor(settings: Settings) -> dg.SensorDefinition:
+    """The activity_days sensor for `settings` (warehouse, `reputation_*`)."""
+    partitions = daily_partitions(settings.reputation_first_day)
+
+    @dg.sensor(
+        name=SENSOR_NAME,
+        minimum_interval_seconds=settings.reputation_activity_interval_s,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Marks the UTC days whose data changed (chain ingestion, reorgs, expiries, "
+        "render attempts) as runless materializations of reputation/activity_days. Launches no "
+        "run: the reputation tables' automation conditions follow the marked days.",
     )
+    def activity_days_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        previous = DaysCursor.parse(context.cursor)
+        days, cursor = evaluate(context.instance, warehouse_engine(settings), partitions, previous)
+        if not days:
+            return dg.SensorResult(skip_reason="no day's data changed", cursor=cursor.dump())
+        context.log.info(f"activity_days: days {', '.join(sorted(days))} changed")
+        return dg.SensorResult(
+            skip_reason=f"marked days {', '.join(sorted(days))} (runless: no run launched)",
+            asset_events=[
+                dg.AssetMaterialization(
+                    asset_key=ACTIVITY_DAYS_KEY,
+                    partition=key,
+                    metadata={"changed_by": ", ".join(why)},
+                )
+                for key, why in sorted(days.items())
+            ],
+            cursor=cursor.dump(),
+        )
+
+    return activity_days_sensor

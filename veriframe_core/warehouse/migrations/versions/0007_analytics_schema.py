@@ -24,7 +24,24 @@ depends_on: str | Sequence[str] | None = None
 SCHEMA = "analytics"
 
 
+SOURCE_INDEXES = [
+    ("ix_contract_events_block_timestamp", "contract_events", ["block_timestamp"], None),
+    ("ix_jobs_created_at", "jobs", ["created_at"], None),
+    ("ix_jobs_submitted_at", "jobs", ["submitted_at"], None),
+    ("ix_jobs_finalized_at", "jobs", ["finalized_at"], None),
+    ("ix_jobs_deadline", "jobs", ["deadline"], None),
+    ("ix_reputation_history_changed_at", "reputation_history", ["changed_at"], None),
+    ("ix_job_attempts_claimed_at", "job_attempts", ["claimed_at"], None),
+    ("ix_job_attempts_ended_at", "job_attempts", ["ended_at"], None),
+    ("ix_job_attempts_expired_lease", "job_attempts", ["lease_expires_at"], "state = 'expired'"),
+]
+"""What the reputation statements, checks and the activity_days sensor read by time (a day or
+a range of days, the newest end)."""
+
+
 def upgrade() -> None:
+    for name, table, columns, where in SOURCE_INDEXES:
+        op.create_index(name, table, columns, postgresql_where=sa.text(where) if where else None)
     op.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     op.create_table(
         "network_daily",
@@ -426,3 +443,5 @@ def downgrade() -> None:
     op.drop_table("worker_reputation_daily", schema=SCHEMA)
     op.drop_table("network_daily", schema=SCHEMA)
     op.execute(f"DROP SCHEMA IF EXISTS {SCHEMA}")
+    for name, table, _, _ in reversed(SOURCE_INDEXES):
+        op.drop_index(name, table_name=table)

@@ -4,25 +4,18 @@ Who is registered is read from the raw WorkerRegistered events (up to the event 
 saw), not from `workers`, which the tables were computed from.
 """
 
+from __future__ import annotations
+
 import dagster as dg
+import sqlalchemy as sa
 
-from veriframe_dagster.defs.reputation.assets import (
-    NETWORK_DAYS_KEY,
-    SCORECARD_KEY,
-    WORKER_DAYS_KEY,
-)
-from veriframe_dagster.defs.reputation.checks.scope import days_checked, result, rows, snapshot
-from veriframe_dagster.defs.reputation.partitions import DAILY
-from veriframe_dagster.resources import WarehouseResource
+from veriframe_dagster.defs.reputation.checks.scope import Check, Scope, result, rows
+from veriframe_dagster.defs.reputation.sql.common import DAYS_CTE
 
-DAYS = """days AS (
-    SELECT d::date AS day, (d + interval '1 day') AT TIME ZONE 'UTC' AS day_end
-    FROM generate_series(CAST(:first AS date)::timestamp, CAST(:last AS date)::timestamp,
-                         interval '1 day') AS d)"""
 LATEST_EVENT = "(SELECT coalesce(max(id), 0) FROM contract_events)"
 
 WORKER_DAYS_SQL = f"""
-WITH {DAYS},
+WITH {DAYS_CTE},
 actual AS (
     SELECT day, worker_address, count(*) AS n, max(as_of_event_id) AS as_of
     FROM analytics.worker_reputation_daily WHERE day BETWEEN :first AND :last GROUP BY 1, 2
@@ -42,43 +35,22 @@ ORDER BY 1, 2
 """
 
 
-@dg.asset_check(
-    asset=WORKER_DAYS_KEY,
-    name="one_row_per_worker_and_day",
-    partitions_def=DAILY,
-    description="Each day has exactly one row per worker registered by its end (from the "
-    "WorkerRegistered events), and none for anyone else.",
-)
-def worker_days_one_row_per_worker_and_day(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> dg.AssetCheckResult:
-    first, last = days_checked(context)
-    with snapshot(warehouse) as conn:
-        found = rows(conn, WORKER_DAYS_SQL, {"first": first, "last": last})
-    return result(found, f"{len(found)} (day, worker) pairs of {first}..{last} without one row")
+def worker_days_rows(conn: sa.Connection, scope: Scope) -> dg.AssetCheckResult:
+    found = rows(conn, WORKER_DAYS_SQL, scope.window())
+    return result(found, f"{len(found)} (day, worker) pairs of {scope.days} without one row")
 
 
 NETWORK_DAYS_SQL = f"""
-WITH {DAYS}
+WITH {DAYS_CTE}
 SELECT d.day, count(n.day) AS rows FROM days d
 LEFT JOIN analytics.network_daily n ON n.day = d.day
 GROUP BY d.day HAVING count(n.day) <> 1 ORDER BY d.day
 """
 
 
-@dg.asset_check(
-    asset=NETWORK_DAYS_KEY,
-    name="one_row_per_day",
-    partitions_def=DAILY,
-    description="Each day checked has exactly one row.",
-)
-def network_days_one_row_per_day(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> dg.AssetCheckResult:
-    first, last = days_checked(context)
-    with snapshot(warehouse) as conn:
-        found = rows(conn, NETWORK_DAYS_SQL, {"first": first, "last": last})
-    return result(found, f"{len(found)} days of {first}..{last} without exactly one row")
+def network_days_rows(conn: sa.Connection, scope: Scope) -> dg.AssetCheckResult:
+    found = rows(conn, NETWORK_DAYS_SQL, scope.window())
+    return result(found, f"{len(found)} days of {scope.days} without exactly one row")
 
 
 SCORECARD_SQL = f"""
@@ -98,14 +70,8 @@ WHERE x.worker_address IS NULL OR a.n IS NULL ORDER BY 1
 """
 
 
-@dg.asset_check(
-    asset=SCORECARD_KEY,
-    name="one_row_per_worker",
-    description="Exactly one row per registered worker (from the WorkerRegistered events).",
-)
-def scorecard_one_row_per_worker(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    with snapshot(warehouse) as conn:
-        found = rows(conn, SCORECARD_SQL, {})
+def scorecard_rows(conn: sa.Connection, scope: Scope) -> dg.AssetCheckResult:
+    found = rows(conn, SCORECARD_SQL, {})
     return result(found, f"{len(found)} workers without exactly one row")
 
 
@@ -120,28 +86,42 @@ def _future_sql(table: str) -> str:
     """
 
 
-def _no_future_days(key: dg.AssetKey) -> dg.AssetChecksDefinition:
-    table = key.path[-1]
+def _no_future_days(table: str) -> Check:
+    sql = _future_sql(table)
 
-    @dg.asset_check(
-        asset=key,
-        name="no_future_days",
-        partitions_def=DAILY,
-        description="No row for a day after today (UTC) and after the chain's latest block's "
-        "day (the whole table, whatever the partition).",
-    )
-    def no_future_days(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        with snapshot(warehouse) as conn:
-            found = rows(conn, _future_sql(table), {})
+    def no_future_days(conn: sa.Connection, scope: Scope) -> dg.AssetCheckResult:
+        found = rows(conn, sql, {})
         return result(found, f"{len(found)} future days in {table}")
 
-    return no_future_days
+    return Check(
+        table,
+        "no_future_days",
+        "No row for a day after today (UTC) and after the chain's latest block's day (the "
+        "whole table, whatever the partition).",
+        no_future_days,
+    )
 
 
 ROW_CHECKS = [
-    worker_days_one_row_per_worker_and_day,
-    network_days_one_row_per_day,
-    scorecard_one_row_per_worker,
-    _no_future_days(WORKER_DAYS_KEY),
-    _no_future_days(NETWORK_DAYS_KEY),
+    Check(
+        "worker_reputation_daily",
+        "one_row_per_worker_and_day",
+        "Each day has exactly one row per worker registered by its end (from the "
+        "WorkerRegistered events), and none for anyone else.",
+        worker_days_rows,
+    ),
+    Check(
+        "network_daily",
+        "one_row_per_day",
+        "Each day checked has exactly one row.",
+        network_days_rows,
+    ),
+    Check(
+        "worker_scorecard",
+        "one_row_per_worker",
+        "Exactly one row per registered worker (from the WorkerRegistered events).",
+        scorecard_rows,
+    ),
+    _no_future_days("worker_reputation_daily"),
+    _no_future_days("network_daily"),
 ]

@@ -1,30 +1,52 @@
-"""What the reputation checks share: the days a check covers, a snapshot, and results."""
+"""What the reputation checks share: what a check covers, its SQL rows, and its result."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import dagster as dg
 import sqlalchemy as sa
 
-from veriframe_dagster.defs.chain.checks.snapshot import SAMPLE_LIMIT, snapshot
-from veriframe_dagster.defs.reputation.partitions import day_range
-
-__all__ = ["SAMPLE_LIMIT", "days_checked", "result", "rows", "snapshot", "window_params"]
+from veriframe_dagster.defs.chain.checks.snapshot import SAMPLE_LIMIT
 
 
-def days_checked(context: dg.AssetCheckExecutionContext) -> tuple[dt.date, dt.date]:
-    """The days of the partitions this check runs for (one day, or a backfill's range)."""
-    return day_range(context.partition_time_window)
+@dataclass(frozen=True)
+class Scope:
+    """What one evaluation checks: the days `first`..`last` (the daily tables), the
+    freshness lag, and the API's blocking threshold."""
+
+    first: dt.date | None = None
+    last: dt.date | None = None
+    lag_s: float = 0.0
+
+    def window(self) -> dict[str, Any]:
+        """SQL parameters of the days: the days and the range as UTC instants [t0, t1)."""
+        assert self.first is not None and self.last is not None
+        t0 = dt.datetime.combine(self.first, dt.time(), tzinfo=dt.UTC)
+        t1 = dt.datetime.combine(self.last + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        return {"first": self.first, "last": self.last, "t0": t0, "t1": t1}
+
+    @property
+    def days(self) -> str:
+        return f"{self.first}..{self.last}"
 
 
-def window_params(first: dt.date, last: dt.date) -> dict[str, Any]:
-    """SQL parameters of a range of days: the days and the range as UTC instants [t0, t1)."""
-    t0 = dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC)
-    t1 = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-    return {"first": first, "last": last, "t0": t0, "t1": t1}
+@dataclass(frozen=True)
+class Check:
+    """One check of a table: evaluated in the asset's step, on the asset's connection (right
+    after the write, in its transaction), or alone in a checks-only run."""
+
+    table: str
+    name: str
+    description: str
+    evaluate: Callable[[sa.Connection, Scope], dg.AssetCheckResult]
+
+    def spec(self, key: dg.AssetKey) -> dg.AssetCheckSpec:
+        return dg.AssetCheckSpec(self.name, asset=key, description=self.description)
 
 
 def rows(conn: sa.Connection, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:

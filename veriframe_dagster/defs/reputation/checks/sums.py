@@ -3,22 +3,12 @@
 the event id each row saw (`as_of_event_id`), so an ingestion running meanwhile cannot fail
 them, but a rolled-back event the rows still count does."""
 
-import dagster as dg
+from __future__ import annotations
 
-from veriframe_dagster.defs.reputation.assets import (
-    NETWORK_DAYS_KEY,
-    SCORECARD_KEY,
-    WORKER_DAYS_KEY,
-)
-from veriframe_dagster.defs.reputation.checks.scope import (
-    days_checked,
-    result,
-    rows,
-    snapshot,
-    window_params,
-)
-from veriframe_dagster.defs.reputation.partitions import DAILY
-from veriframe_dagster.resources import WarehouseResource
+import dagster as dg
+import sqlalchemy as sa
+
+from veriframe_dagster.defs.reputation.checks.scope import Check, Scope, result, rows
 
 REWARD = "(e.decoded->>'reward_amount')::numeric"
 
@@ -91,37 +81,14 @@ NETWORK_DAYS_SQL = _per_day_sql(
 )
 
 
-@dg.asset_check(
-    asset=WORKER_DAYS_KEY,
-    name="sums_match_chain_events",
-    partitions_def=DAILY,
-    description="Per day, the workers' earnings, jobs paid and rated jobs (ratings and "
-    "slashes) add up to the JobFinalized rewards and the ReputationUpdated / "
-    "ReputationSlashed events of that day.",
-)
-def worker_days_sums_match_chain(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> dg.AssetCheckResult:
-    first, last = days_checked(context)
-    with snapshot(warehouse) as conn:
-        found = rows(conn, WORKER_DAYS_SQL, window_params(first, last))
-    return result(found, f"{len(found)} days of {first}..{last} disagree with the chain events")
+def worker_days_sums(conn: sa.Connection, scope: Scope) -> dg.AssetCheckResult:
+    found = rows(conn, WORKER_DAYS_SQL, scope.window())
+    return result(found, f"{len(found)} days of {scope.days} disagree with the chain events")
 
 
-@dg.asset_check(
-    asset=NETWORK_DAYS_KEY,
-    name="sums_match_chain_events",
-    partitions_def=DAILY,
-    description="Per day, jobs created, results submitted, jobs finalized, rewards escrowed "
-    "and paid equal the JobCreated / ResultSubmitted / JobFinalized events of that day.",
-)
-def network_days_sums_match_chain(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> dg.AssetCheckResult:
-    first, last = days_checked(context)
-    with snapshot(warehouse) as conn:
-        found = rows(conn, NETWORK_DAYS_SQL, window_params(first, last))
-    return result(found, f"{len(found)} days of {first}..{last} disagree with the chain events")
+def network_days_sums(conn: sa.Connection, scope: Scope) -> dg.AssetCheckResult:
+    found = rows(conn, NETWORK_DAYS_SQL, scope.window())
+    return result(found, f"{len(found)} days of {scope.days} disagree with the chain events")
 
 
 SCORECARD_SQL = f"""
@@ -141,20 +108,33 @@ WHERE t.earnings <> c.chain_paid OR t.jobs_paid <> c.chain_finalized OR t.rated 
 """
 
 
-@dg.asset_check(
-    asset=SCORECARD_KEY,
-    name="sums_match_chain_events",
-    description="The workers' earnings, jobs paid and rated jobs add up to every JobFinalized "
-    "reward and every ReputationUpdated / ReputationSlashed event the scorecard saw.",
-)
-def scorecard_sums_match_chain(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    with snapshot(warehouse) as conn:
-        found = rows(conn, SCORECARD_SQL, {})
+def scorecard_sums(conn: sa.Connection, scope: Scope) -> dg.AssetCheckResult:
+    found = rows(conn, SCORECARD_SQL, {})
     return result(found, "totals disagree with the chain events" if found else "totals agree")
 
 
+NAME = "sums_match_chain_events"
 SUM_CHECKS = [
-    worker_days_sums_match_chain,
-    network_days_sums_match_chain,
-    scorecard_sums_match_chain,
+    Check(
+        "worker_reputation_daily",
+        NAME,
+        "Per day, the workers' earnings, jobs paid and rated jobs (ratings and slashes) add up "
+        "to the JobFinalized rewards and the ReputationUpdated / ReputationSlashed events of "
+        "that day.",
+        worker_days_sums,
+    ),
+    Check(
+        "network_daily",
+        NAME,
+        "Per day, jobs created, results submitted, jobs finalized, rewards escrowed and paid "
+        "equal the JobCreated / ResultSubmitted / JobFinalized events of that day.",
+        network_days_sums,
+    ),
+    Check(
+        "worker_scorecard",
+        NAME,
+        "The workers' earnings, jobs paid and rated jobs add up to every JobFinalized reward "
+        "and every ReputationUpdated / ReputationSlashed event the scorecard saw.",
+        scorecard_sums,
+    ),
 ]

@@ -1,53 +1,48 @@
 """Reputation values: the contract keeps every registered worker's reputation in 1–1000."""
 
+from __future__ import annotations
+
 import dagster as dg
+import sqlalchemy as sa
 
 from veriframe_core.chain import rules
-from veriframe_dagster.defs.reputation.assets import SCORECARD_KEY, WORKER_DAYS_KEY
-from veriframe_dagster.defs.reputation.checks.scope import days_checked, result, rows, snapshot
-from veriframe_dagster.defs.reputation.partitions import DAILY
-from veriframe_dagster.resources import WarehouseResource
+from veriframe_dagster.defs.reputation.checks.scope import Check, Scope, result, rows
 
-OUT_OF_RANGE = f"NOT reputation BETWEEN {rules.MIN_REPUTATION} AND {rules.MAX_REPUTATION}"
+
+def _out_of_range(column: str) -> str:
+    return f"NOT {column} BETWEEN {rules.MIN_REPUTATION} AND {rules.MAX_REPUTATION}"
+
+
 DESCRIPTION = (
     f"Every reputation is in {rules.MIN_REPUTATION}–{rules.MAX_REPUTATION}, as the contract "
     "keeps it."
 )
+WORKER_DAYS_SQL = f"""
+SELECT day, worker_address, reputation FROM analytics.worker_reputation_daily
+WHERE day BETWEEN :first AND :last AND {_out_of_range("reputation")}
+ORDER BY day, worker_address
+"""
+SCORECARD_SQL = f"""
+SELECT worker_address, reputation, reputation_7d_ago, reputation_30d_ago
+FROM analytics.worker_scorecard
+WHERE {_out_of_range("reputation")} OR {_out_of_range("reputation_7d_ago")}
+   OR {_out_of_range("reputation_30d_ago")}
+ORDER BY worker_address
+"""
 
 
-@dg.asset_check(
-    asset=WORKER_DAYS_KEY,
-    name="reputation_in_range",
-    partitions_def=DAILY,
-    description=DESCRIPTION,
-)
-def worker_days_reputation_in_range(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> dg.AssetCheckResult:
-    first, last = days_checked(context)
-    with snapshot(warehouse) as conn:
-        found = rows(
-            conn,
-            "SELECT day, worker_address, reputation FROM analytics.worker_reputation_daily "
-            f"WHERE day BETWEEN :first AND :last AND {OUT_OF_RANGE} ORDER BY day, worker_address",
-            {"first": first, "last": last},
-        )
-    return result(found, f"{len(found)} rows of {first}..{last} out of range")
+def worker_days_in_range(conn: sa.Connection, scope: Scope) -> dg.AssetCheckResult:
+    found = rows(conn, WORKER_DAYS_SQL, scope.window())
+    return result(found, f"{len(found)} rows of {scope.days} out of range")
 
 
-@dg.asset_check(asset=SCORECARD_KEY, name="reputation_in_range", description=DESCRIPTION)
-def scorecard_reputation_in_range(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    with snapshot(warehouse) as conn:
-        found = rows(
-            conn,
-            "SELECT worker_address, reputation, reputation_7d_ago, reputation_30d_ago "
-            f"FROM analytics.worker_scorecard WHERE {OUT_OF_RANGE} "
-            f"OR NOT reputation_7d_ago BETWEEN {rules.MIN_REPUTATION} AND {rules.MAX_REPUTATION} "
-            f"OR NOT reputation_30d_ago BETWEEN {rules.MIN_REPUTATION} AND {rules.MAX_REPUTATION} "
-            "ORDER BY worker_address",
-            {},
-        )
+def scorecard_in_range(conn: sa.Connection, scope: Scope) -> dg.AssetCheckResult:
+    found = rows(conn, SCORECARD_SQL, {})
     return result(found, f"{len(found)} workers with a reputation out of range")
 
 
-VALUE_CHECKS = [worker_days_reputation_in_range, scorecard_reputation_in_range]
+NAME = "reputation_in_range"
+VALUE_CHECKS = [
+    Check("worker_reputation_daily", NAME, DESCRIPTION, worker_days_in_range),
+    Check("worker_scorecard", NAME, DESCRIPTION, scorecard_in_range),
+]

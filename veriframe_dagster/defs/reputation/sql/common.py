@@ -1,11 +1,14 @@
-"""What every computation shares: the days of a range, the warehouse's as-of marks, and the
-replace-in-one-transaction write."""
+"""What every computation shares: the days of a range, the warehouse's as-of marks, the
+contract's rules as SQL (failure rate, eligibility), the chain-order "last value" of a
+worker's history, what counts as a lease expiry, and the replace-in-one-transaction write."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import sqlalchemy as sa
+
+from veriframe_core.chain import rules
 
 DAYS_CTE = """
 days AS (
@@ -27,17 +30,62 @@ as_of AS (
 
 UTC_DAY = "(({}) AT TIME ZONE 'UTC')::date"
 
+RELEASED_PREFIX = "released: "
+"""How `api.claims.release` marks a voluntary release in `job_attempts.failure_reason` (the
+attempt ends 'expired' like a lapsed lease, but the API does not count it as a failure)."""
+
+LEASE_EXPIRED = (
+    f"(a.state = 'expired' AND coalesce(a.failure_reason, '') NOT LIKE '{RELEASED_PREFIX}%')"
+)
+"""SQL over attempts `a`: the lease lapsed (swept by the API); not a voluntary release. Its
+moment is `a.lease_expires_at` (`ended_at` is when the sweep noticed)."""
+
+RULES = {
+    "passing": rules.PASSING_SCORE,
+    "start_reputation": rules.START_REPUTATION,
+    "default_min": rules.DEFAULT_MIN_REPUTATION,
+    "rate_min_jobs": rules.FAILURE_RATE_MIN_JOBS,
+    "max_failure_rate": rules.MAX_FAILURE_RATE_PERCENT,
+}
+"""The contract's constants the statements take as parameters (`veriframe_core.chain.rules`)."""
+
 
 def utc_day(expression: str) -> str:
     """SQL: the UTC day of a timestamptz expression."""
     return UTC_DAY.format(expression)
 
 
+def failure_rate(failed: str, rated: str) -> str:
+    """SQL: the contract's failure rate, failed * 100 / rated in integer division; NULL with
+    no rated job (a CASE, not a division guarded by a short-circuit)."""
+    return f"CASE WHEN ({rated}) > 0 THEN ({failed}) * 100 / ({rated}) END"
+
+
+def eligible(verified: str, reputation: str, rated: str, rate: str) -> str:
+    """SQL: `is_worker_eligible` for a job of the default minimum reputation, from columns
+    (`rate`: the failure rate column, NULL with no rated job)."""
+    return (
+        f"({verified} AND {reputation} >= :default_min AND NOT coalesce("
+        f"{rated} > :rate_min_jobs AND {rate} > :max_failure_rate, false))"
+    )
+
+
+def last_in_chain_order(value: str, where: str | None = None) -> str:
+    """SQL aggregate over `reputation_history h`: `value` (an integer) of the last change in
+    chain order (block, transaction, event), among the rows matching `where`.
+
+    max() of an array with the position first and the value last is a hash aggregate; an
+    `array_agg(… ORDER BY …)[1]` would sort every worker's history."""
+    only = f" FILTER (WHERE {where})" if where else ""
+    return f"(max(ARRAY[h.block_number, h.transaction_index, h.event_index, {value}]){only})[4]"
+
+
 def replace_days(
     conn: sa.Connection, table: str, insert_sql: str, first: dt.date, last: dt.date, **params
 ) -> int:
     """Replace the rows of days `first`..`last` of `analytics.<table>` by what `insert_sql`
-    computes, in the caller's transaction; one writer per table at a time. Returns the rows."""
+    computes, in the caller's transaction; one writer per table at a time (a duplicate
+    request waits, then writes the same days again). Returns the rows."""
     lock(conn, table)
     conn.execute(
         sa.text(f"DELETE FROM analytics.{table} WHERE day BETWEEN :first AND :last"),

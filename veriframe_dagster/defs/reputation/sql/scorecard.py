@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from veriframe_core.chain import rules
-from veriframe_dagster.defs.reputation.sql.common import lock
+from veriframe_dagster.defs.reputation.sql.common import (
+    LEASE_EXPIRED,
+    RULES,
+    eligible,
+    failure_rate,
+    last_in_chain_order,
+    lock,
+)
 
 TABLE = "worker_scorecard"
 
 
 def _reputation_before(days: int) -> str:
-    """The new reputation of the worker's last change at or before `days` ago (max() of the
-    chain position with the value last: a hash aggregate, no sort)."""
-    return (
-        "(max(ARRAY[h.block_number, h.transaction_index, h.event_index, h.new_reputation]) "
-        f"FILTER (WHERE h.changed_at <= a.time - interval '{days} days'))[4]::int"
-    )
+    """The new reputation of the worker's last change at or before `days` ago."""
+    before = f"h.changed_at <= a.time - interval '{days} days'"
+    return f"{last_in_chain_order('h.new_reputation', before)}::int"
 
 
 def _percentile(fraction: float, value: str, where: str = "true") -> str:
@@ -62,7 +65,7 @@ attempts AS (
     SELECT a.worker_address, count(*) AS n,
            count(*) FILTER (WHERE {DELIVERED}) AS completed,
            count(*) FILTER (WHERE a.state = 'failed') AS failed,
-           count(*) FILTER (WHERE a.state = 'expired') AS expired,
+           count(*) FILTER (WHERE {LEASE_EXPIRED}) AS expired,
            {_percentile(0.5, RENDER_S, DELIVERED)} AS median_render,
            {_percentile(0.95, RENDER_S, DELIVERED)} AS p95_render,
            max({PIXELS}) FILTER (WHERE {DELIVERED}) AS largest,
@@ -107,14 +110,13 @@ base AS (
 ),
 scored AS (
     SELECT base.*,
-           CASE WHEN rated > 0 THEN jobs_failed * 100 / rated END AS failure_rate,
+           {failure_rate("jobs_failed", "rated")} AS failure_rate,
            completed::float8 / nullif(completed + failed + expired, 0) AS success_rate
     FROM base
 )
 SELECT s.address, s.registered_at, s.verified, s.reputation, s.rep_7d, s.reputation - s.rep_7d,
        s.rep_30d, s.reputation - s.rep_30d, s.jobs_completed, s.jobs_failed, s.failure_rate,
-       s.verified AND s.reputation >= :default_min AND NOT (
-           s.rated > :rate_min_jobs AND s.failure_rate > :max_failure_rate),
+       {eligible("s.verified", "s.reputation", "s.rated", "s.failure_rate")},
        s.attempts, s.completed, s.failed, s.expired, s.success_rate, s.blocked,
        s.median_render, s.p95_render, s.median_s, s.p95_s, s.largest, s.devices, s.jobs_paid,
        s.total_earnings,
@@ -130,11 +132,4 @@ def refresh_scorecard(conn: sa.Connection, max_failures: int) -> int:
     commit); the rows written. `max_failures` is the API's blocking threshold."""
     lock(conn, TABLE)
     conn.execute(sa.text("DELETE FROM analytics.worker_scorecard"))
-    params = {
-        "max_failures": max_failures,
-        "start_reputation": rules.START_REPUTATION,
-        "default_min": rules.DEFAULT_MIN_REPUTATION,
-        "rate_min_jobs": rules.FAILURE_RATE_MIN_JOBS,
-        "max_failure_rate": rules.MAX_FAILURE_RATE_PERCENT,
-    }
-    return conn.execute(sa.text(INSERT), params).rowcount
+    return conn.execute(sa.text(INSERT), {**RULES, "max_failures": max_failures}).rowcount

@@ -3,8 +3,9 @@
 Reputation and the contract's counters at the end of a day are the last change before the
 day's end: changes of the range are aggregated per worker and day, carried forward with
 window functions (the "last non-null" of a running group), and seeded with the state before
-the range. Earnings come from `jobs` (finalized to the worker), expiries and failed attempts
-from `job_attempts`. The same statement serves one day and a 90-day backfill.
+the range. Earnings come from `jobs` (finalized to the worker), lease expiries (by the lease's
+end; voluntary releases excluded) and failed attempts (by their end) from `job_attempts`. The
+same statement serves one day and a 90-day backfill.
 """
 
 from __future__ import annotations
@@ -13,20 +14,24 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from veriframe_core.chain import rules
-from veriframe_dagster.defs.reputation.sql.common import AS_OF_CTE, DAYS_CTE, replace_days, utc_day
+from veriframe_dagster.defs.reputation.sql.common import (
+    AS_OF_CTE,
+    DAYS_CTE,
+    LEASE_EXPIRED,
+    RULES,
+    eligible,
+    failure_rate,
+    last_in_chain_order,
+    replace_days,
+    utc_day,
+)
 
 TABLE = "worker_reputation_daily"
 VERIFICATION = "h.reason IN ('verified', 'unverified')"
 COMPLETES = "h.reason = 'rating' AND h.quality_score >= :passing"
 FAILS = "h.reason = 'slash' OR (h.reason = 'rating' AND h.quality_score < :passing)"
-LATEST_REPUTATION = "ARRAY[h.block_number, h.transaction_index, h.event_index, h.new_reputation]"
-"""max() of it is the last change's (chain order), element 4 its new reputation: a hash
-aggregate, where array_agg(… ORDER BY …)[1] sorts every worker's history."""
-LATEST_VERIFICATION = (
-    "ARRAY[h.block_number, h.transaction_index, h.event_index, "
-    "CASE WHEN h.reason = 'verified' THEN 1 ELSE 0 END]"
-)
+REPUTATION = f"{last_in_chain_order('h.new_reputation')}::int"
+VERIFIED = last_in_chain_order("CASE WHEN h.reason = 'verified' THEN 1 ELSE 0 END", VERIFICATION)
 
 INSERT = f"""
 INSERT INTO analytics.worker_reputation_daily (
@@ -41,16 +46,16 @@ registered AS (
 ),
 carried AS (
     SELECT h.worker_address,
-           (max({LATEST_REPUTATION}))[4]::int AS reputation,
-           (max({LATEST_VERIFICATION}) FILTER (WHERE {VERIFICATION}))[4] AS verification,
+           {REPUTATION} AS reputation,
+           {VERIFIED} AS verification,
            count(*) FILTER (WHERE {COMPLETES}) AS completed,
            count(*) FILTER (WHERE {FAILS}) AS failed
     FROM reputation_history h, bounds b WHERE h.changed_at < b.t0 GROUP BY h.worker_address
 ),
 per_day AS (
     SELECT h.worker_address, {utc_day("h.changed_at")} AS day,
-           (max({LATEST_REPUTATION}))[4]::int AS reputation,
-           (max({LATEST_VERIFICATION}) FILTER (WHERE {VERIFICATION}))[4] AS verification,
+           {REPUTATION} AS reputation,
+           {VERIFIED} AS verification,
            sum(h.change_amount) AS change,
            coalesce(sum(h.change_amount) FILTER (WHERE h.reason = 'rating'), 0) AS rating,
            coalesce(sum(h.change_amount) FILTER (WHERE h.reason = 'slash'), 0) AS slash,
@@ -69,14 +74,15 @@ paid AS (
     GROUP BY 1, 2
 ),
 ended AS (
-    SELECT a.worker_address, {utc_day("coalesce(a.ended_at, a.lease_expires_at)")} AS day,
-           count(*) FILTER (WHERE a.state = 'expired') AS expired,
-           count(*) FILTER (WHERE a.state = 'failed') AS failed
-    FROM job_attempts a, bounds b
-    WHERE a.state IN ('expired', 'failed')
-      AND coalesce(a.ended_at, a.lease_expires_at) >= b.t0
-      AND coalesce(a.ended_at, a.lease_expires_at) < b.t1
-    GROUP BY 1, 2
+    SELECT worker_address, day, sum(expired) AS expired, sum(failed) AS failed FROM (
+        SELECT a.worker_address, {utc_day("a.lease_expires_at")} AS day, 1 AS expired, 0 AS failed
+        FROM job_attempts a, bounds b
+        WHERE {LEASE_EXPIRED} AND a.lease_expires_at >= b.t0 AND a.lease_expires_at < b.t1
+        UNION ALL
+        SELECT a.worker_address, {utc_day("a.ended_at")}, 0, 1
+        FROM job_attempts a, bounds b
+        WHERE a.state = 'failed' AND a.ended_at >= b.t0 AND a.ended_at < b.t1
+    ) AS e GROUP BY 1, 2
 ),
 panel AS (
     SELECT r.worker_address, d.day,
@@ -118,30 +124,21 @@ filled AS (
            coalesce(coalesce(first_value(day_verification) OVER (
                PARTITION BY worker_address, verification_group ORDER BY day),
                carried_verification) = 1, false) AS verified,
-           completed_total + failed_total AS rated
+           completed_total + failed_total AS rated,
+           {failure_rate("failed_total", "completed_total + failed_total")} AS failure_rate
     FROM grouped
 )
 SELECT f.day, f.worker_address, f.reputation, f.reputation_change, f.rating_change,
        f.slash_change, f.verification_change, f.changes, f.change_reasons, f.jobs_completed,
        f.jobs_failed, f.jobs_expired, f.attempts_failed, f.jobs_paid, f.earnings,
        f.completed_total, f.failed_total,
-       CASE WHEN f.rated > 0 THEN f.failed_total * 100 / f.rated END,
-       f.verified,
-       f.verified AND f.reputation >= :default_min AND NOT (
-           f.rated > :rate_min_jobs AND f.failed_total * 100 / f.rated > :max_failure_rate),
+       f.failure_rate, f.verified,
+       {eligible("f.verified", "f.reputation", "f.rated", "f.failure_rate")},
        a.block, a.event_id, now()
 FROM filled f, as_of a
 """
 
-PARAMS = {
-    "passing": rules.PASSING_SCORE,
-    "start_reputation": rules.START_REPUTATION,
-    "default_min": rules.DEFAULT_MIN_REPUTATION,
-    "rate_min_jobs": rules.FAILURE_RATE_MIN_JOBS,
-    "max_failure_rate": rules.MAX_FAILURE_RATE_PERCENT,
-}
-
 
 def refresh_worker_days(conn: sa.Connection, first: dt.date, last: dt.date) -> int:
     """Recompute the days `first`..`last` (in the caller's transaction); the rows written."""
-    return replace_days(conn, TABLE, INSERT, first, last, **PARAMS)
+    return replace_days(conn, TABLE, INSERT, first, last, **RULES)
