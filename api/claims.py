@@ -29,6 +29,7 @@ from api.prepared import Prepared
 from api.schemas import version_numbers
 from veriframe_core.chain import rules
 from veriframe_core.warehouse.notify import notify_changes
+from veriframe_core.warehouse.tables import RELEASED_PREFIX
 
 
 class ClaimRefused(Exception):
@@ -524,7 +525,7 @@ async def release(tx: Transaction, worker: str, session_id: str, job_id: int, re
     end. The claim as JSON."""
     attempt = await running_attempt(tx, worker, session_id, job_id)
     claim_json = await RELEASE.fetchval(
-        tx.conn, {"id": attempt["id"], "reason": f"released: {reason}"}
+        tx.conn, {"id": attempt["id"], "reason": f"{RELEASED_PREFIX}{reason}"}
     )
     tx.announce(jobs=[job_id], workers=[worker])
     return claim_json

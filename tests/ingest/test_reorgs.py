@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from tests.support.activity import Activity
@@ -42,6 +44,9 @@ def test_reorg_ends_equal_to_a_fresh_index(
     live = new_warehouse()
     ingestor(live, chain).tick(60, until_caught_up=True)
     head = chain.rpc("starknet_blockNumber")
+    head_time = chain.rpc("starknet_getBlockWithTxHashes", {"block_id": {"block_number": head}})[
+        "timestamp"
+    ]
     fork = head - depth
     first_replaced = chain.rpc(
         "starknet_getBlockWithTxHashes", {"block_id": {"block_number": fork + 1}}
@@ -55,6 +60,8 @@ def test_reorg_ends_equal_to_a_fresh_index(
     assert report.reorgs[0]["old_cursor"] == head
     assert report.reorgs[0]["fork_block"] <= fork
     assert report.reorgs[0]["events_removed"] > 0
+    rolled_back_until = dt.datetime.fromisoformat(report.reorgs[0]["rolled_back_until"])
+    assert rolled_back_until.timestamp() == head_time  # the old branch's head
 
     fresh = new_warehouse()
     ingestor(fresh, chain, batch_events=1000).tick(60, until_caught_up=True)

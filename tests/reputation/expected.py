@@ -16,7 +16,7 @@ import numpy as np
 
 from tests.reputation.history import Ledger
 from tests.support.chain import Driver
-from veriframe_dagster.defs.reputation.sql.common import RELEASED_PREFIX
+from veriframe_core.warehouse.tables import RELEASED_PREFIX
 
 
 class Chain:

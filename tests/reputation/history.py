@@ -22,7 +22,7 @@ from starknet_py.net.account.account import Account
 from tests.support.chain import Driver
 from veriframe_core.chain.addresses import normalize_address
 from veriframe_core.chain.cids import cid_to_felts
-from veriframe_dagster.defs.reputation.sql.common import RELEASED_PREFIX
+from veriframe_core.warehouse.tables import RELEASED_PREFIX
 
 CID = "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"
 ONE = 10**18

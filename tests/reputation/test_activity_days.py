@@ -50,6 +50,26 @@ def test_a_reorg_marks_from_the_fork_blocks_day(materialized: Ledger, engine: sa
     assert span is not None and min(days_of(span)) == d2 and max(days_of(span)) == d9
 
 
+def test_a_reorg_to_a_shorter_branch_marks_the_rolled_back_days_too(
+    materialized: Ledger, engine: sa.Engine
+) -> None:
+    d2, d5, d9 = materialized.days[2], materialized.days[5], materialized.days[9]
+    old_head = dt.datetime.combine(d9, dt.time(12), dt.UTC)
+    tick = {  # the new branch ends on D5; the blocks it replaced went on to D9
+        "reorg_details": [
+            {
+                "fork_block": materialized.day_end_block[d2],
+                "rolled_back_until": old_head.isoformat(),
+            }
+        ],
+        "first_block": materialized.day_end_block[d2] + 1,
+        "last_block": materialized.day_end_block[d5],
+    }
+    with engine.connect() as conn:
+        span = span_of_tick(conn, tick)
+    assert span is not None and min(days_of(span)) == d2 and max(days_of(span)) == d9
+
+
 @pytest.fixture
 def late_attempt(materialized: Ledger, engine: sa.Engine) -> Iterator[dict]:
     """An attempt of D3 ending 2 s before midnight, recorded by the test (and removed)."""

@@ -336,6 +336,11 @@ def block_time(conn: sa.Connection, number: int) -> datetime | None:
     ).scalar()
 
 
+def newest_block_time(conn: sa.Connection) -> datetime | None:
+    """The chain time of the newest block the warehouse keeps."""
+    return conn.execute(sa.select(sa.func.max(chain_blocks.c.block_timestamp))).scalar()
+
+
 def get_cursor(conn: sa.Connection, contract: str) -> tuple[int, str] | None:
     row = conn.execute(
         sa.select(chain_cursor.c.block_number, chain_cursor.c.block_hash).where(

@@ -277,6 +277,10 @@ job_render_settings = sa.Table(
     comment="render settings the job's creator attached through POST /jobs",
 )
 
+RELEASED_PREFIX = "released: "
+"""How a voluntary release's `failure_reason` starts: its attempt is `expired` like a lapsed
+lease, but it is not a failure (the API writes it, the reputation tables tell them apart)."""
+
 job_attempts = sa.Table(
     "job_attempts",
     metadata,

@@ -8,6 +8,7 @@ the same projection that forward ingestion uses.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -114,8 +115,12 @@ class ReorgGuard:
                         raise
         return {n: normalize_address(h.hash) for n, h in headers.items()}
 
-    def _rollback(self, conn: sa.Connection, fork: int, ancestor: Cursor | None) -> dict[str, int]:
-        """Delete everything after `fork` and rebuild what it touched from remaining events."""
+    def _rollback(self, conn: sa.Connection, fork: int, ancestor: Cursor | None) -> dict[str, Any]:
+        """Delete everything after `fork` and rebuild what it touched from remaining events.
+
+        Says until when the rolled-back blocks went (chain time), so whoever derives days
+        from the chain knows which ones changed even if the new branch is shorter."""
+        rolled_back_until = store.newest_block_time(conn)
         workers, job_ids, removed = store.delete_events_after(conn, self.contract, fork)
         remaining = store.events_touching(conn, self.contract, workers, job_ids)
         chain_time = store.block_time(conn, fork) if ancestor else None
@@ -140,4 +145,5 @@ class ReorgGuard:
             "events_removed": removed,
             "workers_rebuilt": len(workers),
             "jobs_rebuilt": len(job_ids),
+            "rolled_back_until": rolled_back_until.isoformat() if rolled_back_until else None,
         }

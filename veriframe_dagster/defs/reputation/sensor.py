@@ -106,6 +106,12 @@ def span_of_tick(
         start = block_time(conn, int(metadata["first_block"]) - 1)
     else:
         start = None
+    rolled_back = [
+        dt.datetime.fromisoformat(r["rolled_back_until"])
+        for r in reorgs or ()
+        if r.get("rolled_back_until")
+    ]  # a shorter new branch: the old days changed too
+    end = max([t for t in (end, *rolled_back) if t is not None], default=None)
     if end is None:
         return None
     return min(start or end, end), end

@@ -9,6 +9,7 @@ import datetime as dt
 import sqlalchemy as sa
 
 from veriframe_core.chain import rules
+from veriframe_core.warehouse.tables import RELEASED_PREFIX
 
 DAYS_CTE = """
 days AS (
@@ -29,10 +30,6 @@ as_of AS (
 """The warehouse's ingestion marks at the statement's snapshot."""
 
 UTC_DAY = "(({}) AT TIME ZONE 'UTC')::date"
-
-RELEASED_PREFIX = "released: "
-"""How `api.claims.release` marks a voluntary release in `job_attempts.failure_reason` (the
-attempt ends 'expired' like a lapsed lease, but the API does not count it as a failure)."""
 
 LEASE_EXPIRED = (
     f"(a.state = 'expired' AND coalesce(a.failure_reason, '') NOT LIKE '{RELEASED_PREFIX}%')"
