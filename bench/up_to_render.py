@@ -179,6 +179,12 @@ def tick_gaps(up: Up) -> dict[str, list[float]]:
     }
 
 
+def print_tick_gaps(up: Up) -> None:
+    for sensor, gaps in tick_gaps(up).items():
+        slow = sum(gap > 7.5 for gap in gaps)
+        print(f"  {sensor}: {len(gaps)} gaps between ticks, {slow} of them over 7.5 s")
+
+
 def one_round(data_dir: Path, code: Path | None = None) -> tuple[Up, dict[str, float]]:
     up = Up(data_dir, code)
     up.when("Demo job 1")  # the job exists: its record follows in the databases
@@ -315,13 +321,13 @@ def main() -> None:
             results[code][1].append(dict(timeline(marks)))
             label = f" ({code})" if code else ""
             print(f"round {number}{label}: up → demo materialized in {marks['materialized']:.1f} s")
-            for sensor, gaps in tick_gaps(up).items():
-                slow = sum(gap > 7.5 for gap in gaps)
-                print(f"  {sensor}: {len(gaps)} gaps between ticks, {slow} of them over 7.5 s")
+            print_tick_gaps(up)
             if number == args.rounds and args.rest_s > 0:
                 up.when("API docs", timeout=600)  # printed once the demo job was paid
                 time.sleep(args.settle_s)
                 at_rest(up, args.rest_s)
+                print("  since `up` started, at rest included:")
+                print_tick_gaps(up)
         finally:
             up.stop()
     for code, (totals, timelines) in results.items():
