@@ -10,6 +10,7 @@ Fields marked `SECRET` (passwords, keys) never travel as plain values: Dagster g
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 from functools import lru_cache
 from pathlib import Path
@@ -405,6 +406,12 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(item, strict=False)
             except ValueError:
                 raise ValueError(f"{item!r} is not an IP address or network") from None
+        return value
+
+    @field_validator("reputation_first_day")
+    @classmethod
+    def _a_real_day(cls, value: str) -> str:
+        dt.date.fromisoformat(value)  # 2026-02-30 matches the pattern but is no day
         return value
 
     @property

@@ -4,12 +4,13 @@ chain tables, partitions, automation and the sensors; the migration equals the m
 from __future__ import annotations
 
 import dagster as dg
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from veriframe_core import analytics
-from veriframe_core.settings import get_settings
+from veriframe_core.settings import Settings, get_settings
 from veriframe_dagster.definitions import defs
 from veriframe_dagster.defs.chain.assets import TABLES as CHAIN_TABLES
 from veriframe_dagster.defs.chain.assets import table_key as chain_key
@@ -61,6 +62,12 @@ def test_sensors_run_from_the_start_and_target_the_reputation_tables() -> None:
     assert automation.minimum_interval_seconds <= 30  # within a minute
     targeted = automation.asset_selection.resolve(defs.resolve_asset_graph())
     assert set(TABLE_KEYS) <= targeted
+
+
+@pytest.mark.parametrize("day", ["2026-02-30", "1.12.2026", "2026-12-1"])
+def test_a_first_day_that_is_no_day_is_refused_by_name(day: str) -> None:
+    with pytest.raises(ValueError, match="reputation_first_day"):
+        Settings(reputation_first_day=day)
 
 
 def test_migration_creates_the_analytics_tables_as_modelled(warehouse_url: str) -> None:
