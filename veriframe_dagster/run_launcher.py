@@ -31,7 +31,15 @@ from dagster_shared.serdes import deserialize_value, serialize_value
 PID_TAG = "veriframe/run_pid"
 """The run process's pid, so any process of the deployment (the webserver too) can stop it."""
 
-DEFAULT_PRELOAD = ("dagster", "dagster_postgres", "dagster_pipes", "sqlalchemy", "pydantic")
+DEFAULT_PRELOAD = (
+    "dagster",
+    "dagster_postgres",
+    "dagster_pipes",
+    "sqlalchemy",
+    "sqlalchemy.orm",
+    "pydantic",
+    "pydantic_settings",
+)
 
 
 class ForkingRunLauncher(RunLauncher, ConfigurableClass):
