@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from tests.support.activity import Activity
 from tests.support.chain import Driver
+from veriframe_core.chain.ingest import ChainIngestor
 from veriframe_dagster.defs.chain.assets import TABLES, table_key
 from veriframe_dagster.defs.chain.schedules import CHECKS_JOB_NAME
 
@@ -31,7 +32,10 @@ ALL_CHECKS = {
 def ingest(defs: dg.Definitions) -> None:
     """Catch the warehouse up with the chain, exactly as the chain sensor does."""
     resources = defs.resources
-    resources["chain"].ingestor(resources["warehouse"].engine()).tick(60, until_caught_up=True)
+    settings = resources["chain"].config()
+    ChainIngestor.from_settings(resources["warehouse"].engine(), settings).tick(
+        60, until_caught_up=True
+    )
 
 
 def run_checks(defs: dg.Definitions) -> Evaluations:

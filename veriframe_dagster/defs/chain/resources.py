@@ -14,14 +14,12 @@ from veriframe_core.settings import Settings
 from veriframe_dagster.resources import SettingsResource, WarehouseResource, settings_resource
 
 if TYPE_CHECKING:
-    import sqlalchemy as sa
-
-    from veriframe_core.chain.ingest import ChainIngestor, IngestTarget
+    from veriframe_core.chain.ingest import IngestTarget
 
 
 class ChainResource(dg.ConfigurableResource):
-    """The chain the platform follows; ingestion, sensor and checks read their settings
-    (`ingest_*`, `chain_*`) from it, so sensor and `veriframe index` share one code path."""
+    """The chain the platform follows, for the chain checks (the sensor takes the
+    definitions' `Settings` directly: see its module)."""
 
     settings: SettingsResource
 
@@ -33,11 +31,6 @@ class ChainResource(dg.ConfigurableResource):
         from veriframe_core.chain.target import resolve_target
 
         return resolve_target(self.config())
-
-    def ingestor(self, engine: sa.Engine) -> ChainIngestor:
-        from veriframe_core.chain.ingest import ChainIngestor
-
-        return ChainIngestor.from_settings(engine, self.config())
 
 
 def chain_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
