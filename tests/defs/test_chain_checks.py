@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from tests.support.activity import Activity
 from tests.support.chain import Driver
-from veriframe_core.chain.ingest import ChainIngestor
+from tests.support.definitions import ingest
 from veriframe_dagster.defs.chain.assets import TABLES, table_key
 from veriframe_dagster.defs.chain.schedules import CHECKS_JOB_NAME
 
@@ -27,15 +27,6 @@ ALL_CHECKS = {
     ("reputation_history", "consistent_with_workers"),
     ("contract_events", "consistent_with_cursor"),
 }
-
-
-def ingest(defs: dg.Definitions) -> None:
-    """Catch the warehouse up with the chain, exactly as the chain sensor does."""
-    resources = defs.resources
-    settings = resources["chain"].config()
-    ChainIngestor.from_settings(resources["warehouse"].engine(), settings).tick(
-        60, until_caught_up=True
-    )
 
 
 def run_checks(defs: dg.Definitions) -> Evaluations:

@@ -16,7 +16,7 @@ from tests.reputation.expected import Chain
 from tests.reputation.history import History, Ledger, record_attempts
 from tests.reputation.runs import DAILY_KEYS, SCORECARD_KEY, materialize
 from tests.support.chain import Driver
-from tests.support.definitions import settings_for
+from tests.support.definitions import ingest, settings_for
 from tests.support.warehouse import fresh_warehouse_url
 from veriframe_core.settings import Settings
 from veriframe_core.warehouse.embedded import EmbeddedPostgres
@@ -63,12 +63,6 @@ def settings(chain: Driver, warehouse_url: str, tmp_path_factory) -> Settings:
 @pytest.fixture(scope="package")
 def defs(settings: Settings) -> dg.Definitions:
     return build_definitions(settings)
-
-
-def ingest(defs: dg.Definitions) -> None:
-    """Catch the warehouse up with the chain, as the chain sensor does."""
-    resources = defs.resources
-    resources["chain"].ingestor(resources["warehouse"].engine()).tick(60, until_caught_up=True)
 
 
 @pytest.fixture(scope="package")

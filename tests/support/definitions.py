@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
+
 from tests.support.chain import Driver
+from veriframe_core.chain.ingest import ChainIngestor
 from veriframe_core.settings import Settings
 
 
@@ -24,3 +27,12 @@ def settings_for(chain: Driver, warehouse_url: str, tmp_path: Path, **overrides:
         **overrides,
     }
     return Settings(**values)
+
+
+def ingest(defs: dg.Definitions) -> None:
+    """Catch the definitions' warehouse up with their chain, as the chain sensor does."""
+    resources = defs.resources
+    settings = resources["chain"].config()
+    ChainIngestor.from_settings(resources["warehouse"].engine(), settings).tick(
+        60, until_caught_up=True
+    )
