@@ -20,16 +20,14 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from veriframe_core.warehouse.tables import NAMING_CONVENTION
+from veriframe_core.warehouse.tables import NAMING_CONVENTION, Address
+from veriframe_core.warehouse.tables import Felt as Amount  # u256 amounts: NUMERIC(78,0)
 
 if TYPE_CHECKING:
     import pandas as pd
 
 SCHEMA = "analytics"
 metadata = sa.MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
-
-Amount = sa.Numeric(78, 0)
-Address = sa.String(66)
 
 
 def _lineage() -> list[sa.Column]:
