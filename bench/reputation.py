@@ -10,6 +10,8 @@ of the whole run (with its checks). The embedded Postgres it starts is stopped a
     .venv/bin/python bench/reputation.py [--workers 10000] [--events 1000000] [--days 90]
         [--database-url URL]   # an existing, empty Postgres database instead
         [--load-only]          # stop after loading (inspect the tables with EXPLAIN)
+        [--reuse]              # the database holds today's --load-only load: measure only
+        [--figures day,scorecard]  # which runs (default: backfill,day,scorecard)
 
 Targets (issue 13): a day ≤ 2 s, the scorecard ≤ 10 s, the 90-day backfill ≤ 3 min.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import heapq
 import io
 import json
 import os
@@ -74,6 +77,7 @@ class Warehouse:
         self.tx = 0
         self.counts: Counter = Counter()
         self.workers: dict[str, dict] = {}
+        self.actions: list[tuple] = []
 
     # ---------------------------------------------------------------- rows
     def block(self, moment: dt.datetime) -> int:
@@ -167,12 +171,15 @@ class Warehouse:
         slash_times = sorted(
             self.t0 + dt.timedelta(seconds=rng.random() * span) for _ in range(self.n_workers)
         )
-        actions = [(at, 0, n) for at, n in registrations]
-        actions += [(at, 1, j) for j, at in enumerate(job_times, start=1)]
-        actions += [(at, 2, k) for k, at in enumerate(slash_times)]
-        actions.sort()
+        # a heap of what happens when: a job's rating is applied when it happens, so every
+        # worker's history folds in chain order as the contract folds it
+        self.actions = [(at, 0, n, None) for at, n in registrations]
+        self.actions += [(at, 1, j, None) for j, at in enumerate(job_times, start=1)]
+        self.actions += [(at, 2, k, None) for k, at in enumerate(slash_times)]
+        heapq.heapify(self.actions)
         verified: list[str] = []
-        for at, kind, n in actions:
+        while self.actions:
+            at, kind, n, payload = heapq.heappop(self.actions)
             if kind == 0:
                 self.register(at, n, verified)
             elif kind == 1 and verified:
@@ -195,6 +202,10 @@ class Warehouse:
                     "slash",
                     where,
                 )
+            elif kind == 3:
+                self.apply_rating(at, n, *payload)
+            elif kind == 4:
+                self.verify(at, *payload)
 
     def register(self, at: dt.datetime, n: int, verified: list[str]) -> None:
         worker = {
@@ -215,25 +226,23 @@ class Warehouse:
             worker["address"],
             {"worker": worker["address"], "registration_time": int(at.timestamp())},
         )
-        if self.rng.random() < 0.85:
+        if self.rng.random() < 0.85:  # verified half an hour later
             later = at + dt.timedelta(minutes=30)
-            where = self.event(
-                "WorkerVerified",
-                later,
-                None,
-                worker["address"],
-                {"worker": worker["address"], "verified": True},
-            )
-            worker["verified"] = True
-            worker["verified_at"] = later
-            self.change(
-                worker,
-                later,
-                rules.reputation_after_verification(worker["reputation"], True),
-                "verified",
-                where,
-            )
-            verified.append(worker["address"])
+            heapq.heappush(self.actions, (later, 4, n, (worker, verified)))
+
+    def verify(self, at: dt.datetime, worker: dict, verified: list[str]) -> None:
+        where = self.event(
+            "WorkerVerified",
+            at,
+            None,
+            worker["address"],
+            {"worker": worker["address"], "verified": True},
+        )
+        worker["verified"] = True
+        worker["verified_at"] = at
+        new = rules.reputation_after_verification(worker["reputation"], True)
+        self.change(worker, at, new, "verified", where)
+        verified.append(worker["address"])
 
     def job(self, at: dt.datetime, job_id: int, verified: list[str]) -> None:
         rng = self.rng
@@ -349,14 +358,17 @@ class Warehouse:
         )
 
     def rate(self, worker: dict, job_id: int, at: dt.datetime, row: dict) -> None:
+        """The job's score now (its row is written now); the rating applied at `at`."""
         weights = {
             "good": [55, 30, 8, 5, 2],
             "fair": [25, 30, 20, 15, 10],
             "poor": [5, 10, 15, 25, 45],
         }
         low, high = self.rng.choices([b for _, b in SCORES], weights[worker["quality"]])[0]
-        score = self.rng.randint(low, high)
-        row["score"] = score
+        row["score"] = self.rng.randint(low, high)
+        heapq.heappush(self.actions, (at, 3, job_id, (worker, row["score"])))
+
+    def apply_rating(self, at: dt.datetime, job_id: int, worker: dict, score: int) -> None:
         outcome = rules.rating_outcome(worker["reputation"], score)
         if outcome is None:
             return
@@ -482,7 +494,11 @@ def load(engine: sa.Engine, w: Warehouse) -> dict[str, float]:
             ),
             {"c": REGISTRY, "n": last_block, "h": "0x" + format(last_block, "064x")},
         )
-        conn.execute(sa.text("ANALYZE"))
+    # what autovacuum has done to a warehouse filled over 90 days: statistics, visibility map
+    started = time.perf_counter()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("VACUUM ANALYZE"))
+    seconds["vacuum"] = round(time.perf_counter() - started, 1)
     return seconds
 
 
@@ -559,7 +575,18 @@ def main() -> None:
     parser.add_argument(
         "--load-only", action="store_true", help="stop after loading (to inspect the database)"
     )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="--database-url already holds a load of these sizes made today: measure only",
+    )
+    parser.add_argument(
+        "--figures", default="backfill,day,scorecard", help="the runs to measure, comma-separated"
+    )
     args = parser.parse_args()
+    if args.reuse and args.database_url is None:
+        parser.error("--reuse needs --database-url (a database loaded with --load-only)")
+    wanted = set(args.figures.split(","))
     warnings.simplefilter("ignore")
     scratch = Path(tempfile.mkdtemp(prefix="veriframe-bench-reputation-"))
     server = None
@@ -574,9 +601,10 @@ def main() -> None:
         engine = make_engine(url)
         started = time.perf_counter()
         w = Warehouse(args.workers, args.events, args.days)
-        w.generate()
+        if not args.reuse:
+            w.generate()
         generated = time.perf_counter() - started
-        copied = load(engine, w)
+        copied = {} if args.reuse else load(engine, w)
         with engine.connect() as conn:
             sizes = {
                 t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one() for t in COLUMNS
@@ -586,8 +614,9 @@ def main() -> None:
             f"{psutil.virtual_memory().total / 2**30:.1f} GiB RAM; "
             f"Postgres {'embedded' if server else url}"
         )
-        print(f"generated in {generated:.1f} s, COPY seconds {copied}")
-        print(f"rows: {sizes}; events by name: {dict(w.counts)}")
+        if not args.reuse:
+            print(f"generated in {generated:.1f} s, COPY seconds {copied}")
+        print(f"rows: {sizes}" + (f"; events by name: {dict(w.counts)}" if w.counts else ""))
         if args.load_only:
             return
 
@@ -615,20 +644,21 @@ def main() -> None:
         daily = [WORKER_DAYS_KEY, NETWORK_DAYS_KEY]
         figures = {}
         with dg.DagsterInstance.get() as instance:
-            figures["backfill"] = launch(
-                defs,
-                instance,
-                daily,
-                tags={
-                    "dagster/asset_partition_range_start": first,
-                    "dagster/asset_partition_range_end": last,
-                },
-            )
-            for n in (1, 2, 3):
+            if "backfill" in wanted:
+                figures["backfill"] = launch(
+                    defs,
+                    instance,
+                    daily,
+                    tags={
+                        "dagster/asset_partition_range_start": first,
+                        "dagster/asset_partition_range_end": last,
+                    },
+                )
+            for n in range(1, 6) if "day" in wanted else ():
                 figures[f"day ({n})"] = launch(
                     defs, instance, daily, tags={"dagster/partition": last}
                 )
-            for n in (1, 2):
+            for n in (1, 2) if "scorecard" in wanted else ():
                 figures[f"scorecard ({n})"] = launch(defs, instance, [SCORECARD_KEY])
         header = f"{'figure':<14} {'asset':<24} {'compute s':>9} {'checks s':>8} {'run s':>7}"
         print(f"\n{header} {'target s':>8} {'failed':>6}")

@@ -9,10 +9,11 @@ and most of the delay between a render's end and its materialization.
 `ForkingRunLauncher` keeps a `multiprocessing` forkserver that has imported Dagster and the
 heavy libraries once (`preload_modules`, none of the project's own code, so a run always
 executes the code as it is on disk); each run is a fork of it, which loads the code location
-and executes the run as `dagster api execute_run` does. The forkserver is a child of the
-process that launches runs (the daemon, which dequeues them), and so are the runs: one
-signal to the daemon's process group stops all of them. A run is terminated with SIGTERM,
-which Dagster turns into a clean cancellation as it does for any run worker.
+and executes the run as `dagster api execute_run` does, on pooled storage connections. The
+forkserver is a child of the process that launches runs (the daemon, which dequeues them),
+and so are the runs: one signal to the daemon's process group stops all of them. A run is
+terminated with SIGTERM, which Dagster turns into a clean cancellation as it does for any
+run worker.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from dagster_shared.serdes import deserialize_value, serialize_value
 
 PID_TAG = "veriframe/run_pid"
 """The run process's pid, so any process of the deployment (the webserver too) can stop it."""
+
+POOL_RECYCLE_S = 300
+"""A run keeps one connection per Dagster storage, renewed at this age (seconds)."""
 
 DEFAULT_PRELOAD = (
     "dagster",
@@ -122,6 +126,12 @@ def execute_run(serialized_instance_ref: str, run_id: str) -> None:
     with capture_interrupts():
         instance_ref = deserialize_value(serialized_instance_ref, InstanceRef)
         with dg.DagsterInstance.from_ref(instance_ref) as instance:
+            # what the webserver does: keep a connection per storage for the run's ~20 event
+            # writes, which dagster-postgres otherwise opens anew each time (NullPool);
+            # renewed at 5 minutes' age, so a server's idle timeout never finds one stale
+            instance.optimize_for_webserver(
+                statement_timeout=0, pool_recycle=POOL_RECYCLE_S, max_overflow=4
+            )
             _execute_run_command_body(
                 run_id, instance, lambda _event: None, set_exit_code_on_failure=False
             )

@@ -72,6 +72,13 @@ contract_events = sa.Table(
     sa.Index("ix_contract_events_job_id", "job_id"),
     sa.Index("ix_contract_events_worker_address", "worker_address"),
     sa.Index("ix_contract_events_block_timestamp", "block_timestamp"),  # analytics: by day
+    # the analytics checks count registrations up to an event id (migration 0008)
+    sa.Index(
+        "ix_contract_events_registrations",
+        "id",
+        postgresql_include=["worker_address", "block_timestamp"],
+        postgresql_where=sa.text("event_name = 'WorkerRegistered'"),
+    ),
 )
 
 chain_blocks = sa.Table(
@@ -208,6 +215,15 @@ reputation_history = sa.Table(
     sa.UniqueConstraint("block_hash", "transaction_index", "event_index"),
     sa.Index("ix_reputation_history_worker_address", "worker_address", "block_number"),
     sa.Index("ix_reputation_history_changed_at", "changed_at"),  # analytics: by day
+    # verification changes by worker in chain order: the analytics read them per day (0008)
+    sa.Index(
+        "ix_reputation_history_verifications",
+        "worker_address",
+        "block_number",
+        "transaction_index",
+        "event_index",
+        postgresql_where=sa.text("reason IN ('verified', 'unverified')"),
+    ),
 )
 
 # --------------------------------------------------------------------------------------

@@ -75,22 +75,26 @@ def scorecard_rows(conn: sa.Connection, scope: Scope) -> dg.AssetCheckResult:
     return result(found, f"{len(found)} workers without exactly one row")
 
 
-def _future_sql(table: str) -> str:
-    return f"""
-    SELECT day, count(*) AS rows FROM analytics.{table}
-    WHERE day > greatest(
-        (now() AT TIME ZONE 'UTC')::date,
-        (SELECT (block_timestamp AT TIME ZONE 'UTC')::date FROM chain_blocks
-         ORDER BY block_number DESC LIMIT 1))
-    GROUP BY day ORDER BY day
-    """
+LATEST_DAY_SQL = """
+SELECT greatest(
+    (now() AT TIME ZONE 'UTC')::date,
+    (SELECT (block_timestamp AT TIME ZONE 'UTC')::date FROM chain_blocks
+     ORDER BY block_number DESC LIMIT 1))
+"""
+"""The latest day a row may have: today (UTC) or the chain's latest block's day."""
 
 
 def _no_future_days(table: str) -> Check:
-    sql = _future_sql(table)
+    # the latest day goes in as a literal: against an expression the planner guesses a third
+    # of the table matches and scans all of it (0.1 s at 770k rows, against 1 ms by index)
+    sql = f"""
+    SELECT day, count(*) AS rows FROM analytics.{table} WHERE day > :latest
+    GROUP BY day ORDER BY day
+    """
 
     def no_future_days(conn: sa.Connection, scope: Scope) -> dg.AssetCheckResult:
-        found = rows(conn, sql, {})
+        latest = conn.execute(sa.text(LATEST_DAY_SQL)).scalar_one()
+        found = rows(conn, sql, {"latest": latest})
         return result(found, f"{len(found)} future days in {table}")
 
     return Check(

@@ -12,6 +12,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from veriframe_dagster.defs.chain.checks.snapshot import SAMPLE_LIMIT
+from veriframe_dagster.defs.reputation.sql.common import window
 
 
 @dataclass(frozen=True)
@@ -26,9 +27,7 @@ class Scope:
     def window(self) -> dict[str, Any]:
         """SQL parameters of the days: the days and the range as UTC instants [t0, t1)."""
         assert self.first is not None and self.last is not None
-        t0 = dt.datetime.combine(self.first, dt.time(), tzinfo=dt.UTC)
-        t1 = dt.datetime.combine(self.last + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-        return {"first": self.first, "last": self.last, "t0": t0, "t1": t1}
+        return window(self.first, self.last)
 
     @property
     def days(self) -> str:

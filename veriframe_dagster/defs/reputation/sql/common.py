@@ -5,6 +5,7 @@ worker's history, what counts as a lease expiry, and the replace-in-one-transact
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -18,9 +19,10 @@ days AS (
            (d + interval '1 day') AT TIME ZONE 'UTC' AS day_end
     FROM generate_series(CAST(:first AS date)::timestamp, CAST(:last AS date)::timestamp,
                          interval '1 day') AS d
-),
-bounds AS (SELECT min(day_start) AS t0, max(day_end) AS t1 FROM days)"""
-"""`days` (one row per UTC day of :first..:last) and `bounds` (the range as [t0, t1))."""
+)"""
+"""`days`: one row per UTC day of :first..:last. The range itself is the parameters :t0 and
+:t1 (`window`), literals to the planner, which so estimates a day's rows of every time index
+(from a CTE it could not, and planned a day as a scan of the whole history)."""
 
 AS_OF_CTE = """
 as_of AS (
@@ -77,18 +79,35 @@ def last_in_chain_order(value: str, where: str | None = None) -> str:
     return f"(max(ARRAY[h.block_number, h.transaction_index, h.event_index, {value}]){only})[4]"
 
 
+def first_in_chain_order(value: str) -> str:
+    """SQL aggregate over `reputation_history h`: `value` (an integer) of the first change in
+    chain order (the mirror of `last_in_chain_order`)."""
+    return f"(min(ARRAY[h.block_number, h.transaction_index, h.event_index, {value}]))[4]"
+
+
+def window(first: dt.date, last: dt.date) -> dict[str, Any]:
+    """The parameters of the days `first`..`last`: the days, and the range as UTC [t0, t1)."""
+    t0 = dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC)
+    t1 = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    return {"first": first, "last": last, "t0": t0, "t1": t1}
+
+
 def replace_days(
     conn: sa.Connection, table: str, insert_sql: str, first: dt.date, last: dt.date, **params
 ) -> int:
     """Replace the rows of days `first`..`last` of `analytics.<table>` by what `insert_sql`
     computes, in the caller's transaction; one writer per table at a time (a duplicate
-    request waits, then writes the same days again). Returns the rows."""
+    request waits, then writes the same days again). A range refreshes the table's planner
+    statistics too (autovacuum would, a minute later). Returns the rows."""
     lock(conn, table)
     conn.execute(
         sa.text(f"DELETE FROM analytics.{table} WHERE day BETWEEN :first AND :last"),
         {"first": first, "last": last},
     )
-    return conn.execute(sa.text(insert_sql), {"first": first, "last": last, **params}).rowcount
+    written = conn.execute(sa.text(insert_sql), {**window(first, last), **params}).rowcount
+    if last > first:  # a backfill: plan what follows (checks, the next day) on its rows
+        conn.execute(sa.text(f"ANALYZE analytics.{table}"))
+    return written
 
 
 def lock(conn: sa.Connection, table: str) -> None:

@@ -25,7 +25,7 @@ def _by_day(column: str) -> str:
     return f"""
     SELECT {utc_day(f"j.{column}")} AS day, count(*) AS n, {_median(f"j.{column}")} AS median_s,
            sum(j.reward_amount) AS rewards
-    FROM jobs j, bounds b WHERE j.{column} >= b.t0 AND j.{column} < b.t1 GROUP BY 1"""
+    FROM jobs j WHERE j.{column} >= :t0 AND j.{column} < :t1 GROUP BY 1"""
 
 
 INSERT = f"""
@@ -39,28 +39,32 @@ created AS ({_by_day("created_at")}),
 submitted AS ({_by_day("submitted_at")}),
 finalized AS ({_by_day("finalized_at")}),
 first_claims AS (
-    SELECT a.job_id, a.created_tx, min(a.claimed_at) AS claimed_at
-    FROM job_attempts a GROUP BY a.job_id, a.created_tx
+    SELECT DISTINCT ON (a.job_id, a.created_tx) a.job_id, a.created_tx, a.claimed_at
+    FROM job_attempts a
+    WHERE a.claimed_at >= :t0 AND a.claimed_at < :t1 AND NOT EXISTS (
+        SELECT FROM job_attempts e
+        WHERE e.job_id = a.job_id AND e.created_tx = a.created_tx AND e.claimed_at < a.claimed_at)
+    ORDER BY a.job_id, a.created_tx, a.claimed_at
 ),
 claimed AS (
     SELECT {utc_day("f.claimed_at")} AS day, count(*) AS n,
            {_median("f.claimed_at")} AS median_s
     FROM first_claims f
-    JOIN jobs j ON j.job_id = f.job_id AND j.created_tx = f.created_tx, bounds b
-    WHERE f.claimed_at >= b.t0 AND f.claimed_at < b.t1 GROUP BY 1
+    JOIN jobs j ON j.job_id = f.job_id AND j.created_tx = f.created_tx
+    WHERE f.claimed_at >= :t0 AND f.claimed_at < :t1 GROUP BY 1
 ),
 expired AS (
     SELECT {utc_day("j.deadline")} AS day, count(*) AS n
-    FROM jobs j, bounds b
-    WHERE j.status = 'expired' AND j.deadline >= b.t0 AND j.deadline < b.t1 GROUP BY 1
+    FROM jobs j
+    WHERE j.status = 'expired' AND j.deadline >= :t0 AND j.deadline < :t1 GROUP BY 1
 ),
 active AS (
     SELECT day, count(DISTINCT worker_address) AS n FROM (
         SELECT {utc_day("a.claimed_at")} AS day, a.worker_address
-        FROM job_attempts a, bounds b WHERE a.claimed_at >= b.t0 AND a.claimed_at < b.t1
+        FROM job_attempts a WHERE a.claimed_at >= :t0 AND a.claimed_at < :t1
         UNION ALL
         SELECT {utc_day("j.submitted_at")}, j.worker_address
-        FROM jobs j, bounds b WHERE j.submitted_at >= b.t0 AND j.submitted_at < b.t1
+        FROM jobs j WHERE j.submitted_at >= :t0 AND j.submitted_at < :t1
     ) AS acts GROUP BY day
 ),
 verifications AS (

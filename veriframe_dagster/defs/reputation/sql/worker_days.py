@@ -3,8 +3,15 @@
 Reputation and the contract's counters at the end of a day are the last change before the
 day's end: changes of the range are aggregated per worker and day, carried forward with
 window functions (the "last non-null" of a running group), and seeded with the state before
-the range. Earnings come from `jobs` (finalized to the worker), lease expiries (by the lease's
-end; voluntary releases excluded) and failed attempts (by their end) from `job_attempts`. The
+the range. That state is the workers' current state (`workers`, the fold of the same history,
+written in the same transactions) rewound over the changes since the range began: the
+reputation before a worker's first change since then is that change's `old_reputation`, the
+counters less what those changes added, the verification the last one before the range
+(looked up only for the few workers whose verification changed since). So a day costs the
+history since that day, not all of it: today's partition reads one day of changes.
+
+Earnings come from `jobs` (finalized to the worker), lease expiries (by the lease's end;
+voluntary releases excluded) and failed attempts (by their end) from `job_attempts`. The
 same statement serves one day and a 90-day backfill.
 """
 
@@ -21,6 +28,7 @@ from veriframe_dagster.defs.reputation.sql.common import (
     RULES,
     eligible,
     failure_rate,
+    first_in_chain_order,
     last_in_chain_order,
     replace_days,
     utc_day,
@@ -42,15 +50,31 @@ INSERT INTO analytics.worker_reputation_daily (
 WITH {DAYS_CTE}, {AS_OF_CTE},
 registered AS (
     SELECT w.address AS worker_address, w.registered_at
-    FROM workers w, bounds b WHERE w.registered AND w.registered_at < b.t1
+    FROM workers w WHERE w.registered AND w.registered_at < :t1
 ),
-carried AS (
+since AS (  -- each worker's changes from the range's start on, to rewind its state over
     SELECT h.worker_address,
-           {REPUTATION} AS reputation,
-           {VERIFIED} AS verification,
+           {first_in_chain_order("h.old_reputation")} AS reputation,
+           count(*) FILTER (WHERE {VERIFICATION}) AS verifications,
            count(*) FILTER (WHERE {COMPLETES}) AS completed,
            count(*) FILTER (WHERE {FAILS}) AS failed
-    FROM reputation_history h, bounds b WHERE h.changed_at < b.t0 GROUP BY h.worker_address
+    FROM reputation_history h WHERE h.changed_at >= :t0 GROUP BY h.worker_address
+),
+carried AS MATERIALIZED (  -- the state before the range (MATERIALIZED: the planner
+                           -- would otherwise re-aggregate `since` per worker)
+    SELECT w.address AS worker_address,
+           coalesce(s.reputation, w.reputation) AS reputation,
+           CASE WHEN s.verifications > 0 THEN (
+               SELECT CASE WHEN h.reason = 'verified' THEN 1 ELSE 0 END
+               FROM reputation_history h
+               WHERE h.worker_address = w.address AND {VERIFICATION} AND h.changed_at < :t0
+               ORDER BY h.block_number DESC, h.transaction_index DESC, h.event_index DESC
+               LIMIT 1
+           ) ELSE w.verified::int END AS verification,
+           w.jobs_completed - coalesce(s.completed, 0) AS completed,
+           w.jobs_failed - coalesce(s.failed, 0) AS failed
+    FROM workers w LEFT JOIN since s ON s.worker_address = w.address
+    WHERE w.registered
 ),
 per_day AS (
     SELECT h.worker_address, {utc_day("h.changed_at")} AS day,
@@ -64,24 +88,24 @@ per_day AS (
            array_agg(DISTINCT h.reason ORDER BY h.reason) AS reasons,
            count(*) FILTER (WHERE {COMPLETES}) AS completed,
            count(*) FILTER (WHERE {FAILS}) AS failed
-    FROM reputation_history h, bounds b
-    WHERE h.changed_at >= b.t0 AND h.changed_at < b.t1 GROUP BY 1, 2
+    FROM reputation_history h
+    WHERE h.changed_at >= :t0 AND h.changed_at < :t1 GROUP BY 1, 2
 ),
 paid AS (
     SELECT j.worker_address, {utc_day("j.finalized_at")} AS day,
            count(*) AS jobs, sum(j.reward_amount) AS earnings
-    FROM jobs j, bounds b WHERE j.finalized_at >= b.t0 AND j.finalized_at < b.t1
+    FROM jobs j WHERE j.finalized_at >= :t0 AND j.finalized_at < :t1
     GROUP BY 1, 2
 ),
 ended AS (
     SELECT worker_address, day, sum(expired) AS expired, sum(failed) AS failed FROM (
         SELECT a.worker_address, {utc_day("a.lease_expires_at")} AS day, 1 AS expired, 0 AS failed
-        FROM job_attempts a, bounds b
-        WHERE {LEASE_EXPIRED} AND a.lease_expires_at >= b.t0 AND a.lease_expires_at < b.t1
+        FROM job_attempts a
+        WHERE {LEASE_EXPIRED} AND a.lease_expires_at >= :t0 AND a.lease_expires_at < :t1
         UNION ALL
         SELECT a.worker_address, {utc_day("a.ended_at")}, 0, 1
-        FROM job_attempts a, bounds b
-        WHERE a.state = 'failed' AND a.ended_at >= b.t0 AND a.ended_at < b.t1
+        FROM job_attempts a
+        WHERE a.state = 'failed' AND a.ended_at >= :t0 AND a.ended_at < :t1
     ) AS e GROUP BY 1, 2
 ),
 panel AS (
