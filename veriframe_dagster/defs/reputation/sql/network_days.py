@@ -38,7 +38,7 @@ WITH {DAYS_CTE}, {AS_OF_CTE},
 created AS ({_by_day("created_at")}),
 submitted AS ({_by_day("submitted_at")}),
 finalized AS ({_by_day("finalized_at")}),
-first_claims AS (
+first_claims AS (  -- jobs first claimed in the range: a claim in it, none earlier
     SELECT DISTINCT ON (a.job_id, a.created_tx) a.job_id, a.created_tx, a.claimed_at
     FROM job_attempts a
     WHERE a.claimed_at >= :t0 AND a.claimed_at < :t1 AND NOT EXISTS (
@@ -50,8 +50,7 @@ claimed AS (
     SELECT {utc_day("f.claimed_at")} AS day, count(*) AS n,
            {_median("f.claimed_at")} AS median_s
     FROM first_claims f
-    JOIN jobs j ON j.job_id = f.job_id AND j.created_tx = f.created_tx
-    WHERE f.claimed_at >= :t0 AND f.claimed_at < :t1 GROUP BY 1
+    JOIN jobs j ON j.job_id = f.job_id AND j.created_tx = f.created_tx GROUP BY 1
 ),
 expired AS (
     SELECT {utc_day("j.deadline")} AS day, count(*) AS n
