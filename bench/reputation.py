@@ -2,10 +2,11 @@
 
 Bulk-loads a synthetic but rule-abiding warehouse straight into Postgres with COPY (no chain:
 10,000 workers, 1,000,000 JobRegistry events over 90 days, the folded `workers`, `jobs` and
-`reputation_history` rows they imply, and the render attempts), then materializes the
-reputation assets in process as a run does (`execute_in_process`, checks included) and
+`reputation_history` rows they imply, and the render attempts), then launches runs of the
+reputation assets as the automation does (through the instance's run launcher, checks
+included): the 90-day backfill, five runs of today's partition, two of the scorecard. It
 prints, per asset, the seconds of the computation (the asset's own `seconds` metadata) and
-of the whole run (with its checks). The embedded Postgres it starts is stopped at the end.
+of the whole run. The embedded Postgres it starts is stopped at the end.
 
     .venv/bin/python bench/reputation.py [--workers 10000] [--events 1000000] [--days 90]
         [--database-url URL]   # an existing, empty Postgres database instead
@@ -171,8 +172,9 @@ class Warehouse:
         slash_times = sorted(
             self.t0 + dt.timedelta(seconds=rng.random() * span) for _ in range(self.n_workers)
         )
-        # a heap of what happens when: a job's rating is applied when it happens, so every
-        # worker's history folds in chain order as the contract folds it
+        # a heap of what happens when (0 registration, 1 job, 2 slash, 3 rating, 4
+        # verification): a rating is applied when it happens, not when its job is generated,
+        # so every worker's history folds in chain order as the contract folds it
         self.actions = [(at, 0, n, None) for at, n in registrations]
         self.actions += [(at, 1, j, None) for j, at in enumerate(job_times, start=1)]
         self.actions += [(at, 2, k, None) for k, at in enumerate(slash_times)]
@@ -587,6 +589,8 @@ def main() -> None:
     if args.reuse and args.database_url is None:
         parser.error("--reuse needs --database-url (a database loaded with --load-only)")
     wanted = set(args.figures.split(","))
+    if unknown := wanted - set(TARGETS_S):
+        parser.error(f"--figures: unknown {sorted(unknown)}; choose from {sorted(TARGETS_S)}")
     warnings.simplefilter("ignore")
     scratch = Path(tempfile.mkdtemp(prefix="veriframe-bench-reputation-"))
     server = None
