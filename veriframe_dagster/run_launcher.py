@@ -128,7 +128,8 @@ def execute_run(serialized_instance_ref: str, run_id: str) -> None:
         with dg.DagsterInstance.from_ref(instance_ref) as instance:
             # what the webserver does: keep a connection per storage for the run's ~20 event
             # writes, which dagster-postgres otherwise opens anew each time (NullPool);
-            # renewed at 5 minutes' age, so a server's idle timeout never finds one stale
+            # renewed at 5 minutes' age, so an idle timeout of 5 minutes or more (a server's,
+            # a proxy's) never finds one closed
             instance.optimize_for_webserver(
                 statement_timeout=0, pool_recycle=POOL_RECYCLE_S, max_overflow=4
             )
