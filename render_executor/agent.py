@@ -45,7 +45,7 @@ from render_executor.pipes import open_render_pipes
 from render_executor.session import WorkerAuth, error_message
 from render_executor.wakeup import JobsAvailable
 from veriframe_core.ipfs import IpfsClient, IpfsError
-from veriframe_core.settings import Settings
+from veriframe_core.settings import WorkerSettings
 
 log = logging.getLogger("veriframe.worker")
 JOBS = "/api/v1/jobs"
@@ -79,7 +79,7 @@ def _timed(outcome: Outcome, step: str) -> Iterator[None]:
         outcome.seconds[step] = outcome.seconds.get(step, 0.0) + time.perf_counter() - started
 
 
-def worker_key(settings: Settings) -> int:
+def worker_key(settings: WorkerSettings) -> int:
     """The account key, from the settings or the key file (never from the command line)."""
     if settings.worker_private_key is not None:
         return int(settings.worker_private_key.get_secret_value(), 16)
@@ -96,7 +96,7 @@ class Agent:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: WorkerSettings,
         *,
         submitter: ChainSubmitter | None = None,
         heartbeat_s: float | None = None,

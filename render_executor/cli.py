@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from render_executor.agent import Agent, worker_key
 from render_executor.chain import ChainSubmitter
 from veriframe_core.chain.target import resolve_target
-from veriframe_core.settings import get_settings
+from veriframe_core.settings import WorkerSettings
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     for chatty in ("httpx", "urllib3"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    settings = get_settings()
+    settings = WorkerSettings()  # the worker's fields only: no database, no operator key
     submitter = None
     if settings.worker_submit_on_chain:
         try:

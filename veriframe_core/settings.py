@@ -1,8 +1,17 @@
-"""The one settings object of the VeriFrame platform.
+"""The settings of VeriFrame's processes: one class each, on one shared base.
 
 Every value comes from the environment (prefix ``VERIFRAME_``) or a ``.env`` file; the
 defaults run everything embedded on one machine (Postgres, devchain). Modules never read
-``os.environ`` themselves: they take a ``Settings`` (or the value they need) as an argument.
+``os.environ`` themselves: they take settings (or the value they need) as an argument.
+
+- `CommonSettings`: what every process reads (its data folder, the chain, the contract).
+- `WorkerSettings`: adds what the worker agent on a GPU node reads, and nothing more, so a
+  GPU node holds no database URL, no operator or creator key and nothing of Dagster's.
+- `Settings`: the platform's (Dagster, the API, devchain, the local IPFS node, `up`); it
+  extends the worker's, since `veriframe up` starts a local agent.
+
+A field is declared once, in the class of the processes that read it; subclasses only add
+fields, so every default has one source.
 
 Fields marked `SECRET` (passwords, keys) never travel as plain values: Dagster gets them as
 `dg.EnvVar` (`veriframe_dagster.resources`), so its UI shows their variable names only.
@@ -16,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "VERIFRAME_"
@@ -24,8 +33,18 @@ SECRET = {"secret": True}
 """`json_schema_extra` of a field whose value is a secret."""
 
 
-class Settings(BaseSettings):
-    """Settings read from ``VERIFRAME_*`` environment variables."""
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+CommaSeparated = Annotated[list[str], NoDecode, BeforeValidator(_split_commas)]
+"""A list set as one comma-separated variable (`a,b`) rather than as JSON."""
+
+
+class CommonSettings(BaseSettings):
+    """What every VeriFrame process reads: its data folder, the chain and the contract."""
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", populate_by_name=True
@@ -36,6 +55,147 @@ class Settings(BaseSettings):
         description="Folder for everything the embedded defaults keep: Postgres data, "
         "devchain state, Dagster home.",
     )
+
+    # --- StarkNet -------------------------------------------------------------------
+    starknet_rpc_url: str = Field(
+        "http://127.0.0.1:5050/rpc",
+        description="StarkNet JSON-RPC 0.10.2 endpoint (devchain by default).",
+    )
+    job_registry_address: str | None = Field(
+        None,
+        description="JobRegistry contract to index. Unset: the one in devchain's chain file "
+        "(and its RPC URL and start block).",
+    )
+    start_block: int = Field(0, ge=0, description="First block to index.")
+    devchain_state_dir: Path | None = Field(
+        None, description="devchain state folder. Unset: `data_dir/devchain`."
+    )
+
+    @property
+    def resolved_devchain_state_dir(self) -> Path:
+        return self.devchain_state_dir or self.data_dir / "devchain"
+
+    @property
+    def devchain_chain_file(self) -> Path:
+        """The JSON file devchain writes on start: RPC URL, chain id, addresses, keys."""
+        return self.resolved_devchain_state_dir / "chain.json"
+
+    @classmethod
+    def secret_fields(cls) -> tuple[str, ...]:
+        """The fields whose values are secrets."""
+        return tuple(n for n, f in cls.model_fields.items() if f.json_schema_extra == SECRET)
+
+    @classmethod
+    def env_name(cls, field: str) -> str:
+        """The environment variable a field is read from (the first, where there are several)."""
+        alias = cls.model_fields[field].validation_alias
+        return alias.choices[0] if isinstance(alias, AliasChoices) else ENV_PREFIX + field.upper()
+
+    def secret_value(self, field: str) -> str | None:
+        """A secret field's value as plain text (None when unset)."""
+        value = getattr(self, field)
+        return value.get_secret_value() if isinstance(value, SecretStr) else value
+
+
+class WorkerSettings(CommonSettings):
+    """What the worker agent (`veriframe-worker`, on a GPU node) reads besides. The original
+    worker's variables (BACKEND_API_URL, WORKER_ADDRESS, ...) work as well."""
+
+    worker_api_url: str = Field(
+        "http://127.0.0.1:8000",
+        validation_alias=AliasChoices("VERIFRAME_WORKER_API_URL", "BACKEND_API_URL"),
+        description="The platform's API the agent works through (also `BACKEND_API_URL`).",
+    )
+    worker_address: str | None = Field(
+        None,
+        validation_alias=AliasChoices("VERIFRAME_WORKER_ADDRESS", "WORKER_ADDRESS"),
+        description="The worker's StarkNet account address (also `WORKER_ADDRESS`).",
+    )
+    worker_private_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("VERIFRAME_WORKER_PRIVATE_KEY", "WORKER_PRIVATE_KEY"),
+        description="The account's private key (also `WORKER_PRIVATE_KEY`); or use "
+        "`worker_key_file`. Never on the command line.",
+        json_schema_extra=SECRET,
+    )
+    worker_key_file: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("VERIFRAME_WORKER_KEY_FILE"),
+        description="A file holding the account's private key (hex), readable by the agent only.",
+    )
+    worker_ipfs_api: str = Field(
+        "http://127.0.0.1:5001",
+        validation_alias=AliasChoices("VERIFRAME_WORKER_IPFS_API", "IPFS_API"),
+        description="Kubo RPC API the agent downloads and uploads through: a URL or a "
+        "multiaddr (also `IPFS_API`).",
+    )
+    worker_ipfs_gateways: CommaSeparated = Field(
+        [],
+        validation_alias=AliasChoices("VERIFRAME_WORKER_IPFS_GATEWAYS", "IPFS_GATEWAY"),
+        description="Gateways to fall back on for downloads, comma-separated, e.g. "
+        "`http://127.0.0.1:8080/ipfs` (also `IPFS_GATEWAY`).",
+    )
+    blender_path: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("VERIFRAME_BLENDER_PATH", "BLENDER_PATH"),
+        description="A Blender binary to render with (also `BLENDER_PATH`). Unset: the bpy wheel.",
+    )
+    worker_poll_s: float = Field(
+        10,
+        gt=0,
+        validation_alias=AliasChoices("VERIFRAME_WORKER_POLL_S", "POLL_INTERVAL"),
+        description="Seconds between two looks for work when none came (also `POLL_INTERVAL`).",
+    )
+    worker_websocket: bool = Field(
+        True,
+        validation_alias=AliasChoices("VERIFRAME_WORKER_WEBSOCKET"),
+        description="Wait for work on the API's websocket (`jobs:available`), polling only as "
+        "a fallback; false: poll every `worker_poll_s`.",
+    )
+    worker_device: str = Field(
+        "AUTO",
+        validation_alias=AliasChoices("VERIFRAME_WORKER_DEVICE"),
+        description="Cycles device: AUTO (OptiX > CUDA > HIP > oneAPI > Metal > CPU), CPU, "
+        "or one backend.",
+    )
+    worker_render_timeout_s: float = Field(
+        3600,
+        gt=0,
+        validation_alias=AliasChoices("VERIFRAME_WORKER_RENDER_TIMEOUT_S"),
+        description="Longest a render may take before it is stopped and the job failed.",
+    )
+    worker_memory_limit_mb: int | None = Field(
+        None,
+        ge=64,
+        validation_alias=AliasChoices("VERIFRAME_WORKER_MEMORY_LIMIT_MB"),
+        description="Resident memory a render may use before it is stopped. Unset: no limit.",
+    )
+    worker_max_download_mb: int = Field(
+        2048,
+        ge=1,
+        validation_alias=AliasChoices("VERIFRAME_WORKER_MAX_DOWNLOAD_MB"),
+        description="Largest asset the agent downloads (and unpacks to, for archives).",
+    )
+    worker_submit_on_chain: bool = Field(
+        True,
+        validation_alias=AliasChoices("VERIFRAME_WORKER_SUBMIT_ON_CHAIN"),
+        description="Call `submit_result` on the JobRegistry with the worker's account after "
+        "completing a job.",
+    )
+    worker_scratch_dir: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("VERIFRAME_WORKER_SCRATCH_DIR"),
+        description="Folder for downloads and renders, one per agent (a restarted agent "
+        "releases the claims it finds there). Unset: `data_dir/worker`.",
+    )
+
+    @property
+    def resolved_worker_scratch_dir(self) -> Path:
+        return self.worker_scratch_dir or self.data_dir / "worker"
+
+
+class Settings(WorkerSettings):
+    """The platform's settings, the worker's included: `veriframe up` starts a local agent."""
 
     # --- Postgres -------------------------------------------------------------------
     database_url: str | None = Field(
@@ -54,18 +214,7 @@ class Settings(BaseSettings):
     dagster_db_name: str = Field("dagster", description="Embedded Dagster storage database name.")
 
     # --- StarkNet -------------------------------------------------------------------
-    starknet_rpc_url: str = Field(
-        "http://127.0.0.1:5050/rpc",
-        description="StarkNet JSON-RPC 0.10.2 endpoint (devchain by default).",
-    )
-
     starknet_rpc_timeout_s: float = Field(30, gt=0, description="Timeout of one RPC request.")
-    job_registry_address: str | None = Field(
-        None,
-        description="JobRegistry contract to index. Unset: the one in devchain's chain file "
-        "(and its RPC URL and start block).",
-    )
-    start_block: int = Field(0, ge=0, description="First block to index.")
 
     # --- ingestion ------------------------------------------------------------------
     ingest_batch_events: int = Field(
@@ -175,7 +324,7 @@ class Settings(BaseSettings):
         description="Requests per minute one client address may make to each `/auth` "
         "endpoint (counted in Postgres, so across API processes).",
     )
-    api_trusted_proxies: Annotated[list[str], NoDecode] = Field(
+    api_trusted_proxies: CommaSeparated = Field(
         [],
         description="Reverse proxies whose `X-Forwarded-For`/`-Proto` headers the API honours "
         "(addresses or networks, comma-separated, e.g. `10.0.0.5,172.16.0.0/12`). Requests "
@@ -239,9 +388,6 @@ class Settings(BaseSettings):
     # --- devchain -------------------------------------------------------------------
     devchain_host: str = Field("127.0.0.1", description="devchain listen address.")
     devchain_port: int = Field(5050, description="devchain listen port.")
-    devchain_state_dir: Path | None = Field(
-        None, description="devchain state folder. Unset: `data_dir/devchain`."
-    )
     devchain_accounts: int = Field(10, ge=1, le=1000, description="Predeployed accounts.")
     devchain_seed: int = Field(
         42, description="Seed of the predeployed account keys (same seed, same accounts)."
@@ -282,96 +428,6 @@ class Settings(BaseSettings):
         "*/10 * * * *", description="When the settlement job runs (cron, UTC)."
     )
 
-    # --- the worker agent (`veriframe-worker`, on a GPU node) -------------------------
-    # The original worker's variables (BACKEND_API_URL, WORKER_ADDRESS, ...) work as well.
-    worker_api_url: str = Field(
-        "http://127.0.0.1:8000",
-        validation_alias=AliasChoices("VERIFRAME_WORKER_API_URL", "BACKEND_API_URL"),
-        description="The platform's API the agent works through (also `BACKEND_API_URL`).",
-    )
-    worker_address: str | None = Field(
-        None,
-        validation_alias=AliasChoices("VERIFRAME_WORKER_ADDRESS", "WORKER_ADDRESS"),
-        description="The worker's StarkNet account address (also `WORKER_ADDRESS`).",
-    )
-    worker_private_key: SecretStr | None = Field(
-        None,
-        validation_alias=AliasChoices("VERIFRAME_WORKER_PRIVATE_KEY", "WORKER_PRIVATE_KEY"),
-        description="The account's private key (also `WORKER_PRIVATE_KEY`); or use "
-        "`worker_key_file`. Never on the command line.",
-        json_schema_extra=SECRET,
-    )
-    worker_key_file: Path | None = Field(
-        None,
-        validation_alias=AliasChoices("VERIFRAME_WORKER_KEY_FILE"),
-        description="A file holding the account's private key (hex), readable by the agent only.",
-    )
-    worker_ipfs_api: str = Field(
-        "http://127.0.0.1:5001",
-        validation_alias=AliasChoices("VERIFRAME_WORKER_IPFS_API", "IPFS_API"),
-        description="Kubo RPC API the agent downloads and uploads through: a URL or a "
-        "multiaddr (also `IPFS_API`).",
-    )
-    worker_ipfs_gateways: Annotated[list[str], NoDecode] = Field(
-        [],
-        validation_alias=AliasChoices("VERIFRAME_WORKER_IPFS_GATEWAYS", "IPFS_GATEWAY"),
-        description="Gateways to fall back on for downloads, comma-separated, e.g. "
-        "`http://127.0.0.1:8080/ipfs` (also `IPFS_GATEWAY`).",
-    )
-    blender_path: Path | None = Field(
-        None,
-        validation_alias=AliasChoices("VERIFRAME_BLENDER_PATH", "BLENDER_PATH"),
-        description="A Blender binary to render with (also `BLENDER_PATH`). Unset: the bpy wheel.",
-    )
-    worker_poll_s: float = Field(
-        10,
-        gt=0,
-        validation_alias=AliasChoices("VERIFRAME_WORKER_POLL_S", "POLL_INTERVAL"),
-        description="Seconds between two looks for work when none came (also `POLL_INTERVAL`).",
-    )
-    worker_websocket: bool = Field(
-        True,
-        validation_alias=AliasChoices("VERIFRAME_WORKER_WEBSOCKET"),
-        description="Wait for work on the API's websocket (`jobs:available`), polling only as "
-        "a fallback; false: poll every `worker_poll_s`.",
-    )
-    worker_device: str = Field(
-        "AUTO",
-        validation_alias=AliasChoices("VERIFRAME_WORKER_DEVICE"),
-        description="Cycles device: AUTO (OptiX > CUDA > HIP > oneAPI > Metal > CPU), CPU, "
-        "or one backend.",
-    )
-    worker_render_timeout_s: float = Field(
-        3600,
-        gt=0,
-        validation_alias=AliasChoices("VERIFRAME_WORKER_RENDER_TIMEOUT_S"),
-        description="Longest a render may take before it is stopped and the job failed.",
-    )
-    worker_memory_limit_mb: int | None = Field(
-        None,
-        ge=64,
-        validation_alias=AliasChoices("VERIFRAME_WORKER_MEMORY_LIMIT_MB"),
-        description="Resident memory a render may use before it is stopped. Unset: no limit.",
-    )
-    worker_max_download_mb: int = Field(
-        2048,
-        ge=1,
-        validation_alias=AliasChoices("VERIFRAME_WORKER_MAX_DOWNLOAD_MB"),
-        description="Largest asset the agent downloads (and unpacks to, for archives).",
-    )
-    worker_submit_on_chain: bool = Field(
-        True,
-        validation_alias=AliasChoices("VERIFRAME_WORKER_SUBMIT_ON_CHAIN"),
-        description="Call `submit_result` on the JobRegistry with the worker's account after "
-        "completing a job.",
-    )
-    worker_scratch_dir: Path | None = Field(
-        None,
-        validation_alias=AliasChoices("VERIFRAME_WORKER_SCRATCH_DIR"),
-        description="Folder for downloads and renders, one per agent (a restarted agent "
-        "releases the claims it finds there). Unset: `data_dir/worker`.",
-    )
-
     # --- `veriframe up` --------------------------------------------------------------
     run_devchain: bool = Field(
         True,
@@ -390,13 +446,6 @@ class Settings(BaseSettings):
     )
     dagster_host: str = Field("127.0.0.1", description="Dagster webserver listen address.")
     dagster_port: int = Field(3000, description="Dagster webserver (UI) port.")
-
-    @field_validator("worker_ipfs_gateways", "api_trusted_proxies", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
-        return value
 
     @field_validator("api_trusted_proxies")
     @classmethod
@@ -442,37 +491,8 @@ class Settings(BaseSettings):
         return self.data_dir / "dagster_home"
 
     @property
-    def resolved_devchain_state_dir(self) -> Path:
-        return self.devchain_state_dir or self.data_dir / "devchain"
-
-    @property
-    def resolved_worker_scratch_dir(self) -> Path:
-        return self.worker_scratch_dir or self.data_dir / "worker"
-
-    @property
     def resolved_ipfs_repo(self) -> Path:
         return self.ipfs_repo or self.data_dir / "ipfs"
-
-    @property
-    def devchain_chain_file(self) -> Path:
-        """The JSON file devchain writes on start: RPC URL, chain id, addresses, keys."""
-        return self.resolved_devchain_state_dir / "chain.json"
-
-    @classmethod
-    def secret_fields(cls) -> tuple[str, ...]:
-        """The fields whose values are secrets."""
-        return tuple(n for n, f in cls.model_fields.items() if f.json_schema_extra == SECRET)
-
-    @classmethod
-    def env_name(cls, field: str) -> str:
-        """The environment variable a field is read from (the first, where there are several)."""
-        alias = cls.model_fields[field].validation_alias
-        return alias.choices[0] if isinstance(alias, AliasChoices) else ENV_PREFIX + field.upper()
-
-    def secret_value(self, field: str) -> str | None:
-        """A secret field's value as plain text (None when unset)."""
-        value = getattr(self, field)
-        return value.get_secret_value() if isinstance(value, SecretStr) else value
 
 
 @lru_cache(maxsize=1)

@@ -24,7 +24,7 @@ from tests.support.chain import Driver
 from tests.support.warehouse import ingestor
 from veriframe_core.chain.cids import cid_to_felts
 from veriframe_core.ipfs import IpfsClient
-from veriframe_core.settings import Settings
+from veriframe_core.settings import WorkerSettings
 
 TINY = {"resolution_x": 64, "resolution_y": 48, "samples": 4}
 _rewards = itertools.count(1)
@@ -76,7 +76,7 @@ def agent_for(
 ) -> Agent:
     """An agent for `account` on this platform (heartbeats every `heartbeat_s`; None: every
     quarter of the lease, as in service)."""
-    settings = Settings(
+    settings = WorkerSettings(
         data_dir=tmp_path,
         worker_api_url=server.url,
         worker_address=hex(account.address),

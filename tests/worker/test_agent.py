@@ -37,7 +37,7 @@ from tests.support.platform import (
 from tests.support.warehouse import ingestor
 from veriframe_core.chain.addresses import normalize_address
 from veriframe_core.ipfs import IpfsClient
-from veriframe_core.settings import Settings
+from veriframe_core.settings import WorkerSettings
 
 
 def test_a_job_is_claimed_rendered_delivered_and_submitted_on_chain(
@@ -174,7 +174,7 @@ def test_the_seed_workers_variables_configure_the_agent(monkeypatch: pytest.Monk
         "POLL_INTERVAL": "7",
     }.items():
         monkeypatch.setenv(name, value)
-    settings = Settings()
+    settings = WorkerSettings()
     assert settings.worker_api_url == "http://api.example:8000"
     assert normalize_address(settings.worker_address) == normalize_address(0x123)
     assert settings.worker_private_key.get_secret_value() == "0xabc"

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 
 from veriframe_core.chain.addresses import normalize_address
-from veriframe_core.settings import Settings
+from veriframe_core.settings import CommonSettings, Settings
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class IngestTarget:
         return normalize_address(self.contract)
 
 
-def resolve_target(settings: Settings) -> IngestTarget:
+def resolve_target(settings: CommonSettings) -> IngestTarget:
     """The contract to index: from settings, or (unset) from devchain's chain file."""
     if settings.job_registry_address:
         return IngestTarget(
