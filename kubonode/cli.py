@@ -11,6 +11,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from veriframe_core.distribution import MissingExtra
 from veriframe_core.settings import get_settings
 
 
@@ -44,4 +45,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    serve(args)
+    try:
+        serve(args)
+    except MissingExtra as err:
+        raise SystemExit(f"kubonode: {err}") from None

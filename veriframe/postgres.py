@@ -9,11 +9,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from veriframe_core.settings import Settings
-from veriframe_core.warehouse.embedded import EmbeddedPostgres
 from veriframe_core.warehouse.migrate import upgrade_warehouse
 from veriframe_core.warehouse.urls import DatabaseUrls, resolve_database_urls
+
+if TYPE_CHECKING:  # the embedded server's wheel is the `local` extra: imported when used
+    from veriframe_core.warehouse.embedded import EmbeddedPostgres
 
 log = logging.getLogger("veriframe.postgres")
 
@@ -21,6 +24,8 @@ log = logging.getLogger("veriframe.postgres")
 def start_embedded_postgres(settings: Settings) -> tuple[EmbeddedPostgres, bool]:
     """Start (or adopt) the embedded server and create the warehouse and Dagster databases;
     the server, and whether this call started it."""
+    from veriframe_core.warehouse.embedded import EmbeddedPostgres
+
     server = EmbeddedPostgres(settings.postgres_dir)
     was_running = server.is_running
     server.data_dir.parent.mkdir(parents=True, exist_ok=True)

