@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -163,16 +164,26 @@ def test_every_relative_link_resolves_inside_the_repository() -> None:
                 assert anchor in anchors(resolved), f"{page.name}: no heading for {target}"
 
 
+def test_the_contract_page_and_the_abi_name_the_same_functions_and_events() -> None:
+    abi = json.loads((ROOT / "veriframe_core" / "chain" / "abi" / "job_registry.json").read_text())
+    functions = {f["name"] for e in abi if e["type"] == "interface" for f in e["items"]}
+    events = {
+        e["name"].rsplit("::", 1)[1] for e in abi if e["type"] == "event" and e["kind"] == "struct"
+    }
+    first_cells = re.findall(r"^\| ([^|]*`[^|]*) \|", prose(DOCS / "contract.md"), re.MULTILINE)
+    documented = {name for cell in first_cells for name in re.findall(r"`(\w+)`", cell)}
+    assert documented == functions | events
+
+
 def test_no_page_points_at_the_steering_folder() -> None:
     for page in PAGES:
         assert "../shared" not in page.read_text(), page.name
 
 
-def test_the_readme_leads_each_reader_to_a_page() -> None:
+def test_the_readme_leads_to_every_page() -> None:
     text = README.read_text()
-    for page in ("operators", "workers", "creators", "data-team", "api", "settings"):
-        assert f"(docs/{page}.md)" in text, page
-    assert "(docs/architecture.md)" in text
+    for page in DOCS.glob("*.md"):
+        assert f"(docs/{page.name})" in text, page.name
 
 
 def test_the_two_commands_are_documented_and_ci_runs_the_test_command() -> None:
