@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def serve(args: argparse.Namespace) -> None:
     """Serve devchain with these options, the settings filling in the rest."""
-    from devchain.serve import run
+    from devchain.server import run
 
     settings = get_settings()
     run(

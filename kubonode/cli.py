@@ -30,7 +30,7 @@ def serve(args: argparse.Namespace) -> None:
     repo = Path(args.repo or settings.resolved_ipfs_repo).expanduser().resolve()
     repo.mkdir(parents=True, exist_ok=True)
     os.chdir(repo)
-    from kubonode.serve import run
+    from kubonode.server import run
 
     run(host=args.host or settings.ipfs_host, port=args.port or settings.ipfs_port, repo=repo)
 

@@ -1,0 +1,44 @@
+"""Serve an aiohttp application until SIGINT/SIGTERM: devchain and the local IPFS node.
+
+Both are started by `up`, the tests and the benches as child processes and stopped with
+SIGTERM (`veriframe_core.processes`), so both listen, wait and clean up the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from aiohttp import web
+
+
+@asynccontextmanager
+async def listening(
+    app: web.Application, host: str, port: int, *, name: str, port_setting: str
+) -> AsyncIterator[None]:
+    """Serve `app` on host:port inside the block; a port in use ends the process with a hint."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as err:
+        await runner.cleanup()
+        raise SystemExit(
+            f"{name} cannot listen on {host}:{port} ({err.strerror}); "
+            f"pick another port with --port or {port_setting}"
+        ) from None
+    try:
+        yield
+    finally:
+        await runner.cleanup()
+
+
+async def until_stopped() -> None:
+    """Return when the process receives SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
