@@ -31,8 +31,9 @@ import httpx
 import psutil
 import sqlalchemy as sa
 
-from devchain.process import DevchainProcess, free_port
+from devchain.process import DevchainProcess
 from veriframe_core.chain.ingest import ChainIngestor, IngestTarget, TickReport
+from veriframe_core.processes import free_port
 from veriframe_core.warehouse.embedded import EmbeddedPostgres
 from veriframe_core.warehouse.engine import make_engine
 from veriframe_core.warehouse.migrate import upgrade_warehouse
@@ -238,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
         target = IngestTarget(url, int(registry, 16), 0)
         pids = {
             "indexer (this process)": (psutil.Process().pid, False),
-            "devchain": (node.proc.pid, False),
+            "devchain": (node.child.pid, False),
             "postgres (all processes)": (postgres.pid, True),
         }
         report, wall, cpu = ingest(engine, target, args.batch_events, args.profile, pids)

@@ -11,10 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devchain.process import DevchainProcess, free_port
+from devchain.process import DevchainProcess
 from kubonode.process import KuboProcess
 from tests.support.chain import Driver
 from veriframe.demo import write_demo_blend
+from veriframe_core.processes import free_port
 from veriframe_core.settings import Settings
 from veriframe_core.warehouse.embedded import EmbeddedPostgres
 from veriframe_core.warehouse.migrate import upgrade_warehouse

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from devchain.process import DevchainProcess, free_port
+from devchain.process import DevchainProcess
 from tests.support.chain import Driver
+from veriframe_core.processes import free_port
 
 
 @pytest.fixture(scope="module")

@@ -26,12 +26,13 @@ from devchain.bulk import B58, LoadPlan, bulk_load, cid_v0, cid_v1
 from devchain.contracts.base import SimulatedContract
 from devchain.contracts.codec import event_encoder
 from devchain.genesis import open_chain
-from devchain.process import DevchainProcess, free_port
+from devchain.process import DevchainProcess
 from devchain.signing import public_key, sign
 from tests.support.chain import Driver, RpcFailure
 from veriframe_core.chain.abi import decode_inputs, input_serializer
 from veriframe_core.chain.cids import felts_to_cid
 from veriframe_core.chain.events import event_codec
+from veriframe_core.processes import free_port
 
 EVENTS = 2000
 SMALL = {"max_calls_per_tx": 16, "block_time_s": 1800}  # short multicalls, jobs age fast

@@ -11,13 +11,14 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from devchain.process import DevchainProcess, free_port
+from devchain.process import DevchainProcess
 from tests.reputation.expected import Chain
 from tests.reputation.history import History, Ledger, record_attempts
 from tests.reputation.runs import DAILY_KEYS, SCORECARD_KEY, materialize
 from tests.support.chain import Driver
 from tests.support.definitions import ingest, settings_for
 from tests.support.warehouse import fresh_warehouse_url
+from veriframe_core.processes import free_port
 from veriframe_core.settings import Settings
 from veriframe_core.warehouse.embedded import EmbeddedPostgres
 from veriframe_core.warehouse.engine import make_engine
