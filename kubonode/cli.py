@@ -6,7 +6,6 @@ Each option falls back to its `VERIFRAME_IPFS_*` setting of the one settings obj
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,12 +35,8 @@ def serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m kubonode", description="A local, offline IPFS (Kubo) node."
+    from veriframe_core.serving import command_line  # aiohttp: only when serving
+
+    command_line(
+        "python -m kubonode", "A local, offline IPFS (Kubo) node.", add_arguments, serve, argv
     )
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    serve(args)
