@@ -26,15 +26,13 @@ from starknet_py.net.models.transaction import InvokeV3
 from devchain.contracts.base import SimulatedContract
 from devchain.contracts.codec import event_encoder
 from devchain.genesis import open_chain
-from devchain.process import DevchainProcess
 from devchain.rpc import Methods
-from tests.support.chain import Driver, RpcFailure
+from tests.support.chain import Driver, RpcFailure, running_devchain
 from tests.support.fast_signing import public_key, sign
 from tests.support.marketplace import B58, LoadPlan, cid_v0, cid_v1, load_history, over_http
 from veriframe_core.chain.abi import decode_inputs, input_serializer
 from veriframe_core.chain.cids import felts_to_cid
 from veriframe_core.chain.events import event_codec
-from veriframe_core.processes import free_port
 
 EVENTS = 2000
 SMALL = {"max_calls_per_tx": 16, "block_time_s": 1800}  # short multicalls, jobs age fast
@@ -44,13 +42,9 @@ SUBMIT_RESULT = get_selector_from_name("submit_result")
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Driver, dict]]:
-    node = DevchainProcess(tmp_path_factory.mktemp("bulk") / "state", free_port(), accounts=24)
-    driver = Driver(node.start())
-    try:
+    with running_devchain(tmp_path_factory.mktemp("bulk"), accounts=24) as driver:
         report = load_history(over_http(driver.url), LoadPlan(events=EVENTS, seed=5, **SMALL))
         yield driver, report
-    finally:
-        node.stop()
 
 
 def batch(driver: Driver, requests: list[tuple[str, Any]]) -> list[Any]:
