@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from devchain.process import DevchainProcess, free_port  # noqa: E402
+from devchain.process import DevchainProcess  # noqa: E402
 from kubonode.process import KuboProcess  # noqa: E402
 from tests.support.activity import Activity  # noqa: E402
 from tests.support.api import ApiServer, api_settings  # noqa: E402
@@ -34,6 +34,7 @@ from tests.support.chain import Driver  # noqa: E402
 from tests.support.platform import agent_for, post_job  # noqa: E402
 from veriframe.demo import write_demo_blend  # noqa: E402
 from veriframe_core.ipfs import IpfsClient  # noqa: E402
+from veriframe_core.processes import free_port  # noqa: E402
 from veriframe_core.warehouse.embedded import EmbeddedPostgres  # noqa: E402
 from veriframe_core.warehouse.engine import make_engine  # noqa: E402
 from veriframe_core.warehouse.migrate import upgrade_warehouse  # noqa: E402

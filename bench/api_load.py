@@ -39,7 +39,6 @@ import random
 import resource
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -60,8 +59,8 @@ from sqlalchemy.pool import NullPool
 
 from api.auth import store
 from api.auth.tokens import TokenIssuer
-from devchain.process import free_port
 from veriframe_core.chain.cids import cid_to_felts
+from veriframe_core.processes import Child, answers, free_port
 from veriframe_core.warehouse.embedded import EmbeddedPostgres
 from veriframe_core.warehouse.engine import make_engine
 from veriframe_core.warehouse.migrate import upgrade_warehouse
@@ -429,7 +428,7 @@ class ApiProcess:
         self.port = free_port()
         self.env = env
         self.log = log
-        self.proc: subprocess.Popen | None = None
+        self.child: Child | None = None
 
     @property
     def url(self) -> str:
@@ -439,54 +438,30 @@ class ApiProcess:
         command = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory"]
         command += ["--host", "127.0.0.1", "--port", str(self.port)]
         command += ["--workers", str(self.processes), "--no-access-log"]
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                command,
-                cwd=REPO,
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group, stopped by its pgid
-            )
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the API exited ({self.proc.returncode}):\n{self.log_tail()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the API did not start in {timeout_s} s:\n{self.log_tail()}")
-            started = self.log.read_text(errors="replace").count("Application startup complete")
-            if started >= self.processes:
-                try:
-                    if httpx.get(self.url + "/", timeout=2).status_code == 200:
-                        return self
-                except httpx.HTTPError:
-                    pass
-            time.sleep(0.1)
+        self.log.unlink(missing_ok=True)  # its startup lines are counted
+        self.child = Child.spawn("the API", command, self.log, env=self.env, cwd=REPO)
+        self.child.wait_ready(self._serving, timeout_s)
+        return self
 
-    def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+    def _serving(self) -> bool:
+        """Every worker process has started and the API answers."""
+        started = self.log.read_text(errors="replace").count("Application startup complete")
+        return started >= self.processes and answers(self.url + "/")
 
     def workers(self) -> list[psutil.Process]:
         """The processes serving requests (uvicorn's supervisor has no app)."""
-        assert self.proc is not None
-        everything = tree(self.proc.pid)
+        everything = self.processes_all()
         if self.processes == 1:
             return everything[:1]
         return [p for p in everything[1:] if "resource_tracker" not in " ".join(p.cmdline())]
 
     def processes_all(self) -> list[psutil.Process]:
-        assert self.proc is not None
-        return tree(self.proc.pid)
+        assert self.child is not None
+        return tree(self.child.pid)
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        if self.child is not None:
+            self.child.stop(timeout=20)
 
 
 def machine_busy() -> float:

@@ -1,7 +1,8 @@
 """Chain ingestion backfill: ≥ 200,000 JobRegistry events from block 0 to head into Postgres.
 
-Starts devchain (many accounts), bulk-loads a realistic marketplace history with
-`devchain_bulkLoad` (real signed multicall transactions), creates a fresh warehouse on an
+Starts devchain (many accounts), loads a realistic marketplace history into it
+(`tests/support/marketplace.py`: real signed multicall transactions sent in blocks with
+`devchain_addBlocks`), creates a fresh warehouse on an
 embedded Postgres, and runs the ingestion exactly as `veriframe index --once` does: one
 `ChainIngestor.tick(until_caught_up=True)`. Prints the load figures, events/s end to end,
 where the time went (`TickReport.seconds`: rpc, decode, db), rows per table, and checks the
@@ -22,41 +23,36 @@ import io
 import json
 import pstats
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
-import httpx
-import psutil
-import sqlalchemy as sa
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-from devchain.process import DevchainProcess, free_port
-from veriframe_core.chain.ingest import ChainIngestor, IngestTarget, TickReport
-from veriframe_core.warehouse.embedded import EmbeddedPostgres
-from veriframe_core.warehouse.engine import make_engine
-from veriframe_core.warehouse.migrate import upgrade_warehouse
+import psutil  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+
+from devchain.process import DevchainProcess  # noqa: E402
+from tests.support.marketplace import LoadPlan, Rpc, load_history, over_http  # noqa: E402
+from veriframe_core.chain.ingest import ChainIngestor, IngestTarget, TickReport  # noqa: E402
+from veriframe_core.processes import free_port  # noqa: E402
+from veriframe_core.warehouse.embedded import EmbeddedPostgres  # noqa: E402
+from veriframe_core.warehouse.engine import make_engine  # noqa: E402
+from veriframe_core.warehouse.migrate import upgrade_warehouse  # noqa: E402
 
 TABLES = ("contract_events", "workers", "jobs", "reputation_history", "chain_blocks")
 TARGET_EVENTS_PER_S = 10_000
 
 
-def rpc(url: str, method: str, params: Any) -> Any:
-    """One JSON-RPC call with no client timeout (a bulk load holds the line for minutes)."""
-    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
-    answer = httpx.post(url, json=body, timeout=None).json()
-    if "error" in answer:
-        raise RuntimeError(f"{method}: {answer['error']}")
-    return answer["result"]
-
-
-def registry_events_before(url: str, registry: str, block: int) -> int:
+def registry_events_before(rpc: Rpc, registry: str, block: int) -> int:
     """JobRegistry events already on the chain before the load (genesis: OwnershipTransferred)."""
     if block < 0:
         return 0
     flt = {"from_block": {"block_number": 0}, "to_block": {"block_number": block}}
     flt |= {"address": registry, "chunk_size": 1000}
-    return len(rpc(url, "starknet_getEvents", {"filter": flt})["events"])
+    return len(rpc("starknet_getEvents", {"filter": flt})["events"])
 
 
 def cpu_seconds(pid: int, with_children: bool = False) -> float:
@@ -113,7 +109,7 @@ def print_report(
     load: dict, report: TickReport, wall: float, cpu: dict[str, float], counts: dict[str, int]
 ) -> None:
     rate = report.events / wall if wall else 0.0
-    print("\n== bulk load (devchain_bulkLoad) ==")
+    print("\n== load (tests/support/marketplace.py through devchain_addBlocks) ==")
     print(
         f"registry events {load['registry_events']:,} (+ {load['token_events']:,} ERC-20) in "
         f"{load['transactions']:,} transactions ({load['calls']:,} calls, "
@@ -195,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000, help="JobRegistry events to load")
     parser.add_argument("--accounts", type=int, default=100, help="devchain dev accounts")
-    parser.add_argument("--seed", type=int, default=1, help="bulk-load seed")
+    parser.add_argument("--seed", type=int, default=1, help="the load's seed")
     parser.add_argument("--batch-events", type=int, default=20_000, help="ingestion batch size")
     parser.add_argument("--profile", type=Path, help="cProfile the tick; stats written here")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
@@ -222,10 +218,11 @@ def main(argv: list[str] | None = None) -> None:
             load, before = json.loads(saved.read_text())
             print(f"reusing the chain in {chain_dir} (loaded earlier)")
         else:
-            before = registry_events_before(url, registry, rpc(url, "starknet_blockNumber", {}))
-            load = rpc(url, "devchain_bulkLoad", {"events": args.events, "seed": args.seed})
+            rpc = over_http(url)
+            before = registry_events_before(rpc, registry, rpc("starknet_blockNumber", {}))
+            load = load_history(rpc, LoadPlan(events=args.events, seed=args.seed))
             saved.write_text(json.dumps([load, before]))
-        print(f"bulk load: {load['registry_events']:,} registry events in {load['seconds']:.1f} s")
+        print(f"load: {load['registry_events']:,} registry events in {load['seconds']:.1f} s")
 
         started = time.perf_counter()
         postgres.start()
@@ -238,7 +235,7 @@ def main(argv: list[str] | None = None) -> None:
         target = IngestTarget(url, int(registry, 16), 0)
         pids = {
             "indexer (this process)": (psutil.Process().pid, False),
-            "devchain": (node.proc.pid, False),
+            "devchain": (node.child.pid, False),
             "postgres (all processes)": (postgres.pid, True),
         }
         report, wall, cpu = ingest(engine, target, args.batch_events, args.profile, pids)

@@ -23,24 +23,17 @@ import time
 from pathlib import Path
 
 import sqlalchemy as sa
-from harness import (
-    dagster_env,
-    percentile,
-    sensor_ticks,
-    start_daemon,
-    stop_group,
-    tree_cpu_seconds,
-    wait_for,
-)
+from harness import dagster_env, percentile, sensor_ticks, start_daemon, tree_cpu_seconds
 from starknet_py.contract import Contract
 from starknet_py.hash.selector import get_selector_from_name
 from starknet_py.net.account.account import Account
 from starknet_py.net.full_node_client import FullNodeClient
 from starknet_py.net.signer.key_pair import KeyPair
 
-from devchain.process import DevchainProcess, free_port
+from devchain.process import DevchainProcess
 from veriframe_core.chain.abi import load_abi
 from veriframe_core.chain.cids import cid_to_felts
+from veriframe_core.processes import free_port, wait_until
 from veriframe_core.warehouse.embedded import EmbeddedPostgres
 from veriframe_core.warehouse.migrate import upgrade_warehouse
 
@@ -138,7 +131,7 @@ def main() -> None:
             with engine.connect() as conn:
                 return conn.execute(sa.text("SELECT 1 FROM chain_cursor")).first() is not None
 
-        wait_for(sensor_ingested, "the chain sensor's first tick", 180, daemon)
+        wait_until(sensor_ingested, "the chain sensor's first tick", [daemon], timeout=180)
         print(f"daemon up and sensor ticking after {time.monotonic() - started:.1f} s", flush=True)
         time.sleep(3)
         cpu_before, wall_before = tree_cpu_seconds(daemon.pid), time.monotonic()
@@ -149,7 +142,7 @@ def main() -> None:
         ticks = tick_stats(urls["dagster"], epoch_before)
     finally:
         if daemon is not None:
-            stop_group(daemon)
+            daemon.stop()
         node.stop()
         pg.stop()
 

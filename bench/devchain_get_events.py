@@ -24,8 +24,9 @@ from starknet_py.net.account.account import Account
 from starknet_py.net.full_node_client import FullNodeClient
 from starknet_py.net.signer.key_pair import KeyPair
 
-from devchain.process import DevchainProcess, free_port
+from devchain.process import DevchainProcess
 from veriframe_core.chain.abi import load_abi
+from veriframe_core.processes import free_port
 
 JOBS_PER_TX = 500  # 1 approve + 500 × (Transfer + JobCreated) = 1,001 events per transaction
 

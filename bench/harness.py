@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 import sqlalchemy as sa
 
+from veriframe_core.processes import Child
 from veriframe_core.settings import Settings
 from veriframe_dagster.dagster_home import dagster_environment, prepare_dagster_home
 
@@ -35,28 +32,11 @@ def dagster_env(data_dir: Path, dagster_url: str, **settings: str) -> dict[str, 
     return env
 
 
-def start_daemon(env: dict[str, str], log: Path) -> subprocess.Popen:
-    """`dagster-daemon run` in its own process group (`stop_group` stops its runs too)."""
+def start_daemon(env: dict[str, str], log: Path) -> Child:
+    """`dagster-daemon run` in its own process group (its `stop` stops its runs too)."""
     argv = [str(Path(sys.executable).parent / "dagster-daemon"), "run"]
     argv += ["-m", "veriframe_dagster.definitions"]
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-
-def stop_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the process's group if it leads one (else the process), SIGKILL after 30 s."""
-    if proc.poll() is not None:
-        return
-    leads = os.getpgid(proc.pid) == proc.pid
-    send = (lambda sig: os.killpg(proc.pid, sig)) if leads else proc.send_signal
-    send(signal.SIGTERM)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        send(signal.SIGKILL)
-        proc.wait()
+    return Child.spawn("dagster-daemon", argv, log, env=env)
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -71,16 +51,6 @@ def tree_cpu_seconds(pid: int) -> float:
     except psutil.NoSuchProcess:
         pass
     return total
-
-
-def wait_for(check: Callable[[], object], what: str, timeout: float, proc=None) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"a process the benchmark needs exited while waiting for {what}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not within {timeout} s")
-        time.sleep(0.1)
 
 
 def sensor_ticks(dagster_url: str, name: str, since: float) -> list[dict]:

@@ -43,16 +43,9 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 import psutil  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
-from harness import (  # noqa: E402
-    dagster_env,
-    percentile,
-    start_daemon,
-    stop_group,
-    tree_cpu_seconds,
-    wait_for,
-)
+from harness import dagster_env, percentile, start_daemon, tree_cpu_seconds  # noqa: E402
 
-from devchain.process import DevchainProcess, free_port  # noqa: E402
+from devchain.process import DevchainProcess  # noqa: E402
 from kubonode.process import KuboProcess  # noqa: E402
 from tests.support.activity import Activity  # noqa: E402
 from tests.support.api import bearer, sign_in  # noqa: E402
@@ -62,6 +55,7 @@ from veriframe.demo import write_demo_blend  # noqa: E402
 from veriframe_core.chain.cids import cid_to_felts  # noqa: E402
 from veriframe_core.chain.events import event_codec  # noqa: E402
 from veriframe_core.ipfs import IpfsClient  # noqa: E402
+from veriframe_core.processes import Child, answers, free_port, wait_until  # noqa: E402
 from veriframe_core.warehouse.embedded import EmbeddedPostgres  # noqa: E402
 from veriframe_core.warehouse.migrate import upgrade_warehouse  # noqa: E402
 
@@ -187,9 +181,8 @@ class Creator:
 
     def attach(self, job_ids: list[int], **settings: int) -> None:
         for job_id in job_ids:
-            wait_for(
-                lambda j=job_id: self.api.get(f"/api/v1/jobs/{j}").status_code == 200, "indexed", 60
-            )
+            path = f"/api/v1/jobs/{job_id}"
+            wait_until(lambda p=path: self.api.get(p).status_code == 200, "indexed", timeout=60)
             answer = self.api.post(
                 "/api/v1/jobs", json={"job_id": job_id, **TINY, **settings}, headers=self.auth
             )
@@ -220,7 +213,8 @@ def main() -> None:
     pg.start()
     chain_node = DevchainProcess(work / "chain", free_port(), accounts=12)
     kubo = KuboProcess(work / "ipfs", free_port())
-    procs: dict[str, subprocess.Popen] = {}
+    procs: dict[str, Child] = {}
+    agents: list[subprocess.Popen] = []
     try:
         for name in ("veriframe", "dagster"):
             pg.ensure_database(name)
@@ -238,38 +232,20 @@ def main() -> None:
             ipfs_gateway_url=f"{kubo.url}/ipfs",
         )
         env = dagster_env(work, urls["dagster"], **common)
-        with (work / "api.log").open("ab") as out:
-            procs["api"] = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "api.app:create_app",
-                    "--factory",
-                    "--port",
-                    str(api_port),
-                    "--log-level",
-                    "warning",
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        uvicorn = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory"]
+        uvicorn += ["--port", str(api_port), "--log-level", "warning"]
+        procs["api"] = Child.spawn("api", uvicorn, work / "api.log", env=env, cwd=ROOT)
         api_url = f"http://127.0.0.1:{api_port}"
-        wait_for(lambda: _ok(f"{api_url}/"), "the API", 60, procs["api"])
+        procs["api"].wait_ready(lambda: answers(f"{api_url}/"), 60)
         api = httpx.Client(base_url=api_url, timeout=30)
         with IpfsClient(kubo.url) as ipfs:
             asset = ipfs.add(write_demo_blend(work / "demo.blend"))
         creator = Creator(chain, api, asset)
         workers = Activity(chain).workers
-        agents = [
+        agents += [
             worker_process(chain, api_url, workers[i], work / f"agent{i}", kubo.url)
             for i in range(args.agents)
         ]
-        for i, agent in enumerate(agents):
-            procs[f"agent{i}"] = agent
         watch = BlenderWatch(agents)
         variants = list(VARIANTS) if args.compare else ["fork"]
         home = Path(env["DAGSTER_HOME"]) / "dagster.yaml"
@@ -278,14 +254,16 @@ def main() -> None:
         def use(variant: str) -> None:
             """(Re)start the daemon with the variant's launcher and sensor; one job to warm up."""
             if "dagster" in procs:
-                stop_group(procs.pop("dagster"))
+                procs.pop("dagster").stop()
             launcher, follow_s = VARIANTS[variant]
             home.write_text(repo_yaml if launcher else _without_run_launcher(repo_yaml))
             variant_env = env | {"VERIFRAME_RENDER_SENSOR_FOLLOW_S": str(follow_s)}
             procs["dagster"] = start_daemon(variant_env, work / f"dagster-daemon-{variant}.log")
             first, _ = creator.create(1)
             creator.attach(first)
-            wait_for(lambda: first[0] in materialized(urls["dagster"]), "a first job", 300)
+            wait_until(
+                lambda: first[0] in materialized(urls["dagster"]), "a first job", timeout=300
+            )
 
         for other in agents[1:]:  # one agent for phase 1: the others paused
             os.kill(other.pid, signal.SIGSTOP)
@@ -301,7 +279,9 @@ def main() -> None:
                 time.sleep(random.uniform(0, 2))
                 (job,), accepted = creator.create(1)
                 creator.attach([job], **slow)
-                wait_for(lambda j=job: j in materialized(urls["dagster"]), f"job {job}", 300)
+                wait_until(
+                    lambda j=job: j in materialized(urls["dagster"]), f"job {job}", timeout=300
+                )
                 done = materialized(urls["dagster"])[job]
                 latency[variant].append((watch.started[job] - accepted, done - watch.ended[job]))
                 start = watch.started[job]
@@ -323,18 +303,21 @@ def main() -> None:
         for round_ in range(args.throughput_rounds * len(variants) if args.throughput_jobs else 0):
             variant = variants[round_ % len(variants)]
             use(variant)
-            pids = {name: p.pid for name, p in procs.items()}
-            pids |= {"postgres": pg.pid, "devchain": chain_node.proc.pid, "ipfs": kubo.proc.pid}
+            pids = {name: child.pid for name, child in procs.items()}
+            pids |= {f"agent{i}": agent.pid for i, agent in enumerate(agents)}
+            pids |= {"postgres": pg.pid, "devchain": chain_node.child.pid, "ipfs": kubo.child.pid}
             cpu_before = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
             started = time.time()
             jobs, accepted = creator.create(args.throughput_jobs)
             creator.attach(jobs)
-            wait_for(lambda js=jobs: all(j in watch.ended for j in js), "every render", 1800)
+            wait_until(
+                lambda js=jobs: all(j in watch.ended for j in js), "every render", timeout=1800
+            )
             rendered = time.time()
-            wait_for(
+            wait_until(
                 lambda js=jobs: all(j in materialized(urls["dagster"]) for j in js),
                 "every record",
-                1800,
+                timeout=1800,
             )
             recorded = time.time()
             cpu = {name: tree_cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
@@ -342,8 +325,11 @@ def main() -> None:
             print(f"[{variant}] {len(jobs)} jobs recorded after {recorded - accepted:.1f} s")
         watch.close()
     finally:
-        for proc in procs.values():
-            stop_group(proc)
+        for agent in agents:  # not group leaders: the agent stops its Blender itself
+            agent.terminate()
+            agent.wait(30)
+        for child in procs.values():
+            child.stop()
         kubo.stop()
         chain_node.stop()
         pg.stop()
@@ -400,13 +386,6 @@ def _without_run_launcher(yaml_text: str) -> str:
         skipping = False
         out.append(line)
     return "".join(out)
-
-
-def _ok(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 if __name__ == "__main__":

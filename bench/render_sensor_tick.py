@@ -21,17 +21,10 @@ import time
 from pathlib import Path
 
 import sqlalchemy as sa
-from harness import (
-    dagster_env,
-    percentile,
-    sensor_ticks,
-    start_daemon,
-    stop_group,
-    tree_cpu_seconds,
-    wait_for,
-)
+from harness import dagster_env, percentile, sensor_ticks, start_daemon, tree_cpu_seconds
 
-from devchain.process import DevchainProcess, free_port
+from devchain.process import DevchainProcess
+from veriframe_core.processes import free_port, wait_until
 from veriframe_core.warehouse.embedded import EmbeddedPostgres
 from veriframe_core.warehouse.migrate import upgrade_warehouse
 
@@ -123,13 +116,23 @@ def main() -> None:
             devchain_state_dir=node.state_dir,
         )
         daemon = start_daemon(env, data_dir / "dagster-daemon.log")
-        wait_for(lambda: partitions(urls["dagster"]) >= args.small, "the small set", 300, daemon)
+        wait_until(
+            lambda: partitions(urls["dagster"]) >= args.small,
+            "the small set",
+            [daemon],
+            timeout=300,
+        )
         next_job, small = steady(engine, args.small + 1, args.rounds, urls["dagster"])
 
         with engine.begin() as conn:
             conn.execute(INSERT_JOBS, {"first": next_job, "last": args.jobs})
         since, cpu_before = time.time(), tree_cpu_seconds(daemon.pid)
-        wait_for(lambda: partitions(urls["dagster"]) >= args.jobs, "all partitions", 1800, daemon)
+        wait_until(
+            lambda: partitions(urls["dagster"]) >= args.jobs,
+            "all partitions",
+            [daemon],
+            timeout=1800,
+        )
         catch_up_s = time.time() - since
         catch_up_cpu = tree_cpu_seconds(daemon.pid) - cpu_before
         cpu_before, wall_before = tree_cpu_seconds(daemon.pid), time.monotonic()
@@ -138,7 +141,7 @@ def main() -> None:
         total = partitions(urls["dagster"])
     finally:
         if daemon is not None:
-            stop_group(daemon)
+            daemon.stop()
         node.stop()
         pg.stop()
 

@@ -37,7 +37,7 @@ from pathlib import Path
 import psutil
 import sqlalchemy as sa
 
-from devchain.process import free_port
+from veriframe_core.processes import free_port
 from veriframe_core.warehouse.embedded import EmbeddedPostgres
 
 MARKS = [  # (what happened, the first line of `up` that says so); missing ones are skipped

@@ -2,5 +2,5 @@
 
 from devchain.cli import main
 
-if __name__ == "__main__":  # not when a bulk-load signer process (spawn) imports it
+if __name__ == "__main__":
     main()

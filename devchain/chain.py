@@ -124,8 +124,6 @@ class Chain:
         self.time_offset = 0
         self.generation = 0  # bumped by every reorg so replaced blocks get new hashes
         self.info: dict[str, Any] = {}
-        # hashes computed ahead by devchain_bulkLoad's signers, keyed by everything hashed
-        self.known_hashes: dict[tuple, int] = {}
         self._journal_path = state_dir / "chain.jsonl" if state_dir else None
         self._journal = None
 
@@ -260,10 +258,15 @@ class Chain:
             raise RpcError(61, "The transaction version is not supported", "paymaster_data")
         return invoke
 
-    def add_invoke(self, tx: dict) -> int:
-        """Validate and execute an INVOKE v3 into the pre-confirmed block; returns its hash."""
+    def add_invoke(self, tx: dict, trusted_hash: int | None = None) -> int:
+        """Validate and execute an INVOKE v3 into the pre-confirmed block; returns its hash.
+
+        `trusted_hash` is the hash the sender computed to sign (`devchain_addBlocks`):
+        hashing the calldata (Poseidon, about 50 µs per felt) is the largest cost of a bulk
+        load, so it is not computed twice.
+        """
         invoke = self.invoke_from_rpc(tx)
-        tx_hash = self.transaction_hash(invoke)
+        tx_hash = invoke.calculate_hash(self.chain_id) if trusted_hash is None else trusted_hash
         if tx_hash in self.tx_location:
             raise RpcError(59, "A transaction with the same hash already exists in the mempool")
         block = self.pending_block()
@@ -282,16 +285,6 @@ class Chain:
         if self.automine:
             self.mine()
         return tx_hash
-
-    def transaction_hash(self, invoke: InvokeV3) -> int:
-        """starknet-py's hash of the transaction, unless a signer already computed it.
-
-        Hashing the calldata (Poseidon through poseidon-py) costs about 50 µs per felt, the
-        largest cost of a bulk load; the loader computes each hash once to sign and leaves it
-        here, keyed by every field the hash covers, so an identical transaction reuses it.
-        """
-        cached = self.known_hashes.pop(hash_key(invoke, self.chain_id), None)
-        return invoke.calculate_hash(self.chain_id) if cached is None else cached
 
     def _run(self, invoke: InvokeV3, tx_hash: int, block: Block, *, validate: bool) -> Receipt:
         """Validate (nonce, signature) and execute a transaction on top of `block`."""
@@ -589,25 +582,6 @@ class Chain:
             assert self.pending is not None
             return self.pending, index, True
         return self.blocks[number], index, False
-
-
-def hash_key(invoke: InvokeV3, chain_id: int) -> tuple:
-    """Every input of an INVOKE v3 hash (the data-availability modes are fixed at L1)."""
-    bounds = invoke.resource_bounds
-    return (
-        chain_id,
-        invoke.version,
-        invoke.sender_address,
-        invoke.nonce,
-        invoke.tip,
-        *(
-            (b.max_amount, b.max_price_per_unit)
-            for b in (bounds.l1_gas, bounds.l2_gas, bounds.l1_data_gas)
-        ),
-        tuple(invoke.calldata),
-        tuple(invoke.account_deployment_data),
-        None if invoke.proof_facts is None else tuple(invoke.proof_facts),
-    )
 
 
 def _block_record(block: Block) -> dict:

@@ -6,7 +6,6 @@ Each option falls back to its `VERIFRAME_DEVCHAIN_*` setting of the one settings
 from __future__ import annotations
 
 import argparse
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def serve(args: argparse.Namespace) -> None:
     """Serve devchain with these options, the settings filling in the rest."""
-    from devchain.serve import run
+    from devchain.server import run
 
     settings = get_settings()
     run(
@@ -42,12 +41,8 @@ def serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m devchain", description="A local StarkNet JSON-RPC 0.10.2 node."
+    from veriframe_core.serving import command_line  # aiohttp: only when serving
+
+    command_line(
+        "python -m devchain", "A local StarkNet JSON-RPC 0.10.2 node.", add_arguments, serve, argv
     )
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    serve(args)

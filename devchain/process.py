@@ -1,24 +1,14 @@
-"""Run devchain as a child process (for tests and benchmarks) and stop it by its PID."""
+"""Run devchain as a child process (for tests and benchmarks): its argv and its readiness."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from veriframe_core.processes import Child
 
 
 @dataclass
@@ -28,7 +18,7 @@ class DevchainProcess:
     state_dir: Path
     port: int
     accounts: int = 12
-    proc: subprocess.Popen | None = None
+    child: Child | None = None
 
     @property
     def log_path(self) -> Path:
@@ -38,37 +28,14 @@ class DevchainProcess:
         """Start it and return the chain file's contents once it is serving."""
         chain_file = self.state_dir / "chain.json"
         chain_file.unlink(missing_ok=True)
-        self.state_dir.parent.mkdir(parents=True, exist_ok=True)
-        argv = [
-            sys.executable,
-            "-m",
-            "devchain",
-            "--port",
-            str(self.port),
-            "--state-dir",
-            str(self.state_dir),
-            "--accounts",
-            str(self.accounts),
-        ]
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"devchain exited with {self.proc.returncode}; see {self.log_path}"
-                )
-            if chain_file.exists():
-                return json.loads(chain_file.read_text())
-            time.sleep(0.1)
-        self.stop()
-        raise TimeoutError(f"devchain did not start within {timeout} s; see {self.log_path}")
+        argv = [sys.executable, "-m", "devchain", "--port", str(self.port)]
+        argv += ["--state-dir", str(self.state_dir), "--accounts", str(self.accounts)]
+        self.child = Child.spawn("devchain", argv, self.log_path)
+        self.child.wait_ready(chain_file.exists, timeout)
+        return json.loads(chain_file.read_text())
 
     def stop(self) -> None:
         """SIGTERM (devchain seals its pre-confirmed block and closes its journal), then wait."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=30)
-        self.proc = None
+        if self.child is not None:
+            self.child.stop()
+        self.child = None

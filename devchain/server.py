@@ -1,8 +1,11 @@
-"""The HTTP side of devchain: JSON-RPC 2.0 over POST (single and batch requests)."""
+"""The HTTP side of devchain: JSON-RPC 2.0 over POST (single and batch requests), served
+until SIGINT/SIGTERM by `veriframe devchain` and `python -m devchain`."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -10,7 +13,9 @@ from aiohttp import web
 
 from devchain.chain import Chain
 from devchain.errors import RpcError
+from devchain.genesis import open_chain, write_chain_file
 from devchain.rpc import Methods, RawResult
+from veriframe_core.serving import listening, until_stopped
 
 log = logging.getLogger("devchain")
 
@@ -67,3 +72,35 @@ def build_app(chain: Chain) -> web.Application:
 
 def _json(payload: bytes) -> web.Response:
     return web.Response(body=payload, content_type="application/json")
+
+
+def run(host: str, port: int, state_dir: Path, chain_id: str, seed: int, accounts: int) -> None:
+    """Serve until stopped; the state folder keeps the chain across restarts."""
+    asyncio.run(_serve(host, port, state_dir, chain_id, seed, accounts))
+
+
+async def _serve(
+    host: str, port: int, state_dir: Path, chain_id: str, seed: int, accounts: int
+) -> None:
+    chain = open_chain(state_dir, chain_id, seed, accounts)
+    try:
+        async with listening(
+            build_app(chain), host, port, name="devchain", port_setting="VERIFRAME_DEVCHAIN_PORT"
+        ):
+            url = f"http://{host}:{port}/rpc"
+            chain_file = state_dir / "chain.json"
+            info = write_chain_file(chain, chain_file, url)
+            log.info(
+                "devchain: serving %s (chain %s, block %d); JobRegistry %s; chain file %s",
+                url,
+                info["chain_id_name"],
+                chain.latest.number,
+                info["job_registry_address"],
+                chain_file,
+            )
+            await until_stopped()
+    finally:
+        if chain.pending is not None and chain.pending.transactions:
+            chain.mine()  # keep accepted transactions: seal the pre-confirmed block
+        chain.close()
+    log.info("devchain: stopped at block %d", chain.latest.number)

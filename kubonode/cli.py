@@ -6,12 +6,10 @@ Each option falls back to its `VERIFRAME_IPFS_*` setting of the one settings obj
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from veriframe_core.distribution import MissingExtra
 from veriframe_core.settings import get_settings
 
 
@@ -31,21 +29,14 @@ def serve(args: argparse.Namespace) -> None:
     repo = Path(args.repo or settings.resolved_ipfs_repo).expanduser().resolve()
     repo.mkdir(parents=True, exist_ok=True)
     os.chdir(repo)
-    from kubonode.serve import run
+    from kubonode.server import run
 
     run(host=args.host or settings.ipfs_host, port=args.port or settings.ipfs_port, repo=repo)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m kubonode", description="A local, offline IPFS (Kubo) node."
+    from veriframe_core.serving import command_line  # aiohttp: only when serving
+
+    command_line(
+        "python -m kubonode", "A local, offline IPFS (Kubo) node.", add_arguments, serve, argv
     )
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    try:
-        serve(args)
-    except MissingExtra as err:
-        raise SystemExit(f"kubonode: {err}") from None

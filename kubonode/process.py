@@ -1,16 +1,14 @@
-"""Run the local IPFS node as a child process (for tests and benchmarks); stop it by its PID."""
+"""Run the local IPFS node as a child process (for tests and benchmarks): its argv and its
+readiness."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
+import functools
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+from veriframe_core.processes import Child, answers
 
 
 @dataclass
@@ -19,7 +17,7 @@ class KuboProcess:
 
     repo: Path
     port: int
-    proc: subprocess.Popen | None = None
+    child: Child | None = None
 
     @property
     def url(self) -> str:
@@ -31,37 +29,14 @@ class KuboProcess:
 
     def start(self, timeout: float = 60) -> KuboProcess:
         """Start it and return once its RPC API answers."""
-        self.repo.parent.mkdir(parents=True, exist_ok=True)
-        argv = [
-            sys.executable,
-            "-m",
-            "kubonode",
-            "--port",
-            str(self.port),
-            "--repo",
-            str(self.repo),
-        ]
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"kubonode exited with {self.proc.returncode}; see {self.log_path}"
-                )
-            try:
-                if httpx.post(f"{self.url}/api/v0/version", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise TimeoutError(f"kubonode did not start within {timeout} s; see {self.log_path}")
+        argv = [sys.executable, "-m", "kubonode"]
+        argv += ["--port", str(self.port), "--repo", str(self.repo)]
+        self.child = Child.spawn("kubonode", argv, self.log_path)
+        ready = functools.partial(answers, f"{self.url}/api/v0/version", "POST")
+        self.child.wait_ready(ready, timeout)
+        return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=30)
-        self.proc = None
+        if self.child is not None:
+            self.child.stop()
+        self.child = None

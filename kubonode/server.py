@@ -1,4 +1,5 @@
-"""The HTTP facade: the Kubo RPC subset the platform uses, and a read-only gateway.
+"""The HTTP facade: the Kubo RPC subset the platform uses, and a read-only gateway, served
+until SIGINT/SIGTERM by `veriframe ipfs` and `python -m kubonode`.
 
 - `POST /api/v0/add` (multipart, one or more files; `only-hash`, `pin`, `cid-version=0`)
 - `POST /api/v0/cat?arg=CID[&offset&length]`
@@ -25,6 +26,7 @@ from pathlib import Path
 from aiohttp import web
 
 from kubonode.node import KUBO_VERSION, REPO_VERSION, KuboNode, KuboNodeError, NotHeld
+from veriframe_core.serving import listening, until_stopped
 
 log = logging.getLogger("kubonode")
 
@@ -218,3 +220,30 @@ def build_app(
     app.router.add_route("*", f"{API}/pin/add", facade.pin_add)
     app.router.add_get("/ipfs/{cid}", facade.gateway)  # HEAD too
     return app
+
+
+def run(host: str, port: int, repo: Path) -> None:
+    """Serve until stopped; the repository keeps what was added across restarts."""
+    asyncio.run(_serve(host, port, Path(repo).expanduser().resolve()))
+
+
+async def _serve(host: str, port: int, repo: Path) -> None:
+    node = await asyncio.to_thread(KuboNode, repo)
+    app = build_app(node, repo / "facade-tmp")
+    try:
+        async with listening(
+            app, host, port, name="the IPFS node", port_setting="VERIFRAME_IPFS_PORT"
+        ):
+            url = f"http://{host}:{port}"
+            log.info(
+                "kubonode: Kubo %s serving the RPC API at %s/api/v0 and the gateway at %s/ipfs, "
+                "offline, repository %s",
+                KUBO_VERSION,
+                url,
+                url,
+                repo,
+            )
+            await until_stopped()
+    finally:
+        node.close()
+    log.info("kubonode: stopped")

@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devchain.process import DevchainProcess, free_port
 from kubonode.process import KuboProcess
-from tests.support.chain import Driver
+from tests.support.chain import devchain_fixture
 from veriframe.demo import write_demo_blend
+from veriframe_core.processes import free_port
 from veriframe_core.settings import Settings
 from veriframe_core.warehouse.embedded import EmbeddedPostgres
 from veriframe_core.warehouse.migrate import upgrade_warehouse
@@ -77,13 +77,7 @@ def embedded_settings(veriframe_data_dir: Path, embedded_platform: EmbeddedPostg
     )
 
 
-@pytest.fixture(scope="module")
-def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Driver]:
-    """A devchain of the test module's own (16 funded accounts), driven by starknet-py."""
-    node = DevchainProcess(tmp_path_factory.mktemp("chain") / "state", free_port(), accounts=16)
-    info = node.start()
-    yield Driver(info)
-    node.stop()
+chain = devchain_fixture("module", accounts=16)  # for each test module that asks for it
 
 
 @pytest.fixture(scope="session")

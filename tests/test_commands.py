@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from devchain.process import free_port
 from tests.support.platform import veriframe_cli
 from veriframe.commands import resolution, token_amount
 from veriframe.creator import CreatorError, pack
+from veriframe_core.processes import free_port
 
 
 def test_rewards_are_exact_token_amounts() -> None:

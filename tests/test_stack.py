@@ -20,12 +20,12 @@ import pytest
 import sqlalchemy as sa
 from starknet_py.hash.selector import get_selector_from_name
 
-from devchain.process import free_port
 from tests.support.browser import check_pages
 from tests.support.debian_postgres import DebianPostgres
 from tests.support.platform import veriframe_cli
 from veriframe.demo import DEMO_SETTINGS
 from veriframe.stack import forget_state
+from veriframe_core.processes import free_port
 from veriframe_core.settings import Settings
 
 UP_TIMEOUT_S = 120

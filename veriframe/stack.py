@@ -10,7 +10,6 @@ otherwise). If a child dies, everything is stopped and the command exits non-zer
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
@@ -18,18 +17,16 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from devchain.process import free_port
 from veriframe.creator import CreatorError
 from veriframe.demo import DemoScene, DemoSceneFailed
 from veriframe.follow import FollowFailed
 from veriframe.postgres import running_warehouse
+from veriframe_core.processes import Child, ChildDied, accepts, answers, free_port, wait_until
 from veriframe_core.settings import Settings
 from veriframe_core.warehouse.urls import DatabaseUrls, shown_url
 from veriframe_dagster.dagster_home import (
@@ -41,64 +38,11 @@ from veriframe_dagster.dagster_home import (
 
 log = logging.getLogger("veriframe.up")
 READY_TIMEOUT_S = 120
-LOG_TAIL_LINES = 15
 DEMO_TIMEOUT_S = 600
-
-
-@dataclass
-class Child:
-    """A supervised child process running in its own process group."""
-
-    name: str
-    proc: subprocess.Popen
-    log_path: Path
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def death(self) -> str:
-        """Which part died, how, and the last lines of its log."""
-        lines = self.log_path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
-        tail = "\n    ".join(lines) or "(its log is empty)"
-        return (
-            f"{self.name} exited with code {self.proc.returncode}; the last lines of "
-            f"{self.log_path}:\n    {tail}"
-        )
-
-    def stop(self, timeout: float = 30) -> None:
-        """SIGTERM the whole group (grandchildren too, e.g. Dagster's code servers)."""
-        self._signal_group(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            log.warning(
-                "%s did not stop within %.0f s; killing its process group", self.name, timeout
-            )
-            self._signal_group(signal.SIGKILL)
-            self.proc.wait()
-
-    def _signal_group(self, sig: signal.Signals) -> None:
-        with contextlib.suppress(ProcessLookupError):  # the whole group is already gone
-            os.killpg(self.proc.pid, sig)
-
-
-def _spawn(name: str, argv: list[str], env: dict[str, str], logs: Path) -> Child:
-    logs.mkdir(parents=True, exist_ok=True)
-    log_path = logs / f"{name}.log"
-    with log_path.open("ab") as out:  # the child keeps its own descriptor
-        proc = subprocess.Popen(
-            argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    log.info("started %s (pid %d), log %s", name, proc.pid, log_path)
-    return Child(name, proc, log_path)
 
 
 class StopRequested(Exception):
     """Ctrl-C (or SIGTERM) arrived while the platform was starting."""
-
-
-class PartDied(RuntimeError):
-    """A part of the platform exited; the message names it and quotes its log."""
 
 
 class PortTaken(RuntimeError):
@@ -127,40 +71,27 @@ def _check_ports(settings: Settings) -> None:
                 ) from None
 
 
+def _spawn(name: str, argv: list[str], env: dict[str, str], logs: Path) -> Child:
+    child = Child.spawn(name, argv, logs / f"{name}.log", env=env)
+    log.info("started %s (pid %d), log %s", name, child.pid, child.log_path)
+    return child
+
+
 def _first_dead(children: list[Child]) -> Child | None:
     return next((child for child in children if not child.alive()), None)
 
 
-def _wait_for(check, what: str, children: list[Child], stopping) -> None:
-    started = time.monotonic()
-    deadline = started + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
+def _wait_for(
+    check: Callable[[], object], what: str, children: list[Child], stopping: Callable[[], bool]
+) -> None:
+    def interrupt() -> None:
         if stopping():
             raise StopRequested
-        if dead := _first_dead(children):
-            raise PartDied(f"while waiting for {what}: {dead.death()}")
-        if check():
-            log.info("%s is ready (waited %.1f s)", what, time.monotonic() - started)
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"{what} was not ready within {READY_TIMEOUT_S} s")
 
-
-def _accepts(host: str, port: int) -> bool:
-    try:
-        socket.create_connection((host, port), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
-def _http_ok(url: str, method: str = "GET") -> bool:
-    import httpx
-
-    try:
-        return httpx.request(method, url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+    waited = wait_until(
+        check, what, children, timeout=READY_TIMEOUT_S, interval=0.2, interrupt=interrupt
+    )
+    log.info("%s is ready (waited %.1f s)", what, waited)
 
 
 def run_stack(settings: Settings, *, smoke: bool = False, fresh: bool = False) -> None:
@@ -208,7 +139,7 @@ def run_stack(settings: Settings, *, smoke: bool = False, fresh: bool = False) -
             except StopRequested:
                 log.info("stop requested while starting; stopping what has started")
                 exit_code = 1 if smoke else 0
-            except (PartDied, FollowFailed, CreatorError, DemoSceneFailed, TimeoutError) as err:
+            except (ChildDied, FollowFailed, CreatorError, DemoSceneFailed, TimeoutError) as err:
                 print(f"veriframe up: {err}", file=sys.stderr, flush=True)
                 exit_code = 1
             finally:
@@ -282,7 +213,7 @@ def _start_children(
         children.append(_spawn("dagster-code", python + code, dagster_env, logs))
         workspace = ["-w", str(code_server_workspace(home, code_host, code_port))]
         _wait_for(
-            functools.partial(_accepts, code_host, code_port),
+            functools.partial(accepts, code_host, code_port),
             "the Dagster code server",
             children,
             stopping,
@@ -304,7 +235,7 @@ def _start_children(
     else:
         lines.append(f"StarkNet    {settings.starknet_rpc_url} (external node)")
     if settings.run_ipfs:
-        ready = functools.partial(_http_ok, f"{ipfs}/api/v0/version", "POST")
+        ready = functools.partial(answers, f"{ipfs}/api/v0/version", "POST")
         _wait_for(ready, "the IPFS node", children, stopping)
         lines.append(f"IPFS        {ipfs}/api/v0 (gateway {ipfs}/ipfs)")
     if settings.run_api:
@@ -322,14 +253,12 @@ def _start_children(
         ]
         children.append(_spawn("api", python + uvicorn, api_env, logs))
         api = settings.local_api_url
-        _wait_for(lambda: _http_ok(f"{api}/"), "the API", children, stopping)
+        _wait_for(lambda: answers(f"{api}/"), "the API", children, stopping)
         lines.append(f"API         {api}/api/v1 (docs {api}/docs)")
         if settings.run_worker and settings.run_devchain:
             lines.append(_start_worker(settings, chain, api, env, data_dir, logs, children))
     if settings.run_dagster:
-        _wait_for(
-            lambda: _http_ok(f"{ui}/server_info"), "the Dagster webserver", children, stopping
-        )
+        _wait_for(lambda: answers(f"{ui}/server_info"), "the Dagster webserver", children, stopping)
         lines.append(f"Dagster UI  {ui}")
     return lines
 
@@ -397,7 +326,7 @@ def _run_demo(
         job_id, created = demo_job(settings, chain, api_url, ipfs, scene)
     except Exception as err:  # a part that died is the reason worth saying
         if dead := _first_dead(children):
-            raise PartDied(dead.death()) from err
+            raise ChildDied(dead.death()) from err
         raise
     print(
         f"Demo job {job_id} ({'created now' if created else 'from an earlier run'}): "
@@ -410,7 +339,7 @@ def _run_demo(
         if stopping():
             raise StopRequested
         if dead := _first_dead(children):
-            raise PartDied(dead.death())
+            raise ChildDied(dead.death())
         settle(progress)
 
     with httpx.Client(base_url=api_url, timeout=30) as api:

@@ -13,11 +13,11 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from websockets.sync.client import connect as websocket_connect
 
-from devchain.process import free_port
 from tests.support.api import ApiServer, api_settings, bearer, sign_in
 from tests.support.chain import Driver
 from tests.support.proxy import Nginx
 from veriframe_core.chain.addresses import normalize_address
+from veriframe_core.processes import free_port
 from veriframe_core.settings import Settings
 
 

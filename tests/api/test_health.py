@@ -7,9 +7,9 @@ import httpx
 import sqlalchemy as sa
 
 from api.auth.tokens import TokenIssuer
-from devchain.process import free_port
 from tests.support.api import TEST_JWT_SECRET, ApiServer, api_settings
 from tests.support.chain import Driver
+from veriframe_core.processes import free_port
 from veriframe_core.warehouse.engine import make_engine
 
 

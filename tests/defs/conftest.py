@@ -11,9 +11,8 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from devchain.process import DevchainProcess, free_port
 from tests.support.activity import Activity
-from tests.support.chain import Driver
+from tests.support.chain import Driver, devchain_fixture
 from tests.support.definitions import settings_for
 from tests.support.warehouse import fresh_warehouse_url
 from veriframe_core.settings import Settings
@@ -21,13 +20,7 @@ from veriframe_core.warehouse.embedded import EmbeddedPostgres
 from veriframe_core.warehouse.engine import make_engine
 from veriframe_dagster.definitions import build_definitions
 
-
-@pytest.fixture(scope="package")
-def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Driver]:
-    node = DevchainProcess(tmp_path_factory.mktemp("defs_chain") / "state", free_port())
-    info = node.start()
-    yield Driver(info)
-    node.stop()
+chain = devchain_fixture("package")
 
 
 @pytest.fixture(scope="package")

@@ -10,11 +10,11 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from devchain.process import free_port
 from tests.support.activity import Activity
 from tests.support.chain import Driver
 from tests.support.definitions import settings_for
 from veriframe_core.chain.ingest import ChainIngestor
+from veriframe_core.processes import free_port
 from veriframe_core.settings import Settings
 from veriframe_dagster.defs.chain.assets import TABLES, table_key
 from veriframe_dagster.defs.chain.sensor import (

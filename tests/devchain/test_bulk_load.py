@@ -1,4 +1,5 @@
-"""devchain_bulkLoad: a realistic history of real, signed transactions that the chain agrees with.
+"""The marketplace load through devchain_addBlocks: a realistic history of real, signed
+transactions that the chain agrees with.
 
 One small load over HTTP (2,000 JobRegistry events, short blocks of long time so that jobs go
 through their whole life), then the contract views, getEvents, the transactions and their
@@ -22,13 +23,13 @@ from starknet_py.hash.utils import message_signature, verify_message_signature
 from starknet_py.net.client_models import ResourceBounds, ResourceBoundsMapping
 from starknet_py.net.models.transaction import InvokeV3
 
-from devchain.bulk import B58, LoadPlan, bulk_load, cid_v0, cid_v1
 from devchain.contracts.base import SimulatedContract
 from devchain.contracts.codec import event_encoder
 from devchain.genesis import open_chain
-from devchain.process import DevchainProcess, free_port
-from devchain.signing import public_key, sign
-from tests.support.chain import Driver, RpcFailure
+from devchain.rpc import Methods
+from tests.support.chain import Driver, RpcFailure, running_devchain
+from tests.support.fast_signing import public_key, sign
+from tests.support.marketplace import B58, LoadPlan, cid_v0, cid_v1, load_history, over_http
 from veriframe_core.chain.abi import decode_inputs, input_serializer
 from veriframe_core.chain.cids import felts_to_cid
 from veriframe_core.chain.events import event_codec
@@ -41,13 +42,9 @@ SUBMIT_RESULT = get_selector_from_name("submit_result")
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Driver, dict]]:
-    node = DevchainProcess(tmp_path_factory.mktemp("bulk") / "state", free_port(), accounts=24)
-    driver = Driver(node.start())
-    try:
-        report = driver.rpc("devchain_bulkLoad", {"events": EVENTS, "seed": 5, **SMALL})
+    with running_devchain(tmp_path_factory.mktemp("bulk"), accounts=24) as driver:
+        report = load_history(over_http(driver.url), LoadPlan(events=EVENTS, seed=5, **SMALL))
         yield driver, report
-    finally:
-        node.stop()
 
 
 def batch(driver: Driver, requests: list[tuple[str, Any]]) -> list[Any]:
@@ -245,13 +242,16 @@ def test_bad_parameters_are_refused(loaded: tuple[Driver, dict]) -> None:
     driver, _ = loaded
     for params in (
         {},
-        {"events": 0},
-        {"events": 10, "colour": 1},
-        {"events": 10, "block_time_s": "x"},
+        {"blocks": 3},
+        {"blocks": [{"transactions": []}]},
+        {"blocks": [{"timestamp": "x", "transactions": []}]},
     ):
         with pytest.raises(RpcFailure) as failure:
-            driver.rpc("devchain_bulkLoad", params)
+            driver.rpc("devchain_addBlocks", params)
         assert failure.value.code == -32602
+    for plan in ({"events": 0}, {"events": 10, "signers": 9}, {"events": 10, "block_time_s": 0}):
+        with pytest.raises(ValueError):
+            LoadPlan(**plan)
 
 
 def test_same_seed_same_chain_and_the_journal_keeps_it(tmp_path: Path) -> None:
@@ -259,7 +259,7 @@ def test_same_seed_same_chain_and_the_journal_keeps_it(tmp_path: Path) -> None:
     runs = []
     for folder in ("a", "b"):
         chain = open_chain(tmp_path / folder, "SN_DEVCHAIN", seed=11, n_accounts=12)
-        report = bulk_load(chain, plan)
+        report = load_history(Methods(chain).dispatch, plan)  # in this process, no HTTP
         runs.append(([tx.hash for b in chain.blocks for tx in b.transactions], report))
         head = chain.latest.hash
         chain.close()

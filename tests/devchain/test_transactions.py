@@ -22,9 +22,10 @@ from starknet_py.net.client_models import (
 from starknet_py.net.models import StarknetChainId
 from starknet_py.net.signer.key_pair import KeyPair
 
-from devchain.process import DevchainProcess, free_port
+from devchain.process import DevchainProcess
 from tests.support.chain import Driver
 from veriframe_core.chain.abi import abi_functions
+from veriframe_core.processes import free_port
 
 BOUNDS = ResourceBoundsMapping(
     l1_gas=ResourceBounds(max_amount=0, max_price_per_unit=10**13),

@@ -15,7 +15,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from devchain.process import free_port
+from veriframe_core.processes import free_port
 
 
 @dataclass

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from veriframe_core.chain import store
+from veriframe_core.chain.ingest import store
 
 COLUMNS = ("n", "t", "b", "at", "doc")
 ROWS = [

@@ -92,7 +92,7 @@ def test_running_the_same_range_twice_changes_nothing(chain: Driver, new_warehou
 def test_a_failure_inside_a_batch_leaves_nothing_half_written(
     chain: Driver, new_warehouse, monkeypatch
 ) -> None:
-    from veriframe_core.chain import store
+    from veriframe_core.chain.ingest import store
 
     engine = new_warehouse()
     real_set_cursor = store.set_cursor

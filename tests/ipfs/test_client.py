@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from devchain.process import free_port
 from kubonode.process import KuboProcess
 from tests.support.unixfs import cid_v0
 from veriframe_core.ipfs import (
@@ -21,6 +20,7 @@ from veriframe_core.ipfs import (
     api_multiaddr,
     require_contract_cid,
 )
+from veriframe_core.processes import free_port
 
 UNKNOWN = "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devchain.process import free_port
 from kubonode.process import KuboProcess
 from tests.support.unixfs import CHUNK, LINKS_PER_NODE, cid_v0
+from veriframe_core.processes import free_port
 
 UNKNOWN = "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"
 

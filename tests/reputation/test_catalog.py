@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from veriframe_core import analytics
 from veriframe_core.settings import Settings, get_settings
+from veriframe_core.warehouse import analytics
 from veriframe_dagster.definitions import defs
 from veriframe_dagster.defs.chain.assets import TABLES as CHAIN_TABLES
 from veriframe_dagster.defs.chain.assets import table_key as chain_key

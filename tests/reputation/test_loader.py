@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.reputation.history import Ledger
-from veriframe_core.analytics import TABLES, load_table
+from veriframe_core.warehouse.analytics import TABLES, load_table
 
 
 def paid_to(ledger: Ledger) -> dict[str, int]:

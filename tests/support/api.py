@@ -17,9 +17,9 @@ from starknet_py.net.account.account import Account
 from api.app import create_app
 from api.auth import store
 from api.auth.tokens import TokenIssuer
-from devchain.process import free_port
 from tests.support.chain import Driver
 from veriframe_core.chain.addresses import normalize_address
+from veriframe_core.processes import free_port
 from veriframe_core.settings import Settings
 
 TEST_JWT_SECRET = "test-secret-" + "0" * 40

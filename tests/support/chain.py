@@ -1,18 +1,25 @@
-"""starknet-py's client, accounts and contracts pointed at one devchain, over HTTP."""
+"""starknet-py's client, accounts and contracts pointed at one devchain, over HTTP, and the
+one way the tests start a devchain of their own."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
 
 import httpx
+import pytest
 from starknet_py.contract import Contract
 from starknet_py.net.account.account import Account
 from starknet_py.net.client_models import Call, ResourceBounds, ResourceBoundsMapping
 from starknet_py.net.full_node_client import FullNodeClient
 from starknet_py.net.signer.key_pair import KeyPair
 
+from devchain.process import DevchainProcess
 from veriframe_core.chain.abi import load_abi
+from veriframe_core.processes import free_port
 
 
 class RpcFailure(Exception):
@@ -122,3 +129,28 @@ def chain_event_count(driver: Driver) -> int:
         token = result.get("continuation_token")
         if not token:
             return count
+
+
+@contextmanager
+def running_devchain(folder: Path, accounts: int = 12) -> Iterator[Driver]:
+    """A devchain process with its state in `folder`, driven by starknet-py; stopped after."""
+    node = DevchainProcess(folder / "state", free_port(), accounts=accounts)
+    try:
+        yield Driver(node.start())
+    finally:
+        node.stop()
+
+
+def devchain_fixture(
+    scope: Literal["session", "package", "module"], name: str = "chain", accounts: int = 12
+) -> Callable[..., Iterator[Driver]]:
+    """A fixture `name`: a devchain of its own for each `scope` (module, package), with
+    `accounts` funded dev accounts. In a conftest: `chain = devchain_fixture("package")`."""
+
+    @pytest.fixture(scope=scope, name=name)
+    def devchain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Driver]:
+        with running_devchain(tmp_path_factory.mktemp(name), accounts) as driver:
+            yield driver
+
+    devchain.__doc__ = f"A devchain of the {scope}'s own ({accounts} funded accounts)."
+    return devchain

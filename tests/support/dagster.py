@@ -3,14 +3,13 @@ dagster.yaml: it runs the sensors, dequeues runs and launches each in its own pr
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import dagster as dg
+
+from veriframe_core.processes import Child
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCATION = ["-m", "veriframe_dagster.definitions"]
@@ -21,31 +20,17 @@ class DagsterDaemon:
 
     def __init__(self, env: dict[str, str], log: Path):
         self.env, self.log = env, log
-        self.proc: subprocess.Popen | None = None
+        self.child: Child | None = None
 
     def start(self) -> DagsterDaemon:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [str(Path(sys.executable).parent / "dagster-daemon"), "run", *LOCATION],
-                cwd=ROOT,
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        argv = [str(Path(sys.executable).parent / "dagster-daemon"), "run", *LOCATION]
+        self.child = Child.spawn("dagster-daemon", argv, self.log, env=self.env, cwd=ROOT)
         return self
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        self.proc = None
+        if self.child is not None:
+            self.child.stop(timeout=60)
+        self.child = None
 
 
 def launch(env: dict[str, str], job_name: str) -> None:

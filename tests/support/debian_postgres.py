@@ -12,8 +12,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from devchain.process import free_port
 from tests.support.system import system_binary
+from veriframe_core.processes import free_port
 
 SUPERUSER = "admin"
 

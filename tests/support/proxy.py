@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import time
 from pathlib import Path
 
 import httpx
 
-from devchain.process import free_port
 from tests.support.system import system_binary
+from veriframe_core.processes import Child, free_port
 
 SNIPPET = Path(__file__).resolve().parents[2] / "deploy" / "nginx-veriframe-api.conf"
 
@@ -42,35 +40,26 @@ http {{
 }}
 """
         )
-        self.process: subprocess.Popen | None = None
+        self.child: Child | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Nginx:
-        self.process = subprocess.Popen(
-            [self.binary, "-p", str(self.dir), "-c", str(self.dir / "nginx.conf")],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"nginx exited: {self.process.stderr.read().decode()}")
-            try:
-                httpx.get(f"{self.url}/health", timeout=1)
-                return self
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        argv = [self.binary, "-p", str(self.dir), "-c", str(self.dir / "nginx.conf")]
+        self.child = Child.spawn("nginx", argv, self.dir / "nginx.log")
+        self.child.wait_ready(self._answers, timeout=10, interval=0.05)
+        return self
+
+    def _answers(self) -> bool:
+        """Any answer through the proxy, whatever the API's health says."""
+        try:
+            httpx.get(f"{self.url}/health", timeout=1)
+            return True
+        except httpx.TransportError:
+            return False
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGQUIT)  # graceful: finish what is in flight
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.child is not None:  # SIGQUIT is graceful: finish what is in flight
+            self.child.stop(timeout=10, sig=signal.SIGQUIT)

@@ -17,7 +17,6 @@ import pytest
 import sqlalchemy as sa
 from PIL import Image
 
-from devchain.process import free_port
 from kubonode.process import KuboProcess
 from render_executor.wakeup import JobsAvailable
 from tests.support.activity import Activity
@@ -37,6 +36,7 @@ from tests.support.platform import (
 from tests.support.warehouse import ingestor
 from veriframe_core.chain.addresses import normalize_address
 from veriframe_core.ipfs import IpfsClient
+from veriframe_core.processes import free_port
 from veriframe_core.settings import WorkerSettings
 
 

@@ -10,11 +10,11 @@ from collections import Counter
 
 import sqlalchemy as sa
 
-from veriframe_core.chain import store
 from veriframe_core.chain.addresses import normalize_address
 from veriframe_core.chain.events import EventCodec, EventDecodeError
+from veriframe_core.chain.ingest import store
 from veriframe_core.chain.ingest.batches import Batch, Cursor, TickReport, WorkingSet, Writes
-from veriframe_core.chain.projection import (
+from veriframe_core.chain.ingest.projection import (
     JOB_EVENTS,
     WORKER_EVENTS,
     StoredEvent,

@@ -12,10 +12,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from veriframe_core.chain import store
 from veriframe_core.chain.addresses import normalize_address
+from veriframe_core.chain.ingest import store
 from veriframe_core.chain.ingest.batches import Cursor, TickReport, lock_contract
-from veriframe_core.chain.projection import project
+from veriframe_core.chain.ingest.projection import project
 from veriframe_core.chain.rpc import BLOCK_NOT_FOUND, ChainRpcError, StarknetRpc
 from veriframe_core.warehouse.notify import notify_changes
 

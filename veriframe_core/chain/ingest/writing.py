@@ -6,7 +6,7 @@ import time
 
 import sqlalchemy as sa
 
-from veriframe_core.chain import store
+from veriframe_core.chain.ingest import store
 from veriframe_core.chain.ingest.batches import TickReport, Writes, lock_contract
 from veriframe_core.warehouse.notify import notify_changes
 

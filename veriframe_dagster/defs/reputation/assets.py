@@ -24,8 +24,8 @@ from typing import Any
 import dagster as dg
 import sqlalchemy as sa
 
-from veriframe_core import analytics
 from veriframe_core.settings import Settings
+from veriframe_core.warehouse import analytics
 from veriframe_dagster.defs.chain.assets import TABLES as CHAIN_TABLES
 from veriframe_dagster.defs.chain.assets import table_key as chain_table_key
 from veriframe_dagster.defs.render.assets import RENDER_KEY

@@ -6,7 +6,7 @@ from typing import Any
 
 import dagster as dg
 
-from veriframe_core import analytics
+from veriframe_core.warehouse import analytics
 from veriframe_dagster.defs.chain.assets import column_schema
 
 GROUP = "reputation"

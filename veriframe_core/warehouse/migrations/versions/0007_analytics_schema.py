@@ -2,7 +2,7 @@
 
 Derived from the chain tables and the render attempts by the Dagster assets of
 `veriframe_dagster.defs.reputation`; read by the data team with SQL or pandas
-(`veriframe_core.analytics`). A schema of its own, so the data team can be granted read
+(`veriframe_core.warehouse.analytics`). A schema of its own, so the data team can be granted read
 access to it alone, and the chain tables' migrations never collide with it.
 
 Revision ID: 0007

@@ -1,23 +1,25 @@
-"""`devchain_bulkLoad`: a realistic JobRegistry history, fast, made of real transactions.
+"""A realistic JobRegistry history, fast, made of real transactions: the load that the
+backfill benchmark (bench/chain_backfill.py) and the devchain tests ingest or check.
 
 Why: the backfill benchmark needs hundreds of thousands of events, and sending them with
 starknet-py over HTTP (fee estimation, a 160 ms signature and a round trip per transaction)
 manages about 700 events/s. This loader plays a marketplace instead: the owner, creators and
-workers (the predeployed dev accounts, whose keys devchain knows) act in turns, block after
-block. Each turn is an INVOKE v3 multicall built as starknet-py builds it (Cairo 1 calldata,
-the account's nonce, resource bounds that cover the gas), signed for real, and handed to
-`Chain.add_invoke` — the path `starknet_addInvokeTransaction` takes — so every transaction
-is validated, executed, journaled and queryable like one sent over HTTP. Only the HTTP round
-trips and fee estimation are skipped.
+workers (devchain's predeployed dev accounts, whose keys `devchain_info` gives) act in turns,
+block after block. Each turn is an INVOKE v3 multicall built as starknet-py builds it (Cairo 1
+calldata, the account's nonce, resource bounds that cover the gas), signed for real, and sent
+with its block through `devchain_addBlocks`, so every transaction is validated, executed,
+journaled and queryable like one sent with `starknet_addInvokeTransaction`. Only the round
+trip per transaction, fee estimation and devchain hashing each transaction again are skipped.
 
 The loader keeps its own model of the contract (reputations, counters, eligibility, jobs,
-balances) so every call it makes obeys the rules; a transaction that reverts unexpectedly
-stops the load (the model would be wrong from there on). The only reverts are deliberate: a
-worker now and then loses a race for a job that another worker has just taken.
+balances), started from the chain's views, so every call it makes obeys the rules; a
+transaction that reverts unexpectedly stops the load (the model would be wrong from there
+on). The only reverts are deliberate: a worker now and then loses a race for a job that
+another worker has just taken.
 
 Deterministic: the same seed and start time give the same transactions, hashes and events.
-A load runs inside the RPC call, so devchain answers nothing else until it is done (about a
-minute per 200,000 events on two cores); big loads hash and sign in two signer processes.
+Big loads hash and sign in two signer processes while this one builds the next blocks and
+devchain executes the previous ones (about a minute per 200,000 events on two cores).
 """
 
 from __future__ import annotations
@@ -28,17 +30,18 @@ import random
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+import orjson
 from starknet_py.hash.selector import get_selector_from_name
 from starknet_py.net.client_models import ResourceBounds, ResourceBoundsMapping
 
-from devchain.chain import L1_DATA_GAS_PRICE, L1_GAS_PRICE, L2_GAS_PRICE, Chain, hash_key
+from devchain.chain import L1_DATA_GAS_PRICE, L1_GAS_PRICE, L2_GAS_PRICE
 from devchain.contracts.job_registry import u256_felts
-from devchain.errors import RpcError
-from devchain.signing import invoke_v3, sign_batch
+from tests.support.fast_signing import sign_batch
 from veriframe_core.chain import rules
 from veriframe_core.chain.cids import cid_to_felts
 from veriframe_core.chain.events import event_codec
@@ -61,6 +64,7 @@ SELECTOR = {
 }
 PARALLEL_FROM_EVENTS = 20_000  # below this, signing in-process beats starting signers
 MAX_IN_FLIGHT = 16  # blocks built ahead of execution while signers hash them
+BLOCKS_PER_CALL = 8  # signed blocks sent to devchain in one devchain_addBlocks
 
 # (weight, value) tables: what the marketplace looks like
 MIN_REPUTATIONS = [
@@ -86,6 +90,7 @@ RACE_PER_BLOCK = 0.02  # chance of a deliberate lost race (a reverted submit_res
 B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
 Call = tuple[int, int, list[int]]  # to, selector, arguments
+Rpc = Callable[[str, dict[str, Any]], Any]  # one JSON-RPC call: method, params -> result
 
 
 @dataclass(frozen=True)
@@ -100,27 +105,15 @@ class LoadPlan:
     start_time: int | None = None  # default: the chain's clock
     signers: int | None = None  # signing processes; None: 2 for big loads, 0 (inline) else
 
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> LoadPlan:
-        """A plan from devchain_bulkLoad's params, checked."""
-        known = set(cls.__dataclass_fields__)
-        unknown = set(params) - known
-        if unknown:
-            raise RpcError.invalid_params(f"unknown bulkLoad parameters {sorted(unknown)}")
-        if not isinstance(params.get("events"), int) or not 1 <= params["events"] <= 10**7:
-            raise RpcError.invalid_params("events must be an integer in [1, 10000000]")
-        for name in ("seed", "txs_per_block", "max_calls_per_tx", "block_time_s", "start_time"):
-            if params.get(name) is not None and not isinstance(params[name], int):
-                raise RpcError.invalid_params(f"{name} must be an integer")
-        signers = params.get("signers")
-        if signers is not None and (not isinstance(signers, int) or not 0 <= signers <= 8):
-            raise RpcError.invalid_params("signers must be an integer in [0, 8]")
-        plan = cls(**params)
-        if plan.txs_per_block < 1 or plan.max_calls_per_tx < 8 or plan.block_time_s < 1:
-            raise RpcError.invalid_params(
+    def __post_init__(self) -> None:
+        if not 1 <= self.events <= 10**7:
+            raise ValueError("events must be in [1, 10000000]")
+        if self.signers is not None and not 0 <= self.signers <= 8:
+            raise ValueError("signers must be in [0, 8]")
+        if self.txs_per_block < 1 or self.max_calls_per_tx < 8 or self.block_time_s < 1:
+            raise ValueError(
                 "txs_per_block >= 1, max_calls_per_tx >= 8 and block_time_s >= 1 are required"
             )
-        return plan
 
 
 @dataclass
@@ -242,39 +235,36 @@ def _tx_json(tx: _Tx, signature: tuple[int, int]) -> dict[str, Any]:
 class _Loader:
     """The marketplace: its model of the contract and the turns its actors take."""
 
-    def __init__(self, chain: Chain, plan: LoadPlan):
-        self.chain = chain
+    def __init__(self, rpc: Rpc, plan: LoadPlan):
         self.plan = plan
         self.rng = random.Random(plan.seed)
-        info = chain.info
+        info = rpc("devchain_info", {})
+        self.chain_id = int(info["chain_id"], 16)
         self.registry = int(info["job_registry_address"], 16)
         self.token = int(info["token_address"], 16)
         self.keys = {int(a["address"], 16): int(a["private_key"], 16) for a in info["accounts"]}
-        state = chain.state_at(None)
-        if state.read((self.registry, "paused")):
-            raise RpcError.invalid_params("the JobRegistry is paused; unpause it first")
-        self.owner = state.read((self.registry, "owner"))
+        view = _Views(rpc, self.registry, self.token)
+        if view.registry("is_paused")[0]:
+            raise ValueError("the JobRegistry is paused; unpause it first")
+        (self.owner,) = view.registry("owner")
         if self.owner not in self.keys:
-            raise RpcError.invalid_params("the JobRegistry owner is not a dev account")
+            raise ValueError("the JobRegistry owner is not a dev account")
         others = [a for a in self.keys if a != self.owner]
         if len(others) < 3:
-            raise RpcError.invalid_params("bulkLoad needs at least 4 accounts (--accounts)")
+            raise ValueError("a load needs at least 4 dev accounts (devchain --accounts)")
         n_creators = max(1, len(others) // 5)
         self.creators = others[:n_creators]
-        self.nonces = {a: state.read((a, "__nonce__")) for a in self.keys}
-        self.balances = {a: state.read((self.token, "balances", a)) for a in self.creators}
-        self.job_counter = state.read((self.registry, "job_counter"))
+        self.nonces = {a: view.nonce(a) for a in self.keys}
+        self.balances = {a: view.balance(a) for a in self.creators}
+        (self.job_counter,) = view.registry("get_job_counter")
         self.workers: dict[int, _Worker] = {}
         for address in others[n_creators:]:
             quality = self.rng.choices(["good", "fair", "poor"], weights=[65, 25, 10])[0]
-            reg = (self.registry, "worker_registration_time", address)
-            worker = _Worker(address, quality, registered=bool(state.read(reg)))
+            verified, reputation, completed, failed = view.registry("get_worker_status", address)
+            worker = _Worker(address, quality, registered=reputation > 0)  # never below 1 once
             if worker.registered:
-                worker.verified = bool(state.read((self.registry, "worker_verified", address)))
-                worker.ever_verified = worker.verified
-                worker.reputation = state.read((self.registry, "worker_reputation", address))
-                worker.completed = state.read((self.registry, "worker_jobs_completed", address))
-                worker.failed = state.read((self.registry, "worker_jobs_failed", address))
+                worker.verified = worker.ever_verified = bool(verified)
+                worker.reputation, worker.completed, worker.failed = reputation, completed, failed
             self.workers[address] = worker
         self.jobs: dict[int, _Job] = {}
         self.creator_jobs: dict[int, list[int]] = {c: [] for c in self.creators}  # unfinished
@@ -542,26 +532,25 @@ class _Progress:
     reverted: int = 0
     calls: int = 0
     blocks: int = 0
+    first_block: int = 0
+    last_block: int = 0
 
 
-def bulk_load(chain: Chain, plan: LoadPlan) -> dict[str, Any]:
-    """Load a marketplace history of at least `plan.events` JobRegistry events; returns the
-    counts per event name, blocks and transactions made, and the seconds it took."""
+def load_history(rpc: Rpc, plan: LoadPlan) -> dict[str, Any]:
+    """Load a marketplace history of at least `plan.events` JobRegistry events through `rpc`;
+    returns the counts per event name, blocks and transactions made, and the seconds it took."""
     started = time.perf_counter()
-    if chain.pending is not None and chain.pending.transactions:
-        chain.mine()
-    loader = _Loader(chain, plan)
+    loader = _Loader(rpc, plan)
     names = {
         (address, event_codec(contract).selector(name)): name
         for address, contract in ((loader.registry, "job_registry"), (loader.token, "erc20"))
         for name in event_codec(contract).names  # type: ignore[arg-type]
     }
+    latest = rpc("starknet_getBlockWithTxHashes", {"block_id": "latest"})["timestamp"]
     clock = plan.start_time
-    if clock is None:
-        clock = max(chain.now(), chain.latest.timestamp)
-    clock = max(clock, chain.latest.timestamp)
-    first_block = chain.latest.number + 1
-    progress = _Progress()
+    if clock is None:  # the pre-confirmed block's time: the chain's clock
+        clock = rpc("starknet_getBlockWithTxHashes", {"block_id": "pre_confirmed"})["timestamp"]
+    clock = max(clock, latest)
     signers = plan.signers
     if signers is None:
         signers = 2 if plan.events >= PARALLEL_FROM_EVENTS else 0
@@ -570,14 +559,14 @@ def bulk_load(chain: Chain, plan: LoadPlan) -> dict[str, Any]:
         if signers
         else None
     )
-    automine, chain.automine = chain.automine, False
+    sender = _Sender(rpc, names)
     try:
-        # blocks built and being signed; executed in order once signed, so that building
-        # (here) and hashing (in the signers) overlap
+        # blocks built and being signed; sent in order once signed, so that building (here),
+        # hashing (in the signers) and executing (in devchain) overlap
         in_flight: deque[tuple[int, list[_Tx], list[Future]]] = deque()
         while loader.registry_expected() < plan.events:
             if loader.block > 50 + plan.events:  # no progress: a bug, not a long load
-                raise RuntimeError("bulkLoad made no progress")
+                raise RuntimeError("the load made no progress")
             timestamp = clock + loader.block * plan.block_time_s
             timestamp += loader.rng.randrange(plan.block_time_s // 2 + 1)
             loader.now = timestamp
@@ -587,18 +576,18 @@ def bulk_load(chain: Chain, plan: LoadPlan) -> dict[str, Any]:
             while in_flight and (
                 len(in_flight) > MAX_IN_FLIGHT or all(f.done() for f in in_flight[0][2])
             ):
-                _execute(chain, loader, progress, names, *in_flight.popleft())
+                sender.add(*in_flight.popleft())
         while in_flight:
-            _execute(chain, loader, progress, names, *in_flight.popleft())
-        chain.set_time(chain.latest.timestamp)  # the clock goes on from the last block
+            sender.add(*in_flight.popleft())
+        sender.finish()
     finally:
-        chain.automine = automine
-        chain.known_hashes.clear()  # a failed load leaves no hashes behind
+        sender.close()
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+    progress = sender.progress
     predicted = {k: v for k, v in loader.expected.items() if v}
     if predicted != {k: v for k, v in progress.events.items() if v}:
-        raise RuntimeError(f"bulkLoad: events {dict(progress.events)} != model {predicted}")
+        raise RuntimeError(f"the load's events {dict(progress.events)} != model {predicted}")
     seconds = time.perf_counter() - started
     registry_events = sum(n for k, n in progress.events.items() if k in loader.registry_names)
     return {
@@ -612,12 +601,113 @@ def bulk_load(chain: Chain, plan: LoadPlan) -> dict[str, Any]:
         "reverted": progress.reverted,
         "calls": progress.calls,
         "blocks": progress.blocks,
-        "first_block": first_block,
-        "last_block": chain.latest.number,
+        "first_block": progress.first_block,
+        "last_block": progress.last_block,
         "seconds": round(seconds, 3),
         "events_per_s": round(registry_events / seconds) if seconds else 0,
         "signers": signers,
     }
+
+
+def over_http(url: str) -> Rpc:
+    """JSON-RPC calls to devchain at `url`, with no client timeout (big loads take minutes)."""
+    client = httpx.Client(timeout=None, headers={"content-type": "application/json"})
+
+    def call(method: str, params: dict[str, Any]) -> Any:
+        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+        answer = orjson.loads(client.post(url, content=orjson.dumps(body)).content)
+        if "error" in answer:
+            raise RuntimeError(f"{method}: {answer['error']}")
+        return answer["result"]
+
+    return call
+
+
+class _Views:
+    """The JobRegistry's and the token's views, and nonces, at the pre-confirmed block."""
+
+    def __init__(self, rpc: Rpc, registry: int, token: int):
+        self.rpc, self.registry_address, self.token = rpc, registry, token
+
+    def registry(self, function: str, *args: int) -> list[int]:
+        return self._call(self.registry_address, function, *args)
+
+    def balance(self, account: int) -> int:
+        low, high = self._call(self.token, "balance_of", account)
+        return low + (high << 128)
+
+    def nonce(self, account: int) -> int:
+        return int(self.rpc("starknet_getNonce", {"contract_address": hex(account)}), 16)
+
+    def _call(self, to: int, function: str, *args: int) -> list[int]:
+        request = {
+            "contract_address": hex(to),
+            "entry_point_selector": hex(get_selector_from_name(function)),
+            "calldata": [hex(a) for a in args],
+        }
+        return [int(x, 16) for x in self.rpc("starknet_call", {"request": request})]
+
+
+class _Sender:
+    """Sends signed blocks to devchain in batches, one call under way while the next blocks
+    are built, and counts what the receipts say."""
+
+    def __init__(self, rpc: Rpc, names: dict[tuple[int, int], str]):
+        self.rpc, self.names = rpc, names
+        self.progress = _Progress()
+        self._thread = ThreadPoolExecutor(1)
+        self._blocks: list[dict[str, Any]] = []
+        self._txs: list[list[_Tx]] = []
+        self._under_way: tuple[Future, list[list[_Tx]]] | None = None  # the call, its blocks
+
+    def add(self, timestamp: int, txs: list[_Tx], futures: list[Future]) -> None:
+        signed = [result for future in futures for result in future.result()]
+        payload = [
+            {"transaction_hash": hex(tx_hash), "transaction": _tx_json(tx, (r, s))}
+            for tx, (tx_hash, r, s) in zip(txs, signed, strict=True)
+        ]
+        self._blocks.append({"timestamp": timestamp, "transactions": payload})
+        self._txs.append(txs)
+        if len(self._blocks) >= BLOCKS_PER_CALL:
+            self._send()
+
+    def finish(self) -> None:
+        if self._blocks:
+            self._send()
+        self._wait()
+
+    def close(self) -> None:
+        self._thread.shutdown(cancel_futures=True)
+
+    def _send(self) -> None:
+        self._wait()
+        call = self._thread.submit(self.rpc, "devchain_addBlocks", {"blocks": self._blocks})
+        self._under_way = (call, self._txs)
+        self._blocks, self._txs = [], []
+
+    def _wait(self) -> None:
+        if self._under_way is None:
+            return
+        call, sent = self._under_way
+        self._under_way = None
+        for block, txs in zip(call.result()["blocks"], sent, strict=True):
+            self._count(block, txs)
+
+    def _count(self, block: dict[str, Any], txs: list[_Tx]) -> None:
+        progress = self.progress
+        for tx, outcome in zip(txs, block["transactions"], strict=True):
+            if outcome["succeeded"] == tx.expect_revert:
+                reason = outcome["revert_reason"]
+                what = "did not revert" if tx.expect_revert else f"reverted: {reason}"
+                raise RuntimeError(f"transaction {outcome['transaction_hash']} {what}")
+            progress.transactions += 1
+            progress.calls += len(tx.calls)
+            progress.reverted += not outcome["succeeded"]
+            for address, key in outcome["events"]:
+                progress.events[self.names[(int(address, 16), int(key, 16))]] += 1
+        progress.blocks += 1
+        progress.first_block = progress.first_block or block["block_number"]
+        progress.last_block = block["block_number"]
 
 
 def _run_turns(loader: _Loader) -> Iterator[_Tx]:
@@ -633,41 +723,9 @@ def _run_turns(loader: _Loader) -> Iterator[_Tx]:
 def _sign(loader: _Loader, txs: list[_Tx], pool: ProcessPoolExecutor | None) -> list[Future]:
     """Hash and sign a block's transactions: in the signer processes (two halves), or here."""
     jobs = [(tx.sender, loader.keys[tx.sender], tx.nonce, tx.calldata, tx.bounds) for tx in txs]
-    chain_id = loader.chain.chain_id
     if pool is None:
         done: Future = Future()
-        done.set_result(sign_batch(chain_id, jobs))  # type: ignore[arg-type]
+        done.set_result(sign_batch(loader.chain_id, jobs))  # type: ignore[arg-type]
         return [done]
     half = (len(jobs) + 1) // 2
-    return [pool.submit(sign_batch, chain_id, part) for part in (jobs[:half], jobs[half:])]
-
-
-def _execute(
-    chain: Chain,
-    loader: _Loader,
-    progress: _Progress,
-    names: dict[tuple[int, int], str],
-    timestamp: int,
-    txs: list[_Tx],
-    futures: list[Future],
-) -> None:
-    """Send one block's transactions through `Chain.add_invoke` and seal the block."""
-    chain.set_time(timestamp)
-    chain.pending_block().timestamp = timestamp
-    signed = [result for future in futures for result in future.result()]
-    for tx, (tx_hash, r, s) in zip(txs, signed, strict=True):
-        invoke = invoke_v3(tx.sender, tx.nonce, tx.calldata, tx.bounds)  # type: ignore[arg-type]
-        chain.known_hashes[hash_key(invoke, chain.chain_id)] = tx_hash
-        if chain.add_invoke(_tx_json(tx, (r, s))) != tx_hash:
-            raise RuntimeError("bulkLoad: devchain hashed a transaction differently")
-        receipt = chain.pending_block().transactions[-1].receipt
-        if receipt.succeeded == tx.expect_revert:
-            what = "did not revert" if tx.expect_revert else f"reverted: {receipt.revert_reason}"
-            raise RuntimeError(f"bulkLoad: transaction {tx_hash:#x} {what}")
-        progress.transactions += 1
-        progress.calls += len(tx.calls)
-        progress.reverted += not receipt.succeeded
-        for from_address, keys, _ in receipt.events:
-            progress.events[names[(from_address, keys[0])]] += 1
-    chain.mine()
-    progress.blocks += 1
+    return [pool.submit(sign_batch, loader.chain_id, part) for part in (jobs[:half], jobs[half:])]

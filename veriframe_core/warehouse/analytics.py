@@ -2,7 +2,7 @@
 
 The tables are written by the Dagster assets of `veriframe_dagster.defs.reputation` and read
 by anyone with SQL or pandas; these definitions are the contract between the two (columns,
-types, descriptions), as `warehouse.tables` is for the chain tables. Migration 0007 creates
+types, descriptions), as `tables` beside it is for the chain tables. Migration 0007 creates
 them.
 
 `load_table` returns a DataFrame with the types the columns mean: u256 amounts

@@ -1,13 +1,14 @@
 """STARK-curve ECDSA signing that gives starknet-py's signatures in a fraction of the time.
 
 Why: `starknet_py.hash.utils.message_signature` calls crypto-cpp's `Sign`, which takes about
-160 ms on this machine (a generic scalar multiplication), while the bulk loader signs
-thousands of transactions. This module computes the same signature, bit for bit: the nonce
-`k` comes from the same RFC 6979 function with the same seed (32), and `k·G` uses a table of
-precomputed multiples of the generator (32 windows of 8 bits), so a signature costs about
-31 point additions in pure Python. Verification stays with starknet-py (crypto-cpp).
+160 ms on this machine (a generic scalar multiplication), while the marketplace loader
+(`tests.support.marketplace`) signs thousands of transactions. This module computes the same
+signature, bit for bit: the nonce `k` comes from the same RFC 6979 function with the same
+seed (32), and `k·G` uses a table of precomputed multiples of the generator (32 windows of 8
+bits), so a signature costs about 31 point additions in pure Python. Verification stays with
+starknet-py (crypto-cpp).
 
-The bulk loader's signer processes run `sign_batch`; this module stays light to import (no
+The loader's signer processes run `sign_batch`; this module stays light to import (no
 contract ABIs) so that they start fast.
 """
 

@@ -19,7 +19,7 @@ import orjson
 import sqlalchemy as sa
 from psycopg2.extras import execute_values
 
-from veriframe_core.chain.projection import (
+from veriframe_core.chain.ingest.projection import (
     JOB_CHAIN_COLUMNS,
     WORKER_CHAIN_COLUMNS,
     StoredEvent,
