@@ -1,51 +1,71 @@
-"""What every route needs: the warehouse engine, paging, rows as plain values, and who is
-calling (a verified access token)."""
+"""What routes need, as typed dependencies (`Annotated[..., Depends(...)]`): the warehouse
+engine, the protocol's asyncpg pool and its transaction, the announcer, the offer cache,
+paging, rows as plain values, and who is calling (a verified access token). The app's state
+is read here only: no route touches `request.app.state`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Annotated, Any
 
+import asyncpg
 import sqlalchemy as sa
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
 from api.auth.store import LIVE_SESSION, SESSION_ENDED
 from api.auth.tokens import ACCESS, Claims, TokenError, TokenIssuer
+from api.available import AvailableJobs
 from api.chain import ApiChain
-from api.errors import ApiError
+from api.database import Transaction, transaction
+from api.errors import ApiError, unauthorized
+from api.realtime import ChangeFeed
 from veriframe_core.settings import Settings
+from veriframe_core.warehouse.notify import Announcer
 
 MAX_PAGE = 500
 
 
-async def get_engine(request: Request) -> sa.Engine:
-    return request.app.state.engine
+async def get_engine(connection: HTTPConnection) -> sa.Engine:
+    return connection.app.state.engine
 
 
-async def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
+async def get_settings(connection: HTTPConnection) -> Settings:
+    return connection.app.state.settings
 
 
-async def get_tokens(request: Request) -> TokenIssuer:
-    return request.app.state.tokens
+async def get_tokens(connection: HTTPConnection) -> TokenIssuer:
+    return connection.app.state.tokens
 
 
-async def get_chain(request: Request) -> ApiChain:
-    return request.app.state.chain
+async def get_chain(connection: HTTPConnection) -> ApiChain:
+    return connection.app.state.chain
+
+
+async def get_pool(connection: HTTPConnection) -> asyncpg.Pool:
+    return connection.app.state.pool
+
+
+async def get_announcer(connection: HTTPConnection) -> Announcer:
+    return connection.app.state.announcer
+
+
+async def get_offers(connection: HTTPConnection) -> AvailableJobs:
+    return connection.app.state.available
+
+
+async def get_feed(connection: HTTPConnection) -> ChangeFeed | None:
+    """The live-update feed, or None when this app runs without one."""
+    return getattr(connection.app.state, "feed", None)
 
 
 bearer = HTTPBearer(auto_error=False, description="an access token from /api/v1/auth")
 
 
-def unauthorized(message: str) -> ApiError:
-    return ApiError(401, message, headers={"WWW-Authenticate": "Bearer"})
-
-
 async def current_principal(
-    request: Request,
+    tokens: Annotated[TokenIssuer, Depends(get_tokens)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Claims:
     """The caller of a verified access token; 401 without one. (Async: no thread hop for a
@@ -53,7 +73,7 @@ async def current_principal(
     if credentials is None:
         raise unauthorized("authentication required: send Authorization: Bearer <access token>")
     try:
-        return request.app.state.tokens.check(credentials.credentials, ACCESS)
+        return tokens.check(credentials.credentials, ACCESS)
     except TokenError as err:
         raise unauthorized(str(err)) from None
 
@@ -102,20 +122,27 @@ async def paging(
     return Paging(limit, offset)
 
 
+JobId = Annotated[int, Path(ge=1, lt=2**251, description="the chain job id")]
 Engine = Annotated[sa.Engine, Depends(get_engine)]
 Pages = Annotated[Paging, Depends(paging)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 Chain = Annotated[ApiChain, Depends(get_chain)]
 Tokens = Annotated[TokenIssuer, Depends(get_tokens)]
+PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
+AnnouncerDep = Annotated[Announcer, Depends(get_announcer)]
+Offers = Annotated[AvailableJobs, Depends(get_offers)]
+Feed = Annotated[ChangeFeed | None, Depends(get_feed)]
 Principal = Annotated[Claims, Depends(current_principal)]
-WorkerPrincipal = Annotated[Claims, Depends(role("worker"))]
+CurrentWorker = Annotated[Claims, Depends(role("worker"))]
+"""The caller, who must have logged in as a worker (403 otherwise)."""
 
 
-def plain(row: sa.Row) -> dict[str, Any]:
-    """A row with NUMERIC values as decimal text (u256 and felts do not fit JSON numbers)."""
-    return {k: str(v) if isinstance(v, Decimal) else v for k, v in row._mapping.items()}
+async def claim_transaction(pool: PoolDep, announcer: AnnouncerDep) -> AsyncIterator[Transaction]:
+    """One transaction of the worker protocol around the route: committed (and its changes
+    announced) before the answer is sent, rolled back when the route raises; a claim rule's
+    refusal (`ClaimRefused`) becomes its status in `api.errors`."""
+    async with transaction(pool, announcer) as tx:
+        yield tx
 
 
-def fetch(engine: sa.Engine, query: sa.Select) -> list[dict[str, Any]]:
-    with engine.connect() as conn:
-        return [plain(r) for r in conn.execute(query)]
+ClaimTx = Annotated[Transaction, Depends(claim_transaction, scope="function")]
