@@ -115,7 +115,8 @@ def invalid_body(exc: RequestValidationError) -> dict[str, Any]:
     details = [
         FieldError(location=list(e["loc"]), message=e["msg"], type=e["type"]) for e in exc.errors()
     ]
-    return InvalidRequestBody(error=InvalidRequest(details=details)).model_dump(mode="json")
+    invalid = InvalidRequest(code="invalid_request", message="request is invalid", details=details)
+    return InvalidRequestBody(error=invalid).model_dump(mode="json")
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -75,9 +75,9 @@ BlenderVersion = Annotated[
 ]
 
 
-def examples(*documents: dict[str, Any]) -> ConfigDict:
+def examples(*documents: dict[str, Any], **config: Any) -> ConfigDict:
     """A model's config with its examples, which the OpenAPI document shows per operation."""
-    return ConfigDict(json_schema_extra={"examples": list(documents)})
+    return ConfigDict(json_schema_extra={"examples": list(documents)}, **config)
 
 
 def example_of(model: type[BaseModel]) -> dict[str, Any]:
@@ -345,24 +345,20 @@ class Capabilities(BaseModel):
 
 
 class WorkerProfileRequest(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "capabilities": {
-                        "gpu_model": "NVIDIA RTX 4090",
-                        "vram_mb": 24564,
-                        "devices": ["OPTIX", "CUDA", "CPU"],
-                        "blender_version": "4.2",
-                        "os": "linux",
-                    },
-                    "hardware_specs": {"cpu": "x86_64", "cpu_count": 16},
-                    "contact_info": "ops@example.org",
-                    "active": True,
-                }
-            ]
+    model_config = examples(
+        {
+            "capabilities": {
+                "gpu_model": "NVIDIA RTX 4090",
+                "vram_mb": 24564,
+                "devices": ["OPTIX", "CUDA", "CPU"],
+                "blender_version": "4.2",
+                "os": "linux",
+            },
+            "hardware_specs": {"cpu": "x86_64", "cpu_count": 16},
+            "contact_info": "ops@example.org",
+            "active": True,
         },
+        extra="forbid",
     )
 
     capabilities: Capabilities = Field(default_factory=Capabilities)
@@ -580,30 +576,35 @@ class TokenPair(BaseModel):
 
 # ---------------------------------------------------------------- the one error shape
 class Error(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     code: str = Field(description="stable, snake_case: what clients branch on")
     message: str = Field(description="for people: what happened and what to do")
-    details: Any = Field(None, description="what was wrong, when there is more to say")
+    details: Any = Field(description="what was wrong, when there is more to say (else null)")
 
 
 class ErrorBody(BaseModel):
     """Every failure: `{"error": {"code", "message", "details"}}`."""
 
     model_config = examples(
-        {"error": {"code": "conflict", "message": "job 7 is assigned, not open", "details": None}}
+        {"error": {"code": "conflict", "message": "job 7 is assigned, not open", "details": None}},
+        extra="forbid",
     )
 
     error: Error
 
 
 class FieldError(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     location: list[str | int] = Field(description="where: body, query or path, then the field")
     message: str
     type: str = Field(description="pydantic's error type, e.g. `missing`")
 
 
 class InvalidRequest(Error):
-    code: Literal["invalid_request"] = "invalid_request"
-    message: str = "request is invalid"
+    code: Literal["invalid_request"]
+    message: Literal["request is invalid"]
     details: list[FieldError]
 
 
@@ -623,7 +624,8 @@ class InvalidRequestBody(BaseModel):
                     }
                 ],
             }
-        }
+        },
+        extra="forbid",
     )
 
     error: InvalidRequest
