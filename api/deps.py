@@ -1,7 +1,7 @@
 """What routes need, as typed dependencies (`Annotated[..., Depends(...)]`): the warehouse
 engine, the protocol's asyncpg pool and its transaction, the announcer, the offer cache,
-paging, rows as plain values, and who is calling (a verified access token). The app's state
-is read here only: no route touches `request.app.state`."""
+paging, and who is calling (a verified access token). The app's state is read here only: no
+route touches `request.app.state`."""
 
 from __future__ import annotations
 
