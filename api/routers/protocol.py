@@ -23,6 +23,7 @@ from veriframe_core.protocol import (
     Claim,
     ClaimedJob,
     CompleteRequest,
+    Eligibility,
     FailRequest,
     FailResult,
     HeartbeatRequest,
@@ -64,7 +65,7 @@ async def available_jobs(pages: Pages, worker: CurrentWorker, offers: Offers) ->
         if page is MISS:
             page = await run_in_threadpool(offers.load_page, facts, pages.limit, pages.offset)
         items, more = page
-    eligibility = {"address": worker.address, "eligible": reason is None, "reason": reason}
+    eligibility = Eligibility(address=worker.address, eligible=reason is None, reason=reason)
     return as_json(page_json(items, pages.limit, pages.offset, more, eligibility))
 
 
