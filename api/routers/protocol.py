@@ -14,10 +14,9 @@ from starlette.concurrency import run_in_threadpool
 
 from api import claims, pipes
 from api.available import MISS, page_json
-from api.deps import ClaimTx, CurrentWorker, Offers, Pages, SettingsDep
+from api.deps import ClaimTx, CurrentWorker, JobId, Offers, Pages, SettingsDep
 from api.documents import as_json
 from api.errors import errors
-from api.routers.jobs import JobId
 from veriframe_core.protocol import (
     AvailablePage,
     Claim,
