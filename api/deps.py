@@ -5,7 +5,7 @@ route touches `request.app.state`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -28,44 +28,22 @@ from veriframe_core.warehouse.notify import Announcer
 MAX_PAGE = 500
 
 
-async def get_engine(connection: HTTPConnection) -> sa.Engine:
-    return connection.app.state.engine
+def app_state(name: str, *, optional: bool = False) -> Callable[[HTTPConnection], Awaitable]:
+    """A dependency: what the app's lifespan keeps as `app.state.<name>` (None when `optional`
+    and the app runs without it)."""
 
+    async def read(connection: HTTPConnection) -> Any:
+        state = connection.app.state
+        return getattr(state, name, None) if optional else getattr(state, name)
 
-async def get_settings(connection: HTTPConnection) -> Settings:
-    return connection.app.state.settings
-
-
-async def get_tokens(connection: HTTPConnection) -> TokenIssuer:
-    return connection.app.state.tokens
-
-
-async def get_chain(connection: HTTPConnection) -> ApiChain:
-    return connection.app.state.chain
-
-
-async def get_pool(connection: HTTPConnection) -> asyncpg.Pool:
-    return connection.app.state.pool
-
-
-async def get_announcer(connection: HTTPConnection) -> Announcer:
-    return connection.app.state.announcer
-
-
-async def get_offers(connection: HTTPConnection) -> AvailableJobs:
-    return connection.app.state.available
-
-
-async def get_feed(connection: HTTPConnection) -> ChangeFeed | None:
-    """The live-update feed, or None when this app runs without one."""
-    return getattr(connection.app.state, "feed", None)
+    return read
 
 
 bearer = HTTPBearer(auto_error=False, description="an access token from /api/v1/auth")
 
 
 async def current_principal(
-    tokens: Annotated[TokenIssuer, Depends(get_tokens)],
+    tokens: Annotated[TokenIssuer, Depends(app_state("tokens"))],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Claims:
     """The caller of a verified access token; 401 without one. (Async: no thread hop for a
@@ -123,15 +101,16 @@ async def paging(
 
 
 JobId = Annotated[int, Path(ge=1, lt=2**251, description="the chain job id")]
-Engine = Annotated[sa.Engine, Depends(get_engine)]
+Engine = Annotated[sa.Engine, Depends(app_state("engine"))]
 Pages = Annotated[Paging, Depends(paging)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-Chain = Annotated[ApiChain, Depends(get_chain)]
-Tokens = Annotated[TokenIssuer, Depends(get_tokens)]
-PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
-AnnouncerDep = Annotated[Announcer, Depends(get_announcer)]
-Offers = Annotated[AvailableJobs, Depends(get_offers)]
-Feed = Annotated[ChangeFeed | None, Depends(get_feed)]
+SettingsDep = Annotated[Settings, Depends(app_state("settings"))]
+Chain = Annotated[ApiChain, Depends(app_state("chain"))]
+Tokens = Annotated[TokenIssuer, Depends(app_state("tokens"))]
+PoolDep = Annotated[asyncpg.Pool, Depends(app_state("pool"))]
+AnnouncerDep = Annotated[Announcer, Depends(app_state("announcer"))]
+Offers = Annotated[AvailableJobs, Depends(app_state("available"))]
+"""The offer cache: pages of `/jobs/available` and workers' facts (`api.available`)."""
+Feed = Annotated[ChangeFeed | None, Depends(app_state("feed", optional=True))]
 Principal = Annotated[Claims, Depends(current_principal)]
 CurrentWorker = Annotated[Claims, Depends(role("worker"))]
 """The caller, who must have logged in as a worker (403 otherwise)."""

@@ -233,16 +233,15 @@ async def pipes_context(job_id: JobId, worker: CurrentWorker, tx: ClaimTx) -> Pi
 @router.post(
     "/{job_id}/pipes/messages",
     response_model=PipesMessagesStored,
-    responses=errors(
-        401,
-        404,
-        422,
-        said={
-            403: "the caller does not hold a claim on this job",
-            409: "not your live attempt, a gap before `first_seq`, or a conflict",
-            413: "the attempt has sent as many messages as it may",
-        },
-    ),
+    responses={
+        **HOLDER_ONLY,
+        **errors(
+            said={
+                409: "not your live attempt, a gap before `first_seq`, or a conflict",
+                413: "the attempt has sent as many messages as it may",
+            }
+        ),
+    },
     summary="Store a batch of your attempt's Dagster Pipes messages (in order, once)",
 )
 async def pipes_messages(
