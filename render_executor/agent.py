@@ -64,7 +64,7 @@ CRASHED = "the worker restarted; the render it had in hand was lost"
 CLAIMS = TypeAdapter(list[Claim])
 
 
-def as_json(message: BaseModel) -> dict:
+def request_body(message: BaseModel) -> dict:
     """A request body, as the API's schema has it."""
     return message.model_dump(mode="json")
 
@@ -347,7 +347,7 @@ class Agent:
         except ValidationError as err:  # as the API would refuse it
             raise JobFailed(f"the result cannot be delivered: {err}") from None
         with _timed(outcome, "complete"):
-            done = self.api.post(f"{JOBS}/{job_id}/complete", json=as_json(delivery))
+            done = self.api.post(f"{JOBS}/{job_id}/complete", json=request_body(delivery))
         if done.status_code != 200:
             raise JobFailed(f"the API did not take the result: {error_message(done)}")
         outcome.completed, outcome.result_cid = True, cid
@@ -415,12 +415,12 @@ class Agent:
             raise JobFailed(f"uploading the frame failed: {err}") from None
 
     def _fail(self, job_id: int, reason: str) -> None:
-        answer = self.api.post(f"{JOBS}/{job_id}/fail", json=as_json(reason_given(reason)))
+        answer = self.api.post(f"{JOBS}/{job_id}/fail", json=request_body(reason_given(reason)))
         if answer.status_code != 200:
             log.warning("Worker: failing job %d answered %s", job_id, error_message(answer))
 
     def _release(self, job_id: int, reason: str) -> None:
-        answer = self.api.post(f"{JOBS}/{job_id}/release", json=as_json(reason_given(reason)))
+        answer = self.api.post(f"{JOBS}/{job_id}/release", json=request_body(reason_given(reason)))
         if answer.status_code != 200:
             log.warning("Worker: releasing job %d answered %s", job_id, error_message(answer))
         else:
@@ -476,7 +476,7 @@ class _Heartbeat:
                 body = HeartbeatRequest(
                     progress=self.progress.done, message=self.progress.line[:200] or None
                 )
-                answer = self.api.post(f"{JOBS}/{self.job_id}/heartbeat", json=as_json(body))
+                answer = self.api.post(f"{JOBS}/{self.job_id}/heartbeat", json=request_body(body))
             except (httpx.HTTPError, ValidationError) as err:  # next period; the lease has slack
                 log.warning("Worker: heartbeat for job %d failed: %s", self.job_id, err)
                 continue
