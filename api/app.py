@@ -21,7 +21,7 @@ from api.database import open_pool
 from api.errors import install_error_handlers
 from api.maintenance import run_maintenance
 from api.realtime import ChangeFeed
-from api.routers import auth, events, health, jobs, workers
+from api.routers import auth, events, health, jobs, protocol, workers
 from api.routers.ws import router as ws_router
 from veriframe_core.settings import Settings, get_settings
 from veriframe_core.warehouse.engine import make_engine
@@ -86,7 +86,8 @@ def create_app(settings: Settings | None = None, engine: sa.Engine | None = None
         # would trust any local process's X-Forwarded-For before this one runs.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.api_trusted_proxies)
     app.include_router(health.router)
-    for module in (auth, workers, jobs, events):
+    # the protocol before jobs: `/jobs/claimed` and `/jobs/available` are not `/jobs/{job_id}`
+    for module in (auth, workers, protocol, jobs, events):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(ws_router, prefix=API_PREFIX)
     return app

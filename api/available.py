@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from api import claims
 from api.documents import AVAILABLE_JOB_JSON, SETTINGS_JOIN
 from api.prepared import Prepared
+from veriframe_core.protocol import Eligibility
 
 PAGE_TTL_S = 1.0
 """Of pages past the first (see `page_ttl`)."""
@@ -187,14 +188,14 @@ class AvailableJobs:
             cache[key] = value
 
 
-def page_json(items: str, limit: int, offset: int, more: bool, eligibility: dict) -> bytes:
+def page_json(items: str, limit: int, offset: int, more: bool, eligibility: Eligibility) -> bytes:
     """The `AvailablePage` document around Postgres's items array."""
     tail = json.dumps(
         {
             "limit": limit,
             "offset": offset,
             "next_offset": offset + limit if more else None,
-            "worker": eligibility,
+            "worker": eligibility.model_dump(),
         }
     )
     return f'{{"items":{items},{tail[1:]}'.encode()

@@ -34,7 +34,7 @@ from veriframe_core.warehouse.tables import RELEASED_PREFIX
 
 class ClaimRefused(Exception):
     """The caller's session has ended (`status` 401), it may not do this (403), the job is
-    unknown (404) or not in a state for it (409)."""
+    unknown (404) or not in a state for it (409); `api.errors` answers it with that status."""
 
     def __init__(self, status: int, message: str):
         super().__init__(message)

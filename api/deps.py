@@ -1,51 +1,49 @@
-"""What every route needs: the warehouse engine, paging, rows as plain values, and who is
-calling (a verified access token)."""
+"""What routes need, as typed dependencies (`Annotated[..., Depends(...)]`): the warehouse
+engine, the protocol's asyncpg pool and its transaction, the announcer, the offer cache,
+paging, and who is calling (a verified access token). The app's state is read here only: no
+route touches `request.app.state`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Annotated, Any
 
+import asyncpg
 import sqlalchemy as sa
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
 from api.auth.store import LIVE_SESSION, SESSION_ENDED
 from api.auth.tokens import ACCESS, Claims, TokenError, TokenIssuer
+from api.available import AvailableJobs
 from api.chain import ApiChain
-from api.errors import ApiError
+from api.database import Transaction, transaction
+from api.errors import ApiError, unauthorized
+from api.realtime import ChangeFeed
 from veriframe_core.settings import Settings
+from veriframe_core.warehouse.notify import Announcer
 
 MAX_PAGE = 500
 
 
-async def get_engine(request: Request) -> sa.Engine:
-    return request.app.state.engine
+def app_state(name: str, *, optional: bool = False) -> Callable[[HTTPConnection], Awaitable]:
+    """A dependency: what the app's lifespan keeps as `app.state.<name>` (None when `optional`
+    and the app runs without it)."""
 
+    async def read(connection: HTTPConnection) -> Any:
+        state = connection.app.state
+        return getattr(state, name, None) if optional else getattr(state, name)
 
-async def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
-
-
-async def get_tokens(request: Request) -> TokenIssuer:
-    return request.app.state.tokens
-
-
-async def get_chain(request: Request) -> ApiChain:
-    return request.app.state.chain
+    return read
 
 
 bearer = HTTPBearer(auto_error=False, description="an access token from /api/v1/auth")
 
 
-def unauthorized(message: str) -> ApiError:
-    return ApiError(401, message, headers={"WWW-Authenticate": "Bearer"})
-
-
 async def current_principal(
-    request: Request,
+    tokens: Annotated[TokenIssuer, Depends(app_state("tokens"))],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Claims:
     """The caller of a verified access token; 401 without one. (Async: no thread hop for a
@@ -53,7 +51,7 @@ async def current_principal(
     if credentials is None:
         raise unauthorized("authentication required: send Authorization: Bearer <access token>")
     try:
-        return request.app.state.tokens.check(credentials.credentials, ACCESS)
+        return tokens.check(credentials.credentials, ACCESS)
     except TokenError as err:
         raise unauthorized(str(err)) from None
 
@@ -102,20 +100,28 @@ async def paging(
     return Paging(limit, offset)
 
 
-Engine = Annotated[sa.Engine, Depends(get_engine)]
+JobId = Annotated[int, Path(ge=1, lt=2**251, description="the chain job id")]
+Engine = Annotated[sa.Engine, Depends(app_state("engine"))]
 Pages = Annotated[Paging, Depends(paging)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-Chain = Annotated[ApiChain, Depends(get_chain)]
-Tokens = Annotated[TokenIssuer, Depends(get_tokens)]
+SettingsDep = Annotated[Settings, Depends(app_state("settings"))]
+Chain = Annotated[ApiChain, Depends(app_state("chain"))]
+Tokens = Annotated[TokenIssuer, Depends(app_state("tokens"))]
+PoolDep = Annotated[asyncpg.Pool, Depends(app_state("pool"))]
+AnnouncerDep = Annotated[Announcer, Depends(app_state("announcer"))]
+Offers = Annotated[AvailableJobs, Depends(app_state("available"))]
+"""The offer cache: pages of `/jobs/available` and workers' facts (`api.available`)."""
+Feed = Annotated[ChangeFeed | None, Depends(app_state("feed", optional=True))]
 Principal = Annotated[Claims, Depends(current_principal)]
-WorkerPrincipal = Annotated[Claims, Depends(role("worker"))]
+CurrentWorker = Annotated[Claims, Depends(role("worker"))]
+"""The caller, who must have logged in as a worker (403 otherwise)."""
 
 
-def plain(row: sa.Row) -> dict[str, Any]:
-    """A row with NUMERIC values as decimal text (u256 and felts do not fit JSON numbers)."""
-    return {k: str(v) if isinstance(v, Decimal) else v for k, v in row._mapping.items()}
+async def claim_transaction(pool: PoolDep, announcer: AnnouncerDep) -> AsyncIterator[Transaction]:
+    """One transaction of the worker protocol around the route: committed (and its changes
+    announced) before the answer is sent, rolled back when the route raises; a claim rule's
+    refusal (`ClaimRefused`) becomes its status in `api.errors`."""
+    async with transaction(pool, announcer) as tx:
+        yield tx
 
 
-def fetch(engine: sa.Engine, query: sa.Select) -> list[dict[str, Any]]:
-    with engine.connect() as conn:
-        return [plain(r) for r in conn.execute(query)]
+ClaimTx = Annotated[Transaction, Depends(claim_transaction, scope="function")]

@@ -3,7 +3,7 @@
 Building a page of 50 jobs in Python (rows → dicts → pydantic → JSON) cost about 4 ms of
 CPU per request (bench/README.md); `json_build_object` in Postgres costs a fraction of that
 and the API only passes the text on. The fragments are made once, from the response models
-(`api.schemas.Job`, `RenderSettings`, `Claim`), so the JSON has their fields and types:
+(`veriframe_core.protocol.Job`, `RenderSettings`, `Claim`), so the JSON has their fields and types:
 u256 and felt fields as decimal text, timestamps as ISO 8601 UTC.
 """
 
@@ -13,12 +13,18 @@ import json
 import typing
 
 import sqlalchemy as sa
+from fastapi.responses import Response
 
 from api.prepared import Prepared
-from api.schemas import Claim, Job, RenderSettingsIn
+from veriframe_core.protocol import Claim, Job, RenderSettingsIn
 from veriframe_core.warehouse.tables import job_attempts, jobs
 
 DEFAULT_SETTINGS = json.dumps({**RenderSettingsIn().model_dump(), "custom": False})
+
+
+def as_json(text: str | bytes) -> Response:
+    """A document Postgres built, passed on as it is."""
+    return Response(text, media_type="application/json")
 
 
 def _is_text(annotation: typing.Any) -> bool:
@@ -63,7 +69,7 @@ json_build_object(
     'os', r.required_os),
   'custom', true) END"""
 AVAILABLE_JOB_JSON = json_object(Job, jobs, "j", render_settings=SETTINGS_JSON)
-"""An item of `/jobs/available` (`api.schemas.AvailableJob`) from `jobs j` and settings `r`."""
+"""An item of `/jobs/available` (`protocol.AvailableJob`) from `jobs j` and settings `r`."""
 SETTINGS_JOIN = (
     "LEFT JOIN job_render_settings r ON r.job_id = j.job_id AND r.created_tx = j.created_tx"
 )
@@ -78,7 +84,7 @@ JOB_DETAIL = Prepared(
     f"SELECT {json_object(Job, jobs, 'j', render_settings=SETTINGS_JSON, claim=LIVE_CLAIM)}::text"
     f" FROM jobs j {SETTINGS_JOIN} WHERE j.job_id = :job_id",
 )
-"""`GET /jobs/{id}`'s document (`api.schemas.JobDetail`) as JSON text (`job_detail_json`;
+"""`GET /jobs/{id}`'s document (`protocol.JobDetail`) as JSON text (`job_detail_json`;
 the worker protocol runs it on asyncpg)."""
 CLAIMED_JOB_JSON = json_object(Job, jobs, "j", render_settings=SETTINGS_JSON, claim=CLAIM_JSON)
 """The same document from a job row `j`, its settings `r` and its new attempt row `a`."""

@@ -1,7 +1,9 @@
-"""One JSON error shape for every failure: `{"error": {"code", "message", "details"}}`.
+"""One JSON error shape for every failure: `{"error": {"code", "message", "details"}}`
+(`veriframe_core.protocol.ErrorBody`; a 422's details are `FieldError`s).
 
 Clients branch on `code` (stable, snake_case); `message` is for people; `details` carries
-what was wrong (validation errors per field).
+what was wrong (validation errors per field). The handlers here are the one place an
+exception becomes a status, and `errors()` documents the same statuses per operation.
 """
 
 from __future__ import annotations
@@ -16,6 +18,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.claims import ClaimRefused
+from veriframe_core.protocol import (
+    Error,
+    ErrorBody,
+    FieldError,
+    InvalidRequest,
+    InvalidRequestBody,
+)
+
 log = logging.getLogger("veriframe.api")
 
 CODES = {
@@ -29,6 +40,19 @@ CODES = {
     429: "rate_limited",
     503: "unavailable",
 }
+DESCRIPTIONS = {
+    400: "the parameters contradict each other",
+    401: "no valid access token, or its session ended",
+    403: "the caller may not do this",
+    404: "no such resource",
+    409: "not in a state for this",
+    413: "more than the caller may send",
+    422: "the parameters or body do not match this operation's schema",
+    429: "too many requests from this client: retry after `Retry-After` seconds",
+    503: "the warehouse or the chain node is unavailable: retry after `Retry-After` seconds",
+}
+"""What each status means when an operation says no more specific."""
+BEARER = {"WWW-Authenticate": "Bearer"}
 DATABASE_DOWN = (
     sa.exc.OperationalError,
     asyncpg.PostgresConnectionError,
@@ -63,8 +87,36 @@ def not_found(what: str) -> ApiError:
     return ApiError(404, f"{what} not found")
 
 
+def unauthorized(message: str) -> ApiError:
+    return ApiError(401, message, headers=BEARER)
+
+
+def errors(*statuses: int, said: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
+    """An operation's `responses`: each status with the one error shape (422 with its field
+    errors) and what it means, from `DESCRIPTIONS` unless `said` says it for this operation."""
+    said = said or {}
+    return {
+        status: {
+            "model": InvalidRequestBody if status == 422 else ErrorBody,
+            "description": said.get(status) or DESCRIPTIONS[status],
+        }
+        for status in sorted({*statuses, *said})
+    }
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": details}}
+    return ErrorBody(error=Error(code=code, message=message, details=details)).model_dump(
+        mode="json"
+    )
+
+
+def invalid_body(exc: RequestValidationError) -> dict[str, Any]:
+    """The 422 body: every field error with where it is, what is wrong and pydantic's type."""
+    details = [
+        FieldError(location=list(e["loc"]), message=e["msg"], type=e["type"]) for e in exc.errors()
+    ]
+    invalid = InvalidRequest(code="invalid_request", message="request is invalid", details=details)
+    return InvalidRequestBody(error=invalid).model_dump(mode="json")
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -73,6 +125,11 @@ def install_error_handlers(app: FastAPI) -> None:
         body = error_body(exc.code, exc.message, exc.details)
         return JSONResponse(body, exc.status, headers=exc.headers)
 
+    @app.exception_handler(ClaimRefused)
+    async def claim_refused(request: Request, exc: ClaimRefused) -> JSONResponse:
+        headers = BEARER if exc.status == 401 else None
+        return await api_error(request, ApiError(exc.status, exc.message, headers=headers))
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = CODES.get(exc.status_code, "error")
@@ -80,11 +137,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [
-            {"location": list(e["loc"]), "message": e["msg"], "type": e["type"]}
-            for e in exc.errors()
-        ]
-        return JSONResponse(error_body("invalid_request", "request is invalid", details), 422)
+        return JSONResponse(invalid_body(exc), 422)
 
     async def database_down(_: Request, exc: Exception) -> JSONResponse:
         log.warning("Warehouse unavailable: %s", exc)

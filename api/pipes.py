@@ -9,15 +9,14 @@ The render run replays the stored messages as its logs and materialization.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from api.claims import ClaimRefused, held_attempt
 from api.database import Transaction
 from api.documents import JOB_DETAIL
 from api.prepared import Prepared
+from veriframe_core.protocol import JobDetail, PipesContext
 
-RENDER_ASSET = "render"
 MAX_MESSAGES_PER_ATTEMPT = 20_000
 
 STORED = Prepared(
@@ -41,28 +40,11 @@ INSERT = Prepared(
 )
 
 
-def context_data(job_id: int, attempt: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
-    """The attempt's `PipesContextData`: the `render` asset, partition = the chain job id."""
-    key = str(job_id)
-    return {
-        "asset_keys": [RENDER_ASSET],
-        "code_version_by_asset_key": None,
-        "provenance_by_asset_key": None,
-        "partition_key": key,
-        "partition_key_range": {"start": key, "end": key},
-        "partition_time_window": None,
-        # the render run may not exist yet (Dagster can be down): the attempt names the run
-        "run_id": f"veriframe-attempt-{attempt['id']}",
-        "job_name": RENDER_ASSET,
-        "retry_number": attempt["attempt"] - 1,
-        "extras": {"job": job, "attempt": attempt["attempt"]},
-    }
-
-
-async def context(tx: Transaction, worker: str, session_id: str, job_id: int) -> dict[str, Any]:
+async def context(tx: Transaction, worker: str, session_id: str, job_id: int) -> PipesContext:
+    """The caller's attempt's Pipes context (ClaimRefused unless it holds a live one)."""
     attempt = await held_attempt(tx, worker, session_id, job_id)
-    job = json.loads(await JOB_DETAIL.fetchval(tx.conn, {"job_id": job_id}))
-    return context_data(job_id, dict(attempt), job)
+    job = JobDetail.model_validate_json(await JOB_DETAIL.fetchval(tx.conn, {"job_id": job_id}))
+    return PipesContext.of_attempt(attempt["id"], job, attempt["attempt"])
 
 
 async def store_messages(

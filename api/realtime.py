@@ -28,9 +28,10 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from pydantic import BaseModel
 
-from api.deps import plain
-from api.schemas import Job, Worker
+from api.rows import plain
+from api.schemas import Worker
 from veriframe_core.chain.addresses import normalize_address
+from veriframe_core.protocol import Job
 from veriframe_core.warehouse.engine import dedicated_session
 from veriframe_core.warehouse.notify import CHANNEL
 from veriframe_core.warehouse.tables import jobs, workers

@@ -1,56 +1,48 @@
-"""Response shapes. u256 amounts and CID felts are decimal strings: JSON numbers lose
-precision past 2^53 in most clients."""
+"""The read side's shapes (workers, events, statistics, health) and the creator's render
+settings request. The worker protocol's messages live in `veriframe_core.protocol`, shared
+with the agent; u256 amounts and CID felts are decimal strings there and here."""
 
 from __future__ import annotations
 
-import json
-import re
 from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field
 
-from veriframe_core.chain.addresses import normalize_address
-from veriframe_core.chain.cids import cid_to_felts
-
-Address = Annotated[str, AfterValidator(normalize_address)]
-"""A StarkNet address in any hex/decimal form; normalised to 0x + 64 hex digits."""
-
-JobStatus = Literal["open", "assigned", "completed", "submitted", "finalized", "expired"]
-BigInt = Annotated[str, Field(pattern=r"^\d+$", description="an integer as decimal text")]
-
-T = TypeVar("T")
-
-
-def _no_nul(value: Any) -> Any:
-    """Postgres text and JSONB cannot hold U+0000: refuse it (422) rather than fail (500)."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("text must not contain NUL (U+0000) characters")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _no_nul(key)
-            _no_nul(item)
-    elif isinstance(value, list):
-        for item in value:
-            _no_nul(item)
-    return value
-
-
-Text = Annotated[str, AfterValidator(_no_nul)]
-"""Free text stored in Postgres."""
-JsonObject = Annotated[dict[str, Any], AfterValidator(_no_nul)]
-"""A free-form JSON object stored as JSONB."""
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    limit: int
-    offset: int
-    next_offset: int | None = Field(description="offset of the next page; null on the last")
+from veriframe_core.protocol import (
+    CREATOR,
+    JOB_EXAMPLE,
+    SETTINGS_EXAMPLE,
+    WORKER,
+    BigInt,
+    RenderSettingsIn,
+    examples,
+)
 
 
 class Worker(BaseModel):
+    model_config = examples(
+        {
+            "address": WORKER,
+            "registered": True,
+            "verified": True,
+            "reputation": 540,
+            "jobs_completed": 12,
+            "jobs_failed": 1,
+            "total_earnings": "12000000000000000000",
+            "info_cid": None,
+            "registered_at": "2026-12-01T10:00:00Z",
+            "verified_at": "2026-12-01T10:05:00Z",
+            "verified_by": CREATOR,
+            "capabilities": {"devices": ["OPTIX", "CPU"], "vram_mb": 24564},
+            "hardware_specs": {"cpu_count": 16},
+            "contact_info": None,
+            "active": True,
+            "last_seen": "2026-12-07T08:00:00Z",
+            "updated_block": 118,
+        }
+    )
+
     address: str
     registered: bool
     verified: bool
@@ -71,6 +63,22 @@ class Worker(BaseModel):
 
 
 class ReputationChange(BaseModel):
+    model_config = examples(
+        {
+            "worker_address": WORKER,
+            "job_id": 7,
+            "old_reputation": 500,
+            "new_reputation": 540,
+            "change_amount": 40,
+            "reason": "job rated",
+            "quality_score": 90,
+            "changed_by": CREATOR,
+            "block_number": 131,
+            "transaction_hash": "0x61b" + "0" * 61,
+            "changed_at": "2026-12-07T09:00:00Z",
+        }
+    )
+
     worker_address: str
     job_id: int | None
     old_reputation: int
@@ -85,6 +93,18 @@ class ReputationChange(BaseModel):
 
 
 class WorkerStats(BaseModel):
+    model_config = examples(
+        {
+            "workers": 40,
+            "registered": 38,
+            "verified": 35,
+            "active": 30,
+            "average_reputation": 512.5,
+            "jobs_completed": 920,
+            "jobs_failed": 31,
+        }
+    )
+
     workers: int
     registered: int
     verified: int
@@ -94,28 +114,16 @@ class WorkerStats(BaseModel):
     jobs_failed: int
 
 
-class Job(BaseModel):
-    job_id: int
-    creator_address: str
-    asset_cid: str | None
-    asset_cid_part1: BigInt
-    asset_cid_part2: BigInt
-    reward_amount: BigInt
-    deadline: datetime
-    min_reputation: int
-    status: JobStatus
-    worker_address: str | None
-    result_cid: str | None
-    quality_score: int | None
-    created_at: datetime
-    submitted_at: datetime | None
-    finalized_at: datetime | None
-    created_block: int
-    created_tx: str
-    updated_block: int
-
-
 class JobStats(BaseModel):
+    model_config = examples(
+        {
+            "jobs": 12,
+            "by_status": {"open": 3, "assigned": 2, "finalized": 7},
+            "escrowed_reward": "5000000000000000000",
+            "paid_reward": "7000000000000000000",
+        }
+    )
+
     jobs: int
     by_status: dict[str, int]
     escrowed_reward: BigInt = Field(
@@ -125,6 +133,26 @@ class JobStats(BaseModel):
 
 
 class Event(BaseModel):
+    model_config = examples(
+        {
+            "id": 301,
+            "contract_address": "0x" + "0" * 60 + "f00d",
+            "event_name": "JobCreated",
+            "block_number": 120,
+            "block_hash": "0x7a1" + "0" * 61,
+            "block_timestamp": "2026-12-07T08:00:00Z",
+            "transaction_hash": JOB_EXAMPLE["created_tx"],
+            "transaction_index": 0,
+            "event_index": 1,
+            "job_id": 7,
+            "worker_address": None,
+            "decoded": {"job_id": "7", "creator": CREATOR, "reward": "1000000000000000000"},
+            "context": {},
+            "keys": ["0x1a2b", "0x7"],
+            "data": ["0xde0b6b3a7640000"],
+        }
+    )
+
     id: int
     contract_address: str
     event_name: str
@@ -143,6 +171,15 @@ class Event(BaseModel):
 
 
 class EventStats(BaseModel):
+    model_config = examples(
+        {
+            "events": 1840,
+            "by_name": {"JobCreated": 12, "WorkerRegistered": 40},
+            "first_block": 3,
+            "last_block": 131,
+        }
+    )
+
     events: int
     by_name: dict[str, int]
     first_block: int | None
@@ -150,192 +187,49 @@ class EventStats(BaseModel):
 
 
 class Health(BaseModel):
+    model_config = examples(
+        {
+            "status": "ok",
+            "database": "ok",
+            "ipfs": {"status": "ok", "url": "http://127.0.0.1:5001", "version": "0.32.1"},
+            "chain": {
+                "rpc": "ok",
+                "head": 131,
+                "cursor": 131,
+                "lag_blocks": 0,
+                "max_lag_blocks": 5,
+            },
+        }
+    )
+
     status: Literal["ok", "degraded"]
     database: str
     ipfs: dict[str, Any]
     chain: dict[str, Any]
 
 
-# ----------------------------------------------------------------- render settings, claims
-Engine = Literal["CYCLES", "BLENDER_EEVEE", "BLENDER_EEVEE_NEXT", "BLENDER_WORKBENCH"]
-OutputFormat = Literal["PNG", "JPEG", "OPEN_EXR", "TIFF", "WEBP"]
-Device = Literal["OPTIX", "CUDA", "HIP", "ONEAPI", "METAL", "CPU"]
-OperatingSystem = Literal["linux", "windows", "macos"]
-BlenderVersion = Annotated[
-    str, Field(pattern=r"^\d{1,3}(\.\d{1,3}){0,2}$", examples=["4.2", "5.0.1"])
-]
+class Service(BaseModel):
+    model_config = examples(
+        {"service": "veriframe-api", "api": "/api/v1", "docs": "/docs", "health": "/health"}
+    )
+
+    service: str
+    api: str
+    docs: str
+    health: str
+
+
+class JobSettingsRequest(RenderSettingsIn):
+    """The render settings a creator attaches to its job."""
+
+    model_config = examples(
+        {"job_id": 7, **{k: v for k, v in SETTINGS_EXAMPLE.items() if k != "custom"}}
+    )
+
+    job_id: int = Field(ge=1, lt=2**251, description="the chain job id")
 
 
 def version_numbers(version: str | None) -> list[int] | None:
     """A BlenderVersion as its numbers ("4.2" → [4, 2]): Postgres compares int arrays in
     version order."""
     return [int(p) for p in version.split(".")] if version else None
-
-
-def _result_cid(value: str) -> str:
-    if not CID_PATTERN.fullmatch(value):
-        raise ValueError("not a CIDv0 (Qm…, base58) or base32 CIDv1 (b…)")
-    cid_to_felts(value)  # fits the contract's two short strings
-    return value
-
-
-CID_PATTERN = re.compile(r"Qm[1-9A-HJ-NP-Za-km-z]{44}|b[a-z2-7]{58,61}")
-ResultCid = Annotated[str, Field(max_length=62), AfterValidator(_result_cid)]
-
-
-class RequiredCapabilities(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    devices: list[Device] | None = Field(
-        None, min_length=1, description="any of these render devices (Cycles backends)"
-    )
-    min_vram_mb: int | None = Field(None, ge=1, le=10**7)
-    min_blender_version: BlenderVersion | None = None
-    os: list[OperatingSystem] | None = Field(None, min_length=1)
-
-
-class RenderSettingsIn(BaseModel):
-    """What the creator wants rendered; every field has the default a worker would use."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    frame: int = Field(1, ge=0, le=1_048_574)
-    resolution_x: int = Field(1920, ge=1, le=16384)
-    resolution_y: int = Field(1080, ge=1, le=16384)
-    samples: int = Field(128, ge=1, le=65536)
-    engine: Engine = "CYCLES"
-    output_format: OutputFormat = "PNG"
-    required_capabilities: RequiredCapabilities = Field(default_factory=RequiredCapabilities)
-
-
-class RenderSettings(RenderSettingsIn):
-    custom: bool = Field(description="false: the creator attached none, these are the defaults")
-
-
-class JobSettingsRequest(RenderSettingsIn):
-    job_id: int = Field(ge=1, lt=2**251, description="the chain job id")
-
-
-class Claim(BaseModel):
-    job_id: int
-    attempt: int
-    worker_address: str
-    state: Literal["running", "completed", "failed", "expired"]
-    claimed_at: datetime
-    lease_expires_at: datetime
-    heartbeat_at: datetime | None
-    progress: float | None
-    status_message: str | None
-    ended_at: datetime | None
-    result_cid: str | None
-    result: dict[str, Any] | None
-    failure_reason: str | None
-
-
-class JobDetail(Job):
-    render_settings: RenderSettings
-    claim: Claim | None = Field(description="the live attempt (running or completed), if any")
-
-
-class AvailableJob(Job):
-    render_settings: RenderSettings
-
-
-class Eligibility(BaseModel):
-    address: str
-    eligible: bool
-    reason: str | None = Field(description="why no job is offered, when not eligible")
-
-
-class AvailablePage(Page[AvailableJob]):
-    worker: Eligibility
-
-
-class HeartbeatRequest(BaseModel):
-    progress: float = Field(ge=0, le=1, description="fraction done, 0-1 (never goes back)")
-    message: Text | None = Field(None, max_length=500)
-
-
-class CompleteRequest(BaseModel):
-    result_cid: ResultCid
-    render_time_s: float | None = Field(None, ge=0, le=10**7)
-    device: Device | None = None
-    metadata: JsonObject = Field(
-        default_factory=dict, description="anything else the worker reports (kept as JSON)"
-    )
-
-
-class FailRequest(BaseModel):
-    reason: Text = Field(min_length=1, max_length=500)
-
-
-class FailResult(BaseModel):
-    claim: Claim
-    failures: int = Field(description="the caller's failed attempts on this job")
-    blocked: bool = Field(description="true: the caller may not claim this job again")
-
-
-# ----------------------------------------------------------------- worker profile
-class Capabilities(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    gpu_model: Text | None = Field(None, max_length=100, examples=["NVIDIA RTX 4090"])
-    vram_mb: int | None = Field(None, ge=0, le=10**7)
-    devices: list[Device] | None = Field(None, description="render devices Cycles can use")
-    blender_version: BlenderVersion | None = None
-    os: OperatingSystem | None = None
-
-
-class WorkerProfileRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    capabilities: Capabilities = Field(default_factory=Capabilities)
-    hardware_specs: JsonObject | None = Field(
-        None, description="free-form hardware details (CPU, RAM, driver versions)"
-    )
-    contact_info: Text | None = Field(None, max_length=255)
-    active: bool = Field(True, description="false: the worker takes no jobs for now")
-
-
-PipesMethod = Literal[
-    "opened",
-    "closed",
-    "log",
-    "report_asset_materialization",
-    "report_asset_check",
-    "report_custom_message",
-    "log_external_stream",
-]
-MAX_PIPES_MESSAGE_BYTES = 64 * 1024
-MAX_PIPES_BATCH = 500
-
-
-class PipesMessage(BaseModel):
-    """One Dagster Pipes message, as `dagster_pipes` writes it."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    version: str = Field(alias="__dagster_pipes_version", min_length=1, max_length=16)
-    method: PipesMethod
-    params: JsonObject | None = None
-
-    @model_validator(mode="after")
-    def _small_and_about_the_render(self) -> PipesMessage:
-        size = len(json.dumps(self.params or {}))
-        if size > MAX_PIPES_MESSAGE_BYTES:
-            raise ValueError(f"a message may hold {MAX_PIPES_MESSAGE_BYTES:,} bytes, not {size:,}")
-        asset = (self.params or {}).get("asset_key")
-        if self.method.startswith("report_asset") and asset not in (None, "render"):
-            raise ValueError(f"messages may report on the `render` asset only, not {asset!r}")
-        return self
-
-
-class PipesMessagesIn(BaseModel):
-    attempt: int = Field(ge=1, description="the attempt the messages belong to (its number)")
-    first_seq: int = Field(ge=0, description="the sequence number of the first message")
-    messages: list[PipesMessage] = Field(min_length=1, max_length=MAX_PIPES_BATCH)
-
-
-class PipesMessagesStored(BaseModel):
-    stored: int = Field(description="messages of this batch stored now (a retry stores none)")
-    next_seq: int = Field(description="the sequence number the next batch starts at")

@@ -31,20 +31,28 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from render_executor.archives import ArchiveLimits, UnsafeArchive, unpack
 from render_executor.blender.runner import BlenderRunner, RenderFailed, RenderJob, RenderLimits
 from render_executor.capabilities import detect
 from render_executor.chain import ChainSubmitter
 from render_executor.pipes import open_render_pipes
-from render_executor.session import WorkerAuth, error_message
 from render_executor.wakeup import JobsAvailable
 from veriframe_core.ipfs import IpfsClient, IpfsError
+from veriframe_core.login import AccountLogin
+from veriframe_core.protocol import (
+    Claim,
+    ClaimedJob,
+    CompleteRequest,
+    FailRequest,
+    HeartbeatRequest,
+    WorkerProfileRequest,
+    error_message,
+)
 from veriframe_core.settings import WorkerSettings
 
 log = logging.getLogger("veriframe.worker")
@@ -53,6 +61,17 @@ MAX_REASON = 500
 SCRATCH = re.compile(r"^job-(\d+)-(\d+)$")
 STOPPED = "the worker was stopped"
 CRASHED = "the worker restarted; the render it had in hand was lost"
+CLAIMS = TypeAdapter(list[Claim])
+
+
+def request_body(message: BaseModel) -> dict:
+    """A request body, as the API's schema has it."""
+    return message.model_dump(mode="json")
+
+
+def reason_given(text: str) -> FailRequest:
+    """Why an attempt ends, in what the API takes (no NUL, 1-500 characters)."""
+    return FailRequest(reason=text.replace("\x00", "")[:MAX_REASON] or "no reason given")
 
 
 class JobFailed(Exception):
@@ -108,7 +127,7 @@ class Agent:
         key = worker_key(settings)
         self.api = httpx.Client(
             base_url=settings.worker_api_url,
-            auth=WorkerAuth(settings.worker_api_url, self.address, key),
+            auth=AccountLogin(settings.worker_api_url, self.address, key, "worker"),
             timeout=30,
         )
         cap = settings.worker_max_download_mb * 1024 * 1024
@@ -124,7 +143,7 @@ class Agent:
         self.heartbeat_s = heartbeat_s
         self.stopping = threading.Event()
         self.wakeup = JobsAvailable(settings.worker_api_url) if settings.worker_websocket else None
-        self.profile: dict[str, Any] | None = None
+        self.profile: WorkerProfileRequest | None = None
         # a delivered job's submit_result runs beside the next render, not before it
         self._chain = ThreadPoolExecutor(1, thread_name_prefix="submit")
         self._finishing: list[Future] = []
@@ -185,16 +204,17 @@ class Agent:
             )
         except RenderFailed as err:
             raise SystemExit(f"veriframe-worker: Blender does not work here: {err}") from None
-        answer = self.api.post("/api/v1/workers/register", json=self.profile)
+        body = self.profile.model_dump(mode="json", exclude_unset=True)
+        answer = self.api.post("/api/v1/workers/register", json=body)
         if answer.status_code != 200:
             log.warning("Worker: the profile was not stored: %s", error_message(answer))
         else:
-            caps = self.profile["capabilities"]
+            caps = self.profile.capabilities
             log.info(
                 "Worker %s: Blender %s, devices %s",
                 hex(self.address),
-                caps.get("blender_version"),
-                ", ".join(caps["devices"]),
+                caps.blender_version,
+                ", ".join(caps.devices or ()),
             )
         if self.wakeup is not None:
             self.wakeup.start()
@@ -212,10 +232,10 @@ class Agent:
         answer = self.api.get(f"{JOBS}/claimed")
         answer.raise_for_status()
         released = []
-        for claim in answer.json():
-            if (claim["job_id"], claim["attempt"]) in left:
-                self._release(claim["job_id"], CRASHED)
-                released.append(claim["job_id"])
+        for claim in CLAIMS.validate_json(answer.content):
+            if (claim.job_id, claim.attempt) in left:
+                self._release(claim.job_id, CRASHED)
+                released.append(claim.job_id)
         for folder in left.values():
             shutil.rmtree(folder, ignore_errors=True)
         return released
@@ -242,7 +262,7 @@ class Agent:
             except Exception as err:  # the job was delivered; only its report is incomplete
                 log.error("Worker: closing a delivered job's Pipes session failed: %s", err)
 
-    def claim_next(self) -> dict[str, Any] | None:
+    def claim_next(self) -> ClaimedJob | None:
         answer = self.api.post(f"{JOBS}/claim-next")
         if answer.status_code == 204:
             return None
@@ -250,12 +270,12 @@ class Agent:
             log.info("Worker: no claim now: %s", error_message(answer))
             return None
         answer.raise_for_status()
-        return answer.json()
+        return ClaimedJob.model_validate_json(answer.content)
 
     # ------------------------------------------------------------------ one job
-    def work_on(self, job: dict[str, Any]) -> Outcome:
+    def work_on(self, job: ClaimedJob) -> Outcome:
         started = time.perf_counter()
-        job_id, attempt = job["job_id"], job["claim"]["attempt"]
+        job_id, attempt = job.job_id, job.claim.attempt
         scratch = self.settings.resolved_worker_scratch_dir / f"job-{job_id}-{attempt}"
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir(parents=True)  # marks the claim as this agent's until the job ends
@@ -300,10 +320,10 @@ class Agent:
             except Exception as err:  # completed off-chain; the operator sees why
                 pipes.log.error(f"submit_result for job {outcome.job_id} failed: {err}")
 
-    def _deliver(self, job: dict[str, Any], scratch: Path, pipes, outcome: Outcome) -> None:
-        job_id = job["job_id"]
+    def _deliver(self, job: ClaimedJob, scratch: Path, pipes, outcome: Outcome) -> None:
+        job_id = job.job_id
         progress = _Progress()
-        with _Heartbeat(self.api, job_id, progress, self._heartbeat_s(job["claim"])) as beat:
+        with _Heartbeat(self.api, job_id, progress, self._heartbeat_s(job.claim)) as beat:
             with _timed(outcome, "download"):
                 blend = self._fetch(job, scratch, pipes)
             with _timed(outcome, "render"):
@@ -311,22 +331,23 @@ class Agent:
             with _timed(outcome, "upload"):
                 cid = self._upload(result.frame)
         outcome.seconds["blender_render"] = result.render_seconds
-        with _timed(outcome, "complete"):
-            done = self.api.post(
-                f"{JOBS}/{job_id}/complete",
-                json={
-                    "result_cid": cid,
-                    "render_time_s": round(result.render_seconds, 3),
-                    "device": result.device,
-                    "metadata": {
-                        "blender_version": result.blender_version,
-                        "peak_memory_mb": round(result.peak_memory_mb, 1),
-                        "width": result.width,
-                        "height": result.height,
-                        "size_bytes": result.size_bytes,
-                    },
+        try:
+            delivery = CompleteRequest(
+                result_cid=cid,
+                render_time_s=round(result.render_seconds, 3),
+                device=result.device,
+                metadata={
+                    "blender_version": result.blender_version,
+                    "peak_memory_mb": round(result.peak_memory_mb, 1),
+                    "width": result.width,
+                    "height": result.height,
+                    "size_bytes": result.size_bytes,
                 },
             )
+        except ValidationError as err:  # as the API would refuse it
+            raise JobFailed(f"the result cannot be delivered: {err}") from None
+        with _timed(outcome, "complete"):
+            done = self.api.post(f"{JOBS}/{job_id}/complete", json=request_body(delivery))
         if done.status_code != 200:
             raise JobFailed(f"the API did not take the result: {error_message(done)}")
         outcome.completed, outcome.result_cid = True, cid
@@ -343,8 +364,8 @@ class Agent:
             }
         )
 
-    def _fetch(self, job: dict[str, Any], scratch: Path, pipes) -> Path:
-        cid = job["asset_cid"]
+    def _fetch(self, job: ClaimedJob, scratch: Path, pipes) -> Path:
+        cid = job.asset_cid
         if not cid:
             raise JobFailed("the job's asset CID cannot be read from the chain")
         asset = scratch / "asset"
@@ -358,15 +379,17 @@ class Agent:
         except UnsafeArchive as err:
             raise JobFailed(f"the asset was refused: {err}") from None
 
-    def _render(self, job, blend: Path, scratch: Path, pipes, progress, lost: threading.Event):
-        wanted = job["render_settings"]
+    def _render(
+        self, job: ClaimedJob, blend: Path, scratch: Path, pipes, progress, lost: threading.Event
+    ):
+        wanted = job.render_settings
         render_job = RenderJob(
             blend,
-            frame=wanted["frame"],
-            resolution=(wanted["resolution_x"], wanted["resolution_y"]),
-            samples=wanted["samples"],
-            engine=wanted["engine"],
-            output_format=wanted["output_format"],
+            frame=wanted.frame,
+            resolution=(wanted.resolution_x, wanted.resolution_y),
+            samples=wanted.samples,
+            engine=wanted.engine,
+            output_format=wanted.output_format,
             device=self.settings.worker_device,
         )
         try:
@@ -392,22 +415,21 @@ class Agent:
             raise JobFailed(f"uploading the frame failed: {err}") from None
 
     def _fail(self, job_id: int, reason: str) -> None:
-        answer = self.api.post(f"{JOBS}/{job_id}/fail", json={"reason": reason})
+        answer = self.api.post(f"{JOBS}/{job_id}/fail", json=request_body(reason_given(reason)))
         if answer.status_code != 200:
             log.warning("Worker: failing job %d answered %s", job_id, error_message(answer))
 
     def _release(self, job_id: int, reason: str) -> None:
-        answer = self.api.post(f"{JOBS}/{job_id}/release", json={"reason": reason})
+        answer = self.api.post(f"{JOBS}/{job_id}/release", json=request_body(reason_given(reason)))
         if answer.status_code != 200:
             log.warning("Worker: releasing job %d answered %s", job_id, error_message(answer))
         else:
             log.info("Worker: released job %d: %s", job_id, reason)
 
-    def _heartbeat_s(self, claim: dict[str, Any]) -> float:
+    def _heartbeat_s(self, claim: Claim) -> float:
         if self.heartbeat_s is not None:
             return self.heartbeat_s
-        lease = _seconds(claim["lease_expires_at"]) - _seconds(claim["claimed_at"])
-        return max(lease / 4, 1.0)
+        return max(claim.lease_s / 4, 1.0)
 
 
 class _Either:
@@ -450,17 +472,15 @@ class _Heartbeat:
 
     def _beat(self) -> None:
         while not self._stop.wait(self.period):
-            body = {"progress": self.progress.done, "message": self.progress.line[:200] or None}
             try:
-                answer = self.api.post(f"{JOBS}/{self.job_id}/heartbeat", json=body)
-            except httpx.HTTPError as err:  # try again next period; the lease has slack
+                body = HeartbeatRequest(
+                    progress=self.progress.done, message=self.progress.line[:200] or None
+                )
+                answer = self.api.post(f"{JOBS}/{self.job_id}/heartbeat", json=request_body(body))
+            except (httpx.HTTPError, ValidationError) as err:  # next period; the lease has slack
                 log.warning("Worker: heartbeat for job %d failed: %s", self.job_id, err)
                 continue
             if answer.status_code in (401, 403, 404, 409):
                 log.error("Worker: lost job %d: %s", self.job_id, error_message(answer))
                 self.lost.set()
                 return
-
-
-def _seconds(stamp: str) -> float:
-    return datetime.fromisoformat(stamp).timestamp()

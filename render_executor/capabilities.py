@@ -18,6 +18,7 @@ from typing import Any
 
 from render_executor.blender.inside import DEVICE_ORDER
 from render_executor.blender.runner import BlenderRunner
+from veriframe_core.protocol import Capabilities, WorkerProfileRequest
 
 OS_NAMES = {"linux": "linux", "win32": "windows", "darwin": "macos"}
 VERSION = re.compile(r"^\d{1,3}(?:\.\d{1,3}){0,2}")
@@ -52,9 +53,9 @@ def _query_nvidia() -> list[dict[str, Any]]:
 
 def profile(
     probe: dict[str, Any], gpus: list[dict[str, Any]], requested_device: str = "AUTO"
-) -> dict[str, Any]:
-    """The profile body from a Blender probe (`BlenderRunner.probe`) and the GPUs found; a
-    worker set to one device offers only that one."""
+) -> WorkerProfileRequest:
+    """The profile from a Blender probe (`BlenderRunner.probe`) and the GPUs found; a worker
+    set to one device offers only that one. Only what was found is set (`exclude_unset`)."""
     found = probe["gpu_devices"]
     devices = [b for b in DEVICE_ORDER if found.get(b)] + ["CPU"]
     requested = requested_device.upper()
@@ -72,18 +73,20 @@ def profile(
         capabilities |= {"gpu_model": best["name"][:100], "vram_mb": best["vram_mb"]}
     elif gpu_names:
         capabilities["gpu_model"] = gpu_names[0][:100]
-    return {
-        "capabilities": {k: v for k, v in capabilities.items() if v is not None},
-        "hardware_specs": {
+    return WorkerProfileRequest(
+        capabilities=Capabilities(**{k: v for k, v in capabilities.items() if v is not None}),
+        hardware_specs={
             "gpus": gpus or [{"name": n} for n in gpu_names],
             "cpu": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(),
             "platform": platform.platform(),
             "blender": probe["blender_version"],
         },
-    }
+    )
 
 
-def detect(runner: BlenderRunner, scratch: Path, requested_device: str = "AUTO") -> dict:
+def detect(
+    runner: BlenderRunner, scratch: Path, requested_device: str = "AUTO"
+) -> WorkerProfileRequest:
     """This machine's profile (runs Blender once, a few seconds)."""
     return profile(runner.probe(scratch), _query_nvidia(), requested_device)

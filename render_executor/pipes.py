@@ -1,4 +1,4 @@
-"""Dagster Pipes over the platform's API: the agent's side (only `dagster-pipes` is imported).
+"""Dagster Pipes over the platform's API: the agent's side (of Dagster, only `dagster-pipes`).
 
 The agent cannot reach Dagster (workers are behind NAT and untrusted), so its Pipes context
 is read from the API and its messages are posted there, numbered from 0 per attempt, in
@@ -32,11 +32,11 @@ from dagster_pipes import (
     PipesParams,
     encode_param,
 )
+from pydantic import ValidationError
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from render_executor.session import error_message
-
-BATCH = 500  # the API's largest batch
+from veriframe_core import protocol
+from veriframe_core.protocol import MAX_PIPES_BATCH, error_message
 
 
 class PipesDeliveryError(RuntimeError):
@@ -59,7 +59,8 @@ class ApiContextLoader(PipesContextLoader):
     def load_context(self, params: PipesParams) -> Iterator[PipesContextData]:
         answer = self.client.get(f"/api/v1/jobs/{params['job_id']}/pipes/context")
         answer.raise_for_status()
-        yield answer.json()
+        context = protocol.PipesContext.model_validate_json(answer.content)
+        yield context.model_dump(mode="json")  # type: ignore[misc]  # the TypedDict's keys
 
 
 class ApiMessageChannel(PipesMessageWriterChannel):
@@ -99,7 +100,7 @@ class ApiMessageChannel(PipesMessageWriterChannel):
         with self._flushing:
             while True:
                 with self._lock:
-                    batch = self.pending[:BATCH]
+                    batch = self.pending[:MAX_PIPES_BATCH]
                 if not batch:
                     return
                 stored_up_to = self._retrying(self._post, self.sent, batch)
@@ -111,14 +112,17 @@ class ApiMessageChannel(PipesMessageWriterChannel):
                 self.sent = stored_up_to
 
     def _post(self, first: int, batch: list[PipesMessage]) -> int:
-        body = {"attempt": self.attempt, "first_seq": first, "messages": batch}
-        answer = self.client.post(self.url, json=body)
+        try:
+            body = protocol.PipesMessagesIn(attempt=self.attempt, first_seq=first, messages=batch)
+        except ValidationError as err:  # as the API would refuse them
+            raise PipesDeliveryError(f"Pipes messages {first}+ are malformed: {err}") from None
+        answer = self.client.post(self.url, json=body.model_dump(mode="json", by_alias=True))
         if answer.status_code in (401, 403, 404, 409, 413, 422):
             raise PipesDeliveryError(
                 f"the API refused Pipes messages {first}+: {error_message(answer)}"
             )
         answer.raise_for_status()
-        return answer.json()["next_seq"]
+        return protocol.PipesMessagesStored.model_validate_json(answer.content).next_seq
 
     @contextmanager
     def flushing_in_background(self) -> Iterator[None]:

@@ -22,12 +22,13 @@ import httpx
 from starknet_py.contract import Contract
 from starknet_py.net.full_node_client import FullNodeClient
 
-from render_executor.session import LoginRefused, WorkerAuth, error_message
 from veriframe_core.chain.accounts import contract_as
 from veriframe_core.chain.cids import cid_to_felts
 from veriframe_core.chain.events import event_codec
 from veriframe_core.chain.target import resolve_target
 from veriframe_core.ipfs import IpfsClient
+from veriframe_core.login import AccountLogin, LoginRefused
+from veriframe_core.protocol import error_message
 from veriframe_core.settings import Settings
 
 
@@ -100,7 +101,7 @@ class Creator:
 
     def __init__(self, account: CreatorAccount, api_url: str):
         self.account = account
-        auth = WorkerAuth(api_url, account.address, account.private_key, "authenticate")
+        auth = AccountLogin(api_url, account.address, account.private_key, "creator")
         self.api = httpx.Client(base_url=api_url, timeout=30, auth=auth)
 
     def close(self) -> None:

@@ -4,32 +4,38 @@ contract on chain; then short-lived access tokens and rotating refresh tokens.""
 from __future__ import annotations
 
 import secrets
-from typing import Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import store
 from api.auth.signatures import LoginMessage
 from api.auth.tokens import REFRESH, TokenError
-from api.deps import Chain, Engine, Principal, SettingsDep, Tokens, unauthorized
-from api.errors import ApiError
-from api.schemas import Address
+from api.deps import Chain, Engine, Principal, SettingsDep, Tokens
+from api.errors import ApiError, errors, unauthorized
 from veriframe_core.chain.addresses import normalize_address, parse_felt
 from veriframe_core.chain.rpc import ChainRpcError, ChainUnavailable
+from veriframe_core.protocol import (
+    WORKER,
+    ChallengeRequest,
+    ChallengeResponse,
+    LoginRequest,
+    RefreshRequest,
+    TokenPair,
+    examples,
+)
 
 router = APIRouter(prefix="/auth", tags=["auth"])
-MAX_SIGNATURE_FELTS = 64
 
 
-def rate_limited(request: Request) -> None:
+def rate_limited(request: Request, engine: Engine, settings: SettingsDep) -> None:
     """At most `api_auth_rate_per_minute` requests per client and endpoint (429 beyond)."""
-    limit = request.app.state.settings.api_auth_rate_per_minute
+    limit = settings.api_auth_rate_per_minute
     client = request.client.host if request.client else "unknown"
     key = f"{request.url.path}:{client}"
-    with request.app.state.engine.begin() as conn:
+    with engine.begin() as conn:
         hits = store.count_hit(conn, key)
     if hits > limit:
         raise ApiError(
@@ -42,64 +48,30 @@ def rate_limited(request: Request) -> None:
 RateLimited = Depends(rate_limited)
 
 
-class ChallengeRequest(BaseModel):
-    address: Address
-
-
-class ChallengeResponse(BaseModel):
-    address: str
-    nonce: str = Field(description="hex felt; send it back with the signature")
-    chain_id: str
-    issued_at: int
-    expires_at: int
-    typed_data: dict = Field(description="SNIP-12 revision 1 typed data: sign this")
-    message_hash: str = Field(description="the hash the account signs (for checking)")
-
-
-class LoginRequest(BaseModel):
-    address: Address
-    nonce: str = Field(max_length=80, description="the challenge's nonce")
-    signature: list[str] = Field(
-        min_length=1,
-        max_length=MAX_SIGNATURE_FELTS,
-        description="the account's signature felts (hex or decimal), as the wallet returns them",
+class Me(BaseModel):
+    model_config = examples(
+        {
+            "address": WORKER,
+            "roles": ["worker"],
+            "session_id": "9f86d081884c7d659a2feaa0c55ad015",
+            "expires_at": 1796631300,
+        }
     )
 
-    @field_validator("nonce")
-    @classmethod
-    def _nonce(cls, value: str) -> str:
-        parse_felt(value)
-        return value
-
-    @field_validator("signature")
-    @classmethod
-    def _felts(cls, values: list[str]) -> list[str]:
-        for value in values:
-            if len(value) > 80:
-                raise ValueError("a signature felt is at most 80 characters")
-            parse_felt(value)
-        return values
-
-
-class RefreshRequest(BaseModel):
-    refresh_token: str = Field(max_length=4096)
-
-
-class TokenPair(BaseModel):
-    access_token: str
-    refresh_token: str
-    token_type: Literal["bearer"] = "bearer"
-    expires_in: int = Field(description="seconds the access token is valid")
-    refresh_expires_in: int
-    address: str
-    roles: list[str]
-
-
-class Me(BaseModel):
     address: str
     roles: list[str]
     session_id: str
     expires_at: int = Field(description="when this access token expires (unix seconds)")
+
+
+class LoggedOut(BaseModel):
+    model_config = examples({"session_id": "9f86d081884c7d659a2feaa0c55ad015", "revoked": True})
+
+    session_id: str
+    revoked: bool = Field(description="false: the session had already ended")
+
+
+CHAIN_DOWN = {503: "the warehouse, or the StarkNet node that checks signatures, is unreachable"}
 
 
 def _chain_down(err: Exception) -> ApiError:
@@ -110,6 +82,7 @@ def _chain_down(err: Exception) -> ApiError:
     "/challenge",
     response_model=ChallengeResponse,
     dependencies=[RateLimited],
+    responses=errors(422, 429, said=CHAIN_DOWN),
     summary="A single-use SNIP-12 login message to sign",
 )
 async def challenge(body: ChallengeRequest, engine: Engine, chain: Chain, settings: SettingsDep):
@@ -200,7 +173,11 @@ def _pair(tokens, address: str, roles: tuple[str, ...], session_id: str, refresh
     }
 
 
-LOGIN_RESPONSES = {401: {"description": "challenge unusable or signature not valid"}}
+LOGIN_RESPONSES = errors(
+    422,
+    429,
+    said={401: "challenge unusable or signature not valid", **CHAIN_DOWN},
+)
 
 
 @router.post(
@@ -233,6 +210,9 @@ async def creator_login(
     "/refresh",
     response_model=TokenPair,
     dependencies=[RateLimited],
+    responses=errors(
+        422, 429, 503, said={401: "the refresh token is not valid, or was used before"}
+    ),
     summary="Trade a refresh token for a new pair (the old one stops working)",
 )
 def refresh(body: RefreshRequest, engine: Engine, tokens: Tokens) -> dict:
@@ -248,14 +228,21 @@ def refresh(body: RefreshRequest, engine: Engine, tokens: Tokens) -> dict:
     return _pair(tokens, claims.address, claims.roles, claims.session_id, new_refresh)
 
 
-@router.post("/logout", summary="End the caller's session: its refresh token stops working")
+@router.post(
+    "/logout",
+    response_model=LoggedOut,
+    responses=errors(401, 503),
+    summary="End the caller's session: its refresh token stops working",
+)
 def logout(principal: Principal, engine: Engine) -> dict:
     with engine.begin() as conn:
         revoked = store.revoke_session(conn, principal.session_id, "logout")
     return {"session_id": principal.session_id, "revoked": revoked}
 
 
-@router.get("/me", response_model=Me, summary="Who the access token belongs to")
+@router.get(
+    "/me", response_model=Me, responses=errors(401), summary="Who the access token belongs to"
+)
 def me(principal: Principal) -> dict:
     return {
         "address": principal.address,

@@ -7,12 +7,14 @@ from typing import Annotated
 import sqlalchemy as sa
 from fastapi import APIRouter, Path, Query
 
-from api.deps import Engine, Pages, fetch
-from api.errors import ApiError
-from api.schemas import Address, Event, EventStats, Page
+from api.deps import Engine, Pages
+from api.errors import ApiError, errors
+from api.rows import fetch
+from api.schemas import Event, EventStats
+from veriframe_core.protocol import Address, Page
 from veriframe_core.warehouse.tables import contract_events
 
-router = APIRouter(prefix="/events", tags=["events"])
+router = APIRouter(prefix="/events", tags=["events"], responses=errors(503))
 EVENT_COLUMNS = [contract_events.c[name] for name in Event.model_fields]
 Block = Annotated[int, Query(ge=0, lt=2**63)]
 
@@ -22,7 +24,12 @@ def chain_order(query: sa.Select) -> sa.Select:
     return query.order_by(e.block_number, e.transaction_index, e.event_index)
 
 
-@router.get("", response_model=Page[Event], summary="List events in chain order")
+@router.get(
+    "",
+    response_model=Page[Event],
+    responses=errors(400, 422),
+    summary="List events in chain order",
+)
 def list_events(
     engine: Engine,
     pages: Pages,
@@ -69,7 +76,12 @@ def event_stats(engine: Engine) -> dict:
     }
 
 
-@router.get("/block/{block_number}", response_model=Page[Event], summary="Events of a block")
+@router.get(
+    "/block/{block_number}",
+    response_model=Page[Event],
+    responses=errors(422),
+    summary="Events of a block",
+)
 def block_events(
     engine: Engine, block_number: Annotated[int, Path(ge=0, lt=2**63)], pages: Pages
 ) -> dict:
@@ -77,7 +89,12 @@ def block_events(
     return pages.page(fetch(engine, pages.apply(chain_order(query))))
 
 
-@router.get("/tx/{transaction_hash}", response_model=Page[Event], summary="Events of a transaction")
+@router.get(
+    "/tx/{transaction_hash}",
+    response_model=Page[Event],
+    responses=errors(422),
+    summary="Events of a transaction",
+)
 def transaction_events(engine: Engine, transaction_hash: Address, pages: Pages) -> dict:
     query = sa.select(*EVENT_COLUMNS).where(contract_events.c.transaction_hash == transaction_hash)
     return pages.page(fetch(engine, pages.apply(chain_order(query))))

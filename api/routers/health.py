@@ -6,10 +6,11 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.schemas import Health
+from api.deps import Engine, SettingsDep
+from api.schemas import Health, Service
 from veriframe_core.chain.rpc import ChainRpcError, ChainUnavailable
 from veriframe_core.chain.views import ChainReader
 from veriframe_core.settings import Settings
@@ -48,10 +49,9 @@ def _ipfs(url: str | None) -> dict[str, Any]:
     return {"status": "ok", "url": url, "version": version}
 
 
-def _status(request: Request) -> tuple[dict[str, Any], bool]:
+def _status(engine: sa.Engine, settings: Settings) -> tuple[dict[str, Any], bool]:
     """The health document, and whether the API is ready to serve workers."""
-    settings: Settings = request.app.state.settings
-    database_ok, cursor = _database(request.app.state.engine)
+    database_ok, cursor = _database(engine)
     head = _chain_head(settings)
     ipfs = _ipfs(settings.ipfs_api_url)
     lag = head - cursor if head is not None and cursor is not None else None
@@ -72,14 +72,14 @@ def _status(request: Request) -> tuple[dict[str, Any], bool]:
     return document, ready
 
 
-@router.get("/", summary="Service name and version")
+@router.get("/", response_model=Service, summary="Where the API, its docs and health are")
 def root() -> dict:
     return {"service": "veriframe-api", "api": "/api/v1", "docs": "/docs", "health": "/health"}
 
 
 @router.get("/health", response_model=Health, summary="Database, chain and IPFS status")
-def health(request: Request) -> dict:
-    return _status(request)[0]
+def health(engine: Engine, settings: SettingsDep) -> dict:
+    return _status(engine, settings)[0]
 
 
 @router.get(
@@ -88,6 +88,6 @@ def health(request: Request) -> dict:
     responses={503: {"model": Health, "description": "not ready: database or ingestion lag"}},
     summary="200 when the warehouse is reachable and ingestion is current",
 )
-def ready(request: Request) -> JSONResponse:
-    document, is_ready = _status(request)
+def ready(engine: Engine, settings: SettingsDep) -> JSONResponse:
+    document, is_ready = _status(engine, settings)
     return JSONResponse(document, status_code=200 if is_ready else 503)

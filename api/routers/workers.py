@@ -9,24 +9,24 @@ from fastapi import APIRouter, Query
 from sqlalchemy.dialects.postgresql import insert
 
 from api.auth.tokens import Claims
-from api.deps import Engine, Pages, Principal, fetch, plain, require_live_session
-from api.errors import ApiError, not_found
-from api.schemas import (
-    Address,
-    Page,
-    ReputationChange,
-    Worker,
-    WorkerProfileRequest,
-    WorkerStats,
-)
+from api.deps import Engine, Pages, Principal, require_live_session
+from api.errors import ApiError, errors, not_found
+from api.rows import fetch, plain
+from api.schemas import ReputationChange, Worker, WorkerStats
+from veriframe_core.protocol import Address, Page, WorkerProfileRequest
 from veriframe_core.warehouse.notify import notify_changes
 from veriframe_core.warehouse.tables import reputation_history, workers
 
-router = APIRouter(prefix="/workers", tags=["workers"])
+router = APIRouter(prefix="/workers", tags=["workers"], responses=errors(503))
 WORKER_COLUMNS = [workers.c[name] for name in Worker.model_fields]
 
 
-@router.get("", response_model=Page[Worker], summary="List workers, best reputation first")
+@router.get(
+    "",
+    response_model=Page[Worker],
+    responses=errors(422),
+    summary="List workers, best reputation first",
+)
 def list_workers(
     engine: Engine,
     pages: Pages,
@@ -60,7 +60,7 @@ def worker_stats(engine: Engine) -> dict:
     return {**row, "average_reputation": None if average is None else round(float(average), 2)}
 
 
-@router.get("/{address}", response_model=Worker, summary="One worker")
+@router.get("/{address}", response_model=Worker, responses=errors(404, 422), summary="One worker")
 def get_worker(engine: Engine, address: Address) -> dict:
     rows = fetch(engine, sa.select(*WORKER_COLUMNS).where(workers.c.address == address))
     if not rows:
@@ -71,6 +71,7 @@ def get_worker(engine: Engine, address: Address) -> dict:
 @router.get(
     "/{address}/reputation-history",
     response_model=Page[ReputationChange],
+    responses=errors(422),
     summary="A worker's reputation changes, newest first",
 )
 def reputation_changes(engine: Engine, address: Address, pages: Pages) -> dict:
@@ -108,7 +109,7 @@ def _save_profile(
 @router.post(
     "/register",
     response_model=Worker,
-    responses={401: {"description": "no valid access token"}},
+    responses=errors(401, 422),
     summary="Register or update your own off-chain profile (capabilities, contact)",
 )
 def register_profile(body: WorkerProfileRequest, engine: Engine, principal: Principal) -> dict:
@@ -120,10 +121,7 @@ def register_profile(body: WorkerProfileRequest, engine: Engine, principal: Prin
 @router.put(
     "/{address}",
     response_model=Worker,
-    responses={
-        401: {"description": "no valid access token"},
-        403: {"description": "not your address (and not an admin)"},
-    },
+    responses=errors(401, 422, said={403: "not your address (and not an admin)"}),
     summary="Update a worker's off-chain profile (the worker itself, or an admin)",
 )
 def update_profile(

@@ -19,6 +19,7 @@ from fastapi import APIRouter, WebSocket
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.websockets import WebSocketDisconnect
 
+from api.deps import Feed
 from api.realtime import ChangeFeed, Subscriber, frame, parse_topic
 
 log = logging.getLogger("veriframe.api.ws")
@@ -37,10 +38,9 @@ def error(code: str, message: str, topic: str | None = None) -> str:
 
 
 @router.websocket("/ws")
-async def live_updates(websocket: WebSocket) -> None:
+async def live_updates(websocket: WebSocket, feed: Feed) -> None:
     """Subscribe to `job:<id>`, `worker:<address>` or `jobs:available`."""
     await websocket.accept()
-    feed: ChangeFeed | None = getattr(websocket.app.state, "feed", None)
     if feed is None:
         await websocket.close(INTERNAL_ERROR, "live updates are not running")
         return

@@ -13,7 +13,6 @@ import pytest
 import sqlalchemy as sa
 from websockets.sync.client import connect
 
-from api.schemas import AvailablePage, Claim, FailResult, Job, JobDetail
 from tests.support.activity import Activity
 from tests.support.api import (
     ApiServer,
@@ -29,6 +28,7 @@ from tests.support.chain import Driver
 from tests.support.platform import eventually
 from tests.support.warehouse import ingestor
 from veriframe_core.chain.addresses import normalize_address
+from veriframe_core.protocol import AvailablePage, Claim, FailResult, Job, JobDetail
 
 CID = "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"
 OTHER_CID = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"

@@ -20,7 +20,6 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from api.realtime import ChangeFeed
-from api.schemas import Job
 from tests.support.activity import CIDS, Activity
 from tests.support.api import ApiServer, api_settings
 from tests.support.chain import Driver
@@ -28,6 +27,7 @@ from tests.support.warehouse import ingestor
 from veriframe_core.chain.addresses import normalize_address
 from veriframe_core.chain.cids import cid_to_felts
 from veriframe_core.processes import free_port
+from veriframe_core.protocol import Job
 from veriframe_core.settings import Settings
 from veriframe_core.warehouse.notify import CHANNEL, MAX_PAYLOAD_BYTES, notify_changes, payloads
 from veriframe_core.warehouse.tables import jobs

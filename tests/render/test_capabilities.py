@@ -21,18 +21,19 @@ def test_nvidia_smi_lines_give_each_gpu_and_its_memory() -> None:
 
 
 def test_a_gpu_machine_offers_its_backends_best_first_and_its_largest_vram() -> None:
-    caps = profile(GPU_PROBE, nvidia_gpus(SMI))["capabilities"]
-    assert caps["devices"] == ["OPTIX", "CUDA", "CPU"]
-    assert caps["gpu_model"] == "NVIDIA GeForce RTX 4090" and caps["vram_mb"] == 24564
-    assert caps["blender_version"] == "4.2.3"  # the API's version pattern, without "LTS"
+    caps = profile(GPU_PROBE, nvidia_gpus(SMI)).capabilities
+    assert caps.devices == ["OPTIX", "CUDA", "CPU"]
+    assert caps.gpu_model == "NVIDIA GeForce RTX 4090" and caps.vram_mb == 24564
+    assert caps.blender_version == "4.2.3"  # the API's version pattern, without "LTS"
 
 
 def test_a_worker_set_to_one_device_offers_only_that_one() -> None:
-    assert profile(GPU_PROBE, [], "cuda")["capabilities"]["devices"] == ["CUDA"]
-    assert profile(GPU_PROBE, [], "CPU")["capabilities"]["devices"] == ["CPU"]
+    assert profile(GPU_PROBE, [], "cuda").capabilities.devices == ["CUDA"]
+    assert profile(GPU_PROBE, [], "CPU").capabilities.devices == ["CPU"]
 
 
 def test_a_machine_without_a_gpu_offers_the_cpu() -> None:
     body = profile({"blender_version": "5.0.1", "gpu_devices": {}}, [])
-    assert body["capabilities"]["devices"] == ["CPU"]
-    assert "vram_mb" not in body["capabilities"] and body["hardware_specs"]["gpus"] == []
+    assert body.capabilities.devices == ["CPU"]
+    assert "vram_mb" not in body.model_dump(exclude_unset=True)["capabilities"]
+    assert body.hardware_specs is not None and body.hardware_specs["gpus"] == []
