@@ -10,9 +10,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from kubonode.process import KuboProcess
-from tests.support.chain import devchain_fixture
+from tests.support.activity import Activity
+from tests.support.api import ApiServer, api_settings
+from tests.support.chain import Driver, devchain_fixture
+from tests.support.warehouse import fresh_warehouse, ingestor
 from veriframe.demo import write_demo_blend
 from veriframe_core.processes import free_port
 from veriframe_core.settings import Settings
@@ -100,3 +104,29 @@ def api(api_server) -> Iterator[httpx.Client]:
     `api_server`)."""
     with httpx.Client(base_url=api_server.url, timeout=30) as client:
         yield client
+
+
+# A platform for worker agents: devchain with registered and verified workers, a warehouse
+# ingested from it and the API over it (with `kubo` and `demo_scene` above).
+@pytest.fixture(scope="module")
+def activity(chain: Driver) -> Activity:
+    act = Activity(chain)
+    act.setup_workers()
+    return act
+
+
+@pytest.fixture(scope="module")
+def warehouse(
+    chain: Driver, activity: Activity, embedded_pg: EmbeddedPostgres
+) -> Iterator[sa.Engine]:
+    engine = fresh_warehouse(embedded_pg)
+    ingestor(engine, chain).tick(60, until_caught_up=True)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def api_server(chain: Driver, warehouse: sa.Engine) -> Iterator[ApiServer]:
+    server = ApiServer(api_settings(chain, api_lease_s=30), warehouse).start()
+    yield server
+    server.stop()

@@ -9,10 +9,10 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from tests.reputation import expected
-from tests.reputation.expected import Chain
-from tests.reputation.history import Ledger
-from tests.reputation.runs import DAILY_KEYS, SCORECARD_KEY, run_checks, table_rows
+from tests.veriframe_dagster.reputation import expected
+from tests.veriframe_dagster.reputation.expected import Chain
+from tests.veriframe_dagster.reputation.history import Ledger
+from tests.veriframe_dagster.reputation.runs import DAILY_KEYS, SCORECARD_KEY, run_checks, table_rows
 from veriframe_core.settings import Settings
 
 

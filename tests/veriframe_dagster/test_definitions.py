@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
-WORKSPACE = Path(__file__).resolve().parent.parent / "workspace.yaml"
+WORKSPACE = Path(__file__).resolve().parents[2] / "workspace.yaml"
 
 
 def test_definitions_load() -> None:

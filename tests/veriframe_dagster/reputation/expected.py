@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from tests.reputation.history import Ledger
+from tests.veriframe_dagster.reputation.history import Ledger
 from tests.support.chain import Driver
 from veriframe_core.warehouse.tables import RELEASED_PREFIX
 

@@ -9,7 +9,7 @@ import pytest
 
 from veriframe_core.settings import CommonSettings, Settings, WorkerSettings
 
-RENDER_EXECUTOR = Path(__file__).resolve().parents[1] / "render_executor"
+RENDER_EXECUTOR = Path(__file__).resolve().parents[2] / "render_executor"
 
 
 def test_worker_settings_hold_no_database_operator_creator_or_dagster_fields() -> None:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from tests.reputation.history import Ledger
+from tests.veriframe_dagster.reputation.history import Ledger
 from veriframe_core.warehouse.analytics import TABLES, load_table
 
 

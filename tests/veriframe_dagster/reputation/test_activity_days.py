@@ -11,8 +11,8 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from tests.reputation.history import Ledger, record_attempts
-from tests.reputation.runs import on_chain_time
+from tests.veriframe_dagster.reputation.history import Ledger, record_attempts
+from tests.veriframe_dagster.reputation.runs import on_chain_time
 from veriframe_core.settings import Settings
 from veriframe_dagster.defs.reputation.partitions import daily_partitions
 from veriframe_dagster.defs.reputation.sensor import DaysCursor, evaluate, span_of_tick

@@ -16,8 +16,8 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from tests.reputation.history import History, Ledger, record_attempts
-from tests.reputation.runs import (
+from tests.veriframe_dagster.reputation.history import History, Ledger, record_attempts
+from tests.veriframe_dagster.reputation.runs import (
     DAILY_KEYS,
     SCORECARD_KEY,
     failed_checks,

@@ -47,7 +47,7 @@ def test_prepare_dagster_home_copies_the_repo_yaml(tmp_path: Path) -> None:
     url = "postgresql+psycopg2://postgres@/dagster?host=/tmp"
     home = prepare_dagster_home(Settings(data_dir=tmp_path / "data"), url)
     assert home == (tmp_path / "data" / "dagster_home").resolve()
-    repo_yaml = Path(__file__).resolve().parent.parent / "dagster.yaml"
+    repo_yaml = Path(__file__).resolve().parents[2] / "dagster.yaml"
     assert (home / "dagster.yaml").read_text() == repo_yaml.read_text()
     assert prepare_dagster_home(Settings(data_dir=tmp_path / "data"), url) == home
     with pytest.raises(ValueError, match="psycopg2"):
