@@ -15,13 +15,14 @@ from fastapi_offline import FastAPIOffline
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api.auth.tokens import TokenIssuer
-from api.available import AvailableJobs
 from api.chain import ApiChain
 from api.database import open_pool
 from api.errors import install_error_handlers
 from api.maintenance import run_maintenance
+from api.protocol import routes as protocol
+from api.protocol.offers import AvailableJobs
 from api.realtime import ChangeFeed
-from api.routers import auth, events, health, jobs, protocol, workers
+from api.routers import auth, events, health, jobs, workers
 from api.routers.ws import router as ws_router
 from veriframe_core.settings import Settings, get_settings
 from veriframe_core.warehouse.engine import make_engine

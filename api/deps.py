@@ -17,10 +17,10 @@ from starlette.requests import HTTPConnection
 
 from api.auth.store import LIVE_SESSION, SESSION_ENDED
 from api.auth.tokens import ACCESS, Claims, TokenError, TokenIssuer
-from api.available import AvailableJobs
 from api.chain import ApiChain
 from api.database import Transaction, transaction
 from api.errors import ApiError, unauthorized
+from api.protocol.offers import AvailableJobs
 from api.realtime import ChangeFeed
 from veriframe_core.settings import Settings
 from veriframe_core.warehouse.notify import Announcer
@@ -109,7 +109,7 @@ Tokens = Annotated[TokenIssuer, Depends(app_state("tokens"))]
 PoolDep = Annotated[asyncpg.Pool, Depends(app_state("pool"))]
 AnnouncerDep = Annotated[Announcer, Depends(app_state("announcer"))]
 Offers = Annotated[AvailableJobs, Depends(app_state("available"))]
-"""The offer cache: pages of `/jobs/available` and workers' facts (`api.available`)."""
+"""The offer cache: pages of `/jobs/available` and workers' facts (`api.protocol.offers`)."""
 Feed = Annotated[ChangeFeed | None, Depends(app_state("feed", optional=True))]
 Principal = Annotated[Claims, Depends(current_principal)]
 CurrentWorker = Annotated[Claims, Depends(role("worker"))]

@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.claims import ClaimRefused
+from api.protocol.claims import ClaimRefused
 from veriframe_core.protocol import (
     Error,
     ErrorBody,

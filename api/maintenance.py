@@ -10,8 +10,8 @@ import time
 
 import sqlalchemy as sa
 
-from api import claims
 from api.auth import store
+from api.protocol import claims
 
 log = logging.getLogger("veriframe.api")
 FORGET_EVERY_S = 3600.0

@@ -344,7 +344,7 @@ def mint_tokens(engine: sa.Engine, workers: list[SeedWorker]) -> list[str]:
 
 # ------------------------------------------------------------------- the claim plan
 def meets(caps: dict[str, Any] | None, req: dict[str, Any] | None) -> bool:
-    """`api.claims.capability_match` in Python: an undeclared capability meets nothing."""
+    """`api.protocol.claims.capability_match` in Python: an undeclared capability meets nothing."""
     if req is None:
         return True
     caps = caps or {}

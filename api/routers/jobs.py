@@ -1,5 +1,5 @@
 """Jobs: on-chain jobs as the warehouse holds them, their timelines and attempts, and the
-render settings their creators attach. The worker protocol is `api.routers.protocol`."""
+render settings their creators attach. The worker protocol is `api.protocol.routes`."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from api import claims
+from api.protocol import claims
 from tests.support.activity import CIDS, Activity
 from tests.support.chain import Driver
 from tests.support.warehouse import assert_tables_match_contract, fresh_warehouse, ingestor

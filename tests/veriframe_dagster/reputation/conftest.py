@@ -11,12 +11,12 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from tests.veriframe_dagster.reputation.expected import Chain
-from tests.veriframe_dagster.reputation.history import History, Ledger, record_attempts
-from tests.veriframe_dagster.reputation.runs import DAILY_KEYS, SCORECARD_KEY, materialize
 from tests.support.chain import Driver, devchain_fixture
 from tests.support.definitions import ingest, settings_for
 from tests.support.warehouse import fresh_warehouse_url
+from tests.veriframe_dagster.reputation.expected import Chain
+from tests.veriframe_dagster.reputation.history import History, Ledger, record_attempts
+from tests.veriframe_dagster.reputation.runs import DAILY_KEYS, SCORECARD_KEY, materialize
 from veriframe_core.settings import Settings
 from veriframe_core.warehouse.embedded import EmbeddedPostgres
 from veriframe_core.warehouse.engine import make_engine

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from tests.veriframe_dagster.reputation.history import Ledger
 from tests.support.chain import Driver
+from tests.veriframe_dagster.reputation.history import Ledger
 from veriframe_core.warehouse.tables import RELEASED_PREFIX
 
 

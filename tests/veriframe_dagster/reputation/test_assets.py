@@ -12,7 +12,12 @@ import sqlalchemy as sa
 from tests.veriframe_dagster.reputation import expected
 from tests.veriframe_dagster.reputation.expected import Chain
 from tests.veriframe_dagster.reputation.history import Ledger
-from tests.veriframe_dagster.reputation.runs import DAILY_KEYS, SCORECARD_KEY, run_checks, table_rows
+from tests.veriframe_dagster.reputation.runs import (
+    DAILY_KEYS,
+    SCORECARD_KEY,
+    run_checks,
+    table_rows,
+)
 from veriframe_core.settings import Settings
 
 

@@ -7,7 +7,12 @@ import dagster as dg
 import sqlalchemy as sa
 
 from tests.veriframe_dagster.reputation.history import Ledger
-from tests.veriframe_dagster.reputation.runs import DAILY_KEYS, failed_checks, materialize, table_rows
+from tests.veriframe_dagster.reputation.runs import (
+    DAILY_KEYS,
+    failed_checks,
+    materialize,
+    table_rows,
+)
 
 DAILY_TABLES = [key.path[-1] for key in DAILY_KEYS]
 

@@ -13,7 +13,12 @@ import pytest
 import sqlalchemy as sa
 
 from tests.veriframe_dagster.reputation.history import Ledger
-from tests.veriframe_dagster.reputation.runs import DAILY_KEYS, SCORECARD_KEY, run_checks, table_rows
+from tests.veriframe_dagster.reputation.runs import (
+    DAILY_KEYS,
+    SCORECARD_KEY,
+    run_checks,
+    table_rows,
+)
 from veriframe_dagster.defs.reputation.sql.network_days import refresh_network_days
 from veriframe_dagster.defs.reputation.sql.scorecard import refresh_scorecard
 from veriframe_dagster.defs.reputation.sql.worker_days import refresh_worker_days

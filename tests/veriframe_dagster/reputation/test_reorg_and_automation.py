@@ -16,6 +16,7 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from tests.support.chain import Driver
 from tests.veriframe_dagster.reputation.history import History, Ledger, record_attempts
 from tests.veriframe_dagster.reputation.runs import (
     DAILY_KEYS,
@@ -24,7 +25,6 @@ from tests.veriframe_dagster.reputation.runs import (
     materialize,
     on_chain_time,
 )
-from tests.support.chain import Driver
 from veriframe_core.chain import rules
 from veriframe_core.chain.addresses import normalize_address
 from veriframe_core.settings import Settings

@@ -1,6 +1,6 @@
 """The Dagster side of Pipes over the API: the worker's stored messages, replayed.
 
-The agent's context comes from the API (`api/pipes.py`), not from the run, so the injector
+The agent's context comes from the API (`api/protocol/pipes.py`), not from the run, so the injector
 injects nothing. The reader reads the job's attempts from the warehouse: failed or expired
 attempts are logged with their reasons; the completed attempt's messages are handed, in
 order, to Dagster's own Pipes handler, which turns them into the run's logs and the

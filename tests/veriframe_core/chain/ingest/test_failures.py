@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.veriframe_core.chain.ingest.faulty_proxy import FaultyProxy
 from tests.support.activity import Activity
 from tests.support.chain import Driver, chain_event_count
 from tests.support.warehouse import assert_tables_match_contract, ingestor, snapshot
+from tests.veriframe_core.chain.ingest.faulty_proxy import FaultyProxy
 from veriframe_core.chain.rpc import ChainRpcError, ChainUnavailable
 
 

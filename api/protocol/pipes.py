@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.claims import ClaimRefused, held_attempt
 from api.database import Transaction
 from api.documents import JOB_DETAIL
 from api.prepared import Prepared
+from api.protocol.claims import ClaimRefused, held_attempt
 from veriframe_core.protocol import JobDetail, PipesContext
 
 MAX_MESSAGES_PER_ATTEMPT = 20_000

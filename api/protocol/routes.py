@@ -1,7 +1,7 @@
 """The worker protocol: job offers, then claim → heartbeat → complete | fail | release with a
 leased claim, and the attempt's Dagster Pipes channel.
 
-Each route is one claim rule (`api.claims`, `api.pipes`) in one transaction (`ClaimTx`),
+Each route is one claim rule (`claims`, `pipes` beside it) in one transaction (`ClaimTx`),
 whose refusals the error handlers turn into statuses (`api.errors`). The messages are
 `veriframe_core.protocol`'s, which the agent parses and builds too; the answers are JSON
 that Postgres built (`api.documents`), passed on as they are.
@@ -12,11 +12,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
-from api import claims, pipes
-from api.available import MISS, page_json
 from api.deps import ClaimTx, CurrentWorker, JobId, Offers, Pages, SettingsDep
 from api.documents import as_json
 from api.errors import errors
+from api.protocol import claims, pipes
+from api.protocol.offers import MISS, page_json
 from veriframe_core.protocol import (
     AvailablePage,
     Claim,

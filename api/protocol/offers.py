@@ -22,9 +22,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from api import claims
 from api.documents import AVAILABLE_JOB_JSON, SETTINGS_JOIN
 from api.prepared import Prepared
+from api.protocol import claims
 from veriframe_core.protocol import Eligibility
 
 PAGE_TTL_S = 1.0
