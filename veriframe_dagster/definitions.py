@@ -1,9 +1,24 @@
-"""The Dagster code location ``veriframe`` (see workspace.yaml).
+"""The Dagster code location (named as `dagster_home.CODE_LOCATION` says, in workspace.yaml too).
 
-One `Definitions`: each domain's definitions plus the resources this deployment's settings
-choose. Loading it must stay cheap (the webserver, the daemon and every run worker import
-it): nothing here connects, starts a server or imports the chain stack; resources resolve
-on first use.
+One `Definitions`: each domain's definitions (`defs/<domain>/definitions.py`, its one entry
+point; its jobs and schedules in its `jobs.py`) plus the resources built from this
+deployment's settings. Settings reach Dagster code by one route: at run and tick time through
+the resources (`veriframe_dagster.resources`), which sensors, assets, checks and jobs all
+take; what shapes the definitions themselves (sensor intervals, crons, the reputation
+partitions' first day) is read here, when they are built.
+
+Why not Dagster's autoloading (`dg.components.load_from_defs_folder` / `load_defs` with
+`[tool.dg]` in pyproject.toml): the definitions are a function of `Settings`, and tests and
+benches build them for settings of their own with `build_definitions(settings)`. Autoloaded
+entry points (`@dg.definitions`) take no arguments (or a `ComponentLoadContext`), so they
+could only read the process's environment: the code location would be assembled by another
+path than the one tests exercise, or tests would have to rewrite the environment. `[tool.dg]`
+configures the `dg` CLI (dagster-dg-cli), which the project does not install. The `defs/`
+folder layout is kept; the four domains are listed below.
+
+Loading it must stay cheap (the webserver, the daemon and every run worker import it):
+nothing here connects, starts a server or imports the chain stack; resources resolve on
+first use.
 """
 
 from __future__ import annotations
@@ -12,10 +27,10 @@ import dagster as dg
 
 from veriframe_core.settings import Settings, get_settings
 from veriframe_dagster.defs.chain.definitions import chain_defs
-from veriframe_dagster.defs.chain.resources import chain_resources
 from veriframe_dagster.defs.render.definitions import render_defs
 from veriframe_dagster.defs.reputation.definitions import reputation_defs
 from veriframe_dagster.defs.settlement.definitions import settlement_defs
+from veriframe_dagster.resources import build_resources
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
@@ -27,10 +42,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     again (~1.5 s of CPU each), which was most of a reputation run's time."""
     return dg.Definitions.merge(
         chain_defs(settings),
-        render_defs(settings),
+        render_defs(),
         reputation_defs(settings),
         settlement_defs(settings),
-        dg.Definitions(resources=chain_resources(settings), executor=dg.in_process_executor),
+        dg.Definitions(resources=build_resources(settings), executor=dg.in_process_executor),
     )
 
 

@@ -23,14 +23,16 @@ from veriframe_dagster.defs.chain.sensor import (
     build_chain_sensor,
     ingest_and_follow,
 )
+from veriframe_dagster.resources import build_resources
 
 
 def evaluate(settings: Settings, cursor: str | None) -> dg.SensorResult:
     """One sensor tick, as the daemon would run it."""
-    sensor = build_chain_sensor(settings)
+    sensor = build_chain_sensor(settings.chain_sensor_interval_s)
+    resources = build_resources(settings)
     with (
         dg.instance_for_test() as instance,
-        dg.build_sensor_context(cursor=cursor, instance=instance) as context,
+        dg.build_sensor_context(cursor=cursor, instance=instance, resources=resources) as context,
     ):
         result = sensor(context)
     assert isinstance(result, dg.SensorResult)
@@ -175,8 +177,9 @@ def test_failed_tick_raises_and_leaves_the_cursor_where_it_was(
 
 
 def test_sensor_is_declared_running_with_the_configured_interval() -> None:
-    sensor = build_chain_sensor(Settings(chain_sensor_interval_s=3))
+    sensor = build_chain_sensor(3)
     assert sensor.name == SENSOR_NAME
     assert sensor.minimum_interval_seconds == 3
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert sensor.required_resource_keys == set()  # Dagster would build them every tick
+    # the narrow ones the chain checks take too (Dagster builds them every tick)
+    assert sensor.required_resource_keys == {"warehouse", "chain", "ingestion"}

@@ -8,6 +8,7 @@ server-side binding). Every URL handed out here therefore names the psycopg2 dri
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
@@ -39,14 +40,7 @@ def resolve_database_urls(settings: Settings) -> DatabaseUrls:
     first (`veriframe.postgres`). Otherwise WarehouseNotRunning says so.
     """
     if settings.database_url is None:
-        server = EmbeddedPostgres(settings.postgres_dir)
-        if not server.is_running:
-            raise WarehouseNotRunning(
-                f"no VERIFRAME_DATABASE_URL is set and the embedded PostgreSQL in "
-                f"{server.data_dir} is not running: start the platform with `veriframe up` "
-                "(or `veriframe api` / `veriframe index`, which start it too), or set "
-                "VERIFRAME_DATABASE_URL"
-            )
+        server = running_server(settings.postgres_dir)
         dagster = settings.dagster_database_url or server.url(settings.dagster_db_name)
         return DatabaseUrls(
             warehouse=server.url(settings.warehouse_db_name),
@@ -56,6 +50,19 @@ def resolve_database_urls(settings: Settings) -> DatabaseUrls:
     warehouse = psycopg2_url(settings.database_url)
     dagster = settings.dagster_database_url or with_database(warehouse, settings.dagster_db_name)
     return DatabaseUrls(warehouse=warehouse, dagster=dagster_url(dagster))
+
+
+def running_server(postgres_dir: Path) -> EmbeddedPostgres:
+    """The embedded server in `postgres_dir`, which must be running (nothing is started)."""
+    server = EmbeddedPostgres(postgres_dir)
+    if not server.is_running:
+        raise WarehouseNotRunning(
+            f"no VERIFRAME_DATABASE_URL is set and the embedded PostgreSQL in "
+            f"{server.data_dir} is not running: start the platform with `veriframe up` "
+            "(or `veriframe api` / `veriframe index`, which start it too), or set "
+            "VERIFRAME_DATABASE_URL"
+        )
+    return server
 
 
 def psycopg2_url(url: str) -> str:

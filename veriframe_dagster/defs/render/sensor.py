@@ -16,8 +16,7 @@ and its record. So a tick that finds nothing new waits (`render_sensor_follow_s`
 warehouse's next change notification (claims and chain ingestion send one) and returns as
 soon as it has a run to request.
 
-Like the chain sensor, it is built from the definitions' `Settings` rather than taking
-Dagster resources, which Dagster would build again for every evaluation.
+It takes the resources the render asset takes (the warehouse, the rendering knobs).
 """
 
 from __future__ import annotations
@@ -25,32 +24,17 @@ from __future__ import annotations
 import json
 import select
 import time
-from typing import TYPE_CHECKING
 
 import dagster as dg
 import sqlalchemy as sa
 
-from veriframe_dagster.defs.render.assets import RENDER_KEY
+from veriframe_dagster.defs.render.jobs import render_job
 from veriframe_dagster.defs.render.partitions import RENDER_PARTITIONS, RENDER_TAG
-from veriframe_dagster.resources import warehouse_engine
-
-if TYPE_CHECKING:
-    from veriframe_core.settings import Settings
+from veriframe_dagster.resources import RenderingResource, WarehouseResource
 
 SENSOR_NAME = "render_sensor"
 JOBS_PER_TICK = 10_000
 ATTEMPTS_PER_TICK = 200
-
-render_job = dg.define_asset_job(
-    "render_job",
-    selection=[RENDER_KEY],
-    partitions_def=RENDER_PARTITIONS,
-    tags={RENDER_TAG: "true"},
-    # one process per run: a step subprocess would import Dagster and the code location again
-    # (about 2 CPU-seconds here) for a step that mostly waits on the warehouse
-    executor_def=dg.in_process_executor,
-    description="Records one job's render from the worker's Pipes messages.",
-)
 
 NEW_JOBS = sa.text(
     "SELECT job_id, status FROM jobs WHERE job_id > :after ORDER BY job_id LIMIT :limit"
@@ -125,33 +109,32 @@ def render_tick_following(
         session.close()
 
 
-def build_render_sensor(settings: Settings) -> dg.SensorDefinition:
-    """The render sensor for `settings` (warehouse, `render_*`)."""
-
-    @dg.sensor(
-        name=SENSOR_NAME,
-        job=render_job,
-        minimum_interval_seconds=1,  # the claim-to-run lag is most of render end → recorded
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Adds a `render` partition per chain job and requests its run when a "
-        "worker claims it (run key per job and round of attempts).",
+@dg.sensor(
+    name=SENSOR_NAME,
+    job=render_job,
+    minimum_interval_seconds=1,  # the claim-to-run lag is most of render end → recorded
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Adds a `render` partition per chain job and requests its run when a "
+    "worker claims it (run key per job and round of attempts).",
+)
+def render_sensor(
+    context: dg.SensorEvaluationContext,
+    warehouse: WarehouseResource,
+    rendering: RenderingResource,
+) -> dg.SensorResult:
+    partitions, requests, cursor = render_tick_following(
+        warehouse.engine(),
+        context.cursor,
+        rendering.max_failed_attempts,
+        rendering.sensor_follow_s,
     )
-    def render_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        partitions, requests, cursor = render_tick_following(
-            warehouse_engine(settings),
-            context.cursor,
-            settings.render_max_failed_attempts,
-            settings.render_sensor_follow_s,
+    if partitions:
+        # One bulk insert. A `dynamic_partitions_requests` entry would cost the daemon one
+        # query per key (measured: 2.5 min for a tick of 10,000); adding is idempotent, so
+        # a tick that fails after this adds nothing twice when it runs again.
+        context.instance.add_dynamic_partitions(RENDER_PARTITIONS.name, partitions)
+    if partitions or requests:
+        context.log.info(
+            f"Render sensor: {len(partitions)} partitions added, {len(requests)} runs requested"
         )
-        if partitions:
-            # One bulk insert. A `dynamic_partitions_requests` entry would cost the daemon one
-            # query per key (measured: 2.5 min for a tick of 10,000); adding is idempotent, so
-            # a tick that fails after this adds nothing twice when it runs again.
-            context.instance.add_dynamic_partitions(RENDER_PARTITIONS.name, partitions)
-        if partitions or requests:
-            context.log.info(
-                f"Render sensor: {len(partitions)} partitions added, {len(requests)} runs requested"
-            )
-        return dg.SensorResult(run_requests=requests, cursor=cursor)
-
-    return render_sensor
+    return dg.SensorResult(run_requests=requests, cursor=cursor)
