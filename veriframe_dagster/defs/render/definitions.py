@@ -9,6 +9,7 @@ from veriframe_dagster.defs.render.checks import frame_rechecked
 from veriframe_dagster.defs.render.jobs import render_job
 from veriframe_dagster.defs.render.sensor import render_sensor
 
+
 def render_defs() -> dg.Definitions:
     """The render domain's definitions (a function, as the other domains': a `Definitions`
     at module scope would be a second one in the code location's module)."""
