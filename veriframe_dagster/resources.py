@@ -4,8 +4,7 @@ Each resource holds one system's address (the warehouse, the chain, IPFS), the o
 account, or one domain's few knobs, and sensors, assets, checks and jobs all take them, so
 the UI shows what each definition uses. Narrow because Dagster builds a sensor's resources
 again for every evaluation: a resource generated from all ~84 settings cost ~120 ms of CPU a
-tick, one of a few plain fields well under a millisecond (bench/README.md, "Narrow
-resources").
+tick, one of a few plain fields costs 2-3 ms (bench/README.md, "Narrow resources").
 
 Secrets (the database URL, the operator's key) are `dg.EnvVar`s: the UI shows the variable's
 name only, and the processes Dagster runs read the value from their environment (`veriframe
