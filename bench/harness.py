@@ -16,11 +16,7 @@ import psutil
 import sqlalchemy as sa
 
 from veriframe_core.settings import Settings
-from veriframe_dagster.dagster_home import (
-    CODE_LOCATION,
-    dagster_environment,
-    prepare_dagster_home,
-)
+from veriframe_dagster.dagster_home import dagster_environment, prepare_dagster_home
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -42,7 +38,7 @@ def dagster_env(data_dir: Path, dagster_url: str, **settings: str) -> dict[str, 
 def start_daemon(env: dict[str, str], log: Path) -> subprocess.Popen:
     """`dagster-daemon run` in its own process group (`stop_group` stops its runs too)."""
     argv = [str(Path(sys.executable).parent / "dagster-daemon"), "run"]
-    argv += ["-m", CODE_LOCATION]  # the module, and so the location's name
+    argv += ["-m", "veriframe_dagster.definitions"]
     with log.open("ab") as out:
         return subprocess.Popen(
             argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True

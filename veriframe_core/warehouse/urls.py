@@ -8,12 +8,16 @@ server-side binding). Every URL handed out here therefore names the psycopg2 dri
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 
 from veriframe_core.settings import Settings
-from veriframe_core.warehouse.embedded import EmbeddedPostgres
+
+if TYPE_CHECKING:  # the embedded server's wheel is the `local` extra: imported when used
+    from pathlib import Path
+
+    from veriframe_core.warehouse.embedded import EmbeddedPostgres
 
 PSYCOPG2 = "postgresql+psycopg2"
 _BARE_POSTGRES = {"postgresql", "postgres"}
@@ -54,6 +58,8 @@ def resolve_database_urls(settings: Settings) -> DatabaseUrls:
 
 def running_server(postgres_dir: Path) -> EmbeddedPostgres:
     """The embedded server in `postgres_dir`, which must be running (nothing is started)."""
+    from veriframe_core.warehouse.embedded import EmbeddedPostgres
+
     server = EmbeddedPostgres(postgres_dir)
     if not server.is_running:
         raise WarehouseNotRunning(
