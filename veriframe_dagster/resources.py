@@ -175,7 +175,7 @@ class ReputationResource(dg.ConfigurableResource):
     max_failures_per_job: int = Field(description="Failed attempts that block a job (API).")
 
 
-def secret(settings: Settings, name: str) -> dg.EnvVar | None:
+def _secret(settings: Settings, name: str) -> dg.EnvVar | None:
     """A secret setting as the environment variable Dagster reads it from (None: unset).
 
     A secret that is set must be in the environment under its variable, with that value:
@@ -210,14 +210,14 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     )
     return {
         "warehouse": WarehouseResource(
-            url=secret(settings, "database_url"),
+            url=_secret(settings, "database_url"),
             embedded_dir=_absolute(settings.postgres_dir),
             database=settings.warehouse_db_name,
         ),
         "chain": chain,
         "operator": OperatorResource(
             address=settings.operator_address,
-            private_key=secret(settings, "operator_private_key"),
+            private_key=_secret(settings, "operator_private_key"),
         ),
         "ipfs": IpfsResource(
             api_url=settings.ipfs_api_url or settings.local_ipfs_url,
