@@ -6,10 +6,13 @@ dagster.yaml) and devchain, then alternates child processes between the checkout
 with its tree first on PYTHONPATH): a child builds the definitions from the environment's
 settings and evaluates each sensor `--evaluations` times the way `dagster api grpc` does
 (`dagster._grpc.impl.get_external_sensor_execution`: a fresh context per tick, given the
-top-level resources the sensor requires, then `evaluate_tick`), the cursor carried between
-ticks. The follows are off (`*_follow_s=0`), so a tick is one pass over a quiet chain and
-warehouse: the cost of a tick at rest. Wall and CPU (`time.process_time`) per evaluation,
-median and p95 over all rounds of a checkout.
+instance's reference and the top-level resources the sensor requires, then `evaluate_tick`),
+the cursor carried between ticks. The reference matters: a context makes its instance (the
+Postgres storages) when something uses it, and building resources does (Dagster issue
+14345), so a sensor with resources pays for an instance on every tick. The follows are off
+(`*_follow_s=0`), so a tick is one pass over a quiet chain and warehouse: its cost at rest.
+Wall and CPU (`time.process_time`) per evaluation, median and p95 over all rounds of a
+checkout.
 
     PYTHONPATH=. .venv/bin/python bench/sensor_evaluation.py --base /work/wt-base \\
         [--rounds 4] [--evaluations 50]
@@ -45,6 +48,7 @@ def child(evaluations: int) -> None:
     top = repo.get_top_level_resources()
     timings: dict[str, dict[str, list[float]]] = {}
     with dg.DagsterInstance.get() as instance:
+        ref = instance.get_ref()
         for name in SENSORS:
             sensor = repo.get_sensor_def(name)
             keys = get_transitive_required_resource_keys(sensor.required_resource_keys, top)
@@ -52,7 +56,7 @@ def child(evaluations: int) -> None:
             def tick(cursor: str | None, sensor=sensor, keys=keys) -> str | None:
                 resources = {k: v for k, v in top.items() if k in keys}
                 with dg.build_sensor_context(
-                    instance=instance,
+                    instance_ref=ref,  # as the code server: the instance made when used
                     cursor=cursor,
                     resources=resources,
                     repository_def=repo,

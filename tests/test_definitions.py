@@ -44,26 +44,21 @@ def test_definitions_hold_the_chain_tables_sensor_checks_and_schedule() -> None:
     assert set(defs.resources) >= {"warehouse", "chain"}
 
 
-def test_sensors_take_the_resources_their_domains_runs_take() -> None:
-    """One route for settings: the sensors ask for the narrow resources the assets, checks
-    and jobs of their domain ask for, never for a settings object."""
+def test_settings_reach_dagster_code_through_the_narrow_resources_only() -> None:
+    """Sensors are given the resource objects (as parameters, Dagster would make an instance
+    and build them every tick); the runs' steps take them as parameters."""
     from veriframe_dagster.definitions import defs
 
     repo = defs.get_repository_def()
+    for name in ("chain_sensor", "render_sensor", "activity_days_sensor"):
+        assert repo.get_sensor_def(name).required_resource_keys == set(), name
     taken_by_runs = {
         key
         for job in repo.get_all_jobs()
         for node in job.nodes_in_topological_order
         for key in node.definition.required_resource_keys
     }
-    expected = {
-        "chain_sensor": {"warehouse", "chain", "ingestion"},
-        "render_sensor": {"warehouse", "rendering"},
-        "activity_days_sensor": {"warehouse"},
-    }
-    for name, keys in expected.items():
-        assert repo.get_sensor_def(name).required_resource_keys == keys, name
-    assert {"warehouse", "chain", "rendering"} <= taken_by_runs  # ingestion: the sensor's own
+    assert {"warehouse", "chain", "operator", "ipfs", "rendering", "reputation"} <= taken_by_runs
     assert "settings" not in defs.resources
 
 

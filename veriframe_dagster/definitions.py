@@ -1,11 +1,14 @@
 """The Dagster code location (named as `dagster_home.CODE_LOCATION` says, in workspace.yaml too).
 
 One `Definitions`: each domain's definitions (`defs/<domain>/definitions.py`, its one entry
-point; its jobs and schedules in its `jobs.py`) plus the resources built from this
+point; its jobs and schedules in its `jobs.py`) plus the resources built once from this
 deployment's settings. Settings reach Dagster code by one route: at run and tick time through
-the resources (`veriframe_dagster.resources`), which sensors, assets, checks and jobs all
-take; what shapes the definitions themselves (sensor intervals, crons, the reputation
-partitions' first day) is read here, when they are built.
+those narrow resources (`veriframe_dagster.resources`), which assets, checks and jobs take
+as resource parameters and sensors as the same objects, handed over here (as parameters,
+Dagster would make an instance and build them on every tick: 6-8x a tick's CPU, the code
+server's CPU at rest doubled; bench/README.md, "Narrow resources"); what shapes the
+definitions themselves (sensor intervals, crons, the reputation partitions' first day) is
+read here, when they are built.
 
 Why not Dagster's autoloading (`dg.components.load_from_defs_folder` / `load_defs` with
 `[tool.dg]` in pyproject.toml): the definitions are a function of `Settings`, and tests and
@@ -40,12 +43,13 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     Runs execute in process: every step of ours is one Postgres statement or a Pipes
     subprocess, and the multiprocess executor's subprocess per step imports the definitions
     again (~1.5 s of CPU each), which was most of a reputation run's time."""
+    resources = build_resources(settings)
     return dg.Definitions.merge(
-        chain_defs(settings),
-        render_defs(),
-        reputation_defs(settings),
+        chain_defs(settings, resources),
+        render_defs(resources),
+        reputation_defs(settings, resources),
         settlement_defs(settings),
-        dg.Definitions(resources=build_resources(settings), executor=dg.in_process_executor),
+        dg.Definitions(resources=resources, executor=dg.in_process_executor),
     )
 
 

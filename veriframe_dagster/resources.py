@@ -1,10 +1,12 @@
 """How settings reach Dagster code: narrow resources, built once by `build_resources`.
 
 Each resource holds one system's address (the warehouse, the chain, IPFS), the operator's
-account, or one domain's few knobs, and sensors, assets, checks and jobs all take them, so
-the UI shows what each definition uses. Narrow because Dagster builds a sensor's resources
-again for every evaluation: a resource generated from all ~84 settings cost ~120 ms of CPU a
-tick, one of a few plain fields costs 2-3 ms (bench/README.md, "Narrow resources").
+account, or one domain's few knobs. Assets, checks and jobs take them as resource
+parameters (the UI shows what each uses); sensors get the same objects when the definitions
+are built (`veriframe_dagster.definitions` says why), so no setting reaches Dagster code any
+other way. Narrow, so each says what it is for and costs little to build: a resource
+generated from all ~84 settings cost ~120 ms of CPU each time, one of a few plain fields
+2-3 ms (bench/README.md, "Narrow resources").
 
 Secrets (the database URL, the operator's key) are `dg.EnvVar`s: the UI shows the variable's
 name only, and the processes Dagster runs read the value from their environment (`veriframe

@@ -28,11 +28,16 @@ from veriframe_dagster.resources import build_resources
 
 def evaluate(settings: Settings, cursor: str | None) -> dg.SensorResult:
     """One sensor tick, as the daemon would run it."""
-    sensor = build_chain_sensor(settings.chain_sensor_interval_s)
     resources = build_resources(settings)
+    sensor = build_chain_sensor(
+        settings.chain_sensor_interval_s,
+        resources["warehouse"],
+        resources["chain"],
+        resources["ingestion"],
+    )
     with (
         dg.instance_for_test() as instance,
-        dg.build_sensor_context(cursor=cursor, instance=instance, resources=resources) as context,
+        dg.build_sensor_context(cursor=cursor, instance=instance) as context,
     ):
         result = sensor(context)
     assert isinstance(result, dg.SensorResult)
@@ -177,9 +182,12 @@ def test_failed_tick_raises_and_leaves_the_cursor_where_it_was(
 
 
 def test_sensor_is_declared_running_with_the_configured_interval() -> None:
-    sensor = build_chain_sensor(3)
+    resources = build_resources(Settings())
+    sensor = build_chain_sensor(
+        3, resources["warehouse"], resources["chain"], resources["ingestion"]
+    )
     assert sensor.name == SENSOR_NAME
     assert sensor.minimum_interval_seconds == 3
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    # the narrow ones the chain checks take too (Dagster builds them every tick)
-    assert sensor.required_resource_keys == {"warehouse", "chain", "ingestion"}
+    # given its resources, not as parameters: Dagster would make an instance every tick
+    assert sensor.required_resource_keys == set()

@@ -34,7 +34,7 @@ from veriframe_core.settings import Settings
 from veriframe_dagster.defs.render.assets import RENDER_KEY, render
 from veriframe_dagster.defs.render.checks import frame_rechecked
 from veriframe_dagster.defs.render.partitions import RENDER_PARTITIONS
-from veriframe_dagster.defs.render.sensor import render_sensor
+from veriframe_dagster.defs.render.sensor import build_render_sensor
 from veriframe_dagster.resources import RenderingResource, build_resources
 
 
@@ -67,8 +67,9 @@ def instance() -> Iterator[dg.DagsterInstance]:
 
 
 def tick(resources: dict, instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
-    with dg.build_sensor_context(cursor=cursor, instance=instance, resources=resources) as ctx:
-        return render_sensor(ctx)
+    sensor = build_render_sensor(resources["warehouse"], resources["rendering"])
+    with dg.build_sensor_context(cursor=cursor, instance=instance) as ctx:
+        return sensor(ctx)
 
 
 def materialize(resources: dict, instance: dg.DagsterInstance, job_id: int, **kwargs):

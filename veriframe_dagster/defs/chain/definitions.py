@@ -3,6 +3,9 @@ checks' job and schedule (resources: `veriframe_dagster.resources`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import dagster as dg
 
 from veriframe_core.settings import Settings
@@ -12,13 +15,19 @@ from veriframe_dagster.defs.chain.jobs import build_checks_schedule, chain_check
 from veriframe_dagster.defs.chain.sensor import build_chain_sensor
 
 
-def chain_defs(settings: Settings) -> dg.Definitions:
+def chain_defs(settings: Settings, resources: Mapping[str, Any]) -> dg.Definitions:
     """The chain domain's definitions; `settings` give the sensor's interval and the
-    schedule's cron."""
+    schedule's cron, `resources` what the sensor uses."""
+    sensor = build_chain_sensor(
+        settings.chain_sensor_interval_s,
+        resources["warehouse"],
+        resources["chain"],
+        resources["ingestion"],
+    )
     return dg.Definitions(
         assets=CHAIN_TABLES,
         asset_checks=CHAIN_CHECKS,
-        sensors=[build_chain_sensor(settings.chain_sensor_interval_s)],
+        sensors=[sensor],
         jobs=[chain_checks_job],
         schedules=[build_checks_schedule(settings.chain_checks_cron)],
     )

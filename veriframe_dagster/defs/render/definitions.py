@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import dagster as dg
 
 from veriframe_dagster.defs.render.assets import render
 from veriframe_dagster.defs.render.checks import frame_rechecked
 from veriframe_dagster.defs.render.jobs import render_job
-from veriframe_dagster.defs.render.sensor import render_sensor
+from veriframe_dagster.defs.render.sensor import build_render_sensor
 
 
-def render_defs() -> dg.Definitions:
-    """The render domain's definitions (a function, as the other domains': a `Definitions`
-    at module scope would be a second one in the code location's module)."""
+def render_defs(resources: Mapping[str, Any]) -> dg.Definitions:
+    """The render domain's definitions; `resources` are what the sensor uses."""
     return dg.Definitions(
         assets=[render],
         asset_checks=[frame_rechecked],
         jobs=[render_job],
-        sensors=[render_sensor],
+        sensors=[build_render_sensor(resources["warehouse"], resources["rendering"])],
     )

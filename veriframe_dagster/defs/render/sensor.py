@@ -16,7 +16,9 @@ and its record. So a tick that finds nothing new waits (`render_sensor_follow_s`
 warehouse's next change notification (claims and chain ingestion send one) and returns as
 soon as it has a run to request.
 
-It takes the resources the render asset takes (the warehouse, the rendering knobs).
+It uses the resources the render asset takes (the warehouse, the rendering knobs), handed
+to it when the definitions are built rather than as resource parameters, which would make
+a Dagster instance on every tick (see the chain sensor).
 """
 
 from __future__ import annotations
@@ -109,32 +111,35 @@ def render_tick_following(
         session.close()
 
 
-@dg.sensor(
-    name=SENSOR_NAME,
-    job=render_job,
-    minimum_interval_seconds=1,  # the claim-to-run lag is most of render end → recorded
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Adds a `render` partition per chain job and requests its run when a "
-    "worker claims it (run key per job and round of attempts).",
-)
-def render_sensor(
-    context: dg.SensorEvaluationContext,
-    warehouse: WarehouseResource,
-    rendering: RenderingResource,
-) -> dg.SensorResult:
-    partitions, requests, cursor = render_tick_following(
-        warehouse.engine(),
-        context.cursor,
-        rendering.max_failed_attempts,
-        rendering.sensor_follow_s,
+def build_render_sensor(
+    warehouse: WarehouseResource, rendering: RenderingResource
+) -> dg.SensorDefinition:
+    """The render sensor on these resources."""
+
+    @dg.sensor(
+        name=SENSOR_NAME,
+        job=render_job,
+        minimum_interval_seconds=1,  # the claim-to-run lag is most of render end → recorded
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Adds a `render` partition per chain job and requests its run when a "
+        "worker claims it (run key per job and round of attempts).",
     )
-    if partitions:
-        # One bulk insert. A `dynamic_partitions_requests` entry would cost the daemon one
-        # query per key (measured: 2.5 min for a tick of 10,000); adding is idempotent, so
-        # a tick that fails after this adds nothing twice when it runs again.
-        context.instance.add_dynamic_partitions(RENDER_PARTITIONS.name, partitions)
-    if partitions or requests:
-        context.log.info(
-            f"Render sensor: {len(partitions)} partitions added, {len(requests)} runs requested"
+    def render_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        partitions, requests, cursor = render_tick_following(
+            warehouse.engine(),
+            context.cursor,
+            rendering.max_failed_attempts,
+            rendering.sensor_follow_s,
         )
-    return dg.SensorResult(run_requests=requests, cursor=cursor)
+        if partitions:
+            # One bulk insert. A `dynamic_partitions_requests` entry would cost the daemon one
+            # query per key (measured: 2.5 min for a tick of 10,000); adding is idempotent, so
+            # a tick that fails after this adds nothing twice when it runs again.
+            context.instance.add_dynamic_partitions(RENDER_PARTITIONS.name, partitions)
+        if partitions or requests:
+            context.log.info(
+                f"Render sensor: {len(partitions)} partitions added, {len(requests)} runs requested"
+            )
+        return dg.SensorResult(run_requests=requests, cursor=cursor)
+
+    return render_sensor

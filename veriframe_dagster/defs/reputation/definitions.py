@@ -1,7 +1,11 @@
 """The reputation domain's definitions; `Settings` give the partitions' first day and the
-sensors' intervals (the steps' thresholds come from the `reputation` resource)."""
+sensors' intervals, the resources the warehouse the activity_days sensor reads (the steps
+take theirs, the thresholds in `reputation` included, as resource parameters)."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import dagster as dg
 
@@ -13,12 +17,15 @@ from veriframe_dagster.defs.reputation.partitions import daily_partitions
 from veriframe_dagster.defs.reputation.sensor import build_activity_days_sensor
 
 
-def reputation_defs(settings: Settings) -> dg.Definitions:
+def reputation_defs(settings: Settings, resources: Mapping[str, Any]) -> dg.Definitions:
     partitions = daily_partitions(settings.reputation_first_day)
+    days_sensor = build_activity_days_sensor(
+        partitions, settings.reputation_activity_interval_s, resources["warehouse"]
+    )
     return dg.Definitions(
         assets=build_reputation_assets(partitions),
         sensors=[
-            build_activity_days_sensor(partitions, settings.reputation_activity_interval_s),
+            days_sensor,
             automation_sensor(
                 dg.AssetSelection.groups(GROUP), settings.reputation_automation_interval_s
             ),

@@ -14,7 +14,8 @@ days of their claims; newly ended ones the days from their lease's end (an expir
 claim to their end, so an attempt ending at 23:59:58 and seen after midnight marks yesterday.
 
 A tick with nothing new costs one read of Dagster's asset index and one indexed warehouse
-query. The sensor takes the warehouse resource, as the reputation assets do.
+query. The sensor uses the warehouse resource the reputation assets take, handed to it when
+the definitions are built (see the chain sensor).
 """
 
 from __future__ import annotations
@@ -229,7 +230,7 @@ def evaluate(
 
 
 def build_activity_days_sensor(
-    partitions: dg.DailyPartitionsDefinition, interval_s: int
+    partitions: dg.DailyPartitionsDefinition, interval_s: int, warehouse: WarehouseResource
 ) -> dg.SensorDefinition:
     """The activity_days sensor over the days of `partitions`, every `interval_s`."""
 
@@ -241,9 +242,7 @@ def build_activity_days_sensor(
         "render attempts) as runless materializations of reputation/activity_days. Launches no "
         "run: the reputation tables' automation conditions follow the marked days.",
     )
-    def activity_days_sensor(
-        context: dg.SensorEvaluationContext, warehouse: WarehouseResource
-    ) -> dg.SensorResult:
+    def activity_days_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         previous = DaysCursor.parse(context.cursor)
         days, cursor = evaluate(context.instance, warehouse.engine(), partitions, previous)
         if not days:
