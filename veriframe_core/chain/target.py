@@ -53,22 +53,11 @@ def chain_target(
     )
 
 
-def resolve_operator(settings: Settings) -> tuple[int, int]:
-    """The settlement operator's address and key: from settings, or, on the local devchain
-    (no registry configured), devchain's owner from its chain file."""
-    key = settings.operator_private_key
-    return operator_account(
-        settings.operator_address,
-        key.get_secret_value() if key is not None else None,
-        settings.job_registry_address,
-        settings.devchain_chain_file,
-    )
-
-
 def operator_account(
     address: str | None, key: str | None, registry: str | None, chain_file: Path
 ) -> tuple[int, int]:
-    """`resolve_operator` from the values it reads (what Dagster's resources hold)."""
+    """The settlement operator's address and key: as given, or, on the local devchain (no
+    registry configured), devchain's owner from its chain file."""
     if address and key:
         return int(address, 16), int(key, 16)
     if registry or not chain_file.exists():
