@@ -48,7 +48,10 @@ def dagster_environment(home: Path, dagster_url: str) -> dict[str, str]:
 
 
 CODE_LOCATION = "veriframe_dagster.definitions"
-"""The code location's name (the module it is loaded from), in the UI and in GraphQL."""
+"""The code location's name, in the UI and in GraphQL: the module it is loaded from, in
+`veriframe up` and in the repository's workspace.yaml alike (a test holds them together).
+Dagster keys sensor state and run-key deduplication by it, so renaming it would restart the
+render sensor's cursor and request every claimed job's run again."""
 
 
 def code_server_workspace(home: Path, host: str, port: int) -> Path:

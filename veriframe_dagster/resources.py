@@ -1,88 +1,44 @@
-"""The resources every domain shares: the platform's settings, and the warehouse.
+"""How settings reach Dagster code: narrow resources, built once by `build_resources`.
 
-`SettingsResource` is the one `Settings` object as Dagster sees it: its config fields are
-generated from `Settings` (names, types, descriptions; the values come from the settings the
-definitions were built with), so nothing is restated here and the UI lists every setting.
-Secret fields are handed over as `dg.EnvVar`, which the UI shows by name only; the processes
-Dagster runs in read them from the environment (`veriframe up` sets them).
+Each resource holds one system's address (the warehouse, the chain, IPFS), the operator's
+account, or one domain's few knobs. Assets, checks and jobs take them as resource
+parameters (the UI shows what each uses); sensors get the same objects when the definitions
+are built (`veriframe_dagster.definitions` says why), so no setting reaches Dagster code any
+other way. Narrow, so each says what it is for and costs little to build: a resource
+generated from all ~84 settings cost ~120 ms of CPU each time, one of a few plain fields
+2-3 ms (bench/README.md, "Narrow resources").
+
+Secrets (the database URL, the operator's key) are `dg.EnvVar`s: the UI shows the variable's
+name only, and the processes Dagster runs read the value from their environment (`veriframe
+up` sets it). Paths are absolute (the code server's working directory may differ). Nothing
+connects when a resource is built: the embedded server and devchain's chain file are looked
+up on first use.
 """
 
 from __future__ import annotations
 
 import os
-import types
-import typing
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import dagster as dg
-from pydantic import Field, SecretStr, create_model
+from pydantic import Field
 
 from veriframe_core.settings import Settings
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
-
-def _config_type(annotation: Any) -> Any:
-    """A Settings annotation as a type Dagster's config takes (paths and secrets as text)."""
-    if annotation in (Path, SecretStr):
-        return str
-    args = typing.get_args(annotation)
-    if isinstance(annotation, types.UnionType) and type(None) in args:
-        (inner,) = (a for a in args if a is not type(None))
-        return _config_type(inner) | None
-    return annotation
+    from veriframe_core.chain.ingest import ChainIngestor, IngestTarget
+    from veriframe_core.chain.views import ChainReader
+    from veriframe_core.ipfs import IpfsClient
 
 
-class _SettingsConfig(dg.ConfigurableResource):
-    def settings(self) -> Settings:
-        """The settings these values are (validated again; the environment is read only for
-        the secrets, which Dagster resolves itself inside a run or tick)."""
-        values = {
-            name: value.get_value() if isinstance(value, dg.EnvVar) else value
-            for name, value in self.model_dump().items()
-        }
-        return Settings.model_validate(values)
-
-
-SettingsResource = create_model(
-    "SettingsResource",
-    __base__=_SettingsConfig,
-    __doc__="VeriFrame's settings (`VERIFRAME_*`); secrets are environment variables.",
-    **{
-        name: (_config_type(field.annotation), Field(description=field.description))
-        for name, field in Settings.model_fields.items()
-    },
-)
-
-
-def settings_resource(settings: Settings) -> SettingsResource:
-    """`settings` as the `settings` resource: plain values, paths absolute (the code server's
-    working directory may differ), secrets as `dg.EnvVar`.
-
-    A secret that is set must also be in the environment under its variable: the processes
-    Dagster launches read it there, never from the resource config.
-    """
-    values = settings.model_dump(mode="json")
-    for name, field in Settings.model_fields.items():
-        if field.annotation in (Path, Path | None) and values[name] is not None:
-            values[name] = str(Path(values[name]).expanduser().resolve())
-    for name in Settings.secret_fields():
-        value = settings.secret_value(name)
-        variable = Settings.env_name(name)
-        if value is None:
-            values[name] = None
-            continue
-        if os.environ.get(variable) != value:
-            raise ValueError(
-                f"{variable} is set in the settings but not to the same value in the "
-                f"environment: Dagster reads secrets from the environment only (its UI shows "
-                f"the variable's name, never the value), so export {variable}"
-            )
-        values[name] = dg.EnvVar(variable)
-    return SettingsResource(**values)
+def _value(field: str | None) -> str | None:
+    """A field's value: an `EnvVar` read from the environment (Dagster resolves it when it
+    builds the resource for a run or tick; a resource used directly has the variable)."""
+    return field.get_value() if isinstance(field, dg.EnvVar) else field
 
 
 @cache
@@ -92,26 +48,201 @@ def _engine(url: str) -> sa.Engine:
     return make_engine(url)
 
 
-def warehouse_url(settings: Settings) -> str:
-    from veriframe_core.warehouse.urls import resolve_database_urls
-
-    return resolve_database_urls(settings).warehouse
-
-
-def warehouse_engine(settings: Settings) -> sa.Engine:
-    """The warehouse's engine for `settings`, one per process and URL: a sensor ticking every
-    few seconds reuses its pooled connections."""
-    return _engine(warehouse_url(settings))
-
-
 class WarehouseResource(dg.ConfigurableResource):
-    """The warehouse database the platform's tables live in (resolved on first use; with no
-    database URL, the embedded server that `veriframe up` runs)."""
+    """The warehouse database the platform's tables live in."""
 
-    settings: SettingsResource
+    url: str | None = Field(
+        default=None, description="Its SQLAlchemy URL; unset: the embedded server's database."
+    )
+    embedded_dir: str = Field(description="The embedded server's data folder (no URL set).")
+    database: str = Field(description="The warehouse's database on the embedded server.")
 
-    def url(self) -> str:
-        return warehouse_url(self.settings.settings())
+    def connection_url(self) -> str:
+        from veriframe_core.warehouse.urls import psycopg2_url, running_server
+
+        url = _value(self.url)
+        if url is not None:
+            return psycopg2_url(url)
+        return running_server(Path(self.embedded_dir)).url(self.database)
 
     def engine(self) -> sa.Engine:
-        return _engine(self.url())
+        """One engine per process and URL: a sensor ticking every few seconds reuses its
+        pooled connections."""
+        return _engine(self.connection_url())
+
+
+class ChainResource(dg.ConfigurableResource):
+    """The StarkNet node and the JobRegistry contract the platform follows."""
+
+    rpc_url: str = Field(description="The node's JSON-RPC URL.")
+    job_registry_address: str | None = Field(
+        default=None, description="The contract; unset: devchain's, from its chain file."
+    )
+    start_block: int = Field(description="The first block indexed.")
+    devchain_chain_file: str = Field(description="The chain file devchain writes on start.")
+    rpc_timeout_s: float = Field(description="Timeout of one RPC request.")
+
+    def target(self) -> IngestTarget:
+        """The node, contract and start block (read from devchain's chain file if unset)."""
+        from veriframe_core.chain.target import chain_target
+
+        return chain_target(
+            self.rpc_url, self.job_registry_address, self.start_block, self.chain_file()
+        )
+
+    def chain_file(self) -> Path:
+        return Path(self.devchain_chain_file)
+
+    def reader(self, target: IngestTarget) -> ChainReader:
+        """The contract's views at `target`."""
+        from veriframe_core.chain.views import ChainReader
+
+        return ChainReader(target.rpc_url, target.contract, self.rpc_timeout_s)
+
+
+class OperatorResource(dg.ConfigurableResource):
+    """The operator's account, from which settlement pays the workers."""
+
+    address: str | None = Field(default=None, description="The account's address.")
+    private_key: str | None = Field(
+        default=None, description="Its private key (VERIFRAME_OPERATOR_PRIVATE_KEY)."
+    )
+
+    def account(self, chain: ChainResource) -> tuple[int, int]:
+        """Address and key; on the local devchain (no registry set), devchain's owner."""
+        from veriframe_core.chain.target import operator_account
+
+        return operator_account(
+            self.address, _value(self.private_key), chain.job_registry_address, chain.chain_file()
+        )
+
+
+class IpfsResource(dg.ConfigurableResource):
+    """The IPFS node delivered frames are fetched from, and the gateway links point to."""
+
+    api_url: str = Field(description="The node's RPC API.")
+    gateway_url: str = Field(description="The HTTP gateway links to frames point to.")
+
+    def client(self, max_download_bytes: int) -> IpfsClient:
+        from veriframe_core.ipfs import IpfsClient
+
+        return IpfsClient(self.api_url, [self.gateway_url], max_download_bytes=max_download_bytes)
+
+    def link(self, cid: str) -> str:
+        return f"{self.gateway_url.rstrip('/')}/{cid}"
+
+
+class IngestionResource(dg.ConfigurableResource):
+    """How the chain sensor ingests: batch size, reorg window, and its tick's time."""
+
+    batch_events: int = Field(description="Events per batch (one transaction each).")
+    reorg_window: int = Field(description="Recent blocks whose hashes are checked for reorgs.")
+    tick_budget_s: float = Field(description="Time a tick may spend ingesting.")
+    follow_s: float = Field(description="How long a caught-up tick follows the head.")
+    poll_s: float = Field(description="How often a following tick looks at the head.")
+
+    def ingestor(self, engine: sa.Engine, chain: ChainResource) -> ChainIngestor:
+        from veriframe_core.chain.ingest import ChainIngestor
+
+        return ChainIngestor(
+            engine,
+            chain.target(),
+            batch_events=self.batch_events,
+            reorg_window=self.reorg_window,
+            rpc_timeout_s=chain.rpc_timeout_s,
+        )
+
+
+class ChainChecksResource(dg.ConfigurableResource):
+    """What the chain checks allow: the warehouse's lag behind the head, the spot check's
+    sample."""
+
+    max_lag_blocks: int = Field(description="Blocks the warehouse may trail the head by.")
+    max_lag_s: float = Field(description="Chain seconds the warehouse may trail the head by.")
+    spot_check_size: int = Field(description="Rows compared with the contract per check.")
+
+
+class RenderingResource(dg.ConfigurableResource):
+    """How a job's render is followed: the failed attempts that end its run, and how long
+    an idle render sensor tick waits for a claim."""
+
+    max_failed_attempts: int = Field(description="Failed attempts that fail a job's run.")
+    sensor_follow_s: float = Field(description="How long an idle tick waits for a claim.")
+
+
+class ReputationResource(dg.ConfigurableResource):
+    """The thresholds the reputation tables are computed and checked with."""
+
+    max_lag_s: float = Field(description="Chain seconds the source tables may trail by.")
+    max_failures_per_job: int = Field(description="Failed attempts that block a job (API).")
+
+
+def _secret(settings: Settings, name: str) -> dg.EnvVar | None:
+    """A secret setting as the environment variable Dagster reads it from (None: unset).
+
+    A secret that is set must be in the environment under its variable, with that value:
+    the processes Dagster launches read it there, never from the resource config.
+    """
+    value = settings.secret_value(name)
+    if value is None:
+        return None
+    variable = Settings.env_name(name)
+    if os.environ.get(variable) != value:
+        raise ValueError(
+            f"{variable} is set in the settings but not to the same value in the "
+            f"environment: Dagster reads secrets from the environment only (its UI shows "
+            f"the variable's name, never the value), so export {variable}"
+        )
+    return dg.EnvVar(variable)
+
+
+def _absolute(path: Path) -> str:
+    return str(path.expanduser().resolve())
+
+
+def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    """Every resource of the code location, from `settings`: the one place settings become
+    resources."""
+    chain = ChainResource(
+        rpc_url=settings.starknet_rpc_url,
+        job_registry_address=settings.job_registry_address,
+        start_block=settings.start_block,
+        devchain_chain_file=_absolute(settings.devchain_chain_file),
+        rpc_timeout_s=settings.starknet_rpc_timeout_s,
+    )
+    return {
+        "warehouse": WarehouseResource(
+            url=_secret(settings, "database_url"),
+            embedded_dir=_absolute(settings.postgres_dir),
+            database=settings.warehouse_db_name,
+        ),
+        "chain": chain,
+        "operator": OperatorResource(
+            address=settings.operator_address,
+            private_key=_secret(settings, "operator_private_key"),
+        ),
+        "ipfs": IpfsResource(
+            api_url=settings.ipfs_api_url or settings.local_ipfs_url,
+            gateway_url=settings.ipfs_gateway_url,
+        ),
+        "ingestion": IngestionResource(
+            batch_events=settings.ingest_batch_events,
+            reorg_window=settings.ingest_reorg_window,
+            tick_budget_s=settings.ingest_tick_budget_s,
+            follow_s=settings.chain_sensor_follow_s,
+            poll_s=settings.chain_sensor_poll_s,
+        ),
+        "chain_checks": ChainChecksResource(
+            max_lag_blocks=settings.chain_fresh_max_lag_blocks,
+            max_lag_s=settings.chain_fresh_max_lag_s,
+            spot_check_size=settings.chain_spot_check_size,
+        ),
+        "rendering": RenderingResource(
+            max_failed_attempts=settings.render_max_failed_attempts,
+            sensor_follow_s=settings.render_sensor_follow_s,
+        ),
+        "reputation": ReputationResource(
+            max_lag_s=settings.chain_fresh_max_lag_s,
+            max_failures_per_job=settings.api_max_failures_per_job,
+        ),
+    }

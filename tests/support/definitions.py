@@ -8,7 +8,6 @@ from typing import Any
 import dagster as dg
 
 from tests.support.chain import Driver
-from veriframe_core.chain.ingest import ChainIngestor
 from veriframe_core.settings import Settings
 
 
@@ -32,7 +31,5 @@ def settings_for(chain: Driver, warehouse_url: str, tmp_path: Path, **overrides:
 def ingest(defs: dg.Definitions) -> None:
     """Catch the definitions' warehouse up with their chain, as the chain sensor does."""
     resources = defs.resources
-    settings = resources["chain"].config()
-    ChainIngestor.from_settings(resources["warehouse"].engine(), settings).tick(
-        60, until_caught_up=True
-    )
+    ingestor = resources["ingestion"].ingestor(resources["warehouse"].engine(), resources["chain"])
+    ingestor.tick(60, until_caught_up=True)

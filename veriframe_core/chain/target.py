@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from veriframe_core.chain.addresses import normalize_address
-from veriframe_core.settings import CommonSettings, Settings
+from veriframe_core.settings import CommonSettings
 
 
 @dataclass(frozen=True)
@@ -24,13 +25,20 @@ class IngestTarget:
 
 def resolve_target(settings: CommonSettings) -> IngestTarget:
     """The contract to index: from settings, or (unset) from devchain's chain file."""
-    if settings.job_registry_address:
-        return IngestTarget(
-            settings.starknet_rpc_url,
-            int(settings.job_registry_address, 16),
-            settings.start_block,
-        )
-    chain_file = settings.devchain_chain_file
+    return chain_target(
+        settings.starknet_rpc_url,
+        settings.job_registry_address,
+        settings.start_block,
+        settings.devchain_chain_file,
+    )
+
+
+def chain_target(
+    rpc_url: str, registry: str | None, start_block: int, chain_file: Path
+) -> IngestTarget:
+    """`resolve_target` from the values it reads (what Dagster's chain resource holds)."""
+    if registry:
+        return IngestTarget(rpc_url, int(registry, 16), start_block)
     if not chain_file.exists():
         raise RuntimeError(
             f"JobRegistry address unknown: set VERIFRAME_JOB_REGISTRY_ADDRESS (and "
@@ -41,18 +49,18 @@ def resolve_target(settings: CommonSettings) -> IngestTarget:
     return IngestTarget(
         info["rpc_url"],
         int(info["job_registry_address"], 16),
-        max(settings.start_block, info.get("start_block", 0)),
+        max(start_block, info.get("start_block", 0)),
     )
 
 
-def resolve_operator(settings: Settings) -> tuple[int, int]:
-    """The settlement operator's address and key: from settings, or, on the local devchain
-    (no registry configured), devchain's owner from its chain file."""
-    if settings.operator_address and settings.operator_private_key:
-        key = settings.operator_private_key.get_secret_value()
-        return int(settings.operator_address, 16), int(key, 16)
-    chain_file = settings.devchain_chain_file
-    if settings.job_registry_address or not chain_file.exists():
+def operator_account(
+    address: str | None, key: str | None, registry: str | None, chain_file: Path
+) -> tuple[int, int]:
+    """The settlement operator's address and key: as given, or, on the local devchain (no
+    registry configured), devchain's owner from its chain file."""
+    if address and key:
+        return int(address, 16), int(key, 16)
+    if registry or not chain_file.exists():
         raise RuntimeError(
             "settlement needs the operator's account: set VERIFRAME_OPERATOR_ADDRESS and "
             "VERIFRAME_OPERATOR_PRIVATE_KEY"

@@ -15,6 +15,8 @@ from sqlalchemy.engine import make_url
 from veriframe_core.settings import Settings
 
 if TYPE_CHECKING:  # the embedded server's wheel is the `local` extra: imported when used
+    from pathlib import Path
+
     from veriframe_core.warehouse.embedded import EmbeddedPostgres
 
 PSYCOPG2 = "postgresql+psycopg2"
@@ -42,16 +44,7 @@ def resolve_database_urls(settings: Settings) -> DatabaseUrls:
     first (`veriframe.postgres`). Otherwise WarehouseNotRunning says so.
     """
     if settings.database_url is None:
-        from veriframe_core.warehouse.embedded import EmbeddedPostgres
-
-        server = EmbeddedPostgres(settings.postgres_dir)
-        if not server.is_running:
-            raise WarehouseNotRunning(
-                f"no VERIFRAME_DATABASE_URL is set and the embedded PostgreSQL in "
-                f"{server.data_dir} is not running: start the platform with `veriframe up` "
-                "(or `veriframe api` / `veriframe index`, which start it too), or set "
-                "VERIFRAME_DATABASE_URL"
-            )
+        server = running_server(settings.postgres_dir)
         dagster = settings.dagster_database_url or server.url(settings.dagster_db_name)
         return DatabaseUrls(
             warehouse=server.url(settings.warehouse_db_name),
@@ -61,6 +54,21 @@ def resolve_database_urls(settings: Settings) -> DatabaseUrls:
     warehouse = psycopg2_url(settings.database_url)
     dagster = settings.dagster_database_url or with_database(warehouse, settings.dagster_db_name)
     return DatabaseUrls(warehouse=warehouse, dagster=dagster_url(dagster))
+
+
+def running_server(postgres_dir: Path) -> EmbeddedPostgres:
+    """The embedded server in `postgres_dir`, which must be running (nothing is started)."""
+    from veriframe_core.warehouse.embedded import EmbeddedPostgres
+
+    server = EmbeddedPostgres(postgres_dir)
+    if not server.is_running:
+        raise WarehouseNotRunning(
+            f"no VERIFRAME_DATABASE_URL is set and the embedded PostgreSQL in "
+            f"{server.data_dir} is not running: start the platform with `veriframe up` "
+            "(or `veriframe api` / `veriframe index`, which start it too), or set "
+            "VERIFRAME_DATABASE_URL"
+        )
+    return server
 
 
 def psycopg2_url(url: str) -> str:

@@ -16,7 +16,7 @@ from tests.support.activity import Activity
 from tests.support.chain import Driver
 from tests.support.definitions import ingest
 from veriframe_dagster.defs.chain.assets import TABLES, table_key
-from veriframe_dagster.defs.chain.schedules import CHECKS_JOB_NAME
+from veriframe_dagster.defs.chain.jobs import CHECKS_JOB_NAME
 
 Evaluations = dict[tuple[str, str], dg.AssetCheckEvaluation]
 ALL_CHECKS = {

@@ -23,11 +23,18 @@ from veriframe_dagster.defs.chain.sensor import (
     build_chain_sensor,
     ingest_and_follow,
 )
+from veriframe_dagster.resources import build_resources
 
 
 def evaluate(settings: Settings, cursor: str | None) -> dg.SensorResult:
     """One sensor tick, as the daemon would run it."""
-    sensor = build_chain_sensor(settings)
+    resources = build_resources(settings)
+    sensor = build_chain_sensor(
+        settings.chain_sensor_interval_s,
+        resources["warehouse"],
+        resources["chain"],
+        resources["ingestion"],
+    )
     with (
         dg.instance_for_test() as instance,
         dg.build_sensor_context(cursor=cursor, instance=instance) as context,
@@ -175,8 +182,12 @@ def test_failed_tick_raises_and_leaves_the_cursor_where_it_was(
 
 
 def test_sensor_is_declared_running_with_the_configured_interval() -> None:
-    sensor = build_chain_sensor(Settings(chain_sensor_interval_s=3))
+    resources = build_resources(Settings())
+    sensor = build_chain_sensor(
+        3, resources["warehouse"], resources["chain"], resources["ingestion"]
+    )
     assert sensor.name == SENSOR_NAME
     assert sensor.minimum_interval_seconds == 3
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert sensor.required_resource_keys == set()  # Dagster would build them every tick
+    # given its resources, not as parameters: Dagster would make an instance every tick
+    assert sensor.required_resource_keys == set()

@@ -31,11 +31,11 @@ from tests.support.platform import (
 )
 from veriframe_core.chain.addresses import normalize_address
 from veriframe_core.settings import Settings
-from veriframe_dagster.defs.chain.resources import chain_resources
 from veriframe_dagster.defs.render.assets import RENDER_KEY, render
 from veriframe_dagster.defs.render.checks import frame_rechecked
 from veriframe_dagster.defs.render.partitions import RENDER_PARTITIONS
 from veriframe_dagster.defs.render.sensor import build_render_sensor
+from veriframe_dagster.resources import RenderingResource, build_resources
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def resources(
         ipfs_gateway_url=f"{kubo.url}/ipfs",
         render_sensor_follow_s=0,  # one look per tick (a test below waits on purpose)
     )
-    return chain_resources(settings)
+    return build_resources(settings)
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def instance() -> Iterator[dg.DagsterInstance]:
 
 
 def tick(resources: dict, instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
-    sensor = build_render_sensor(resources["settings"].settings())
+    sensor = build_render_sensor(resources["warehouse"], resources["rendering"])
     with dg.build_sensor_context(cursor=cursor, instance=instance) as ctx:
         return sensor(ctx)
 
@@ -187,8 +187,10 @@ def test_a_tick_with_nothing_new_waits_for_the_next_claim_and_requests_its_run(
     job_id = post_job(chain, api, warehouse, activity, upload(kubo.url, b"BLENDER-v500"))
     caught_up = tick(resources, instance, None)  # whatever earlier tests left behind
     assert instance.has_dynamic_partition(RENDER_PARTITIONS.name, str(job_id))
-    settings = resources["settings"].settings().model_copy(update={"render_sensor_follow_s": 20})
-    waiting = chain_resources(settings)
+    rendering = RenderingResource(
+        max_failed_attempts=resources["rendering"].max_failed_attempts, sensor_follow_s=20
+    )
+    waiting = {**resources, "rendering": rendering}
     auth = bearer(sign_in(api, activity.workers[0]))
     claimed: list[int] = []
 

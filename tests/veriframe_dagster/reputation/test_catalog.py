@@ -53,7 +53,7 @@ def test_lineage_runs_from_the_chain_tables_to_the_reputation_tables() -> None:
 def test_sensors_run_from_the_start_and_target_the_reputation_tables() -> None:
     days = defs.resolve_sensor_def(SENSOR_NAME)
     assert days.default_status == dg.DefaultSensorStatus.RUNNING
-    assert days.required_resource_keys == set()  # Dagster would build them every tick
+    assert days.required_resource_keys == set()  # given: Dagster would make an instance a tick
     assert days.minimum_interval_seconds == get_settings().reputation_activity_interval_s
     automation = defs.resolve_sensor_def(AUTOMATION_SENSOR)
     assert isinstance(automation, dg.AutomationConditionSensorDefinition)

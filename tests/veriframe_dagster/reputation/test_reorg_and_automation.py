@@ -27,8 +27,6 @@ from tests.veriframe_dagster.reputation.runs import (
 )
 from veriframe_core.chain import rules
 from veriframe_core.chain.addresses import normalize_address
-from veriframe_core.settings import Settings
-from veriframe_dagster.defs.chain.resources import chain_resources
 from veriframe_dagster.defs.chain.sensor import SENSOR_NAME as CHAIN_SENSOR
 from veriframe_dagster.defs.reputation.assets import NETWORK_DAYS_KEY, WORKER_DAYS_KEY
 from veriframe_dagster.defs.reputation.sensor import SENSOR_NAME as DAYS_SENSOR
@@ -40,9 +38,9 @@ NOTHING = {k: set() for k in (*DAILY_KEYS, SCORECARD_KEY)}
 class Daemon:
     """The ticks the daemon would run, against the package's instance."""
 
-    def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance, engine, settings):
+    def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance, engine):
         self.defs, self.instance, self.engine = defs, instance, engine
-        self.resources = chain_resources(settings)
+        self.resources = defs.resources
         self.cursors: dict[str, str | None] = {CHAIN_SENSOR: None, DAYS_SENSOR: None}
         self.automation: Any = None
 
@@ -93,8 +91,8 @@ class Daemon:
 
 
 @pytest.fixture(scope="module")
-def daemon(materialized: Ledger, defs, instance, engine, settings: Settings) -> Iterator[Daemon]:
-    daemon = Daemon(defs, instance, engine, settings)
+def daemon(materialized: Ledger, defs, instance, engine) -> Iterator[Daemon]:
+    daemon = Daemon(defs, instance, engine)
     daemon.tick(CHAIN_SENSOR)  # nothing new: the warehouse is caught up
     assert daemon.tick(DAYS_SENSOR).asset_events == []  # history is a backfill's business
     daemon.run(daemon.evaluate())

@@ -17,8 +17,8 @@ from tests.support.chain import Driver
 from tests.support.platform import agent_for, post_job, private_key, upload
 from tests.support.warehouse import ingestor
 from veriframe_core.settings import Settings
-from veriframe_dagster.defs.chain.resources import chain_resources
 from veriframe_dagster.defs.settlement.jobs import settlement_job
+from veriframe_dagster.resources import build_resources
 
 
 def settle(
@@ -34,7 +34,7 @@ def settle(
     )
     with dg.instance_for_test() as instance:
         result = settlement_job.execute_in_process(
-            resources=chain_resources(settings), instance=instance, raise_on_error=False
+            resources=build_resources(settings), instance=instance, raise_on_error=False
         )
         return result, [entry.message for entry in instance.all_logs(result.run_id)]
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from veriframe_dagster.defs.render.partitions import RENDER_PARTITIONS, RENDER_TAG
 from veriframe_dagster.defs.render.pipes import NoInjection, WarehouseMessageReader
-from veriframe_dagster.resources import SettingsResource, WarehouseResource
+from veriframe_dagster.resources import IpfsResource, RenderingResource, WarehouseResource
 
 RENDER_KEY = dg.AssetKey("render")
 GRACE_S = 600  # a claim may deliver a little after the deadline it was claimed before
@@ -42,14 +42,16 @@ def _deadline(engine: sa.Engine, job_id: int) -> datetime:
     "key is the chain job id. Materialized from the worker's Pipes messages.",
 )
 def render(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    ipfs: IpfsResource,
+    rendering: RenderingResource,
 ) -> dg.MaterializeResult:
     job_id = int(context.partition_key)
-    config = settings.settings()
     engine = warehouse.engine()
     wait_s = (_deadline(engine, job_id) - datetime.now(UTC)).total_seconds() + GRACE_S
     reader = WarehouseMessageReader(
-        engine, job_id, context.log.warning, max_failures=config.render_max_failed_attempts
+        engine, job_id, context.log.warning, max_failures=rendering.max_failed_attempts
     )
     with dg.open_pipes_session(context, NoInjection(), reader) as session:
         outcome = reader.wait(max(wait_s, GRACE_S))
@@ -69,7 +71,7 @@ def render(
             f"but delivered {attempt['result_cid']}; the delivered one is recorded"
         )
     cid = attempt["result_cid"]
-    image = f"{config.ipfs_gateway_url.rstrip('/')}/{cid}"  # the CID was checked on delivery
+    image = ipfs.link(cid)  # the CID was checked on delivery
     metadata: dict[str, object] = {
         "image": dg.MetadataValue.md(f"![job {job_id}, frame rendered by the worker]({image})"),
         "result_cid": cid,

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from veriframe_dagster.defs.render.assets import RENDER_KEY
 from veriframe_dagster.defs.render.partitions import RENDER_PARTITIONS
-from veriframe_dagster.resources import SettingsResource, WarehouseResource
+from veriframe_dagster.resources import IpfsResource, WarehouseResource
 
 DELIVERED = sa.text(
     """
@@ -34,25 +34,23 @@ DELIVERED = sa.text(
 def frame_rechecked(
     context: dg.AssetCheckExecutionContext,
     warehouse: WarehouseResource,
-    settings: SettingsResource,
+    ipfs: IpfsResource,
 ) -> dg.AssetCheckResult:
     from veriframe_core.frames import FrameRejected, check_frame  # loaded in runs only
-    from veriframe_core.ipfs import IpfsClient, IpfsError
+    from veriframe_core.ipfs import IpfsError
 
     job_id = int(context.partition_key)
-    config = settings.settings()
     with warehouse.engine().connect() as conn:
         delivered = conn.execute(DELIVERED, {"job_id": job_id}).first()
     if delivered is None:
         return dg.AssetCheckResult(passed=False, description=f"job {job_id} has no delivery")
-    api = config.ipfs_api_url or f"http://{config.ipfs_host}:{config.ipfs_port}"
     with (
         tempfile.TemporaryDirectory() as scratch,
-        IpfsClient(api, [config.ipfs_gateway_url], max_download_bytes=512 * 1024**2) as ipfs,
+        ipfs.client(max_download_bytes=512 * 1024**2) as client,
     ):
         path = Path(scratch) / "frame"
         try:
-            ipfs.download(delivered.result_cid, path)
+            client.download(delivered.result_cid, path)
             frame = check_frame(path, delivered.width, delivered.height)
         except (IpfsError, FrameRejected) as err:
             return dg.AssetCheckResult(

@@ -16,8 +16,9 @@ and its record. So a tick that finds nothing new waits (`render_sensor_follow_s`
 warehouse's next change notification (claims and chain ingestion send one) and returns as
 soon as it has a run to request.
 
-Like the chain sensor, it is built from the definitions' `Settings` rather than taking
-Dagster resources, which Dagster would build again for every evaluation.
+It uses the resources the render asset takes (the warehouse, the rendering knobs), handed
+to it when the definitions are built rather than as resource parameters, which would make
+a Dagster instance on every tick (see the chain sensor).
 """
 
 from __future__ import annotations
@@ -25,32 +26,17 @@ from __future__ import annotations
 import json
 import select
 import time
-from typing import TYPE_CHECKING
 
 import dagster as dg
 import sqlalchemy as sa
 
-from veriframe_dagster.defs.render.assets import RENDER_KEY
+from veriframe_dagster.defs.render.jobs import render_job
 from veriframe_dagster.defs.render.partitions import RENDER_PARTITIONS, RENDER_TAG
-from veriframe_dagster.resources import warehouse_engine
-
-if TYPE_CHECKING:
-    from veriframe_core.settings import Settings
+from veriframe_dagster.resources import RenderingResource, WarehouseResource
 
 SENSOR_NAME = "render_sensor"
 JOBS_PER_TICK = 10_000
 ATTEMPTS_PER_TICK = 200
-
-render_job = dg.define_asset_job(
-    "render_job",
-    selection=[RENDER_KEY],
-    partitions_def=RENDER_PARTITIONS,
-    tags={RENDER_TAG: "true"},
-    # one process per run: a step subprocess would import Dagster and the code location again
-    # (about 2 CPU-seconds here) for a step that mostly waits on the warehouse
-    executor_def=dg.in_process_executor,
-    description="Records one job's render from the worker's Pipes messages.",
-)
 
 NEW_JOBS = sa.text(
     "SELECT job_id, status FROM jobs WHERE job_id > :after ORDER BY job_id LIMIT :limit"
@@ -125,8 +111,10 @@ def render_tick_following(
         session.close()
 
 
-def build_render_sensor(settings: Settings) -> dg.SensorDefinition:
-    """The render sensor for `settings` (warehouse, `render_*`)."""
+def build_render_sensor(
+    warehouse: WarehouseResource, rendering: RenderingResource
+) -> dg.SensorDefinition:
+    """The render sensor on these resources."""
 
     @dg.sensor(
         name=SENSOR_NAME,
@@ -138,10 +126,10 @@ def build_render_sensor(settings: Settings) -> dg.SensorDefinition:
     )
     def render_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         partitions, requests, cursor = render_tick_following(
-            warehouse_engine(settings),
+            warehouse.engine(),
             context.cursor,
-            settings.render_max_failed_attempts,
-            settings.render_sensor_follow_s,
+            rendering.max_failed_attempts,
+            rendering.sensor_follow_s,
         )
         if partitions:
             # One bulk insert. A `dynamic_partitions_requests` entry would cost the daemon one

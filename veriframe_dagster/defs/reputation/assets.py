@@ -12,8 +12,8 @@ evaluates its tables' checks itself, on the same connection right after the writ
 REPEATABLE READ snapshot (a concurrent ingestion cannot fail them); a checks-only run of the
 same step checks the rows as they are.
 
-The steps close over the definitions' `Settings` and take no Dagster resources (building
-a resource from the ~80 settings costs ~120 ms of CPU per resource and run).
+The steps take the warehouse and the reputation thresholds as resources; the partitions'
+first day shapes the definitions, so it is read from `Settings` when they are built.
 """
 
 import datetime as dt
@@ -24,7 +24,6 @@ from typing import Any
 import dagster as dg
 import sqlalchemy as sa
 
-from veriframe_core.settings import Settings
 from veriframe_core.warehouse import analytics
 from veriframe_dagster.defs.chain.assets import TABLES as CHAIN_TABLES
 from veriframe_dagster.defs.chain.assets import table_key as chain_table_key
@@ -32,11 +31,11 @@ from veriframe_dagster.defs.render.assets import RENDER_KEY
 from veriframe_dagster.defs.reputation.automation import DAILY_CONDITION, SCORECARD_CONDITION
 from veriframe_dagster.defs.reputation.catalog import GROUP, table_key, table_metadata
 from veriframe_dagster.defs.reputation.checks import Check, Scope, checks_of
-from veriframe_dagster.defs.reputation.partitions import daily_partitions, day_range
+from veriframe_dagster.defs.reputation.partitions import day_range
 from veriframe_dagster.defs.reputation.sql.network_days import refresh_network_days
 from veriframe_dagster.defs.reputation.sql.scorecard import refresh_scorecard
 from veriframe_dagster.defs.reputation.sql.worker_days import refresh_worker_days
-from veriframe_dagster.resources import warehouse_engine
+from veriframe_dagster.resources import ReputationResource, WarehouseResource
 
 ACTIVITY_DAYS_KEY = dg.AssetKey(["reputation", "activity_days"])
 WORKER_DAYS_KEY = table_key("worker_reputation_daily")
@@ -175,10 +174,8 @@ def days_of_run(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
     return dt.date.fromisoformat(first), dt.date.fromisoformat(last)
 
 
-def build_reputation_assets(settings: Settings) -> list[Any]:
-    """The activity_days marker and the tables' two steps, for `settings` (the partitions'
-    first day, the warehouse, the API's blocking threshold, the freshness lag)."""
-    partitions = daily_partitions(settings.reputation_first_day)
+def build_reputation_assets(partitions: dg.DailyPartitionsDefinition) -> list[Any]:
+    """The activity_days marker and the tables' two steps, over the days of `partitions`."""
     daily_keys = [WORKER_DAYS_KEY, NETWORK_DAYS_KEY]
 
     @dg.multi_asset(
@@ -189,12 +186,16 @@ def build_reputation_assets(settings: Settings) -> list[Any]:
         backfill_policy=dg.BackfillPolicy.single_run(),
         can_subset=True,
     )
-    def daily_tables(context: dg.AssetExecutionContext):
+    def daily_tables(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        reputation: ReputationResource,
+    ):
         first, last = days_of_run(context)
-        scope = Scope(first, last, settings.chain_fresh_max_lag_s)
+        scope = Scope(first, last, reputation.max_lag_s)
         yield from write_and_check(
             context,
-            warehouse_engine(settings),
+            warehouse.engine(),
             scope,
             {
                 WORKER_DAYS_KEY: lambda conn: refresh_worker_days(conn, first, last),
@@ -209,12 +210,16 @@ def build_reputation_assets(settings: Settings) -> list[Any]:
         check_specs=_check_specs([SCORECARD_KEY]),
         can_subset=True,
     )
-    def scorecard(context: dg.AssetExecutionContext):
-        max_failures = settings.api_max_failures_per_job
+    def scorecard(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        reputation: ReputationResource,
+    ):
+        max_failures = reputation.max_failures_per_job
         yield from write_and_check(
             context,
-            warehouse_engine(settings),
-            Scope(lag_s=settings.chain_fresh_max_lag_s),
+            warehouse.engine(),
+            Scope(lag_s=reputation.max_lag_s),
             {SCORECARD_KEY: lambda conn: refresh_scorecard(conn, max_failures)},
             "true",
         )

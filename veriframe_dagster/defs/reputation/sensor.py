@@ -14,8 +14,8 @@ days of their claims; newly ended ones the days from their lease's end (an expir
 claim to their end, so an attempt ending at 23:59:58 and seen after midnight marks yesterday.
 
 A tick with nothing new costs one read of Dagster's asset index and one indexed warehouse
-query. The sensor is built from the definitions' `Settings` and takes no Dagster resources
-(Dagster builds a sensor's resources again for every evaluation; see the chain sensor).
+query. The sensor uses the warehouse resource the reputation assets take, handed to it when
+the definitions are built (see the chain sensor).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dagster as dg
 import sqlalchemy as sa
@@ -31,11 +31,8 @@ import sqlalchemy as sa
 from veriframe_dagster.defs.chain.assets import TABLES as CHAIN_TABLES
 from veriframe_dagster.defs.chain.assets import table_key as chain_table_key
 from veriframe_dagster.defs.reputation.assets import ACTIVITY_DAYS_KEY
-from veriframe_dagster.defs.reputation.partitions import daily_partitions, keys_between
-from veriframe_dagster.resources import warehouse_engine
-
-if TYPE_CHECKING:
-    from veriframe_core.settings import Settings
+from veriframe_dagster.defs.reputation.partitions import keys_between
+from veriframe_dagster.resources import WarehouseResource
 
 SENSOR_NAME = "activity_days_sensor"
 RECORDS_PER_TICK = 500
@@ -232,13 +229,14 @@ def evaluate(
     return changed, DaysCursor(storage_id, attempt_id, ended)
 
 
-def build_activity_days_sensor(settings: Settings) -> dg.SensorDefinition:
-    """The activity_days sensor for `settings` (warehouse, `reputation_*`)."""
-    partitions = daily_partitions(settings.reputation_first_day)
+def build_activity_days_sensor(
+    partitions: dg.DailyPartitionsDefinition, interval_s: int, warehouse: WarehouseResource
+) -> dg.SensorDefinition:
+    """The activity_days sensor over the days of `partitions`, every `interval_s`."""
 
     @dg.sensor(
         name=SENSOR_NAME,
-        minimum_interval_seconds=settings.reputation_activity_interval_s,
+        minimum_interval_seconds=interval_s,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Marks the UTC days whose data changed (chain ingestion, reorgs, expiries, "
         "render attempts) as runless materializations of reputation/activity_days. Launches no "
@@ -246,7 +244,7 @@ def build_activity_days_sensor(settings: Settings) -> dg.SensorDefinition:
     )
     def activity_days_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         previous = DaysCursor.parse(context.cursor)
-        days, cursor = evaluate(context.instance, warehouse_engine(settings), partitions, previous)
+        days, cursor = evaluate(context.instance, warehouse.engine(), partitions, previous)
         if not days:
             return dg.SensorResult(skip_reason="no day's data changed", cursor=cursor.dump())
         context.log.info(f"activity_days: days {', '.join(sorted(days))} changed")

@@ -4,7 +4,7 @@ submitted result, from the operator's account; each outcome in the run log."""
 import dagster as dg
 import sqlalchemy as sa
 
-from veriframe_dagster.resources import SettingsResource, WarehouseResource
+from veriframe_dagster.resources import ChainResource, OperatorResource, WarehouseResource
 
 DUE = sa.text(
     """
@@ -16,18 +16,19 @@ DUE = sa.text(
 
 @dg.op(description="finalize_job for every submitted job whose deadline passed")
 def finalize_due_jobs(
-    context: dg.OpExecutionContext, warehouse: WarehouseResource, settings: SettingsResource
+    context: dg.OpExecutionContext,
+    warehouse: WarehouseResource,
+    chain: ChainResource,
+    operator: OperatorResource,
 ) -> dg.Output:
     from veriframe_core.chain.settlement import Settler  # the chain stack: loaded in runs only
-    from veriframe_core.chain.target import resolve_operator, resolve_target
 
-    config = settings.settings()
     try:
-        operator, key = resolve_operator(config)
+        address, key = operator.account(chain)
     except RuntimeError as err:
         raise dg.Failure(str(err)) from None
-    target = resolve_target(config)
-    settler = Settler(target.rpc_url, target.contract, operator, key)
+    target = chain.target()
+    settler = Settler(target.rpc_url, target.contract, address, key)
     chain_now = settler.chain_time()
     with warehouse.engine().connect() as conn:
         due = [int(j) for j in conn.execute(DUE, {"chain_now": chain_now}).scalars()]

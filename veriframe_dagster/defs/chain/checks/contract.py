@@ -17,8 +17,7 @@ from veriframe_dagster.defs.chain.checks.snapshot import (
     read_cursor,
     snapshot,
 )
-from veriframe_dagster.defs.chain.resources import ChainResource
-from veriframe_dagster.resources import WarehouseResource
+from veriframe_dagster.resources import ChainChecksResource, ChainResource, WarehouseResource
 
 if TYPE_CHECKING:
     from veriframe_core.chain.views import ChainReader
@@ -30,6 +29,7 @@ Compare = Callable[["ChainReader", list[sa.Row], str], list[dict[str, Any]]]
 def _spot_check(
     warehouse: WarehouseResource,
     chain: ChainResource,
+    size: int,
     sample_sql: str,
     compare: Compare,
 ) -> dg.AssetCheckResult:
@@ -37,7 +37,7 @@ def _spot_check(
     reader, contract, _ = chain_reader(chain)
     with snapshot(warehouse) as conn:
         cursor = read_cursor(conn, contract)
-        rows = list(conn.execute(sa.text(sample_sql), {"k": chain.config().chain_spot_check_size}))
+        rows = list(conn.execute(sa.text(sample_sql), {"k": size}))
     if cursor is None:
         return dg.AssetCheckResult(
             passed=True, description="nothing ingested yet", metadata={"sampled": 0}
@@ -115,11 +115,12 @@ def compare_jobs(reader: ChainReader, rows: list[sa.Row], block_hash: str) -> li
     "jobs completed and failed) at the warehouse's cursor block.",
 )
 def workers_match_contract(
-    warehouse: WarehouseResource, chain: ChainResource
+    warehouse: WarehouseResource, chain: ChainResource, chain_checks: ChainChecksResource
 ) -> dg.AssetCheckResult:
     return _spot_check(
         warehouse,
         chain,
+        chain_checks.spot_check_size,
         "SELECT address, verified, reputation, jobs_completed, jobs_failed "
         "FROM workers ORDER BY random() LIMIT :k",
         compare_workers,
@@ -132,10 +133,13 @@ def workers_match_contract(
     description="A random sample of jobs agrees with `get_job_worker` and `is_job_completed` "
     "at the warehouse's cursor block.",
 )
-def jobs_match_contract(warehouse: WarehouseResource, chain: ChainResource) -> dg.AssetCheckResult:
+def jobs_match_contract(
+    warehouse: WarehouseResource, chain: ChainResource, chain_checks: ChainChecksResource
+) -> dg.AssetCheckResult:
     return _spot_check(
         warehouse,
         chain,
+        chain_checks.spot_check_size,
         "SELECT job_id, status, worker_address, submitted_block "
         "FROM jobs ORDER BY random() LIMIT :k",
         compare_jobs,

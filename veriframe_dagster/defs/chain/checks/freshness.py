@@ -10,8 +10,7 @@ import sqlalchemy as sa
 
 from veriframe_dagster.defs.chain.assets import TABLES, table_key
 from veriframe_dagster.defs.chain.checks.snapshot import chain_reader, read_cursor, snapshot
-from veriframe_dagster.defs.chain.resources import ChainResource
-from veriframe_dagster.resources import WarehouseResource
+from veriframe_dagster.resources import ChainChecksResource, ChainResource, WarehouseResource
 
 if TYPE_CHECKING:
     from veriframe_core.chain.views import ChainReader
@@ -51,19 +50,18 @@ def measure_lag(
     ],
 )
 def chain_sync_freshness(
-    warehouse: WarehouseResource, chain: ChainResource
+    warehouse: WarehouseResource, chain: ChainResource, chain_checks: ChainChecksResource
 ) -> Iterator[dg.AssetCheckResult]:
-    settings = chain.config()
     reader, contract, start_block = chain_reader(chain)
     with snapshot(warehouse) as conn:
         lag = measure_lag(conn, reader, contract, start_block)
-    passed = lag["lag_blocks"] <= settings.chain_fresh_max_lag_blocks and (
-        lag["lag_seconds"] <= settings.chain_fresh_max_lag_s
+    passed = lag["lag_blocks"] <= chain_checks.max_lag_blocks and (
+        lag["lag_seconds"] <= chain_checks.max_lag_s
     )
     metadata = {
         **lag,
-        "max_lag_blocks": settings.chain_fresh_max_lag_blocks,
-        "max_lag_seconds": settings.chain_fresh_max_lag_s,
+        "max_lag_blocks": chain_checks.max_lag_blocks,
+        "max_lag_seconds": chain_checks.max_lag_s,
     }
     description = (
         f"block {lag['cursor_block']} of {lag['head']}: {lag['lag_blocks']} blocks and "

@@ -7,8 +7,7 @@ import sqlalchemy as sa
 
 from veriframe_dagster.defs.chain.assets import table_key
 from veriframe_dagster.defs.chain.checks.snapshot import SAMPLE_LIMIT, read_cursor, snapshot
-from veriframe_dagster.defs.chain.resources import ChainResource
-from veriframe_dagster.resources import WarehouseResource
+from veriframe_dagster.resources import ChainResource, WarehouseResource
 
 ORPHAN_HISTORY_SQL = """
 SELECT h.worker_address, count(*) AS changes FROM reputation_history h

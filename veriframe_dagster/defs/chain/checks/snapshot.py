@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 import sqlalchemy as sa
 
-from veriframe_dagster.defs.chain.resources import ChainResource
-from veriframe_dagster.resources import WarehouseResource
+from veriframe_dagster.resources import ChainResource, WarehouseResource
 
 if TYPE_CHECKING:
     from veriframe_core.chain.views import ChainReader
@@ -50,11 +49,8 @@ def read_cursor(conn: sa.Connection, contract: str) -> Cursor | None:
 
 def chain_reader(chain: ChainResource) -> tuple[ChainReader, str, int]:
     """A chain reader for the indexed contract, its normalised address and start block."""
-    from veriframe_core.chain.views import ChainReader
-
     target = chain.target()
-    reader = ChainReader(target.rpc_url, target.contract, chain.config().starknet_rpc_timeout_s)
-    return reader, target.contract_hex, target.start_block
+    return chain.reader(target), target.contract_hex, target.start_block
 
 
 def cursor_gone(cursor: Cursor, err: Exception) -> dg.AssetCheckResult | None:

@@ -1,4 +1,4 @@
-"""Running the chain checks: a job that selects only the checks, and its schedule.
+"""The chain domain's jobs: one that runs only the chain checks, and its schedule.
 
 The tables are external assets, so the job runs their checks without materializing
 anything; in one process (no subprocess per check step on a 2-core host).
