@@ -20,6 +20,7 @@ from api.auth.tokens import ACCESS, Claims, TokenError, TokenIssuer
 from api.chain import ApiChain
 from api.database import Transaction, transaction
 from api.errors import ApiError, unauthorized
+from api.protocol.claims import ClaimLimits
 from api.protocol.offers import AvailableJobs
 from api.realtime import ChangeFeed
 from veriframe_core.settings import Settings
@@ -124,4 +125,14 @@ async def claim_transaction(pool: PoolDep, announcer: AnnouncerDep) -> AsyncIter
         yield tx
 
 
+async def claim_limits(settings: SettingsDep) -> ClaimLimits:
+    return ClaimLimits(
+        lease_s=settings.api_lease_s,
+        max_failures=settings.api_max_failures_per_job,
+        max_active=settings.api_max_active_claims,
+        grace_s=settings.api_settings_grace_s,
+    )
+
+
+Limits = Annotated[ClaimLimits, Depends(claim_limits)]
 ClaimTx = Annotated[Transaction, Depends(claim_transaction, scope="function")]

@@ -43,6 +43,22 @@ class ClaimRefused(Exception):
 
 
 @dataclass(frozen=True)
+class ClaimLimits:
+    """What bounds a claim (`VERIFRAME_API_*`): its lease, the failed attempts after which a
+    worker is blocked from a job, the claims one worker may hold, and how long a new job
+    waits for its creator's render settings."""
+
+    lease_s: int
+    max_failures: int
+    max_active: int
+    grace_s: float = 0
+
+    def params(self) -> dict[str, Any]:
+        """The claim statements' parameters (`max_failures` goes to the worker's facts)."""
+        return {"lease_s": self.lease_s, "max_active": self.max_active, "grace_s": self.grace_s}
+
+
+@dataclass(frozen=True)
 class WorkerFacts:
     """What eligibility needs of a worker: its chain columns, declared capabilities, the jobs
     it is blocked from, whether it created open jobs, and how many claims it holds."""
@@ -235,27 +251,13 @@ CLAIM_NEXT = Prepared(
 
 
 async def claim(
-    tx: Transaction,
-    address: str,
-    session_id: str,
-    job_id: int,
-    *,
-    lease_s: int,
-    max_failures: int,
-    max_active: int,
-    grace_s: float = 0,
+    tx: Transaction, address: str, session_id: str, job_id: int, limits: ClaimLimits
 ) -> str:
     """Claim the job for the worker with a lease; the job's document as JSON. Claiming a job
     the worker holds answers the same (a retry); ClaimRefused otherwise."""
-    worker = await _claimant(tx, address, session_id, max_failures)
-    params = {
-        **worker.params(),
-        "job_id": job_id,
-        "lease_s": lease_s,
-        "max_active": max_active,
-        "grace_s": grace_s,
-    }
-    if worker.running < max_active and (won := await CLAIM.fetchrow(tx.conn, params)):
+    worker = await _claimant(tx, address, session_id, limits.max_failures)
+    params = {**worker.params(), **limits.params(), "job_id": job_id}
+    if worker.running < limits.max_active and (won := await CLAIM.fetchrow(tx.conn, params)):
         tx.announce(jobs=[job_id])
         return won[1]
     state = await STATE_OF.fetchrow(tx.conn, params)
@@ -263,31 +265,24 @@ async def claim(
         raise ClaimRefused(404, f"job {job_id} not found")
     if state["holder"] == address:
         return await JOB_DETAIL.fetchval(tx.conn, {"job_id": job_id})
-    if state["running"] >= max_active:
-        raise _capped(state["running"], max_active)
+    if state["running"] >= limits.max_active:
+        raise _capped(state["running"], limits.max_active)
     raise _lost_claim(worker, job_id, state)
 
 
 async def claim_next(
-    tx: Transaction,
-    address: str,
-    session_id: str,
-    *,
-    lease_s: int,
-    max_failures: int,
-    max_active: int,
-    grace_s: float = 0,
+    tx: Transaction, address: str, session_id: str, limits: ClaimLimits
 ) -> str | None:
     """Claim the best-paid job the worker may take now; its document as JSON, or None when
     there is none (ClaimRefused when the worker may take none at all)."""
-    worker = await _claimant(tx, address, session_id, max_failures)
-    if worker.running >= max_active:
-        raise _capped(worker.running, max_active)
-    params = {**worker.params(), "lease_s": lease_s, "max_active": max_active, "grace_s": grace_s}
+    worker = await _claimant(tx, address, session_id, limits.max_failures)
+    if worker.running >= limits.max_active:
+        raise _capped(worker.running, limits.max_active)
+    params = {**worker.params(), **limits.params()}
     won = await CLAIM_NEXT.fetchrow(tx.conn, params)
     if won is None:
-        if (running := await RUNNING_CLAIMS.fetchval(tx.conn, params)) >= max_active:
-            raise _capped(running, max_active)  # claims of its own committed meanwhile
+        if (running := await RUNNING_CLAIMS.fetchval(tx.conn, params)) >= limits.max_active:
+            raise _capped(running, limits.max_active)  # claims of its own committed meanwhile
         return None
     job_id, document = won
     tx.announce(jobs=[job_id])

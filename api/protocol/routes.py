@@ -12,7 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ClaimTx, CurrentWorker, JobId, Offers, Pages, SettingsDep
+from api.deps import ClaimTx, CurrentWorker, JobId, Limits, Offers, Pages
 from api.documents import as_json
 from api.errors import errors
 from api.protocol import claims, pipes
@@ -93,18 +93,10 @@ async def claimed(worker: CurrentWorker, tx: ClaimTx) -> Response:
     },
     summary="Claim the best-paid job you may take (the server picks; no collisions)",
 )
-async def claim_next(worker: CurrentWorker, settings: SettingsDep, tx: ClaimTx) -> Response:
+async def claim_next(worker: CurrentWorker, limits: Limits, tx: ClaimTx) -> Response:
     """What `/jobs/available` would list first, skipping jobs other workers are claiming at
     this moment, claimed with a lease as `/jobs/{id}/assign` does. 204 when there is none."""
-    document = await claims.claim_next(
-        tx,
-        worker.address,
-        worker.session_id,
-        lease_s=settings.api_lease_s,
-        max_failures=settings.api_max_failures_per_job,
-        max_active=settings.api_max_active_claims,
-        grace_s=settings.api_settings_grace_s,
-    )
+    document = await claims.claim_next(tx, worker.address, worker.session_id, limits)
     return Response(status_code=204) if document is None else as_json(document)
 
 
@@ -122,23 +114,10 @@ async def claim_next(worker: CurrentWorker, settings: SettingsDep, tx: ClaimTx) 
     ),
     summary="Claim the job (exactly one worker wins; the others get 409)",
 )
-async def assign(
-    job_id: JobId, worker: CurrentWorker, settings: SettingsDep, tx: ClaimTx
-) -> Response:
+async def assign(job_id: JobId, worker: CurrentWorker, limits: Limits, tx: ClaimTx) -> Response:
     """The claim holds a lease of `VERIFRAME_API_LEASE_S`; heartbeats extend it, and when it
     runs out the job reopens. Claiming a job you already hold returns your claim again."""
-    return as_json(
-        await claims.claim(
-            tx,
-            worker.address,
-            worker.session_id,
-            job_id,
-            lease_s=settings.api_lease_s,
-            max_failures=settings.api_max_failures_per_job,
-            max_active=settings.api_max_active_claims,
-            grace_s=settings.api_settings_grace_s,
-        )
-    )
+    return as_json(await claims.claim(tx, worker.address, worker.session_id, job_id, limits))
 
 
 @router.post(
@@ -151,7 +130,7 @@ async def heartbeat(
     job_id: JobId,
     body: HeartbeatRequest,
     worker: CurrentWorker,
-    settings: SettingsDep,
+    limits: Limits,
     tx: ClaimTx,
 ) -> Response:
     return as_json(
@@ -162,7 +141,7 @@ async def heartbeat(
             job_id,
             body.progress,
             body.message,
-            settings.api_lease_s,
+            limits.lease_s,
         )
     )
 
@@ -196,13 +175,13 @@ async def fail(
     job_id: JobId,
     body: FailRequest,
     worker: CurrentWorker,
-    settings: SettingsDep,
+    limits: Limits,
     tx: ClaimTx,
 ) -> Response:
     claim_json, failures = await claims.fail(
         tx, worker.address, worker.session_id, job_id, body.reason
     )
-    blocked = "true" if failures >= settings.api_max_failures_per_job else "false"
+    blocked = "true" if failures >= limits.max_failures else "false"
     return as_json(f'{{"claim":{claim_json},"failures":{failures},"blocked":{blocked}}}')
 
 
