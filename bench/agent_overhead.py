@@ -31,9 +31,8 @@ from kubonode.process import KuboProcess  # noqa: E402
 from tests.support.activity import Activity  # noqa: E402
 from tests.support.api import ApiServer, api_settings  # noqa: E402
 from tests.support.chain import Driver  # noqa: E402
-from tests.support.platform import agent_for, post_job  # noqa: E402
+from tests.support.platform import WorkerPlatform  # noqa: E402
 from veriframe.demo import write_demo_blend  # noqa: E402
-from veriframe_core.ipfs import IpfsClient  # noqa: E402
 from veriframe_core.processes import free_port  # noqa: E402
 from veriframe_core.warehouse.embedded import EmbeddedPostgres  # noqa: E402
 from veriframe_core.warehouse.engine import make_engine  # noqa: E402
@@ -90,14 +89,12 @@ def main() -> None:
         activity.setup_workers()
         server = ApiServer(api_settings(chain, api_lease_s=120), engine).start()
         blend = write_demo_blend(work / "demo.blend")
-        with IpfsClient(kubo.url) as ipfs:
-            asset = ipfs.add(blend)
         settings = {"resolution_x": args.width, "resolution_y": args.height}
-        agent = agent_for(
-            chain, server, activity.workers[0], work / "agent", kubo.url, heartbeat_s=None
-        )
         bare, agent_per_job = [], []
         with httpx.Client(base_url=server.url, timeout=60) as api:
+            platform = WorkerPlatform(chain, activity, engine, server, api, kubo, blend)
+            asset = platform.upload()
+            agent = platform.agent(activity.workers[0], work / "agent", heartbeat_s=None)
             for block in range(args.rounds):
                 times = [
                     bare_render(
@@ -107,7 +104,7 @@ def main() -> None:
                 ]
                 bare.append(statistics.mean(times))
                 for _ in range(args.jobs):
-                    post_job(chain, api, engine, activity, asset, samples=args.samples, **settings)
+                    platform.post_job(asset, samples=args.samples, **settings)
                 started = time.perf_counter()
                 outcomes = agent.run(max_jobs=args.jobs)
                 agent_per_job.append((time.perf_counter() - started) / args.jobs)

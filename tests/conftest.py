@@ -1,5 +1,5 @@
-"""Shared fixtures: one real embedded PostgreSQL for the whole test session, and a devchain
-per test module that asks for `chain`."""
+"""Shared fixtures: one real embedded PostgreSQL for the whole test session, a devchain per
+test module that asks for `chain`, and the `platform` worker agents run against."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
 from kubonode.process import KuboProcess
 from tests.support.activity import Activity
 from tests.support.api import ApiServer, api_settings
 from tests.support.chain import Driver, devchain_fixture
+from tests.support.platform import WorkerPlatform
 from tests.support.warehouse import fresh_warehouse, ingestor
 from veriframe.demo import write_demo_blend
 from veriframe_core.processes import free_port
@@ -106,27 +106,21 @@ def api(api_server) -> Iterator[httpx.Client]:
         yield client
 
 
-# A platform for worker agents: devchain with registered and verified workers, a warehouse
-# ingested from it and the API over it (with `kubo` and `demo_scene` above).
 @pytest.fixture(scope="module")
-def activity(chain: Driver) -> Activity:
-    act = Activity(chain)
-    act.setup_workers()
-    return act
-
-
-@pytest.fixture(scope="module")
-def warehouse(
-    chain: Driver, activity: Activity, embedded_pg: EmbeddedPostgres
-) -> Iterator[sa.Engine]:
-    engine = fresh_warehouse(embedded_pg)
-    ingestor(engine, chain).tick(60, until_caught_up=True)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def api_server(chain: Driver, warehouse: sa.Engine) -> Iterator[ApiServer]:
+def platform(
+    chain: Driver, embedded_pg: EmbeddedPostgres, kubo: KuboProcess, demo_scene: Path
+) -> Iterator[WorkerPlatform]:
+    """The platform for worker agents, one per test module: the module's devchain with
+    registered workers (all but the last verified), a warehouse ingested from it and the API
+    over it, with the session's IPFS node and demo scene."""
+    activity = Activity(chain)
+    activity.setup_workers()
+    warehouse = fresh_warehouse(embedded_pg)
+    ingestor(warehouse, chain).tick(60, until_caught_up=True)
     server = ApiServer(api_settings(chain, api_lease_s=30), warehouse).start()
-    yield server
-    server.stop()
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as api:
+            yield WorkerPlatform(chain, activity, warehouse, server, api, kubo, demo_scene)
+    finally:
+        server.stop()
+        warehouse.dispose()

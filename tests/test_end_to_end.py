@@ -11,17 +11,11 @@ import os
 from pathlib import Path
 
 import dagster as dg
-import httpx
 import pytest
-import sqlalchemy as sa
 from PIL import Image
 
-from kubonode.process import KuboProcess
-from tests.support.activity import Activity
-from tests.support.api import ApiServer
-from tests.support.chain import Driver
 from tests.support.dagster import DagsterDaemon, launch, materializations
-from tests.support.platform import agent_for, eventually, post_job, private_key, upload
+from tests.support.platform import WorkerPlatform, eventually
 from veriframe_core.ipfs import IpfsClient
 from veriframe_core.settings import Settings
 from veriframe_core.warehouse.embedded import EmbeddedPostgres
@@ -30,9 +24,7 @@ from veriframe_dagster.dagster_home import dagster_environment, prepare_dagster_
 
 @pytest.fixture
 def dagster_env(
-    chain: Driver,
-    warehouse: sa.Engine,
-    kubo: KuboProcess,
+    platform: WorkerPlatform,
     embedded_pg: EmbeddedPostgres,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -42,16 +34,17 @@ def dagster_env(
     embedded_pg.ensure_database("dagster_end_to_end")
     url = embedded_pg.url("dagster_end_to_end")
     home = prepare_dagster_home(Settings(data_dir=tmp_path), url)
+    chain, kubo = platform.chain, platform.kubo
     env = {
         **dagster_environment(home, url),
         "VERIFRAME_DATA_DIR": str(tmp_path),
-        "VERIFRAME_DATABASE_URL": warehouse.url.render_as_string(hide_password=False),
+        "VERIFRAME_DATABASE_URL": platform.warehouse_url,
         "VERIFRAME_STARKNET_RPC_URL": chain.url,
         "VERIFRAME_JOB_REGISTRY_ADDRESS": hex(chain.registry.address),
         "VERIFRAME_IPFS_API_URL": kubo.url,
         "VERIFRAME_IPFS_GATEWAY_URL": f"{kubo.url}/ipfs",
         "VERIFRAME_OPERATOR_ADDRESS": hex(chain.owner.address),
-        "VERIFRAME_OPERATOR_PRIVATE_KEY": private_key(chain, chain.owner),
+        "VERIFRAME_OPERATOR_PRIVATE_KEY": chain.private_key(chain.owner),
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -59,24 +52,17 @@ def dagster_env(
 
 
 def test_jobs_are_rendered_recorded_and_paid_with_dagster_up_or_down(
-    chain: Driver,
-    api: httpx.Client,
-    api_server: ApiServer,
-    warehouse: sa.Engine,
-    activity: Activity,
-    kubo: KuboProcess,
-    demo_scene: Path,
-    tmp_path: Path,
-    dagster_env: dict[str, str],
+    platform: WorkerPlatform, tmp_path: Path, dagster_env: dict[str, str]
 ) -> None:
+    chain, api = platform.chain, platform.api
     daemon = DagsterDaemon(dagster_env, tmp_path / "dagster-daemon.log").start()
-    worker = activity.workers[0]
-    asset = upload(kubo.url, demo_scene)
+    worker = platform.activity.workers[0]
+    asset = platform.upload()
     try:
-        first = post_job(chain, api, warehouse, activity, asset, indexed_by="dagster")
-        second = post_job(chain, api, warehouse, activity, asset, indexed_by="dagster")
+        first = platform.post_job(asset, indexed_by="dagster")
+        second = platform.post_job(asset, indexed_by="dagster")
         with dg.DagsterInstance.get() as instance:
-            with agent_for(chain, api_server, worker, tmp_path / "agent", kubo.url) as agent:
+            with platform.agent(worker, tmp_path / "agent") as agent:
                 (delivered,) = agent.run(max_jobs=1)  # the best paid first
                 assert (delivered.job_id, delivered.completed) == (second, True)
                 eventually(lambda: materializations(instance, str(second)), timeout=180)
@@ -104,7 +90,7 @@ def test_jobs_are_rendered_recorded_and_paid_with_dagster_up_or_down(
                 return None if status == "PLANNED" else status
 
             assert eventually(checked, timeout=60) == "SUCCEEDED"  # the frame re-checked
-        with IpfsClient(kubo.url) as ipfs:  # the PNG is the job's size and not blank
+        with IpfsClient(platform.kubo.url) as ipfs:  # the PNG is the job's size and not blank
             image = Image.open(io.BytesIO(ipfs.cat(late.result_cid)))
         assert image.size == (64, 48)
         assert any(low != high for low, high in image.convert("RGB").getextrema())

@@ -14,26 +14,10 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-import sqlalchemy as sa
 from PIL import Image
 
-from kubonode.process import KuboProcess
 from render_executor.wakeup import JobsAvailable
-from tests.support.activity import Activity
-from tests.support.api import ApiServer
-from tests.support.chain import Driver
-from tests.support.platform import (
-    agent_for,
-    eventually,
-    logged,
-    messages,
-    post_job,
-    private_key,
-    rendering,
-    upload,
-    worker_process,
-)
-from tests.support.warehouse import ingestor
+from tests.support.platform import WorkerPlatform, eventually, rendering
 from veriframe_core.chain.addresses import normalize_address
 from veriframe_core.ipfs import IpfsClient
 from veriframe_core.processes import free_port
@@ -41,23 +25,16 @@ from veriframe_core.settings import WorkerSettings
 
 
 def test_a_job_is_claimed_rendered_delivered_and_submitted_on_chain(
-    chain: Driver,
-    api: httpx.Client,
-    api_server: ApiServer,
-    warehouse: sa.Engine,
-    activity: Activity,
-    kubo: KuboProcess,
-    demo_scene: Path,
-    tmp_path: Path,
+    platform: WorkerPlatform, tmp_path: Path
 ) -> None:
-    asset = upload(kubo.url, demo_scene)
-    job_id = post_job(chain, api, warehouse, activity, asset)
-    worker = activity.workers[0]
-    with agent_for(chain, api_server, worker, tmp_path, kubo.url) as agent:
+    chain, api = platform.chain, platform.api
+    job_id = platform.post_job(platform.upload())
+    worker = platform.activity.workers[0]
+    with platform.agent(worker, tmp_path) as agent:
         (outcome,) = agent.run(once=True)
     assert outcome.completed and outcome.job_id == job_id, outcome.reason
     # the frame on IPFS is the job's size and not blank
-    with IpfsClient(kubo.url) as ipfs:
+    with IpfsClient(platform.kubo.url) as ipfs:
         image = Image.open(io.BytesIO(ipfs.cat(outcome.result_cid)))
     assert image.size == (64, 48)
     assert any(low != high for low, high in image.convert("RGB").getextrema())
@@ -66,16 +43,16 @@ def test_a_job_is_claimed_rendered_delivered_and_submitted_on_chain(
     assert job["claim"]["state"] == "completed" and job["claim"]["result_cid"] == outcome.result_cid
     assert job["claim"]["result"]["device"] == "CPU"
     assert chain.view(chain.registry, "get_job_worker", job_id) == worker.address
-    ingestor(warehouse, chain).tick(60, until_caught_up=True)
+    platform.ingest()
     assert api.get(f"/api/v1/jobs/{job_id}").json()["status"] == "submitted"
     # everything reported through Pipes, in order
-    methods = [m["method"] for m in messages(warehouse, job_id)]
+    methods = [m["method"] for m in platform.messages(job_id)]
     assert methods[0] == "opened" and methods[-1] == "closed"
     (materialized,) = [
-        m for m in messages(warehouse, job_id) if m["method"] == "report_asset_materialization"
+        m for m in platform.messages(job_id) if m["method"] == "report_asset_materialization"
     ]
     assert materialized["params"]["metadata"]["result_cid"]["raw_value"] == outcome.result_cid
-    assert any("submit_result for job" in line for line in logged(warehouse, job_id))
+    assert any("submit_result for job" in line for line in platform.logged(job_id))
     assert not (tmp_path / "worker" / f"job-{job_id}-1").exists()  # scratch removed
     # the machine's capabilities are in the worker's profile, for matching jobs
     profile = api.get(f"/api/v1/workers/{normalize_address(worker.address)}").json()
@@ -85,81 +62,59 @@ def test_a_job_is_claimed_rendered_delivered_and_submitted_on_chain(
 
 
 def test_a_corrupt_file_is_failed_with_the_reason_and_reopened(
-    chain: Driver,
-    api: httpx.Client,
-    api_server: ApiServer,
-    warehouse: sa.Engine,
-    activity: Activity,
-    kubo: KuboProcess,
-    tmp_path: Path,
+    platform: WorkerPlatform, tmp_path: Path
 ) -> None:
-    asset = upload(kubo.url, b"BLENDER-v500" + b"\0" * 64)
-    job_id = post_job(chain, api, warehouse, activity, asset)
-    with agent_for(chain, api_server, activity.workers[1], tmp_path, kubo.url) as agent:
+    api = platform.api
+    job_id = platform.post_job(platform.upload(b"BLENDER-v500" + b"\0" * 64))
+    with platform.agent(platform.activity.workers[1], tmp_path) as agent:
         (outcome,) = agent.run(once=True)
     assert not outcome.completed and "could not render the file" in outcome.reason
     attempts = api.get(f"/api/v1/jobs/{job_id}/attempts").json()["items"]
     assert attempts[0]["state"] == "failed" and "could not render" in attempts[0]["failure_reason"]
     assert api.get(f"/api/v1/jobs/{job_id}").json()["status"] == "open"
-    assert any("failed" in line for line in logged(warehouse, job_id))
-    assert messages(warehouse, job_id)[-1]["method"] == "closed"
+    assert any("failed" in line for line in platform.logged(job_id))
+    assert platform.messages(job_id)[-1]["method"] == "closed"
 
 
 def test_ipfs_down_at_upload_is_retried_then_failed_and_nothing_is_completed(
-    chain: Driver,
-    api: httpx.Client,
-    api_server: ApiServer,
-    warehouse: sa.Engine,
-    activity: Activity,
-    kubo: KuboProcess,
-    demo_scene: Path,
-    tmp_path: Path,
+    platform: WorkerPlatform, tmp_path: Path
 ) -> None:
     """The agent's node is down; it downloads through a gateway, cannot upload, says so."""
-    asset = upload(kubo.url, demo_scene)
-    job_id = post_job(chain, api, warehouse, activity, asset)
+    chain = platform.chain
+    job_id = platform.post_job(platform.upload())
     dead = f"http://127.0.0.1:{free_port()}"
-    with agent_for(
-        chain,
-        api_server,
-        activity.workers[2],
+    with platform.agent(
+        platform.activity.workers[2],
         tmp_path,
-        dead,
-        worker_ipfs_gateways=[f"{kubo.url}/ipfs"],
+        worker_ipfs_api=dead,
+        worker_ipfs_gateways=[f"{platform.kubo.url}/ipfs"],
     ) as agent:
         (outcome,) = agent.run(once=True)
     assert not outcome.completed
     assert "uploading the frame failed" in outcome.reason and "tries" in outcome.reason
-    job = api.get(f"/api/v1/jobs/{job_id}").json()
+    job = platform.api.get(f"/api/v1/jobs/{job_id}").json()
     assert job["status"] == "open" and job["claim"] is None
     assert chain.view(chain.registry, "get_job_worker", job_id) == 0
 
 
 def test_an_archive_that_escapes_is_refused_with_the_reason(
-    chain: Driver,
-    api: httpx.Client,
-    api_server: ApiServer,
-    warehouse: sa.Engine,
-    activity: Activity,
-    kubo: KuboProcess,
-    tmp_path: Path,
+    platform: WorkerPlatform, tmp_path: Path
 ) -> None:
     archive = tmp_path / "evil.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("../../etc/evil.blend", b"BLENDER-v500")
-    asset = upload(kubo.url, archive)
-    post_job(chain, api, warehouse, activity, asset)
-    with agent_for(chain, api_server, activity.workers[3], tmp_path, kubo.url) as agent:
+    platform.post_job(platform.upload(archive))
+    with platform.agent(platform.activity.workers[3], tmp_path) as agent:
         (outcome,) = agent.run(once=True)
     assert not outcome.completed and "'..' is not allowed" in outcome.reason
     assert not (tmp_path.parent / "etc").exists()
 
 
 def test_a_worker_that_may_claim_nothing_claims_nothing(
-    chain: Driver, api_server: ApiServer, activity: Activity, kubo: KuboProcess, tmp_path: Path
+    platform: WorkerPlatform, tmp_path: Path
 ) -> None:
     """The last worker is registered but not verified: the API refuses it every job."""
-    with agent_for(chain, api_server, activity.workers[-1], tmp_path, kubo.url) as agent:
+    with platform.agent(platform.activity.workers[-1], tmp_path) as agent:
         assert agent.run(once=True) == []
 
 
@@ -185,16 +140,17 @@ def test_the_seed_workers_variables_configure_the_agent(monkeypatch: pytest.Monk
 
 
 def test_the_command_reads_the_seed_variables_and_says_why_it_took_nothing(
-    chain: Driver, api_server: ApiServer, activity: Activity, kubo: KuboProcess, tmp_path: Path
+    platform: WorkerPlatform, tmp_path: Path
 ) -> None:
-    worker = activity.workers[-1]  # registered, not verified
+    chain = platform.chain
+    worker = platform.activity.workers[-1]  # registered, not verified
     env = {
         **os.environ,
         "VERIFRAME_DATA_DIR": str(tmp_path),
-        "BACKEND_API_URL": api_server.url,
+        "BACKEND_API_URL": platform.api_server.url,
         "WORKER_ADDRESS": hex(worker.address),
-        "WORKER_PRIVATE_KEY": private_key(chain, worker),
-        "IPFS_API": kubo.url,
+        "WORKER_PRIVATE_KEY": chain.private_key(worker),
+        "IPFS_API": platform.kubo.url,
         "VERIFRAME_STARKNET_RPC_URL": chain.url,
         "VERIFRAME_JOB_REGISTRY_ADDRESS": hex(chain.registry.address),
     }
@@ -202,7 +158,7 @@ def test_the_command_reads_the_seed_variables_and_says_why_it_took_nothing(
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "not verified" in result.stderr
-    assert private_key(chain, worker) not in result.stderr + result.stdout
+    assert chain.private_key(worker) not in result.stderr + result.stdout
     without_key = {k: v for k, v in env.items() if k != "WORKER_PRIVATE_KEY"}
     refused = subprocess.run(command, env=without_key, capture_output=True, text=True, timeout=120)
     assert refused.returncode == 1 and "no worker key" in refused.stderr
@@ -216,17 +172,11 @@ def _claim_after(api: httpx.Client, job_id: int) -> dict:
 
 
 def test_sigterm_mid_render_releases_the_claim_and_the_job_reopens_at_once(
-    chain: Driver,
-    api: httpx.Client,
-    api_server: ApiServer,
-    warehouse: sa.Engine,
-    activity: Activity,
-    kubo: KuboProcess,
-    demo_scene: Path,
-    tmp_path: Path,
+    platform: WorkerPlatform, tmp_path: Path
 ) -> None:
-    job_id = post_job(chain, api, warehouse, activity, upload(kubo.url, demo_scene), **SLOW)
-    agent = worker_process(chain, api_server.url, activity.workers[4], tmp_path, kubo.url)
+    api = platform.api
+    job_id = platform.post_job(platform.upload(), **SLOW)
+    agent = platform.worker_process(platform.activity.workers[4], tmp_path)
     try:
         blender = eventually(lambda: rendering(agent, job_id), timeout=90)
         agent.terminate()
@@ -240,32 +190,25 @@ def test_sigterm_mid_render_releases_the_claim_and_the_job_reopens_at_once(
     released = _claim_after(api, job_id)
     assert released["state"] == "expired"  # not a failed attempt of the worker's
     assert released["failure_reason"] == "released: the worker was stopped"
-    assert any("released" in line for line in logged(warehouse, job_id))
-    assert messages(warehouse, job_id)[-1]["method"] == "closed"
+    assert any("released" in line for line in platform.logged(job_id))
+    assert platform.messages(job_id)[-1]["method"] == "closed"
 
 
 def test_an_agent_restarted_after_a_crash_releases_the_claim_it_left_and_renders_again(
-    chain: Driver,
-    api: httpx.Client,
-    api_server: ApiServer,
-    warehouse: sa.Engine,
-    activity: Activity,
-    kubo: KuboProcess,
-    demo_scene: Path,
-    tmp_path: Path,
+    platform: WorkerPlatform, tmp_path: Path
 ) -> None:
-    job_id = post_job(chain, api, warehouse, activity, upload(kubo.url, demo_scene), **SLOW)
-    worker = activity.workers[0]
-    crashed = worker_process(chain, api_server.url, worker, tmp_path, kubo.url)
+    job_id = platform.post_job(platform.upload(), **SLOW)
+    worker = platform.activity.workers[0]
+    crashed = platform.worker_process(worker, tmp_path)
     try:
         eventually(lambda: rendering(crashed, job_id), timeout=90)
     finally:
         crashed.kill()
         crashed.wait()
     assert (tmp_path / "worker" / f"job-{job_id}-1").is_dir()  # what the crash left
-    with agent_for(chain, api_server, worker, tmp_path, kubo.url) as agent:
+    with platform.agent(worker, tmp_path) as agent:
         assert agent.release_left_over() == [job_id]
-        released = _claim_after(api, job_id)
+        released = _claim_after(platform.api, job_id)
         assert released["state"] == "expired" and "restarted" in released["failure_reason"]
         assert not (tmp_path / "worker" / f"job-{job_id}-1").exists()
         (outcome,) = agent.run(once=True)
@@ -273,19 +216,14 @@ def test_an_agent_restarted_after_a_crash_releases_the_claim_it_left_and_renders
 
 
 def test_an_idle_agent_is_woken_by_the_websocket_when_a_job_opens(
-    chain: Driver,
-    api: httpx.Client,
-    api_server: ApiServer,
-    warehouse: sa.Engine,
-    activity: Activity,
-    kubo: KuboProcess,
+    platform: WorkerPlatform,
 ) -> None:
     """What the agent waits on between jobs: the `jobs:available` topic."""
-    listener = JobsAvailable(api_server.url).start()
+    listener = JobsAvailable(platform.api_server.url).start()
     try:
         eventually(listener.connected.is_set, timeout=30)
         listener.wait(0.5)  # nothing has opened yet; clears whatever came with subscribing
-        post_job(chain, api, warehouse, activity, upload(kubo.url, b"any asset"))
+        platform.post_job(platform.upload(b"any asset"))
         assert listener.wait(30)
     finally:
         listener.close()

@@ -60,6 +60,14 @@ class Driver:
             int(info["token_address"], 16), load_abi("erc20"), self.owner, cairo_version=1
         )
 
+    def private_key(self, account: Account) -> str:
+        """The dev account's private key, as the devchain announced it (hex)."""
+        return next(
+            a["private_key"]
+            for a in self.info["accounts"]
+            if int(a["address"], 16) == account.address
+        )
+
     # ---------------------------------------------------------------- raw JSON-RPC
     def rpc(self, method: str, params: Any = None) -> Any:
         body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or {}}

@@ -1,4 +1,5 @@
-"""Helpers of the tests that run worker agents against the platform's real parts."""
+"""The platform worker agents run against in tests (`WorkerPlatform`, the `platform` fixture
+of tests/conftest.py), and helpers of the tests that run them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ import psutil
 import sqlalchemy as sa
 from starknet_py.net.account.account import Account
 
+from kubonode.process import KuboProcess
 from render_executor.agent import Agent
 from render_executor.chain import ChainSubmitter
 from tests.support.activity import Activity
@@ -30,99 +33,109 @@ TINY = {"resolution_x": 64, "resolution_y": 48, "samples": 4}
 _rewards = itertools.count(1)
 
 
-def private_key(chain: Driver, account: Account) -> str:
-    return next(
-        a["private_key"] for a in chain.info["accounts"] if int(a["address"], 16) == account.address
-    )
+@dataclass(frozen=True)
+class WorkerPlatform:
+    """The platform's real parts that worker agents work against, and what the tests that
+    run them do with those parts: one object, so that a test asks for one fixture."""
 
+    chain: Driver
+    activity: Activity
+    warehouse: sa.Engine
+    api_server: ApiServer
+    api: httpx.Client
+    kubo: KuboProcess
+    demo_scene: Path
 
-def post_job(
-    chain: Driver,
-    api: httpx.Client,
-    warehouse: sa.Engine,
-    activity: Activity,
-    asset_cid: str,
-    *,
-    indexed_by: str = "test",
-    **render_settings: Any,
-) -> int:
-    """A job on chain for `asset_cid`, indexed, with tiny render settings from its creator;
-    better paid than the jobs before it, so `claim-next` offers it first. Indexed by the
-    test (`indexed_by="test"`), or waited for while something else indexes it."""
-    creator = activity.creators[0]
-    reward = 10**18 * next(_rewards)
-    call = chain.reg("create_job", *cid_to_felts(asset_cid), reward, chain.now() + 10**6)
-    chain.send(creator, call)
-    job_id = chain.view(chain.registry, "get_job_counter")
-    if indexed_by == "test":
-        ingestor(warehouse, chain).tick(60, until_caught_up=True)
-    else:
-        eventually(lambda: api.get(f"/api/v1/jobs/{job_id}").status_code == 200, timeout=60)
-    auth = bearer(sign_in(api, creator, "authenticate"))
-    body = {"job_id": job_id, **TINY, **render_settings}
-    answer = api.post("/api/v1/jobs", json=body, headers=auth)
-    assert answer.status_code == 200, answer.text
-    return job_id
+    @property
+    def warehouse_url(self) -> str:
+        """The warehouse's URL, password included, for settings and Dagster's environment."""
+        return self.warehouse.url.render_as_string(hide_password=False)
 
+    def upload(self, content: Path | bytes | None = None) -> str:
+        """Add a file or bytes (by default the demo scene) to the IPFS node; its CID."""
+        content = self.demo_scene if content is None else content
+        with IpfsClient(self.kubo.url) as ipfs:
+            return ipfs.add(content) if isinstance(content, Path) else ipfs.add_bytes(content)
 
-def agent_for(
-    chain: Driver,
-    server: ApiServer,
-    account: Account,
-    tmp_path: Path,
-    ipfs_api: str,
-    heartbeat_s: float | None = 0.3,
-    **more: Any,
-) -> Agent:
-    """An agent for `account` on this platform (heartbeats every `heartbeat_s`; None: every
-    quarter of the lease, as in service)."""
-    settings = WorkerSettings(
-        data_dir=tmp_path,
-        worker_api_url=server.url,
-        worker_address=hex(account.address),
-        worker_private_key=private_key(chain, account),
-        worker_ipfs_api=ipfs_api,
-        worker_poll_s=0.2,
-        **more,
-    )
-    submitter = ChainSubmitter(
-        chain.url, chain.registry.address, account.address, int(private_key(chain, account), 16)
-    )
-    return Agent(settings, submitter=submitter, heartbeat_s=heartbeat_s)
+    def ingest(self) -> None:
+        """Bring the warehouse up to the chain's head."""
+        ingestor(self.warehouse, self.chain).tick(60, until_caught_up=True)
 
+    def post_job(self, asset_cid: str, *, indexed_by: str = "test", **render_settings: Any) -> int:
+        """A job on chain for `asset_cid`, indexed, with tiny render settings from its creator;
+        better paid than the jobs before it, so `claim-next` offers it first. Indexed by the
+        test (`indexed_by="test"`), or waited for while something else indexes it."""
+        chain, creator = self.chain, self.activity.creators[0]
+        reward = 10**18 * next(_rewards)
+        call = chain.reg("create_job", *cid_to_felts(asset_cid), reward, chain.now() + 10**6)
+        chain.send(creator, call)
+        job_id = chain.view(chain.registry, "get_job_counter")
+        if indexed_by == "test":
+            self.ingest()
+        else:
+            path = f"/api/v1/jobs/{job_id}"
+            eventually(lambda: self.api.get(path).status_code == 200, timeout=60)
+        auth = bearer(sign_in(self.api, creator, "authenticate"))
+        body = {"job_id": job_id, **TINY, **render_settings}
+        answer = self.api.post("/api/v1/jobs", json=body, headers=auth)
+        assert answer.status_code == 200, answer.text
+        return job_id
 
-def messages(warehouse: sa.Engine, job_id: int) -> list[dict]:
-    with warehouse.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                "SELECT message FROM pipes_messages WHERE job_id = :j ORDER BY attempt_id, seq"
-            ),
-            {"j": job_id},
+    def agent(
+        self, account: Account, data_dir: Path, heartbeat_s: float | None = 0.3, **settings: Any
+    ) -> Agent:
+        """An agent for `account` on this platform (heartbeats every `heartbeat_s`; None: every
+        quarter of the lease, as in service); `settings` replace its worker settings (another
+        IPFS node, another API)."""
+        key = self.chain.private_key(account)
+        values = {
+            "data_dir": data_dir,
+            "worker_api_url": self.api_server.url,
+            "worker_address": hex(account.address),
+            "worker_private_key": key,
+            "worker_ipfs_api": self.kubo.url,
+            "worker_poll_s": 0.2,
+            **settings,
+        }
+        chain = self.chain
+        submitter = ChainSubmitter(chain.url, chain.registry.address, account.address, int(key, 16))
+        return Agent(WorkerSettings(**values), submitter=submitter, heartbeat_s=heartbeat_s)
+
+    def worker_process(self, account: Account, data_dir: Path, **env: str) -> subprocess.Popen:
+        """`veriframe-worker` for `account` on this platform as its own process; `env`
+        replaces its variables (`VERIFRAME_WORKER_API_URL` for another API)."""
+        return worker_process(
+            self.chain, self.api_server.url, account, data_dir, self.kubo.url, **env
         )
-        return [r.message for r in rows]
 
+    def messages(self, job_id: int) -> list[dict]:
+        """The Pipes messages of the job's attempts, in the order they were sent."""
+        with self.warehouse.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT message FROM pipes_messages WHERE job_id = :j ORDER BY attempt_id, seq"
+                ),
+                {"j": job_id},
+            )
+            return [r.message for r in rows]
 
-def logged(warehouse: sa.Engine, job_id: int) -> list[str]:
-    return [m["params"]["message"] for m in messages(warehouse, job_id) if m["method"] == "log"]
-
-
-def upload(kubo_url: str, content: Path | bytes) -> str:
-    """Add a file (or bytes) to the IPFS node at `kubo_url`; its CID."""
-    with IpfsClient(kubo_url) as ipfs:
-        return ipfs.add(content) if isinstance(content, Path) else ipfs.add_bytes(content)
+    def logged(self, job_id: int) -> list[str]:
+        """The lines the job's attempts logged through Pipes."""
+        return [m["params"]["message"] for m in self.messages(job_id) if m["method"] == "log"]
 
 
 def worker_process(
     chain: Driver, api_url: str, account: Account, data_dir: Path, ipfs_api: str, **env: str
 ) -> subprocess.Popen:
-    """`veriframe-worker` for `account` as its own process (its output in data_dir)."""
+    """`veriframe-worker` for `account` as its own process (its output in data_dir); for an
+    API that runs as a process too (bench/render_pipeline.py), else `WorkerPlatform`'s."""
     data_dir.mkdir(parents=True, exist_ok=True)
     variables = {
         **os.environ,
         "VERIFRAME_DATA_DIR": str(data_dir),
         "VERIFRAME_WORKER_API_URL": api_url,
         "VERIFRAME_WORKER_ADDRESS": hex(account.address),
-        "VERIFRAME_WORKER_PRIVATE_KEY": private_key(chain, account),
+        "VERIFRAME_WORKER_PRIVATE_KEY": chain.private_key(account),
         "VERIFRAME_WORKER_IPFS_API": ipfs_api,
         "VERIFRAME_WORKER_POLL_S": "0.2",
         "VERIFRAME_STARKNET_RPC_URL": chain.url,

@@ -11,24 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
-import httpx
 import psutil
 import pytest
 import sqlalchemy as sa
 from PIL import Image
 
-from kubonode.process import KuboProcess
-from tests.support.activity import Activity
 from tests.support.api import ApiServer, api_settings, bearer, sign_in
-from tests.support.chain import Driver
-from tests.support.platform import (
-    agent_for,
-    eventually,
-    post_job,
-    rendering,
-    upload,
-    worker_process,
-)
+from tests.support.platform import WorkerPlatform, eventually, rendering
 from veriframe_core.chain.addresses import normalize_address
 from veriframe_core.settings import Settings
 from veriframe_dagster.defs.render.assets import RENDER_KEY, render
@@ -39,14 +28,9 @@ from veriframe_dagster.resources import RenderingResource, build_resources
 
 
 @pytest.fixture
-def resources(
-    warehouse: sa.Engine,
-    chain: Driver,
-    kubo: KuboProcess,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> dict:
-    url = warehouse.url.render_as_string(hide_password=False)
+def resources(platform: WorkerPlatform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    url = platform.warehouse_url
+    chain, kubo = platform.chain, platform.kubo
     monkeypatch.setenv("VERIFRAME_DATABASE_URL", url)
     settings = Settings(
         data_dir=tmp_path,
@@ -89,19 +73,9 @@ def check_of(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
 
 
 def test_a_delivered_job_materializes_its_partition_with_the_workers_logs(
-    chain: Driver,
-    api: httpx.Client,
-    api_server: ApiServer,
-    warehouse: sa.Engine,
-    activity: Activity,
-    kubo: KuboProcess,
-    demo_scene: Path,
-    tmp_path: Path,
-    resources: dict,
-    instance: dg.DagsterInstance,
+    platform: WorkerPlatform, tmp_path: Path, resources: dict, instance: dg.DagsterInstance
 ) -> None:
-    asset = upload(kubo.url, demo_scene)
-    job_id = post_job(chain, api, warehouse, activity, asset)
+    job_id = platform.post_job(platform.upload())
     first = tick(resources, instance, None)
     assert instance.has_dynamic_partition(RENDER_PARTITIONS.name, str(job_id))
     assert first.run_requests == []  # not claimed yet
@@ -109,8 +83,8 @@ def test_a_delivered_job_materializes_its_partition_with_the_workers_logs(
     tick(resources, instance, first.cursor)  # nothing new: nothing added
     assert len(instance.get_dynamic_partitions(RENDER_PARTITIONS.name)) == count
 
-    worker = activity.workers[0]
-    with agent_for(chain, api_server, worker, tmp_path, kubo.url) as agent:
+    worker = platform.activity.workers[0]
+    with platform.agent(worker, tmp_path) as agent:
         (outcome,) = agent.run(once=True)  # Dagster is not running: rendering goes on
     assert outcome.completed, outcome.reason
     claimed = tick(resources, instance, first.cursor)
@@ -140,8 +114,8 @@ def test_a_delivered_job_materializes_its_partition_with_the_workers_logs(
     # a delivered CID whose content is not a render of the job fails the check
     blank = io.BytesIO()
     Image.new("RGB", (64, 48), (0, 0, 0)).save(blank, "PNG")
-    blank_cid = upload(kubo.url, blank.getvalue())
-    with warehouse.begin() as conn:
+    blank_cid = platform.upload(blank.getvalue())
+    with platform.warehouse.begin() as conn:
         conn.execute(
             sa.text("UPDATE job_attempts SET result_cid = :c WHERE job_id = :j"),
             {"c": blank_cid, "j": job_id},
@@ -151,19 +125,10 @@ def test_a_delivered_job_materializes_its_partition_with_the_workers_logs(
 
 
 def test_after_too_many_failed_attempts_the_run_fails_with_their_reasons(
-    chain: Driver,
-    api: httpx.Client,
-    api_server: ApiServer,
-    warehouse: sa.Engine,
-    activity: Activity,
-    kubo: KuboProcess,
-    tmp_path: Path,
-    resources: dict,
-    instance: dg.DagsterInstance,
+    platform: WorkerPlatform, tmp_path: Path, resources: dict, instance: dg.DagsterInstance
 ) -> None:
-    asset = upload(kubo.url, b"BLENDER-v500 but corrupt")
-    job_id = post_job(chain, api, warehouse, activity, asset)
-    with agent_for(chain, api_server, activity.workers[1], tmp_path, kubo.url) as agent:
+    job_id = platform.post_job(platform.upload(b"BLENDER-v500 but corrupt"))
+    with platform.agent(platform.activity.workers[1], tmp_path) as agent:
         outcomes = [agent.run(once=True)[0] for _ in range(3)]
     assert [o.job_id for o in outcomes] == [job_id] * 3 and not any(o.completed for o in outcomes)
     result = materialize(resources, instance, job_id, raise_on_error=False)
@@ -174,24 +139,19 @@ def test_after_too_many_failed_attempts_the_run_fails_with_their_reasons(
 
 
 def test_a_tick_with_nothing_new_waits_for_the_next_claim_and_requests_its_run(
-    chain: Driver,
-    api: httpx.Client,
-    warehouse: sa.Engine,
-    activity: Activity,
-    kubo: KuboProcess,
-    resources: dict,
-    instance: dg.DagsterInstance,
+    platform: WorkerPlatform, resources: dict, instance: dg.DagsterInstance
 ) -> None:
     """Dagster starts sensor ticks every 5 s at best: a claim made while a tick waits is
     requested by that tick (woken by the claim's change notification), not the next one."""
-    job_id = post_job(chain, api, warehouse, activity, upload(kubo.url, b"BLENDER-v500"))
+    api = platform.api
+    job_id = platform.post_job(platform.upload(b"BLENDER-v500"))
     caught_up = tick(resources, instance, None)  # whatever earlier tests left behind
     assert instance.has_dynamic_partition(RENDER_PARTITIONS.name, str(job_id))
     rendering = RenderingResource(
         max_failed_attempts=resources["rendering"].max_failed_attempts, sensor_follow_s=20
     )
     waiting = {**resources, "rendering": rendering}
-    auth = bearer(sign_in(api, activity.workers[0]))
+    auth = bearer(sign_in(api, platform.activity.workers[0]))
     claimed: list[int] = []
 
     def claim() -> None:
@@ -214,22 +174,17 @@ SLOW = {"resolution_x": 320, "resolution_y": 240, "samples": 200}  # a few secon
 
 
 def test_a_worker_killed_mid_render_loses_its_lease_and_another_delivers_once(
-    chain: Driver,
-    api: httpx.Client,
-    warehouse: sa.Engine,
-    activity: Activity,
-    kubo: KuboProcess,
-    demo_scene: Path,
-    tmp_path: Path,
-    resources: dict,
-    instance: dg.DagsterInstance,
+    platform: WorkerPlatform, tmp_path: Path, resources: dict, instance: dg.DagsterInstance
 ) -> None:
-    short_leases = api_settings(chain, api_lease_s=5, api_lease_sweep_s=0.5)
-    server = ApiServer(short_leases, warehouse).start()
+    api = platform.api
+    short_leases = api_settings(platform.chain, api_lease_s=5, api_lease_sweep_s=0.5)
+    server = ApiServer(short_leases, platform.warehouse).start()
     try:
-        job_id = post_job(chain, api, warehouse, activity, upload(kubo.url, demo_scene), **SLOW)
-        first, second = activity.workers[2], activity.workers[3]
-        agent = worker_process(chain, server.url, first, tmp_path / "first", kubo.url)
+        job_id = platform.post_job(platform.upload(), **SLOW)
+        first, second = platform.activity.workers[2], platform.activity.workers[3]
+        agent = platform.worker_process(
+            first, tmp_path / "first", VERIFRAME_WORKER_API_URL=server.url
+        )
         try:
             blender = eventually(lambda: rendering(agent, job_id), timeout=90)
             agent.kill()
@@ -244,7 +199,7 @@ def test_a_worker_killed_mid_render_loses_its_lease_and_another_delivers_once(
             return job if job["claim"] is None else None
 
         assert eventually(reopened, 20)["status"] == "open"  # the lease ran out
-        with agent_for(chain, server, second, tmp_path / "second", kubo.url) as other:
+        with platform.agent(second, tmp_path / "second", worker_api_url=server.url) as other:
             (outcome,) = other.run(once=True)
     finally:
         server.stop()

@@ -6,30 +6,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
-import httpx
 import pytest
-import sqlalchemy as sa
 
-from kubonode.process import KuboProcess
-from tests.support.activity import Activity
-from tests.support.api import ApiServer
-from tests.support.chain import Driver
-from tests.support.platform import agent_for, post_job, private_key, upload
-from tests.support.warehouse import ingestor
+from tests.support.platform import WorkerPlatform
 from veriframe_core.settings import Settings
 from veriframe_dagster.defs.settlement.jobs import settlement_job
 from veriframe_dagster.resources import build_resources
 
 
 def settle(
-    chain: Driver, warehouse: sa.Engine, tmp_path: Path, **operator
+    platform: WorkerPlatform, tmp_path: Path, **operator
 ) -> tuple[dg.ExecuteInProcessResult, list[str]]:
     """One settlement run in process; its result and its log lines."""
     settings = Settings(
         data_dir=tmp_path,
-        database_url=warehouse.url.render_as_string(hide_password=False),
-        starknet_rpc_url=chain.url,
-        job_registry_address=hex(chain.registry.address),
+        database_url=platform.warehouse_url,
+        starknet_rpc_url=platform.chain.url,
+        job_registry_address=hex(platform.chain.registry.address),
         **operator,
     )
     with dg.instance_for_test() as instance:
@@ -40,57 +33,45 @@ def settle(
 
 
 def test_a_submitted_job_past_its_deadline_is_paid_once(
-    chain: Driver,
-    api: httpx.Client,
-    api_server: ApiServer,
-    warehouse: sa.Engine,
-    activity: Activity,
-    kubo: KuboProcess,
-    demo_scene: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    platform: WorkerPlatform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(
-        "VERIFRAME_DATABASE_URL", warehouse.url.render_as_string(hide_password=False)
-    )
-    operator_key = private_key(chain, chain.owner)
+    chain = platform.chain
+    monkeypatch.setenv("VERIFRAME_DATABASE_URL", platform.warehouse_url)
+    operator_key = chain.private_key(chain.owner)
     monkeypatch.setenv("VERIFRAME_OPERATOR_PRIVATE_KEY", operator_key)
     operator = {"operator_address": hex(chain.owner.address), "operator_private_key": operator_key}
-    asset = upload(kubo.url, demo_scene)
-    job_id = post_job(chain, api, warehouse, activity, asset)
-    worker = activity.workers[0]
-    with agent_for(chain, api_server, worker, tmp_path, kubo.url) as agent:
+    job_id = platform.post_job(platform.upload())
+    worker = platform.activity.workers[0]
+    with platform.agent(worker, tmp_path) as agent:
         (outcome,) = agent.run(once=True)
     assert outcome.completed and outcome.submitted_tx
-    ingestor(warehouse, chain).tick(60, until_caught_up=True)
+    platform.ingest()
     reward = chain.view(chain.registry, "get_job_reward", job_id)
     before = chain.view(chain.token, "balance_of", worker.address)
 
-    early, _ = settle(chain, warehouse, tmp_path, **operator)  # the deadline has not passed
+    early, _ = settle(platform, tmp_path, **operator)  # the deadline has not passed
     assert early.success and not chain.view(chain.registry, "is_job_completed", job_id)
 
     chain.rpc("devchain_increaseTime", {"seconds": 10**6 + 60})
-    paid, logs = settle(chain, warehouse, tmp_path, **operator)
+    paid, logs = settle(platform, tmp_path, **operator)
     assert paid.success
     assert chain.view(chain.registry, "is_job_completed", job_id)
     assert chain.view(chain.token, "balance_of", worker.address) == before + reward
     assert any(f"finalized job {job_id} in transaction" in line for line in logs)
 
-    again, logs = settle(chain, warehouse, tmp_path, **operator)  # the warehouse lags behind
+    again, logs = settle(platform, tmp_path, **operator)  # the warehouse lags behind
     assert again.success
     assert any(f"job {job_id} is already finalized" in line for line in logs)
     assert chain.view(chain.token, "balance_of", worker.address) == before + reward
-    ingestor(warehouse, chain).tick(60, until_caught_up=True)
-    assert api.get(f"/api/v1/jobs/{job_id}").json()["status"] == "finalized"
+    platform.ingest()
+    assert platform.api.get(f"/api/v1/jobs/{job_id}").json()["status"] == "finalized"
 
 
 def test_settlement_without_an_operator_account_says_what_to_set(
-    chain: Driver, warehouse: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    platform: WorkerPlatform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(
-        "VERIFRAME_DATABASE_URL", warehouse.url.render_as_string(hide_password=False)
-    )
-    result, _ = settle(chain, warehouse, tmp_path)
+    monkeypatch.setenv("VERIFRAME_DATABASE_URL", platform.warehouse_url)
+    result, _ = settle(platform, tmp_path)
     assert not result.success
     failure = result.failure_data_for_node("finalize_due_jobs").error
     assert "VERIFRAME_OPERATOR_ADDRESS" in failure.message
