@@ -10,6 +10,7 @@ otherwise). If a child dies, everything is stopped and the command exits non-zer
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -19,7 +20,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from veriframe.creator import CreatorError
@@ -79,6 +80,24 @@ def _spawn(name: str, argv: list[str], env: dict[str, str], logs: Path) -> Child
 
 def _first_dead(children: list[Child]) -> Child | None:
     return next((child for child in children if not child.alive()), None)
+
+
+@contextlib.contextmanager
+def _blaming_a_dead_part(children: list[Child], grace_s: float = 2.0) -> Iterator[None]:
+    """A call that fails because a part died says that part died, with its log. A killed
+    process closes its sockets a moment before it can be reaped, so the refused connection
+    may come first: look for the dead part for up to `grace_s`."""
+    try:
+        yield
+    except (StopRequested, ChildDied):
+        raise
+    except Exception as err:
+        deadline = time.monotonic() + grace_s
+        while (dead := _first_dead(children)) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if dead is not None:
+            raise ChildDied(dead.death()) from err
+        raise
 
 
 def _wait_for(
@@ -322,12 +341,8 @@ def _run_demo(
     api_url = settings.local_api_url
     ipfs = settings.local_ipfs_url
     dagster = Dagster(settings.local_dagster_url)
-    try:
+    with _blaming_a_dead_part(children):
         job_id, created = demo_job(settings, chain, api_url, ipfs, scene)
-    except Exception as err:  # a part that died is the reason worth saying
-        if dead := _first_dead(children):
-            raise ChildDied(dead.death()) from err
-        raise
     print(
         f"Demo job {job_id} ({'created now' if created else 'from an earlier run'}): "
         f"{dagster.partition_url(job_id)}",
@@ -342,7 +357,7 @@ def _run_demo(
             raise ChildDied(dead.death())
         settle(progress)
 
-    with httpx.Client(base_url=api_url, timeout=30) as api:
+    with _blaming_a_dead_part(children), httpx.Client(base_url=api_url, timeout=30) as api:
         done = follow(api, dagster, job_id, timeout_s=DEMO_TIMEOUT_S, on_tick=watch)
     print(
         "\nDemo job paid:\n"

@@ -24,8 +24,8 @@ from tests.support.browser import check_pages
 from tests.support.debian_postgres import DebianPostgres
 from tests.support.platform import veriframe_cli
 from veriframe.demo import DEMO_SETTINGS
-from veriframe.stack import forget_state
-from veriframe_core.processes import free_port
+from veriframe.stack import _blaming_a_dead_part, forget_state
+from veriframe_core.processes import Child, ChildDied, free_port
 from veriframe_core.settings import Settings
 
 UP_TIMEOUT_S = 120
@@ -187,6 +187,22 @@ def test_up_stops_everything_when_a_child_dies(tmp_path: Path) -> None:
     assert "devchain exited" in log.read_text()
     assert not any(alive(pid) for pid in pids.values())
     assert not (tmp_path / "data" / "postgres" / "postmaster.pid").exists()
+
+
+def test_a_call_that_fails_as_a_part_is_killed_names_the_part(tmp_path: Path) -> None:
+    """The refused connection of a killed part can come before the part can be reaped."""
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    devchain = Child.spawn("devchain", sleeper, tmp_path / "devchain.log")
+    os.kill(devchain.pid, signal.SIGKILL)
+    dead = pytest.raises(ChildDied, match="devchain exited with code -9")
+    with dead, _blaming_a_dead_part([devchain]):
+        raise ConnectionRefusedError("Connect call failed")
+    alive = Child.spawn("api", sleeper, tmp_path / "api.log")
+    try:
+        with pytest.raises(ConnectionRefusedError), _blaming_a_dead_part([alive], grace_s=0.2):
+            raise ConnectionRefusedError("Connect call failed")
+    finally:
+        alive.stop()
 
 
 def test_up_names_the_setting_of_a_port_already_taken_and_starts_nothing(tmp_path: Path) -> None:
