@@ -4,7 +4,7 @@ Self-contained: starts an embedded PostgreSQL in a temporary folder (or uses the
 `VERIFRAME_DATABASE_URL`, in a scratch database it creates and drops), migrates a fresh
 warehouse, seeds 10,000 open jobs (~20 % with render settings) and 1,000 verified workers
 with declared capabilities by COPY, mints one access token per worker with a live session
-row (as `token_for` in tests/api/test_claims.py does), and starts the API as its own
+row (as `token_for` in tests/api/protocol/test_claims.py does), and starts the API as its own
 process group:
 
     python -m uvicorn api.app:create_app --factory --workers N --no-access-log ...
@@ -329,7 +329,7 @@ def vacuum(engine: sa.Engine) -> None:
 
 def mint_tokens(engine: sa.Engine, workers: list[SeedWorker]) -> list[str]:
     """One access token per worker with its live session row, as `token_for` in
-    tests/api/test_claims.py mints them (state-changing routes check the session)."""
+    tests/api/protocol/test_claims.py mints them (state-changing routes check the session)."""
     issuer = TokenIssuer(JWT_SECRET.encode(), ACCESS_TTL_S, ACCESS_TTL_S)
     roles = ("worker",)
     tokens = []

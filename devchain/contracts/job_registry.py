@@ -1,4 +1,4 @@
-"""The JobRegistry contract with every rule of shared/JOB_REGISTRY.md (Ownable + Pausable)."""
+"""The JobRegistry contract with every rule of docs/contract.md (Ownable + Pausable)."""
 
 from __future__ import annotations
 

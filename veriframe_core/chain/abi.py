@@ -1,4 +1,4 @@
-"""The contract ABIs (Cairo 1, ABI v2 JSON written from JOB_REGISTRY.md), parsed by starknet-py."""
+"""The contract ABIs (Cairo 1, ABI v2 JSON written from docs/contract.md), parsed by starknet-py."""
 
 from __future__ import annotations
 

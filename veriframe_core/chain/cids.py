@@ -1,4 +1,4 @@
-"""A CID as two Cairo short strings (JOB_REGISTRY.md, "CIDs in felts").
+"""A CID as two Cairo short strings (docs/contract.md, "CIDs in felts").
 
 Characters 0–30 go in part 1, the rest in part 2 (0 when empty): enough for CIDv0
 (46 characters) and base32 CIDv1 (59 characters).

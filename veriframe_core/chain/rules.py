@@ -1,4 +1,4 @@
-"""The JobRegistry's rules on reputation and eligibility, written once (shared/JOB_REGISTRY.md).
+"""The JobRegistry's rules on reputation and eligibility, written once (docs/contract.md).
 
 devchain's contract applies them, chain ingestion replays them onto the warehouse rows, and the
 API applies the eligibility rule before it lets a worker claim, so a worker the API lets claim
