@@ -27,7 +27,15 @@ from veriframe.creator import CreatorError
 from veriframe.demo import DemoScene, DemoSceneFailed
 from veriframe.follow import FollowFailed
 from veriframe.postgres import running_warehouse
-from veriframe_core.processes import Child, ChildDied, accepts, answers, free_port, wait_until
+from veriframe_core.processes import (
+    Child,
+    ChildDied,
+    accepts,
+    answers,
+    first_dead,
+    free_port,
+    wait_until,
+)
 from veriframe_core.settings import Settings
 from veriframe_core.warehouse.urls import DatabaseUrls, shown_url
 from veriframe_dagster.dagster_home import (
@@ -78,10 +86,6 @@ def _spawn(name: str, argv: list[str], env: dict[str, str], logs: Path) -> Child
     return child
 
 
-def _first_dead(children: list[Child]) -> Child | None:
-    return next((child for child in children if not child.alive()), None)
-
-
 @contextlib.contextmanager
 def _blaming_a_dead_part(children: list[Child], grace_s: float = 2.0) -> Iterator[None]:
     """A call that fails because a part died says that part died, with its log. A killed
@@ -93,7 +97,7 @@ def _blaming_a_dead_part(children: list[Child], grace_s: float = 2.0) -> Iterato
         raise
     except Exception as err:
         deadline = time.monotonic() + grace_s
-        while (dead := _first_dead(children)) is None and time.monotonic() < deadline:
+        while (dead := first_dead(children)) is None and time.monotonic() < deadline:
             time.sleep(0.05)
         if dead is not None:
             raise ChildDied(dead.death()) from err
@@ -175,7 +179,7 @@ def run_stack(settings: Settings, *, smoke: bool = False, fresh: bool = False) -
 def _supervise(children: list[Child], stopping: Callable[[], bool]) -> int:
     """Wait for Ctrl-C (0) or a child's death (1)."""
     while not stopping():
-        if dead := _first_dead(children):
+        if dead := first_dead(children):
             log.error("%s; stopping the platform", dead.death())
             return 1
         time.sleep(0.5)
@@ -353,7 +357,7 @@ def _run_demo(
     def watch(progress) -> None:
         if stopping():
             raise StopRequested
-        if dead := _first_dead(children):
+        if dead := first_dead(children):
             raise ChildDied(dead.death())
         settle(progress)
 

@@ -136,6 +136,11 @@ class Child:
             os.killpg(self.proc.pid, sig)
 
 
+def first_dead(children: Iterable[Child]) -> Child | None:
+    """The first of `children` that has exited, if any."""
+    return next((child for child in children if not child.alive()), None)
+
+
 def wait_until(
     ready: Callable[[], object],
     what: str,
@@ -153,7 +158,7 @@ def wait_until(
     while True:
         if interrupt is not None:
             interrupt()
-        if dead := next((child for child in watched if not child.alive()), None):
+        if dead := first_dead(watched):
             raise ChildDied(f"while waiting for {what}: {dead.death()}")
         if ready():
             return time.monotonic() - started
