@@ -104,7 +104,7 @@ def _print(verdict) -> None:
     state = "VERIFIED" if verdict.passed else "REJECTED"
     print(
         f"{state}: {len(verdict.scores)} crops, noise {verdict.noise_level:.2f} levels, "
-        f"{verdict.noise_z:+.1f} standard errors from honest noise, "
+        f"{verdict.noise_ratio:.2f}× honest noise ({verdict.noise_z:+.1f} standard errors), "
         f"{verdict.seconds:.1f} s ({verdict.cpu_seconds:.1f} CPU-s, {verdict.device}, "
         f"Blender {verdict.blender_version})"
     )

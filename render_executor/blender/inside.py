@@ -13,6 +13,7 @@ It prints progress as Blender does and writes what happened to the spec's `resul
 
 from __future__ import annotations
 
+import array
 import json
 import sys
 import time
@@ -181,11 +182,12 @@ def render(spec: dict) -> dict:
 
 
 def render_crops(spec: dict) -> dict:
-    """The spec's windows, each at each of its seeds, with the job's settings: border renders
-    of the full frame's size (not cropped, so every pixel, Blender's dither included, is the
-    one a full render at that seed makes), the scene kept between them. When the denoiser
-    (or the compositor) is on, a margin around each window is rendered too, so that what
-    they do at a window's edge is what they do inside a full frame."""
+    """The spec's windows, each at each of its seeds, with the job's settings, the scene
+    kept between renders: border renders cropped to the window (and to a margin around it
+    when the denoiser or compositor looks at neighbours, so that what they do at its edge
+    is what they do inside a full frame). Each window's display values are written before
+    any 8-bit rounding or dither (a 16-bit PNG, read back as floats), as raw float32 RGBA
+    rows from the top: the comparison models the delivery's rounding itself."""
     import bpy
 
     disarmed = _open(bpy, spec["blend"])
@@ -193,31 +195,58 @@ def render_crops(spec: dict) -> dict:
     device = _apply(bpy, scene, spec)
     render = scene.render
     render.use_persistent_data = True
-    render.use_border, render.use_crop_to_border = True, False
+    render.use_border, render.use_crop_to_border = True, True
+    render.image_settings.file_format = "PNG"
+    render.image_settings.color_mode = "RGBA"
+    render.image_settings.color_depth = "16"
     width, height = spec["resolution"]
     margin = spec["margin"] if _filters_neighbours(scene) else 0
     if scene.render.engine == "CYCLES":
         scene.cycles.use_animated_seed = False
     started = time.perf_counter()
     for crop in spec["crops"]:
-        # fractions a quarter pixel inside each edge: Blender truncates them to pixels
         left, top = max(crop["x"] - margin, 0), max(crop["y"] - margin, 0)
         right = min(crop["x"] + crop["width"] + margin, width)
         bottom = min(crop["y"] + crop["height"] + margin, height)
+        # fractions a quarter pixel inside each edge: Blender truncates them to pixels
         render.border_min_x, render.border_max_x = (left + 0.25) / width, (right + 0.25) / width
         render.border_min_y = (height - bottom + 0.25) / height
         render.border_max_y = (height - top + 0.25) / height
         if scene.render.engine == "CYCLES":
             scene.cycles.seed = crop["seed"]
-        render.filepath = crop["output"]
+        render.filepath = crop["output"] + ".png"
         bpy.ops.render.render(write_still=True)
+        rows = _display_values(bpy, render.filepath, (right - left, bottom - top))
+        _write_window(rows, crop, (crop["x"] - left, crop["y"] - top))
     return {
         "render_seconds": time.perf_counter() - started,
         "device": device,
         "blender_version": bpy.app.version_string,
         "margin": margin,
+        "dither": render.dither_intensity,
         **disarmed,
     }
+
+
+def _display_values(bpy, path: str, size: tuple[int, int]) -> list:
+    """A written image's RGBA values as floats, rows from the top."""
+    image = bpy.data.images.load(path)
+    image.colorspace_settings.name = "Non-Color"  # the file's values, not linearised
+    if tuple(image.size) != size:
+        raise RuntimeError(f"Blender rendered {tuple(image.size)} pixels for a {size} border")
+    values = array.array("f", bytes(4 * 4 * size[0] * size[1]))
+    image.pixels.foreach_get(values)
+    bpy.data.images.remove(image)
+    row = 4 * size[0]
+    return [values[i : i + row] for i in range(len(values) - row, -1, -row)]
+
+
+def _write_window(rows: list, crop: dict, offset: tuple[int, int]) -> None:
+    """The crop's window (its rows, from the top) out of the rendered rows."""
+    x, y = offset
+    with open(crop["output"], "wb") as out:
+        for row in rows[y : y + crop["height"]]:
+            row[4 * x : 4 * (x + crop["width"])].tofile(out)
 
 
 def _filters_neighbours(scene) -> bool:

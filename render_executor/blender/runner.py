@@ -91,13 +91,14 @@ class CropRender:
 
 @dataclass(frozen=True)
 class CropsResult:
-    images: list[Path]  # full-size, one per crop, in order; only the windows rendered
+    images: list[Path]  # one per crop, in order: its window as float32 RGBA rows from the top
     render_seconds: float
     wall_seconds: float
     cpu_seconds: float
     device: str
     blender_version: str
     margin: int  # pixels rendered around each window
+    dither: float  # the scene's dither intensity, which its 8-bit frames were written with
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ class RenderResult:
     size_bytes: int
     render_seconds: float
     wall_seconds: float
+    cpu_seconds: float  # Blender's, start to exit
     device: str
     blender_version: str
     peak_memory_mb: float
@@ -194,6 +196,7 @@ class BlenderRunner:
             size_bytes=frame.size_bytes,
             render_seconds=done.report["render_seconds"],
             wall_seconds=time.perf_counter() - started,
+            cpu_seconds=done.cpu_seconds,
             device=done.report["device"],
             blender_version=done.report["blender_version"],
             peak_memory_mb=done.peak_mb,
@@ -210,9 +213,10 @@ class BlenderRunner:
         limits: RenderLimits = RenderLimits(),
     ) -> CropsResult:
         """Each crop's window of `job`'s frame at the crop's seed, in one Blender process
-        (`inside.render_crops`): full-size images, only the window (and `margin` around it,
-        when the scene's denoiser or compositor needs it) rendered."""
-        outputs = [scratch / f"crop-{i}{extension(job.output_format)}" for i in range(len(crops))]
+        (`inside.render_crops`; `margin` pixels around each window rendered too when the
+        scene's denoiser or compositor needs them): the windows' display values before
+        rounding, as float32 RGBA files (`read_crop`)."""
+        outputs = [scratch / f"crop-{i}.rgba32f" for i in range(len(crops))]
         started = time.perf_counter()
         done = self._run(
             {
@@ -235,6 +239,7 @@ class BlenderRunner:
             device=done.report["device"],
             blender_version=done.report["blender_version"],
             margin=done.report["margin"],
+            dither=done.report["dither"],
         )
 
     def describe(self, blend: Path, scratch: Path, timeout_s: float = 120) -> SceneSettings:

@@ -21,6 +21,8 @@ neighbours, so that noise correlated between them counts once), and a crop is ju
 - A biased change (a colour shift, another exposure): `bias_z`, the largest channel's mean
   difference in standard errors of the block means.
 
+The references are the display values before rounding; the delivery was rounded to 8 bits
+after Blender's dither, which adds a known variance to its side (`rounding_levels2`).
 `floor` is a variance (in 8-bit levels²) added per value to both sides of the ratio: where
 a frame has no noise (a flat sky), a delivery equal to the references scores 1, and one
 made on another device or build of Blender, a level or so off there, is not taken for a
@@ -64,12 +66,14 @@ class CropScore:
     bias_z: float
     bias_levels: float  # the largest channel's mean difference, 8-bit levels
     noise_level: float  # RMS noise of one reference render, 8-bit levels
+    expected_levels2: float  # what an honest delivery's squared deviation averages
     pixels: int
 
 
 @dataclass(frozen=True)
 class Judgement:
     passed: bool
+    noise_ratio: float  # the crops together
     noise_z: float  # the crops' noise_z pooled (Stouffer): Σz / √(crops with noise)
     reasons: list[str] = field(default_factory=list)
 
@@ -78,12 +82,16 @@ def score_crop(
     delivered: np.ndarray,
     reference_a: np.ndarray,
     reference_b: np.ndarray,
+    *,
+    rounding_levels2: float = 0.0,
     floor_levels2: float = DEFAULT_THRESHOLDS.floor_levels2,
     block: int = 1,
 ) -> CropScore:
     """The statistics of one crop: three same-shaped H × W × C arrays of values in [0, 1].
-    `block`: the side of the squares the standard error is estimated over; 1 when pixels
-    are rendered independently (Cycles), BLOCK when a denoiser or compositor mixes them."""
+    `rounding_levels2`: the variance the delivery's 8-bit rounding adds (after Blender's
+    dither) when the references are not rounded; `block`: the side of the squares the
+    standard error is estimated over, 1 when pixels are rendered independently (Cycles),
+    BLOCK when a denoiser or compositor mixes them."""
     if not delivered.shape == reference_a.shape == reference_b.shape:
         raise ValueError(
             f"crop shapes differ: {delivered.shape}, {reference_a.shape}, {reference_b.shape}"
@@ -94,7 +102,7 @@ def score_crop(
     noise = a - b
     floor = floor_levels2 * LEVEL**2
     x = _block_sums(deviation**2 + floor, block)
-    y = _block_sums(0.75 * noise**2 + floor, block)
+    y = _block_sums(0.75 * noise**2 + (rounding_levels2 + floor_levels2) * LEVEL**2, block)
     ratio, z = ratio_z(x, y)
     bias_z, bias = _bias(deviation)
     return CropScore(
@@ -103,6 +111,7 @@ def score_crop(
         bias_z=bias_z,
         bias_levels=bias / LEVEL,
         noise_level=float(np.sqrt(np.mean(noise**2) / 2) / LEVEL),
+        expected_levels2=float(y.sum() / d.size / LEVEL**2),
         pixels=int(d.shape[0] * d.shape[1]),
     )
 
@@ -139,14 +148,16 @@ def judge(scores: Sequence[CropScore], thresholds: Thresholds = DEFAULT_THRESHOL
                 f"{score.bias_z:.1f} standard errors (at most {thresholds.bias_z_max:g})"
             )
     noisy = [s for s in scores if s.noise_z != 0]
-    pooled = sum(s.noise_z for s in noisy) / np.sqrt(len(noisy)) if noisy else 0.0
-    if not reasons and len(noisy) > 1 and abs(pooled) > thresholds.noise_z_max:
-        direction = "more" if pooled > 0 else "less"
-        reasons.append(
-            f"the crops together: {direction} noise than an honest render has there, "
-            f"{abs(pooled):.1f} standard errors off (at most {thresholds.noise_z_max:g})"
+    z = sum(s.noise_z for s in noisy) / np.sqrt(len(noisy)) if noisy else 0.0
+    weights = [s.expected_levels2 * s.pixels for s in scores]
+    ratio = sum(s.noise_ratio * w for s, w in zip(scores, weights, strict=True)) / (
+        sum(weights) or 1
+    )
+    if not reasons and len(noisy) > 1:
+        reasons += _noise_reasons(
+            "the crops together", ratio, z, thresholds.noise_z_max, thresholds
         )
-    return Judgement(passed=not reasons, noise_z=float(pooled), reasons=reasons)
+    return Judgement(passed=not reasons, noise_ratio=ratio, noise_z=float(z), reasons=reasons)
 
 
 def _noise_reasons(

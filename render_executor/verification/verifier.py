@@ -4,8 +4,7 @@
 The windows and seeds are given (drawn by the platform once the delivery was fixed, or by
 `veriframe_core.verification.draw` for a local check), so verifying the same delivery again
 renders the same pixels and reaches the same verdict: Cycles' noise at a seed depends on
-the pixel, not on the tiles or threads, and border renders keep the full frame's pixel
-coordinates.
+the pixel, not on the tiles, threads or border.
 """
 
 from __future__ import annotations
@@ -46,7 +45,8 @@ class Verdict:
     windows: list[Window]
     seeds: tuple[int, int]
     scores: list[CropScore]
-    noise_z: float  # the crops together
+    noise_ratio: float  # the crops together
+    noise_z: float
     noise_level: float  # median of the crops' reference noise, 8-bit levels
     seconds: float
     cpu_seconds: float  # Blender's, for the crops
@@ -61,6 +61,7 @@ class Verdict:
             "windows": [w.model_dump() for w in self.windows],
             "seeds": list(self.seeds),
             "crops": [asdict(s) for s in self.scores],
+            "noise_ratio": self.noise_ratio,
             "noise_z": self.noise_z,
             "noise_level": self.noise_level,
             "seconds": self.seconds,
@@ -77,6 +78,12 @@ def read_frame(path: Path) -> np.ndarray:
             return np.asarray(image.convert("RGB"), dtype=np.float32) / 255
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
         raise FrameUnreadable(f"{path.name} does not decode as an image: {err}") from None
+
+
+def _read_crop(path: Path, window: Window) -> np.ndarray:
+    """A rendered window's RGB display values (`BlenderRunner.render_crops`)."""
+    rgba = np.fromfile(path, dtype=np.float32).reshape(window.height, window.width, 4)
+    return np.clip(rgba[..., :3], 0, 1)
 
 
 def _cut(frame: np.ndarray, window: Window) -> np.ndarray:
@@ -112,16 +119,18 @@ def verify_frame(
             raise ValueError(f"window {window} is outside the {width}×{height} frame")
     crops = [CropRender(w, seed) for w in windows for seed in seeds]
     rendered = runner.render_crops(job, crops, scratch, MARGIN, limits or RenderLimits())
+    rounding = (1 + rendered.dither**2) / 12  # 8-bit rounding after dither, levels²
     scores = []
     for i, window in enumerate(windows):
-        first, second = (read_frame(p) for p in rendered.images[2 * i : 2 * i + 2])
+        first, second = (_read_crop(p, window) for p in rendered.images[2 * i : 2 * i + 2])
         scores.append(
             score_crop(
                 _cut(frame, window),
-                _cut(first, window),
-                _cut(second, window),
-                thresholds.floor_levels2,
-                BLOCK if rendered.margin else 1,
+                first,
+                second,
+                rounding_levels2=rounding,
+                floor_levels2=thresholds.floor_levels2,
+                block=BLOCK if rendered.margin else 1,
             )
         )
     judgement = judge(scores, thresholds)
@@ -131,6 +140,7 @@ def verify_frame(
         windows=list(windows),
         seeds=seeds,
         scores=scores,
+        noise_ratio=judgement.noise_ratio,
         noise_z=judgement.noise_z,
         noise_level=float(np.median([s.noise_level for s in scores])),
         seconds=time.perf_counter() - started,
@@ -149,6 +159,7 @@ def _rejected_unrendered(
         windows=list(windows),
         seeds=seeds,
         scores=[],
+        noise_ratio=0.0,
         noise_z=0.0,
         noise_level=0.0,
         seconds=time.perf_counter() - started,
