@@ -29,6 +29,7 @@ from pydantic import (
 
 from veriframe_core.chain.addresses import normalize_address, parse_felt
 from veriframe_core.chain.cids import cid_to_felts
+from veriframe_core.verification import Window
 
 T = TypeVar("T")
 
@@ -248,6 +249,14 @@ class AvailablePage(Page[AvailableJob]):
 
 
 # ---------------------------------------------------------------- claims and attempts
+AttemptState = Literal[
+    "running", "completed", "verifying", "verified", "rejected", "failed", "expired"
+]
+"""An attempt's life: claimed and `running`; delivered (`completed`), being verified
+(`verifying`), then `verified` or `rejected` (the job reopens for others); or ended
+without a delivery (`failed`, `expired`)."""
+
+
 class Claim(BaseModel):
     """One attempt at a job: its lease, progress and end."""
 
@@ -256,7 +265,7 @@ class Claim(BaseModel):
     job_id: int
     attempt: int
     worker_address: str
-    state: Literal["running", "completed", "failed", "expired"]
+    state: AttemptState
     claimed_at: datetime
     lease_expires_at: datetime
     heartbeat_at: datetime | None
@@ -278,6 +287,9 @@ class JobDetail(Job):
 
     render_settings: RenderSettings
     claim: Claim | None = Field(description="the live attempt (running or completed), if any")
+    verification: Verification | None = Field(
+        None, description="the verification of the latest delivery, if any"
+    )
 
 
 class ClaimedJob(JobDetail):
@@ -334,6 +346,77 @@ class FailResult(BaseModel):
 
 
 # ---------------------------------------------------------------- the worker's profile
+# ---------------------------------------------------------------- verification
+class CropScoreOut(BaseModel):
+    """One crop's statistics (`render_executor.verification.compare.CropScore`)."""
+
+    noise_ratio: float = Field(description="the delivery's deviation over honest noise; ≈1")
+    noise_z: float = Field(description="its distance from honest, in standard errors")
+    bias_z: float
+    bias_levels: float = Field(description="the largest channel's mean shift, 8-bit levels")
+    noise_level: float = Field(description="RMS noise of one reference render, 8-bit levels")
+    expected_levels2: float
+    pixels: int
+
+
+class VerificationReport(BaseModel):
+    """What a verifier found (`POST /api/v1/verifications/{id}/report`)."""
+
+    verdict: Literal["verified", "rejected"]
+    reasons: list[Text] = Field(default_factory=list, max_length=100)
+    crops: list[CropScoreOut] = Field(max_length=256)
+    noise_ratio: float
+    noise_z: float
+    noise_level: float
+    seconds: float = Field(ge=0)
+    cpu_seconds: float = Field(ge=0)
+    device: Text = Field(max_length=40)
+    blender_version: Text = Field(max_length=40)
+
+    @model_validator(mode="after")
+    def _verdict_has_reasons(self) -> VerificationReport:
+        if self.verdict == "rejected" and not self.reasons:
+            raise ValueError("a rejection says why (reasons)")
+        return self
+
+
+class VerificationFailure(BaseModel):
+    """A verifier could not verify (`POST /api/v1/verifications/{id}/fail`): the task is
+    offered again, and after `verification_max_failures` the delivery is rejected."""
+
+    reason: Text = Field(min_length=1, max_length=500)
+
+
+class Verification(BaseModel):
+    """The verification of one delivery: what is re-rendered, by whom, and the verdict."""
+
+    verification_id: int
+    job_id: int
+    attempt: int | None = Field(
+        description="the delivering attempt; null for a result that "
+        "reached the chain without a delivery"
+    )
+    worker_address: str = Field(description="who delivered the frame")
+    result_cid: str
+    source: Literal["delivery", "chain"]
+    state: Literal["open", "claimed", "verified", "rejected"]
+    windows: list[Window]
+    seeds: list[int]
+    verifier_address: str | None
+    lease_expires_at: datetime | None
+    failures: int = Field(description="verifiers that could not verify it")
+    report: VerificationReport | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class VerificationTask(Verification):
+    """A verification a verifier has just claimed, with what it needs to do it."""
+
+    asset_cid: str = Field(description="the job's scene")
+    render_settings: RenderSettings
+
+
 class Capabilities(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
