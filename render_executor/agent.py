@@ -6,10 +6,11 @@ One job, start to end (`Agent.work_on`):
 2. a Pipes session for the attempt opens (`render_executor.pipes`), and a heartbeat thread
    keeps the lease and reports progress; a lost lease cancels the render;
 3. the asset is downloaded from IPFS (within the size cap), unpacked if it is an archive
-   (`archives.unpack`: no path escapes, links or bombs), rendered with the job's settings
+   (`assets.fetch_scene`: no path escapes, links or bombs), rendered with the job's settings
    (`blender.runner`: nothing in the file runs; the frame re-checked);
-4. the frame is uploaded to IPFS, the job completed through the API, the materialization
-   reported, and the result submitted on chain from the worker's own account;
+4. the frame is uploaded to IPFS, the job completed through the API and the materialization
+   reported; once a verifier has verified the delivery (`verdicts`), the result is submitted
+   on chain from the worker's own account; a rejected one never is (its reasons are logged);
 5. on any failure, the session is closed (its messages flushed) and the job failed with the
    reason, so it reopens for others. The scratch folder is removed either way.
 
@@ -36,20 +37,23 @@ from pathlib import Path
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from render_executor.archives import ArchiveLimits, UnsafeArchive, unpack
-from render_executor.blender.runner import BlenderRunner, RenderFailed, RenderJob, RenderLimits
+from render_executor.archives import ArchiveLimits
+from render_executor.assets import SceneUnavailable, fetch_scene, render_job
+from render_executor.blender.runner import BlenderRunner, RenderFailed, RenderLimits
 from render_executor.capabilities import detect
 from render_executor.chain import ChainSubmitter
 from render_executor.pipes import open_render_pipes
+from render_executor.session import api_client, download_cap, ipfs_client, worker_address
+from render_executor.verdicts import await_verdict
 from render_executor.wakeup import JobsAvailable
-from veriframe_core.ipfs import IpfsClient, IpfsError
-from veriframe_core.login import AccountLogin
+from veriframe_core.ipfs import IpfsError
 from veriframe_core.protocol import (
     Claim,
     ClaimedJob,
     CompleteRequest,
     FailRequest,
     HeartbeatRequest,
+    Verification,
     WorkerProfileRequest,
     error_message,
 )
@@ -86,6 +90,7 @@ class Outcome:
     result_cid: str | None = None
     reason: str | None = None
     submitted_tx: int | None = None
+    verification: Verification | None = None  # the verdict on the delivery, once it came
     seconds: dict[str, float] = field(default_factory=dict)  # wall time per step
 
 
@@ -98,18 +103,6 @@ def _timed(outcome: Outcome, step: str) -> Iterator[None]:
         outcome.seconds[step] = outcome.seconds.get(step, 0.0) + time.perf_counter() - started
 
 
-def worker_key(settings: WorkerSettings) -> int:
-    """The account key, from the settings or the key file (never from the command line)."""
-    if settings.worker_private_key is not None:
-        return int(settings.worker_private_key.get_secret_value(), 16)
-    if settings.worker_key_file is not None:
-        return int(settings.worker_key_file.read_text().strip(), 16)
-    raise SystemExit(
-        "no worker key: set VERIFRAME_WORKER_PRIVATE_KEY (or WORKER_PRIVATE_KEY), or "
-        "VERIFRAME_WORKER_KEY_FILE to a file holding it"
-    )
-
-
 class Agent:
     """A worker agent for one account: its API session, IPFS client, Blender and chain."""
 
@@ -120,21 +113,11 @@ class Agent:
         submitter: ChainSubmitter | None = None,
         heartbeat_s: float | None = None,
     ):
-        if not settings.worker_address:
-            raise SystemExit("no worker address: set VERIFRAME_WORKER_ADDRESS (or WORKER_ADDRESS)")
         self.settings = settings
-        self.address = int(settings.worker_address, 16)
-        key = worker_key(settings)
-        self.api = httpx.Client(
-            base_url=settings.worker_api_url,
-            auth=AccountLogin(settings.worker_api_url, self.address, key, "worker"),
-            timeout=30,
-        )
-        cap = settings.worker_max_download_mb * 1024 * 1024
-        self.ipfs = IpfsClient(
-            settings.worker_ipfs_api, settings.worker_ipfs_gateways, max_download_bytes=cap
-        )
-        self.archive_limits = ArchiveLimits(max_total_bytes=cap)
+        self.address = worker_address(settings)
+        self.api = api_client(settings, self.address)
+        self.ipfs = ipfs_client(settings)
+        self.archive_limits = ArchiveLimits(max_total_bytes=download_cap(settings))
         self.runner = BlenderRunner(settings.blender_path)
         self.limits = RenderLimits(
             timeout_s=settings.worker_render_timeout_s, memory_mb=settings.worker_memory_limit_mb
@@ -295,7 +278,9 @@ class Agent:
                     raise
                 if self.submitter is not None:  # the session now closes when submitted
                     later = session.pop_all()
-                    self._finishing.append(self._chain.submit(self._submit, later, pipes, outcome))
+                    self._finishing.append(
+                        self._chain.submit(self._submit, later, pipes, job, outcome)
+                    )
         except JobFailed as failed:
             if self.stopping.is_set():
                 outcome.reason = STOPPED
@@ -308,10 +293,18 @@ class Agent:
         outcome.seconds["job"] = time.perf_counter() - started
         return outcome
 
-    def _submit(self, session: ExitStack, pipes, outcome: Outcome) -> None:
-        """`submit_result` from the worker's account, logged in the job's Pipes session,
-        which it then closes."""
+    def _submit(self, session: ExitStack, pipes, job: ClaimedJob, outcome: Outcome) -> None:
+        """Once the delivery is verified, `submit_result` from the worker's account, logged in
+        the job's Pipes session, which it then closes; a rejected or unverified delivery is
+        never submitted."""
         with session:
+            with _timed(outcome, "verification"):
+                verdict = await_verdict(
+                    self.api, outcome.job_id, outcome.attempt, job.deadline, self.stopping
+                )
+            outcome.verification = verdict
+            if not self._verified(verdict, pipes, outcome):
+                return
             try:
                 with _timed(outcome, "submit_on_chain"):
                     tx = self.submitter.submit_result(outcome.job_id, outcome.result_cid)
@@ -319,6 +312,21 @@ class Agent:
                 pipes.log.info(f"submit_result for job {outcome.job_id}: {hex(tx)}")
             except Exception as err:  # completed off-chain; the operator sees why
                 pipes.log.error(f"submit_result for job {outcome.job_id} failed: {err}")
+
+    def _verified(self, verdict: Verification | None, pipes, outcome: Outcome) -> bool:
+        """Whether the delivery may go on chain; why not, in the job's and the worker's log."""
+        job_id, seconds = outcome.job_id, outcome.seconds["verification"]
+        if verdict is None:
+            said = f"Job {job_id}: no verdict on the delivery in time; the result is not submitted"
+        elif verdict.state == "rejected":
+            reasons = "; ".join(verdict.report.reasons if verdict.report else []) or "no reason"
+            said = f"Job {job_id}: the delivery was rejected by the verifier: {reasons}"
+        else:
+            pipes.log.info(f"Job {job_id}: the delivery was verified in {seconds:.1f} s")
+            return True
+        pipes.log.error(said)
+        log.error("Worker: %s", said)
+        return False
 
     def _deliver(self, job: ClaimedJob, scratch: Path, pipes, outcome: Outcome) -> None:
         job_id = job.job_id
@@ -365,36 +373,20 @@ class Agent:
         )
 
     def _fetch(self, job: ClaimedJob, scratch: Path, pipes) -> Path:
-        cid = job.asset_cid
-        if not cid:
-            raise JobFailed("the job's asset CID cannot be read from the chain")
-        asset = scratch / "asset"
         try:
-            size = self.ipfs.download(cid, asset)
-        except IpfsError as err:
-            raise JobFailed(f"downloading the asset {cid} failed: {err}") from None
-        pipes.log.info(f"Downloaded {cid} ({size:,} bytes)")
-        try:
-            return unpack(asset, scratch / "unpacked", self.archive_limits)
-        except UnsafeArchive as err:
-            raise JobFailed(f"the asset was refused: {err}") from None
+            blend, size = fetch_scene(self.ipfs, job.asset_cid, scratch, self.archive_limits)
+        except SceneUnavailable as err:
+            raise JobFailed(str(err)) from None
+        pipes.log.info(f"Downloaded {job.asset_cid} ({size:,} bytes)")
+        return blend
 
     def _render(
         self, job: ClaimedJob, blend: Path, scratch: Path, pipes, progress, lost: threading.Event
     ):
-        wanted = job.render_settings
-        render_job = RenderJob(
-            blend,
-            frame=wanted.frame,
-            resolution=(wanted.resolution_x, wanted.resolution_y),
-            samples=wanted.samples,
-            engine=wanted.engine,
-            output_format=wanted.output_format,
-            device=self.settings.worker_device,
-        )
+        wanted = render_job(blend, job.render_settings, self.settings.worker_device)
         try:
             result = self.runner.render(
-                render_job,
+                wanted,
                 scratch / "render",
                 self.limits,
                 progress.update,
@@ -403,7 +395,7 @@ class Agent:
         except RenderFailed as err:
             raise JobFailed(err.reason) from None
         pipes.log.info(
-            f"Rendered frame {render_job.frame} at {result.width}×{result.height} on "
+            f"Rendered frame {wanted.frame} at {result.width}×{result.height} on "
             f"{result.device} in {result.render_seconds:.2f} s (Blender {result.blender_version})"
         )
         return result

@@ -2,8 +2,14 @@
 (`VERIFRAME_WORKER_*`, or the original worker's `BACKEND_API_URL`, `WORKER_ADDRESS`, ...);
 the key never from the command line.
 
+`VERIFRAME_WORKER_ROLE=verifier` makes it a verifier (`verifier_agent`): it verifies other
+workers' deliveries instead of rendering jobs; its account must be one of the API's
+`api_verifier_addresses`.
+
 SIGTERM or Ctrl-C stops it: the render in hand is cancelled and its claim released, so the
-job reopens for another worker at once (a job already rendered is still delivered).
+job reopens for another worker at once (a job already rendered is still delivered, and
+submitted if its verdict comes within 30 s); a verification in hand is cancelled and left to
+its lease.
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ import logging
 import signal
 from collections.abc import Sequence
 
-from render_executor.agent import Agent, worker_key
+from render_executor.agent import Agent
 from render_executor.chain import ChainSubmitter
+from render_executor.session import worker_key
+from render_executor.verifier_agent import VerifierAgent
 from veriframe_core.chain.target import resolve_target
 from veriframe_core.distribution import add_version_option
 from veriframe_core.settings import WorkerSettings
@@ -24,7 +32,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="veriframe-worker", description="Render VeriFrame jobs on this machine."
     )
-    parser.add_argument("--once", action="store_true", help="take at most one job, then exit")
+    parser.add_argument(
+        "--once", action="store_true", help="take at most one job (or verification), then exit"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     add_version_option(parser)
     args = parser.parse_args(argv)
@@ -35,6 +45,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     for chatty in ("httpx", "urllib3"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     settings = WorkerSettings()  # the worker's fields only: no database, no operator key
+    if settings.worker_role == "verifier":
+        verify(settings, once=args.once)
+    else:
+        render(settings, once=args.once)
+
+
+def _stopped_by_signals(stop, what: str) -> None:
+    def handle(signum: int, _frame: object) -> None:
+        logging.getLogger("veriframe.worker").info(
+            "Worker: stopping; %s (signal %s)", what, signal.Signals(signum).name
+        )
+        stop()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+
+
+def render(settings: WorkerSettings, *, once: bool) -> None:
     submitter = None
     if settings.worker_submit_on_chain:
         try:
@@ -48,17 +76,21 @@ def main(argv: Sequence[str] | None = None) -> None:
             worker_key(settings),
         )
     agent = Agent(settings, submitter=submitter)
-
-    def stop(signum: int, _frame: object) -> None:
-        logging.getLogger("veriframe.worker").info(
-            "Worker: stopping; releasing the job in hand (signal %s)", signal.Signals(signum).name
-        )
-        agent.stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    _stopped_by_signals(agent.stop, "releasing the job in hand")
     with agent:
-        outcomes = agent.run(once=args.once)
+        outcomes = agent.run(once=once)
     for outcome in outcomes:
         verdict = f"delivered {outcome.result_cid}" if outcome.completed else outcome.reason
+        if outcome.verification is not None:
+            verdict += f", {outcome.verification.state}"
         print(f"job {outcome.job_id} attempt {outcome.attempt}: {verdict}", flush=True)
+
+
+def verify(settings: WorkerSettings, *, once: bool) -> None:
+    verifier = VerifierAgent(settings)
+    _stopped_by_signals(verifier.stop, "cancelling the verification in hand")
+    with verifier:
+        outcomes = verifier.run(once=once)
+    for outcome in outcomes:
+        said = outcome.verdict or f"not verified: {'; '.join(outcome.reasons) or 'stopped'}"
+        print(f"job {outcome.job_id} attempt {outcome.attempt}: {said}", flush=True)

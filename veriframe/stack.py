@@ -1,8 +1,9 @@
 """`veriframe up`: the whole platform on one machine, stopped cleanly by Ctrl-C.
 
 Postgres (embedded unless a URL is set) is started and migrated first; devchain, the local
-IPFS node, Dagster's webserver and daemon, the API and one local worker agent run as
-children, each started as soon as what it needs answers (the daemon runs the chain sensor,
+IPFS node, Dagster's webserver and daemon, the API, one local worker agent and one local
+verifier (on the operator's account, which the API is told is a verifier) run as children,
+each started as soon as what it needs answers (the daemon runs the chain sensor,
 which ingests into the warehouse URL resolved here). Each child runs in its own process
 group so that one signal stops the whole tree (a background `dagster` ignores SIGTERM
 otherwise). If a child dies, everything is stopped and the command exits non-zero.
@@ -27,6 +28,7 @@ from veriframe.creator import CreatorError
 from veriframe.demo import DemoScene, DemoSceneFailed
 from veriframe.follow import FollowFailed
 from veriframe.postgres import running_warehouse
+from veriframe_core.chain.target import operator_account
 from veriframe_core.processes import (
     Child,
     ChildDied,
@@ -125,7 +127,8 @@ def run_stack(settings: Settings, *, smoke: bool = False, fresh: bool = False) -
     if smoke and not _can_demo(settings):
         raise SystemExit(
             "veriframe up --smoke runs the demo job, which needs every part: leave "
-            "VERIFRAME_RUN_DEVCHAIN, _RUN_IPFS, _RUN_DAGSTER, _RUN_API and _RUN_WORKER on"
+            "VERIFRAME_RUN_DEVCHAIN, _RUN_IPFS, _RUN_DAGSTER, _RUN_API, _RUN_WORKER and "
+            "_RUN_VERIFIER on"
         )
     _check_ports(settings)  # before --fresh forgets anything: nothing is lost for nothing
     if fresh:
@@ -156,7 +159,9 @@ def run_stack(settings: Settings, *, smoke: bool = False, fresh: bool = False) -
                 if scene is not None:
                     _run_demo(settings, scene, children, stopping)
                 if smoke:
-                    print("Smoke test passed: the demo job was rendered, recorded and paid.")
+                    print(
+                        "Smoke test passed: the demo job was rendered, verified, recorded and paid."
+                    )
                 else:
                     exit_code = _supervise(children, stopping)
             except StopRequested:
@@ -196,7 +201,8 @@ def _start_children(
 ) -> list[str]:
     """Start the parts, each as soon as what it needs is ready: devchain, the IPFS node and
     Dagster at once (Dagster reads devchain's chain file when it first needs the chain), the
-    API once the chain is up, the worker once the API is. The lines that say where each is."""
+    API once the chain is up, the worker and the verifier once the API is. The lines that say
+    where each is."""
     env = {**os.environ, "VERIFRAME_DATA_DIR": str(data_dir)}
     lines = [f"warehouse   {shown_url(urls.warehouse)}", f"dagster db  {shown_url(urls.dagster)}"]
     python = [sys.executable, "-m"]
@@ -265,6 +271,10 @@ def _start_children(
         api_env = {**env, "VERIFRAME_DATABASE_URL": urls.warehouse}
         if settings.run_devchain:
             api_env["VERIFRAME_STARKNET_RPC_URL"] = chain["rpc_url"]
+        verifier = _verifier_account(settings, chain_file)
+        if verifier is not None:
+            verifiers = [*settings.api_verifier_addresses, hex(verifier[0])]
+            api_env["VERIFRAME_API_VERIFIER_ADDRESSES"] = json.dumps(verifiers)
         uvicorn = [
             "uvicorn",
             *("api.app:create_app", "--factory"),
@@ -280,6 +290,8 @@ def _start_children(
         lines.append(f"API         {api}/api/v1 (docs {api}/docs)")
         if settings.run_worker and settings.run_devchain:
             lines.append(_start_worker(settings, chain, api, env, data_dir, logs, children))
+        if verifier is not None:
+            lines.append(_start_verifier(settings, verifier, api, env, data_dir, logs, children))
     if settings.run_dagster:
         _wait_for(lambda: answers(f"{ui}/server_info"), "the Dagster webserver", children, stopping)
         lines.append(f"Dagster UI  {ui}")
@@ -296,31 +308,93 @@ def _start_worker(
     children: list[Child],
 ) -> str:
     """The local worker: a devchain account registered and verified (`bootstrap`), its
-    agent started with the key in a file only this user can read."""
+    agent started."""
     from veriframe.bootstrap import local_worker
 
     worker = local_worker(chain)
-    key_file = data_dir / "worker.key"
-    key_file.touch(mode=0o600)
-    key_file.chmod(0o600)
-    key_file.write_text(hex(worker.private_key))
     worker_env = {
-        **env,
-        "VERIFRAME_WORKER_API_URL": api,
-        "VERIFRAME_WORKER_ADDRESS": hex(worker.address),
-        "VERIFRAME_WORKER_KEY_FILE": str(key_file),
-        "VERIFRAME_WORKER_IPFS_API": env.get("VERIFRAME_IPFS_API_URL", settings.worker_ipfs_api),
+        **_agent_env(settings, env, api, worker.address, worker.private_key, data_dir, "worker"),
         "VERIFRAME_STARKNET_RPC_URL": chain["rpc_url"],
         "VERIFRAME_JOB_REGISTRY_ADDRESS": chain["job_registry_address"],
     }
-    children.append(
-        _spawn("worker", [str(Path(sys.executable).parent / "veriframe-worker")], worker_env, logs)
-    )
+    _spawn_agent("worker", worker_env, logs, children)
     return f"worker      {hex(worker.address)} (reputation {worker.reputation}, verified)"
 
 
+def _agent_env(
+    settings: Settings,
+    env: dict[str, str],
+    api: str,
+    address: int,
+    key: int,
+    data_dir: Path,
+    name: str,
+) -> dict[str, str]:
+    """The environment of a local `veriframe-worker` (`name`): the API, IPFS, and the account,
+    its key in a file only this user can read."""
+    key_file = data_dir / f"{name}.key"
+    key_file.touch(mode=0o600)
+    key_file.chmod(0o600)
+    key_file.write_text(hex(key))
+    return {
+        **env,
+        "VERIFRAME_WORKER_API_URL": api,
+        "VERIFRAME_WORKER_ADDRESS": hex(address),
+        "VERIFRAME_WORKER_KEY_FILE": str(key_file),
+        "VERIFRAME_WORKER_IPFS_API": env.get("VERIFRAME_IPFS_API_URL", settings.worker_ipfs_api),
+    }
+
+
+def _spawn_agent(name: str, env: dict[str, str], logs: Path, children: list[Child]) -> None:
+    command = [str(Path(sys.executable).parent / "veriframe-worker")]
+    children.append(_spawn(name, command, env, logs))
+
+
+def _verifier_account(settings: Settings, chain_file: Path) -> tuple[int, int] | None:
+    """The local verifier's account (address, key): the operator's (on devchain, its owner),
+    or None when no verifier is to run here."""
+    if not settings.run_verifier:
+        return None
+    key = settings.operator_private_key
+    try:
+        return operator_account(
+            settings.operator_address,
+            key.get_secret_value() if key else None,
+            settings.job_registry_address,
+            chain_file,
+        )
+    except RuntimeError as err:
+        log.warning("no local verifier: %s", err)
+        return None
+
+
+def _start_verifier(
+    settings: Settings,
+    account: tuple[int, int],
+    api: str,
+    env: dict[str, str],
+    data_dir: Path,
+    logs: Path,
+    children: list[Child],
+) -> str:
+    """The local verifier: `veriframe-worker` in the verifier role on the operator's account,
+    its scratch apart from the worker's."""
+    address, key = account
+    verifier_env = {
+        **_agent_env(settings, env, api, address, key, data_dir, "verifier"),
+        "VERIFRAME_WORKER_ROLE": "verifier",
+        "VERIFRAME_WORKER_SCRATCH_DIR": str(data_dir / "verifier"),
+    }
+    _spawn_agent("verifier", verifier_env, logs, children)
+    return (
+        f"verifier    {hex(address)} (the operator's account): every delivery is verified "
+        "before the worker submits it on chain"
+    )
+
+
 def _can_demo(settings: Settings) -> bool:
-    """The demo needs every part: devchain, IPFS, Dagster, the API and the local worker."""
+    """The demo needs every part: devchain, IPFS, Dagster, the API, the local worker and the
+    local verifier."""
     return all(
         (
             settings.run_devchain,
@@ -328,6 +402,7 @@ def _can_demo(settings: Settings) -> bool:
             settings.run_dagster,
             settings.run_api,
             settings.run_worker,
+            settings.run_verifier,
         )
     )
 
@@ -375,7 +450,8 @@ def _run_demo(
 
 def forget_state(settings: Settings) -> None:
     """`--fresh`: remove what earlier runs kept (embedded Postgres, devchain, IPFS, Dagster's
-    home, logs, the demo job and the local worker's key and scratch), nothing else. An
+    home, logs, the demo job and the local worker's and verifier's keys and scratch), nothing
+    else. An
     embedded server an earlier `up` left running is stopped first; an external database is
     never touched."""
     data_dir = settings.data_dir.resolve()
@@ -384,6 +460,7 @@ def forget_state(settings: Settings) -> None:
         settings.resolved_ipfs_repo,
         settings.dagster_home,
         settings.resolved_worker_scratch_dir,
+        data_dir / "verifier",
         settings.api_dir,
         data_dir / "logs",
     ]
@@ -394,5 +471,5 @@ def forget_state(settings: Settings) -> None:
         forgotten.append(settings.postgres_dir)
     for path in forgotten:
         shutil.rmtree(path.expanduser().resolve(), ignore_errors=True)
-    for name in ("demo.json", "demo.blend", "worker.key"):
+    for name in ("demo.json", "demo.blend", "worker.key", "verifier.key"):
         (data_dir / name).unlink(missing_ok=True)

@@ -211,11 +211,12 @@ class BlenderRunner:
         scratch: Path,
         margin: int = 0,
         limits: RenderLimits = RenderLimits(),
+        cancel: Cancel | None = None,
     ) -> CropsResult:
         """Each crop's window of `job`'s frame at the crop's seed, in one Blender process
         (`inside.render_crops`; `margin` pixels around each window rendered too when the
         scene's denoiser or compositor needs them): the windows' display values before
-        rounding, as float32 RGBA files (`read_crop`)."""
+        rounding, as float32 RGBA files (`read_crop`). Setting `cancel` stops it."""
         outputs = [scratch / f"crop-{i}.rgba32f" for i in range(len(crops))]
         started = time.perf_counter()
         done = self._run(
@@ -230,6 +231,7 @@ class BlenderRunner:
             },
             scratch,
             limits,
+            cancel=cancel,
         )
         return CropsResult(
             images=outputs,

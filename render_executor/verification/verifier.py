@@ -17,7 +17,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from render_executor.blender.runner import BlenderRunner, CropRender, RenderJob, RenderLimits
+from render_executor.blender.runner import (
+    BlenderRunner,
+    Cancel,
+    CropRender,
+    RenderJob,
+    RenderLimits,
+)
 from render_executor.verification.compare import (
     BLOCK,
     DEFAULT_THRESHOLDS,
@@ -99,15 +105,16 @@ def verify_frame(
     scratch: Path,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
     limits: RenderLimits | None = None,
+    cancel: Cancel | None = None,
 ) -> Verdict:
     """Render `windows` of `job` at both `seeds` and judge `delivered` against them. A frame
     of another size is rejected without rendering; RenderFailed if the scene does not
-    render, FrameUnreadable if the delivery is not an image."""
+    render (or `cancel` was set), FrameUnreadable if the delivery is not an image."""
     started = time.perf_counter()
     frame = read_frame(delivered)
     width, height = job.resolution
     if frame.shape[:2] != (height, width):
-        return _rejected_unrendered(
+        return rejected_unrendered(
             f"the frame is {frame.shape[1]}×{frame.shape[0]} pixels; "
             f"the job asked for {width}×{height}",
             windows,
@@ -118,7 +125,7 @@ def verify_frame(
         if not window.fits(width, height):
             raise ValueError(f"window {window} is outside the {width}×{height} frame")
     crops = [CropRender(w, seed) for w in windows for seed in seeds]
-    rendered = runner.render_crops(job, crops, scratch, MARGIN, limits or RenderLimits())
+    rendered = runner.render_crops(job, crops, scratch, MARGIN, limits or RenderLimits(), cancel)
     rounding = (1 + rendered.dither**2) / 12  # 8-bit rounding after dither, levels²
     scores = []
     for i, window in enumerate(windows):
@@ -150,9 +157,11 @@ def verify_frame(
     )
 
 
-def _rejected_unrendered(
+def rejected_unrendered(
     reason: str, windows: Sequence[Window], seeds: tuple[int, int], started: float
 ) -> Verdict:
+    """A rejection decided before any crop was rendered (the delivery is not a frame of the
+    job at all)."""
     return Verdict(
         passed=False,
         reasons=[reason],

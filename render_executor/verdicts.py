@@ -1,0 +1,65 @@
+"""Waiting for the verdict on a delivery before it goes on chain.
+
+A delivered frame is `completed`, then `verifying` once a verifier claims it, then
+`verified` or `rejected`; an honest agent calls `submit_result` only for a verified one. The
+agent asks `GET /api/v1/jobs/{id}` (the verification of the job's latest delivery) every
+0.5 s, backing off to 2 s: a verdict takes seconds (a verifier re-renders about 2 % of the
+frame, twice), so faster polling would only load the API. The wait ends at the job's
+deadline, after which the contract takes no result; a stopped agent waits `STOP_GRACE_S`
+more at most, so that a verdict about to come is not thrown away, nor a stop held for long.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime
+
+import httpx
+from pydantic import ValidationError
+
+from veriframe_core.protocol import JobDetail, Verification, error_message
+
+log = logging.getLogger("veriframe.worker")
+FIRST_POLL_S = 0.5
+MAX_POLL_S = 2.0
+STOP_GRACE_S = 30.0
+FINAL = ("verified", "rejected")
+
+
+def verdict_of(api: httpx.Client, job_id: int, attempt: int) -> Verification | None:
+    """The finished verification of the job's delivery by `attempt`, if there is one yet."""
+    try:
+        answer = api.get(f"/api/v1/jobs/{job_id}")
+    except httpx.HTTPError as err:  # asked again at the next poll
+        log.warning("Worker: reading job %d for its verdict failed: %s", job_id, err)
+        return None
+    if answer.status_code != 200:
+        log.warning("Worker: reading job %d answered %s", job_id, error_message(answer))
+        return None
+    try:
+        found = JobDetail.model_validate_json(answer.content).verification
+    except ValidationError as err:
+        log.warning("Worker: job %d does not read as a job: %s", job_id, err)
+        return None
+    if found is None or found.attempt != attempt or found.state not in FINAL:
+        return None
+    return found
+
+
+def await_verdict(
+    api: httpx.Client, job_id: int, attempt: int, deadline: datetime, stopping: threading.Event
+) -> Verification | None:
+    """The verdict on the delivery, or None when none came before the job's deadline (or
+    within `STOP_GRACE_S` of a stop)."""
+    ends, graced = deadline.timestamp(), False
+    delay = FIRST_POLL_S
+    while (found := verdict_of(api, job_id, attempt)) is None:
+        if stopping.is_set() and not graced:
+            ends, graced = min(ends, time.time() + STOP_GRACE_S), True
+        if time.time() + delay >= ends:
+            return None
+        time.sleep(delay)
+        delay = min(delay * 2, MAX_POLL_S)
+    return found

@@ -1,0 +1,263 @@
+"""The verifier agent: `veriframe-worker` with `VERIFRAME_WORKER_ROLE=verifier`, on one of
+the operator's accounts (`api_verifier_addresses`).
+
+One task, start to end (`VerifierAgent.verify`):
+
+1. claimed with `POST /verifications/claim-next` (leased for `verification_lease_s`; the API
+   never offers an account its own delivery);
+2. the job's scene fetched as the render agent fetches it (`assets.fetch_scene`), and the
+   delivered frame, within what a frame of the job's size can weigh;
+3. the task's windows re-rendered at its two seeds with the job's settings, and the delivery
+   judged against them (`verification.verifier.verify_frame`);
+4. the verdict reported (`/report`); or, when this machine could not verify (IPFS, Blender),
+   the task failed with the reason (`/fail`), so that another verifier takes it.
+
+A delivered frame that does not decode, has another size or weighs more than any frame of
+its size is the worker's doing: a rejection, not a failure. Stopped (SIGTERM, Ctrl-C), the
+verifier cancels Blender and reports nothing: a `fail` would count against the delivery, so
+the task is left to its lease, which re-offers it, as it does a killed verifier's.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from render_executor.agent import MAX_REASON, request_body
+from render_executor.archives import ArchiveLimits
+from render_executor.assets import SceneUnavailable, fetch_scene, render_job
+from render_executor.blender.runner import BlenderRunner, RenderFailed, RenderLimits
+from render_executor.session import api_client, download_cap, ipfs_client, worker_address
+from render_executor.verification.verifier import (
+    FrameUnreadable,
+    Verdict,
+    rejected_unrendered,
+    verify_frame,
+)
+from veriframe_core.ipfs import IpfsError, IpfsTooLarge
+from veriframe_core.protocol import (
+    VerificationFailure,
+    VerificationReport,
+    VerificationTask,
+    error_message,
+)
+from veriframe_core.settings import WorkerSettings
+
+log = logging.getLogger("veriframe.verifier")
+TASKS = "/api/v1/verifications"
+FIRST_IDLE_S = 0.5
+FRAME_BYTES_PER_PIXEL = 8  # 16-bit RGBA, uncompressed: no honest frame weighs more
+FRAME_SLACK_BYTES = 1 << 20  # headers, filter bytes, metadata
+SEND_TRIES = 4
+UNREADABLE_FORMATS = ("OPEN_EXR",)  # `verifier.read_frame` reads what Pillow decodes
+
+
+class CannotVerify(Exception):
+    """This machine could not verify the delivery; the reason goes to the API."""
+
+
+@dataclass
+class VerifierOutcome:
+    verification_id: int
+    job_id: int
+    attempt: int | None
+    verdict: str | None = None  # verified | rejected; None: not verified here
+    reasons: list[str] = field(default_factory=list)  # a rejection's, or why it failed
+    seconds: float = 0.0
+
+
+def frame_cap(width: int, height: int) -> int:
+    """The most bytes a delivered frame of `width` × `height` may weigh."""
+    return width * height * FRAME_BYTES_PER_PIXEL + FRAME_SLACK_BYTES
+
+
+class VerifierAgent:
+    """A verifier for one operator account: its API session, IPFS client and Blender."""
+
+    def __init__(self, settings: WorkerSettings):
+        self.settings = settings
+        self.address = worker_address(settings)
+        self.api = api_client(settings, self.address)
+        self.ipfs = ipfs_client(settings)
+        self.archive_limits = ArchiveLimits(max_total_bytes=download_cap(settings))
+        self.runner = BlenderRunner(settings.blender_path)
+        self.limits = RenderLimits(
+            timeout_s=settings.worker_render_timeout_s, memory_mb=settings.worker_memory_limit_mb
+        )
+        self.scratch_root = settings.resolved_worker_scratch_dir
+        self.stopping = threading.Event()
+
+    def __enter__(self) -> VerifierAgent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def stop(self) -> None:
+        """Stop taking tasks; the verification in hand is cancelled (its lease re-offers it)."""
+        self.stopping.set()
+
+    def close(self) -> None:
+        self.api.close()
+        self.ipfs.close()
+
+    # ------------------------------------------------------------------ the loop
+    def run(self, *, once: bool = False, max_tasks: int | None = None) -> list[VerifierOutcome]:
+        """Verify until stopped (or, with `once`, until one task is done or none is there; or
+        until `max_tasks` are done). While idle it polls, backing off from 0.5 s to
+        `worker_poll_s`, jittered so that verifiers do not claim in step."""
+        for left in self.scratch_root.glob("verify-*"):  # a crashed run's; its lease re-offers
+            shutil.rmtree(left, ignore_errors=True)
+        log.info("Verifier %s: waiting for deliveries to verify", hex(self.address))
+        outcomes: list[VerifierOutcome] = []
+        idle = FIRST_IDLE_S
+        while not self.stopping.is_set():
+            task = self.claim_next()
+            if task is not None:
+                outcomes.append(self.verify(task))
+                idle = FIRST_IDLE_S
+            if once or (max_tasks is not None and len(outcomes) >= max_tasks):
+                break
+            if task is None:
+                self.stopping.wait(idle * random.uniform(0.8, 1.2))
+                idle = min(idle * 1.5, max(self.settings.worker_poll_s, FIRST_IDLE_S))
+        return outcomes
+
+    def claim_next(self) -> VerificationTask | None:
+        try:
+            answer = self.api.post(f"{TASKS}/claim-next")
+        except httpx.HTTPError as err:  # the API is away: asked again after the idle wait
+            log.warning("Verifier: claiming a task failed: %s", err)
+            return None
+        if answer.status_code == 204:
+            return None
+        if answer.status_code in (403, 409):
+            log.warning("Verifier %s: no task now: %s", hex(self.address), error_message(answer))
+            return None
+        answer.raise_for_status()
+        return VerificationTask.model_validate_json(answer.content)
+
+    # ------------------------------------------------------------------ one task
+    def verify(self, task: VerificationTask) -> VerifierOutcome:
+        """Verify one claimed delivery and say so to the API (report or fail)."""
+        started = time.perf_counter()
+        outcome = VerifierOutcome(task.verification_id, task.job_id, task.attempt)
+        log.info(
+            "Verifier: claimed verification %d of job %d (attempt %s by %s, result %s)",
+            task.verification_id,
+            task.job_id,
+            task.attempt,
+            task.worker_address,
+            task.result_cid,
+        )
+        scratch = self.scratch_root / f"verify-{task.verification_id}"
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir(parents=True)
+        try:
+            verdict = self._judge(task, scratch)
+        except CannotVerify as err:
+            outcome.seconds = time.perf_counter() - started
+            if self.stopping.is_set():
+                log.info(
+                    "Verifier: stopped during verification %d; its lease re-offers it",
+                    task.verification_id,
+                )
+                return outcome
+            outcome.reasons = [str(err)[:MAX_REASON]]
+            log.error(
+                "Verifier: could not verify job %d (verification %d) in %.1f s: %s",
+                task.job_id,
+                task.verification_id,
+                outcome.seconds,
+                err,
+            )
+            self._send(task, "fail", VerificationFailure(reason=outcome.reasons[0]))
+            return outcome
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        outcome.verdict = "verified" if verdict.passed else "rejected"
+        outcome.reasons = verdict.reasons
+        outcome.seconds = time.perf_counter() - started
+        log.info(
+            "Verifier: job %d (verification %d) %s in %.1f s: %d crops, %.2f× honest noise%s",
+            task.job_id,
+            task.verification_id,
+            outcome.verdict,
+            outcome.seconds,
+            len(verdict.scores),
+            verdict.noise_ratio,
+            "".join(f"; {reason}" for reason in verdict.reasons),
+        )
+        self._send(task, "report", VerificationReport.model_validate(verdict.to_dict()))
+        return outcome
+
+    def _judge(self, task: VerificationTask, scratch: Path) -> Verdict:
+        started = time.perf_counter()
+        wanted = task.render_settings
+        seeds = (task.seeds[0], task.seeds[1])
+        if wanted.output_format in UNREADABLE_FORMATS:
+            raise CannotVerify(f"{wanted.output_format} frames cannot be verified yet")
+        try:
+            blend, _ = fetch_scene(self.ipfs, task.asset_cid, scratch, self.archive_limits)
+        except SceneUnavailable as err:
+            raise CannotVerify(str(err)) from None
+        frame = scratch / "delivered"
+        try:
+            self.ipfs.download(
+                task.result_cid, frame, frame_cap(wanted.resolution_x, wanted.resolution_y)
+            )
+        except IpfsTooLarge as err:
+            reason = f"the delivered frame is too large: {err}"
+            return rejected_unrendered(reason, task.windows, seeds, started)
+        except IpfsError as err:
+            raise CannotVerify(f"downloading the frame {task.result_cid} failed: {err}") from None
+        job = render_job(blend, wanted, self.settings.worker_device, output_format="PNG")
+        try:
+            return verify_frame(
+                self.runner,
+                job,
+                frame,
+                task.windows,
+                seeds,
+                scratch / "crops",
+                limits=self.limits,
+                cancel=self.stopping,
+            )
+        except FrameUnreadable as err:
+            return rejected_unrendered(str(err), task.windows, seeds, started)
+        except RenderFailed as err:
+            raise CannotVerify(f"the crops did not render: {err.reason}") from None
+
+    def _send(self, task: VerificationTask, what: str, body) -> None:
+        """`report` or `fail` the task, retried while the API cannot be reached (the verdict
+        is the work; a lease that ran out meanwhile is the API's to say)."""
+        path = f"{TASKS}/{task.verification_id}/{what}"
+        for attempt in range(SEND_TRIES):
+            try:
+                answer = self.api.post(path, json=request_body(body))
+            except httpx.TransportError as err:
+                log.warning(
+                    "Verifier: %s of verification %d failed: %s", what, task.verification_id, err
+                )
+                self.stopping.wait(2**attempt)
+                continue
+            if answer.status_code != 200:
+                log.warning(
+                    "Verifier: %s of verification %d answered %s",
+                    what,
+                    task.verification_id,
+                    error_message(answer),
+                )
+            return
+        log.error(
+            "Verifier: %s of verification %d not sent: the API is unreachable",
+            what,
+            task.verification_id,
+        )
