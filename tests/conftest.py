@@ -12,11 +12,8 @@ import httpx
 import pytest
 
 from kubonode.process import KuboProcess
-from tests.support.activity import Activity
-from tests.support.api import ApiServer, api_settings
 from tests.support.chain import Driver, devchain_fixture
-from tests.support.platform import WorkerPlatform
-from tests.support.warehouse import fresh_warehouse, ingestor
+from tests.support.platform import WorkerPlatform, worker_platform
 from veriframe.demo import write_demo_blend
 from veriframe_core.processes import free_port
 from veriframe_core.settings import Settings
@@ -108,19 +105,16 @@ def api(api_server) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="module")
 def platform(
-    chain: Driver, embedded_pg: EmbeddedPostgres, kubo: KuboProcess, demo_scene: Path
+    chain: Driver,
+    embedded_pg: EmbeddedPostgres,
+    kubo: KuboProcess,
+    demo_scene: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[WorkerPlatform]:
     """The platform for worker agents, one per test module: the module's devchain with
     registered workers (all but the last verified), a warehouse ingested from it and the API
-    over it, with the session's IPFS node and demo scene."""
-    activity = Activity(chain)
-    activity.setup_workers()
-    warehouse = fresh_warehouse(embedded_pg)
-    ingestor(warehouse, chain).tick(60, until_caught_up=True)
-    server = ApiServer(api_settings(chain, api_lease_s=30), warehouse).start()
-    try:
-        with httpx.Client(base_url=server.url, timeout=30) as api:
-            yield WorkerPlatform(chain, activity, warehouse, server, api, kubo, demo_scene)
-    finally:
-        server.stop()
-        warehouse.dispose()
+    over it, with the session's IPFS node and demo scene, and one of the operator's verifiers
+    verifying every delivery (`worker_platform`)."""
+    verifier_dir = tmp_path_factory.mktemp("verifier")
+    with worker_platform(chain, embedded_pg, kubo, demo_scene, verifier_dir) as platform:
+        yield platform

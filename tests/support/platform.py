@@ -7,8 +7,10 @@ import itertools
 import os
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,15 +23,19 @@ from starknet_py.net.account.account import Account
 from kubonode.process import KuboProcess
 from render_executor.agent import Agent
 from render_executor.chain import ChainSubmitter
+from render_executor.verifier_agent import VerifierAgent
 from tests.support.activity import Activity
-from tests.support.api import ApiServer, bearer, sign_in
+from tests.support.api import ApiServer, api_settings, bearer, sign_in
 from tests.support.chain import Driver
-from tests.support.warehouse import ingestor
+from tests.support.warehouse import fresh_warehouse, ingestor
 from veriframe_core.chain.cids import cid_to_felts
 from veriframe_core.ipfs import IpfsClient
 from veriframe_core.settings import WorkerSettings
+from veriframe_core.warehouse.embedded import EmbeddedPostgres
 
 TINY = {"resolution_x": 64, "resolution_y": 48, "samples": 4}
+VERIFIERS = slice(10, 13)
+"""The chain's accounts the API takes for the operator's verifiers (after the workers)."""
 _rewards = itertools.count(1)
 
 
@@ -45,6 +51,7 @@ class WorkerPlatform:
     api: httpx.Client
     kubo: KuboProcess
     demo_scene: Path
+    verifiers: list[Account]
 
     @property
     def warehouse_url(self) -> str:
@@ -101,6 +108,33 @@ class WorkerPlatform:
         submitter = ChainSubmitter(chain.url, chain.registry.address, account.address, int(key, 16))
         return Agent(WorkerSettings(**values), submitter=submitter, heartbeat_s=heartbeat_s)
 
+    def verifier(self, account: Account, data_dir: Path, **settings: Any) -> VerifierAgent:
+        """A verifier agent for `account` (one of `verifiers`, or not, to see it refused)."""
+        values = {
+            "data_dir": data_dir,
+            "worker_role": "verifier",
+            "worker_api_url": self.api_server.url,
+            "worker_address": hex(account.address),
+            "worker_private_key": self.chain.private_key(account),
+            "worker_ipfs_api": self.kubo.url,
+            "worker_poll_s": 0.2,
+            "worker_device": "CPU",
+            **settings,
+        }
+        return VerifierAgent(WorkerSettings(**values))
+
+    @contextmanager
+    def verifying(self, data_dir: Path) -> Iterator[VerifierAgent]:
+        """The first verifier account's agent verifying in a thread, until the block ends."""
+        with self.verifier(self.verifiers[0], data_dir) as verifier:
+            thread = threading.Thread(target=verifier.run, daemon=True, name="verifier")
+            thread.start()
+            try:
+                yield verifier
+            finally:
+                verifier.stop()
+                thread.join(60)
+
     def worker_process(self, account: Account, data_dir: Path, **env: str) -> subprocess.Popen:
         """`veriframe-worker` for `account` on this platform as its own process; `env`
         replaces its variables (`VERIFRAME_WORKER_API_URL` for another API)."""
@@ -122,6 +156,46 @@ class WorkerPlatform:
     def logged(self, job_id: int) -> list[str]:
         """The lines the job's attempts logged through Pipes."""
         return [m["params"]["message"] for m in self.messages(job_id) if m["method"] == "log"]
+
+
+@contextmanager
+def worker_platform(
+    chain: Driver,
+    embedded_pg: EmbeddedPostgres,
+    kubo: KuboProcess,
+    demo_scene: Path,
+    verifier_dir: Path | None,
+    **api_changes: Any,
+) -> Iterator[WorkerPlatform]:
+    """The platform on `chain`: registered workers (all but the last verified), a warehouse
+    ingested from it and the API over it, which takes `VERIFIERS` for the operator's
+    verifiers; one of them verifies in the background (its scratch in `verifier_dir`) unless
+    that is None. `api_changes` change the API's settings."""
+    activity = Activity(chain)
+    activity.setup_workers()
+    warehouse = fresh_warehouse(embedded_pg)
+    ingestor(warehouse, chain).tick(60, until_caught_up=True)
+    verifiers = chain.accounts[VERIFIERS]
+    settings = api_settings(
+        chain,
+        api_lease_s=30,
+        api_verifier_addresses=[hex(a.address) for a in verifiers],
+        **api_changes,
+    )
+    server = ApiServer(settings, warehouse).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as api:
+            platform = WorkerPlatform(
+                chain, activity, warehouse, server, api, kubo, demo_scene, verifiers
+            )
+            if verifier_dir is None:
+                yield platform
+            else:
+                with platform.verifying(verifier_dir):
+                    yield platform
+    finally:
+        server.stop()
+        warehouse.dispose()
 
 
 def worker_process(

@@ -1,0 +1,177 @@
+"""Verifier agents against real parts (devchain, the API, IPFS, Postgres, Blender): they
+verify honest deliveries, which their workers then submit on chain, reject forged ones,
+which are never submitted, never verify their own account's delivery, and a verifier killed
+mid-task loses the task to another when its lease runs out."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import psutil
+import pytest
+
+from kubonode.process import KuboProcess
+from render_executor.agent import Agent, Outcome
+from tests.render_executor.forging_render import OneSampleForgingRunner
+from tests.support.chain import Driver
+from tests.support.platform import WorkerPlatform, eventually, worker_platform
+from veriframe_core.chain.addresses import normalize_address
+from veriframe_core.protocol import JobDetail, Verification
+from veriframe_core.warehouse.embedded import EmbeddedPostgres
+
+SMALL = {"resolution_x": 320, "resolution_y": 240, "samples": 16}
+"""The verifier's own tests' frame: large enough for its crops, a second to render."""
+LEASE_S = 10
+
+
+@pytest.fixture(scope="module")
+def platform(
+    chain: Driver, embedded_pg: EmbeddedPostgres, kubo: KuboProcess, demo_scene: Path
+) -> Iterator[WorkerPlatform]:
+    """The platform with no verifier running: each test starts the ones it needs."""
+    with worker_platform(
+        chain, embedded_pg, kubo, demo_scene, None, verification_lease_s=LEASE_S
+    ) as platform:
+        yield platform
+
+
+def delivering(agent: Agent) -> Future[list[Outcome]]:
+    """`agent` taking one job in a thread: it delivers, then waits for the verdict."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="delivering")
+    future = pool.submit(agent.run, once=True)
+    pool.shutdown(wait=False)
+    return future
+
+
+def verification(platform: WorkerPlatform, job_id: int) -> Verification | None:
+    answer = platform.api.get(f"/api/v1/jobs/{job_id}")
+    return JobDetail.model_validate_json(answer.content).verification
+
+
+def attempt_states(platform: WorkerPlatform, job_id: int) -> list[str]:
+    attempts = platform.api.get(f"/api/v1/jobs/{job_id}/attempts").json()["items"]
+    return [a["state"] for a in sorted(attempts, key=lambda a: a["attempt"])]
+
+
+def test_an_honest_delivery_is_verified_then_submitted_on_chain(
+    platform: WorkerPlatform, tmp_path: Path
+) -> None:
+    chain = platform.chain
+    job_id = platform.post_job(platform.upload(), **SMALL)
+    worker, verifier_account = platform.activity.workers[0], platform.verifiers[0]
+    with platform.agent(worker, tmp_path / "worker") as agent:
+        delivered = delivering(agent)
+        with platform.verifier(verifier_account, tmp_path / "verifier") as verifier:
+            (checked,) = verifier.run(max_tasks=1)
+        (outcome,) = delivered.result(timeout=120)
+    assert checked.job_id == job_id and checked.verdict == "verified", checked.reasons
+    assert outcome.verification.state == "verified" and outcome.submitted_tx
+    assert chain.view(chain.registry, "get_job_worker", job_id) == worker.address
+    found = verification(platform, job_id)
+    assert found.verifier_address == normalize_address(verifier_account.address)
+    assert found.result_cid == outcome.result_cid and len(found.report.crops) == 8
+    assert attempt_states(platform, job_id) == ["verified"]
+    logged = platform.logged(job_id)
+    assert any("was verified" in line for line in logged)
+    assert any("submit_result for job" in line for line in logged)
+    assert not any((tmp_path / "verifier" / "worker").glob("verify-*"))  # scratch removed
+
+
+def test_a_forged_delivery_is_rejected_never_submitted_and_the_job_reopens(
+    platform: WorkerPlatform, tmp_path: Path
+) -> None:
+    chain = platform.chain
+    job_id = platform.post_job(platform.upload(), **SMALL)
+    cheater, honest = platform.activity.workers[1], platform.activity.workers[2]
+    with (
+        platform.verifying(tmp_path / "verifier"),
+        platform.agent(cheater, tmp_path / "cheater") as forging,
+    ):
+        forging.runner = OneSampleForgingRunner()
+        (forged,) = forging.run(once=True)
+        assert forged.completed and forged.verification.state == "rejected"
+        assert forged.submitted_tx is None
+        assert chain.view(chain.registry, "get_job_worker", job_id) == 0
+        assert forged.verification.report.reasons
+        rejected = platform.api.get(f"/api/v1/jobs/{job_id}").json()
+        assert rejected["status"] == "open" and attempt_states(platform, job_id) == ["rejected"]
+        assert any("rejected by the verifier" in line for line in platform.logged(job_id))
+        assert forging.run(once=True) == []  # the cheater is blocked from the job
+        with platform.agent(honest, tmp_path / "honest") as agent:
+            (rendered,) = agent.run(once=True)
+    assert rendered.job_id == job_id and rendered.verification.state == "verified"
+    assert chain.view(chain.registry, "get_job_worker", job_id) == honest.address
+    assert attempt_states(platform, job_id) == ["rejected", "verified"]
+
+
+def verifying_blender(verifier: subprocess.Popen) -> list[psutil.Process]:
+    """The Blender processes of a verifier process re-rendering crops (none yet: empty)."""
+    try:
+        children = psutil.Process(verifier.pid).children(recursive=True)
+        return [c for c in children if any("verify-" in a for a in c.cmdline())]
+    except psutil.Error:  # a child that ended meanwhile
+        return []
+
+
+def test_a_verifier_killed_mid_task_loses_it_to_another_after_the_lease(
+    platform: WorkerPlatform, tmp_path: Path
+) -> None:
+    job_id = platform.post_job(platform.upload(), **SMALL)
+    first, second = platform.verifiers[1], platform.verifiers[2]
+    with platform.agent(platform.activity.workers[3], tmp_path / "worker") as agent:
+        delivered = delivering(agent)
+        killed = platform.worker_process(
+            first, tmp_path / "killed", VERIFRAME_WORKER_ROLE="verifier"
+        )
+        try:
+            blender = eventually(lambda: verifying_blender(killed), timeout=120, every=0.05)
+        finally:
+            killed.kill()
+            killed.wait()
+        psutil.wait_procs(blender, timeout=10)
+        held = verification(platform, job_id)
+        assert held.state == "claimed" and held.report is None
+        assert held.verifier_address == normalize_address(first.address)
+        with platform.verifier(second, tmp_path / "second") as verifier:
+            (checked,) = verifier.run(max_tasks=1)  # once the lease has run out
+        (outcome,) = delivered.result(timeout=120)
+    assert checked.job_id == job_id and checked.verdict == "verified", checked.reasons
+    done = verification(platform, job_id)
+    assert done.verifier_address == normalize_address(second.address)
+    assert done.windows == held.windows and done.seeds == held.seeds
+    assert outcome.verification.state == "verified" and outcome.submitted_tx
+
+
+def test_a_verifier_never_verifies_its_own_accounts_delivery(
+    platform: WorkerPlatform, tmp_path: Path
+) -> None:
+    """An operator account that also renders (registered and verified as a worker)."""
+    chain = platform.chain
+    both, other = platform.verifiers[0], platform.verifiers[1]
+    chain.send(both, chain.reg("register_worker", 0x2000))
+    chain.send(chain.owner, chain.reg("verify_worker", both.address, True))
+    job_id = platform.post_job(platform.upload(), **SMALL)  # indexes the new worker too
+    with platform.agent(both, tmp_path / "worker") as agent:
+        delivered = delivering(agent)
+        eventually(lambda: verification(platform, job_id), timeout=120)
+        with platform.verifier(both, tmp_path / "own") as own:
+            assert own.run(once=True) == []
+        assert verification(platform, job_id).state == "open"
+        with platform.verifier(other, tmp_path / "other") as verifier:
+            (checked,) = verifier.run(max_tasks=1)
+        (outcome,) = delivered.result(timeout=120)
+    assert checked.job_id == job_id and checked.verdict == "verified", checked.reasons
+    assert outcome.verification.verifier_address == normalize_address(other.address)
+
+
+def test_an_account_that_is_not_a_verifier_verifies_nothing(
+    platform: WorkerPlatform, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "veriframe.verifier")
+    with platform.verifier(platform.activity.workers[0], tmp_path) as verifier:
+        assert verifier.run(once=True) == []
+    assert "not a verifier" in caplog.text
