@@ -138,7 +138,7 @@ class VerifierAgent:
             return None
         if answer.status_code == 204:
             return None
-        if answer.status_code in (403, 409):
+        if answer.status_code in (403, 409) or answer.status_code >= 500:
             log.warning("Verifier %s: no task now: %s", hex(self.address), error_message(answer))
             return None
         answer.raise_for_status()

@@ -159,6 +159,15 @@ def test_up_serves_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
             lambda found: (found.get("capabilities") or {}).get("devices"),
         )
         assert profile["capabilities"]["devices"] == ["CPU"]
+        # the local verifier, on the operator's account (devchain's owner), verifies the demo
+        verifier = re.search(r"verifier\s+(0x[0-9a-f]+)", text)[1]
+        assert int(verifier, 16) == int(chain["owner_address"], 16)
+        verified = wait_for(
+            lambda: httpx.get(f"{api}/api/v1/jobs/1").json()["verification"],
+            lambda found: found and found["state"] == "verified",
+            timeout=180,
+        )
+        assert int(verified["verifier_address"], 16) == int(verifier, 16)
         pids = child_pids(log)
         assert set(pids) == {
             "devchain",
@@ -168,6 +177,7 @@ def test_up_serves_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
             "dagster-webserver",
             "api",
             "worker",
+            "verifier",
         }
         postmaster = tmp_path / "data" / "postgres" / "postmaster.pid"
         assert postmaster.exists()
@@ -259,7 +269,8 @@ def test_up_on_an_external_postgres_renders_the_demo_and_the_ui_shows_it(
             assert conn.execute(sa.text("SELECT max(job_id) FROM jobs")).scalar() == 1
             cid = conn.execute(
                 sa.text(
-                    "SELECT result_cid FROM job_attempts WHERE job_id = 1 AND state = 'completed'"
+                    "SELECT result_cid FROM job_attempts WHERE job_id = 1 "
+                    "AND state IN ('completed', 'verifying', 'verified')"
                 )
             ).scalar_one()
         warehouse_db.dispose()
@@ -285,7 +296,8 @@ def test_fresh_forgets_what_up_kept_and_nothing_else(tmp_path: Path) -> None:
     data = tmp_path / "data"
     kept_by_up = ["devchain/chain.json", "ipfs/config", "dagster_home/dagster.yaml",
                   "worker/job-1/claim.json", "api/jwt_secret", "logs/up.log",
-                  "postgres/PG_VERSION", "demo.json", "demo.blend", "worker.key"]  # fmt: skip
+                  "postgres/PG_VERSION", "demo.json", "demo.blend", "worker.key",
+                  "verifier/verify-1/asset", "verifier.key"]  # fmt: skip
     users = ["notes.txt", "scenes/shot.blend"]
     for name in kept_by_up + users:
         (data / name).parent.mkdir(parents=True, exist_ok=True)
