@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psutil
@@ -16,6 +19,7 @@ import pytest
 
 from kubonode.process import KuboProcess
 from render_executor.agent import Agent, Outcome
+from render_executor.verdicts import await_verdict
 from tests.render_executor.forging_render import OneSampleForgingRunner
 from tests.support.chain import Driver
 from tests.support.platform import WorkerPlatform, eventually, worker_platform
@@ -175,3 +179,41 @@ def test_an_account_that_is_not_a_verifier_verifies_nothing(
     with platform.verifier(platform.activity.workers[0], tmp_path) as verifier:
         assert verifier.run(once=True) == []
     assert "not a verifier" in caplog.text
+
+
+def test_a_verifier_stopped_mid_task_ends_cleanly_and_gives_nothing_back(
+    platform: WorkerPlatform, tmp_path: Path
+) -> None:
+    """SIGTERM: Blender is cancelled, the process exits 0, and the task is not failed (a
+    give-back would count against the delivery): the lease re-offers it."""
+    job_id = platform.post_job(platform.upload(), **SMALL)
+    stopped, second = platform.verifiers[1], platform.verifiers[2]
+    with platform.agent(platform.activity.workers[3], tmp_path / "worker") as agent:
+        delivered = delivering(agent)
+        process = platform.worker_process(
+            stopped, tmp_path / "stopped", VERIFRAME_WORKER_ROLE="verifier"
+        )
+        try:
+            blender = eventually(lambda: verifying_blender(process), timeout=120, every=0.05)
+            process.terminate()
+            assert process.wait(30) == 0
+        finally:
+            process.kill()
+        _, still_running = psutil.wait_procs(blender, timeout=10)
+        assert not still_running
+        held = verification(platform, job_id)
+        assert held.state == "claimed" and held.failures == 0
+        assert "stopped during verification" in (tmp_path / "stopped" / "worker.log").read_text()
+        with platform.verifier(second, tmp_path / "second") as verifier:
+            (checked,) = verifier.run(max_tasks=1)
+        (outcome,) = delivered.result(timeout=120)
+    assert checked.verdict == "verified" and outcome.submitted_tx
+
+
+def test_no_verdict_before_the_deadline_means_none(platform: WorkerPlatform) -> None:
+    """What the agent then does: it submits nothing."""
+    job_id = platform.post_job(platform.upload(b"never delivered"))
+    started = time.monotonic()
+    deadline = datetime.now(UTC) + timedelta(seconds=1.5)
+    assert await_verdict(platform.api, job_id, 1, deadline, threading.Event()) is None
+    assert 1 <= time.monotonic() - started < 5
