@@ -58,8 +58,9 @@ def await_verdict(
     while (found := verdict_of(api, job_id, attempt)) is None:
         if stopping.is_set() and not graced:
             ends, graced = min(ends, time.time() + STOP_GRACE_S), True
-        if time.time() + delay >= ends:
+        left = ends - time.time()
+        if left <= 0:
             return None
-        time.sleep(delay)
+        time.sleep(min(delay, left))
         delay = min(delay * 2, MAX_POLL_S)
     return found

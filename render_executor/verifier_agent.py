@@ -21,6 +21,7 @@ the task is left to its lease, which re-offers it, as it does a killed verifier'
 from __future__ import annotations
 
 import logging
+import math
 import random
 import shutil
 import threading
@@ -71,6 +72,24 @@ class VerifierOutcome:
     verdict: str | None = None  # verified | rejected; None: not verified here
     reasons: list[str] = field(default_factory=list)  # a rejection's, or why it failed
     seconds: float = 0.0
+
+
+def finite(value: object) -> object:
+    """`value` with every float made finite for JSON, which has no infinity: a statistic
+    beyond any threshold (a z over a standard error of 0) is sent as ±1e9, an undefined one
+    as 0."""
+    if isinstance(value, float):
+        return 0.0 if math.isnan(value) else max(-1e9, min(value, 1e9))
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite(v) for v in value]
+    return value
+
+
+def report_of(verdict: Verdict) -> VerificationReport:
+    """The verdict as the API takes it."""
+    return VerificationReport.model_validate(finite(verdict.to_dict()))
 
 
 def frame_cap(width: int, height: int) -> int:
@@ -138,7 +157,15 @@ class VerifierAgent:
             return None
         if answer.status_code == 204:
             return None
-        if answer.status_code in (403, 409) or answer.status_code >= 500:
+        if answer.status_code == 403:
+            log.warning(
+                "Verifier %s: the API takes this account for no verifier (%s): list it in the "
+                "API's VERIFRAME_API_VERIFIER_ADDRESSES",
+                hex(self.address),
+                error_message(answer),
+            )
+            return None
+        if answer.status_code == 409 or answer.status_code >= 500:
             log.warning("Verifier %s: no task now: %s", hex(self.address), error_message(answer))
             return None
         answer.raise_for_status()
@@ -195,10 +222,21 @@ class VerifierAgent:
             verdict.noise_ratio,
             "".join(f"; {reason}" for reason in verdict.reasons),
         )
-        self._send(task, "report", VerificationReport.model_validate(verdict.to_dict()))
+        self._send(task, "report", report_of(verdict))
         return outcome
 
     def _judge(self, task: VerificationTask, scratch: Path) -> Verdict:
+        """The verdict; CannotVerify when this machine could not reach one, a bug here
+        included (another verifier then takes the task, rather than nobody)."""
+        try:
+            return self._verdict(task, scratch)
+        except CannotVerify:
+            raise
+        except Exception as err:
+            log.exception("Verifier: verification %d failed unexpectedly", task.verification_id)
+            raise CannotVerify(f"the verifier failed: {err!r}") from err
+
+    def _verdict(self, task: VerificationTask, scratch: Path) -> Verdict:
         started = time.perf_counter()
         wanted = task.render_settings
         seeds = (task.seeds[0], task.seeds[1])

@@ -1,16 +1,22 @@
 """A test double of the agent's render step for a cheating worker: the real agent, whose
-Blender renders the job at 1 sample instead of the job's samples (a forgery that saves
-nearly the whole render and looks like the scene)."""
+Blender renders the job at 1 sample and then delivers a flat black frame of the job's size
+(a forgery that costs nothing and passes the agent's own size check)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
+
+from PIL import Image
 
 from render_executor.blender.runner import BlenderRunner, RenderJob, RenderResult
 
 
-class OneSampleForgingRunner(BlenderRunner):
-    """Renders every job at 1 sample, whatever the job asked."""
+class FlatFrameForgingRunner(BlenderRunner):
+    """Delivers a flat black frame whatever the job asked (rendered at 1 sample for the
+    report's figures only)."""
 
-    def render(self, job: RenderJob, *args, **kwargs) -> RenderResult:
-        return super().render(replace(job, samples=1), *args, **kwargs)
+    def render(self, job: RenderJob, scratch: Path, *args, **kwargs) -> RenderResult:
+        result = super().render(replace(job, samples=1), scratch, *args, **kwargs)
+        Image.new("RGB", (result.width, result.height)).save(result.frame)
+        return result

@@ -20,7 +20,7 @@ import pytest
 from kubonode.process import KuboProcess
 from render_executor.agent import Agent, Outcome
 from render_executor.verdicts import await_verdict
-from tests.render_executor.forging_render import OneSampleForgingRunner
+from tests.render_executor.forging_render import FlatFrameForgingRunner
 from tests.support.chain import Driver
 from tests.support.platform import WorkerPlatform, eventually, worker_platform
 from veriframe_core.chain.addresses import normalize_address
@@ -86,8 +86,9 @@ def test_an_honest_delivery_is_verified_then_submitted_on_chain(
 
 
 def test_a_forged_delivery_is_rejected_never_submitted_and_the_job_reopens(
-    platform: WorkerPlatform, tmp_path: Path
+    platform: WorkerPlatform, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.ERROR, "veriframe.worker")
     chain = platform.chain
     job_id = platform.post_job(platform.upload(), **SMALL)
     cheater, honest = platform.activity.workers[1], platform.activity.workers[2]
@@ -95,7 +96,7 @@ def test_a_forged_delivery_is_rejected_never_submitted_and_the_job_reopens(
         platform.verifying(tmp_path / "verifier"),
         platform.agent(cheater, tmp_path / "cheater") as forging,
     ):
-        forging.runner = OneSampleForgingRunner()
+        forging.runner = FlatFrameForgingRunner()
         (forged,) = forging.run(once=True)
         assert forged.completed and forged.verification.state == "rejected"
         assert forged.submitted_tx is None
@@ -103,7 +104,7 @@ def test_a_forged_delivery_is_rejected_never_submitted_and_the_job_reopens(
         assert forged.verification.report.reasons
         rejected = platform.api.get(f"/api/v1/jobs/{job_id}").json()
         assert rejected["status"] == "open" and attempt_states(platform, job_id) == ["rejected"]
-        assert any("rejected by the verifier" in line for line in platform.logged(job_id))
+        assert f"Job {job_id}: the delivery was rejected by the verifier: " in caplog.text
         assert forging.run(once=True) == []  # the cheater is blocked from the job
         with platform.agent(honest, tmp_path / "honest") as agent:
             (rendered,) = agent.run(once=True)
@@ -178,7 +179,7 @@ def test_an_account_that_is_not_a_verifier_verifies_nothing(
     caplog.set_level(logging.WARNING, "veriframe.verifier")
     with platform.verifier(platform.activity.workers[0], tmp_path) as verifier:
         assert verifier.run(once=True) == []
-    assert "not a verifier" in caplog.text
+    assert "list it in the API's VERIFRAME_API_VERIFIER_ADDRESSES" in caplog.text
 
 
 def test_a_verifier_stopped_mid_task_ends_cleanly_and_gives_nothing_back(
