@@ -38,9 +38,11 @@ def test_a_job_is_claimed_rendered_delivered_and_submitted_on_chain(
         image = Image.open(io.BytesIO(ipfs.cat(outcome.result_cid)))
     assert image.size == (64, 48)
     assert any(low != high for low, high in image.convert("RGB").getextrema())
-    # completed through the API, the heartbeats' progress kept, submitted on chain by the worker
+    # completed through the API, verified by the platform's verifier, then (and only then)
+    # submitted on chain by the worker
+    assert outcome.verification.state == "verified"
     job = api.get(f"/api/v1/jobs/{job_id}").json()
-    assert job["claim"]["state"] == "completed" and job["claim"]["result_cid"] == outcome.result_cid
+    assert job["claim"]["state"] == "verified" and job["claim"]["result_cid"] == outcome.result_cid
     assert job["claim"]["result"]["device"] == "CPU"
     assert chain.view(chain.registry, "get_job_worker", job_id) == worker.address
     platform.ingest()
