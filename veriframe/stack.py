@@ -49,6 +49,7 @@ from veriframe_dagster.dagster_home import (
 
 log = logging.getLogger("veriframe.up")
 READY_TIMEOUT_S = 120
+LOCAL_VERIFIER_POLL_S = 2
 DEMO_TIMEOUT_S = 600
 
 
@@ -381,6 +382,9 @@ def _start_verifier(
     its scratch apart from the worker's."""
     address, key = account
     verifier_env = {
+        # idle, it polls at most every 2 s (a claim is one cheap query), not the worker's 10 s:
+        # a delivery waits for its verdict before the worker is paid
+        "VERIFRAME_WORKER_POLL_S": str(LOCAL_VERIFIER_POLL_S),
         **_agent_env(settings, env, api, address, key, data_dir, "verifier"),
         "VERIFRAME_WORKER_ROLE": "verifier",
         "VERIFRAME_WORKER_SCRATCH_DIR": str(data_dir / "verifier"),
