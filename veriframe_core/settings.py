@@ -461,6 +461,23 @@ class Settings(WorkerSettings):
     operator_private_key: SecretStr | None = Field(
         None, description="The operator account's private key.", json_schema_extra=SECRET
     )
+    sanctions_enabled: bool = Field(
+        True,
+        description="Sanction cheats from the operator's account (a Dagster sensor): a result "
+        "on chain whose verification rejected it, and a worker with `api_max_rejections` "
+        "rejected deliveries.",
+    )
+    sanction_slash_points: int = Field(
+        100,
+        ge=0,
+        le=1000,
+        description="Reputation points `slash_worker_reputation` takes per sanction (0: none).",
+    )
+    sanction_unverify: bool = Field(
+        True,
+        description="Also call `verify_worker(worker, false)`: the worker can neither claim "
+        "through the API nor `submit_result` on chain until the owner verifies it again.",
+    )
     settlement_cron: str = Field(
         "*/10 * * * *", description="When the settlement job runs (cron, UTC)."
     )

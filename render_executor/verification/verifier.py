@@ -26,6 +26,7 @@ from render_executor.verification.compare import (
     judge,
     score_crop,
 )
+from veriframe_core.protocol import CropScoreOut, VerificationReport
 from veriframe_core.verification import Window
 
 MARGIN = 16
@@ -52,6 +53,21 @@ class Verdict:
     cpu_seconds: float  # Blender's, for the crops
     device: str
     blender_version: str
+
+    def report(self) -> VerificationReport:
+        """The verdict as a verifier reports it to the API."""
+        return VerificationReport(
+            verdict="verified" if self.passed else "rejected",
+            reasons=self.reasons,
+            crops=[CropScoreOut(**asdict(s)) for s in self.scores],
+            noise_ratio=self.noise_ratio,
+            noise_z=self.noise_z,
+            noise_level=self.noise_level,
+            seconds=self.seconds,
+            cpu_seconds=self.cpu_seconds,
+            device=self.device,
+            blender_version=self.blender_version,
+        )
 
     def to_dict(self) -> dict:
         return {

@@ -407,6 +407,40 @@ verifications = sa.Table(
     comment="the verification of each delivered frame: crop windows, seeds, verifier, verdict",
 )
 
+SANCTION_CAUSES = ("forged result on chain", "rejected deliveries")
+sanctions = sa.Table(
+    "sanctions",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("worker_address", Address, nullable=False),
+    sa.Column("verification_id", sa.BigInteger, sa.ForeignKey("verifications.id"), nullable=False),
+    sa.Column("job_id", Felt, nullable=False),
+    sa.Column("cause", sa.String(32), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("amount", sa.Integer),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("transaction_hash", Hash),
+    sa.Column("detail", sa.String(500)),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.CheckConstraint(
+        "cause IN (" + ", ".join(f"'{c}'" for c in SANCTION_CAUSES) + ")", name="cause_known"
+    ),
+    sa.CheckConstraint("outcome IN ('sent', 'failed')", name="outcome_known"),
+    # one sent action of a kind per verification: a re-run never sanctions twice
+    sa.Index(
+        "uq_sanctions_sent",
+        "verification_id",
+        "action",
+        unique=True,
+        postgresql_where=sa.text("outcome = 'sent'"),
+    ),
+    sa.Index("ix_sanctions_worker", "worker_address", "id"),
+    comment="actions the operator's account took against cheats, and their outcomes",
+)
+
 pipes_messages = sa.Table(
     "pipes_messages",
     metadata,
