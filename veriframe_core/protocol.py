@@ -424,6 +424,9 @@ class VerificationReport(BaseModel):
     cpu_seconds: float = Field(ge=0)
     device: Text = Field(max_length=40)
     blender_version: Text = Field(max_length=40)
+    comparison_cid: ResultCid | None = Field(
+        None, description="an image of each crop as delivered beside the verifier's render"
+    )
 
     @model_validator(mode="after")
     def _verdict_has_reasons(self) -> VerificationReport:
