@@ -1,6 +1,6 @@
-"""The check on every `render` partition: the frame is downloaded again from IPFS and
-re-checked (it decodes, has the job's resolution, is not blank), never trusting what the
-worker reported about it."""
+"""The checks on every `render` partition, never trusting what the worker reported: the
+frame is downloaded again from IPFS and re-checked (it decodes, has the job's resolution,
+is not blank), and the verifiers' verdict on it is recorded (`frame_verified`)."""
 
 import tempfile
 from pathlib import Path
@@ -68,3 +68,55 @@ def frame_rechecked(
             "size_bytes": frame.size_bytes,
         },
     )
+
+
+VERDICT = sa.text(
+    """
+    SELECT v.id, v.state, v.result_cid, v.worker_address, v.verifier_address, v.report,
+           jsonb_array_length(v.windows) AS windows
+    FROM verifications v
+    WHERE v.job_id = :job_id AND v.source = 'delivery'
+    ORDER BY v.id DESC LIMIT 1
+    """
+)
+
+
+@dg.asset_check(
+    asset=RENDER_KEY,
+    name="frame_verified",
+    partitions_def=RENDER_PARTITIONS,
+    blocking=True,
+    description="A verifier re-rendered crops of the delivered frame and found it consistent "
+    "with an honest render of the job (its noise, colours and content).",
+)
+def frame_verified(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, ipfs: IpfsResource
+) -> dg.AssetCheckResult:
+    job_id = int(context.partition_key)
+    with warehouse.engine().connect() as conn:
+        found = conn.execute(VERDICT, {"job_id": job_id}).first()
+    if found is None:
+        return dg.AssetCheckResult(passed=False, description=f"job {job_id} has no delivery")
+    report = found.report or {}
+    metadata: dict[str, object] = {
+        "verification": found.id,
+        "verdict": found.state,
+        "result_cid": found.result_cid,
+        "worker": found.worker_address,
+        "crops": found.windows,
+    }
+    if found.verifier_address:
+        metadata["verifier"] = found.verifier_address
+    for key in ("noise_ratio", "noise_z", "noise_level", "seconds", "cpu_seconds", "device"):
+        if report.get(key) is not None:
+            metadata[key] = report[key]
+    if report.get("comparison_cid"):
+        link = ipfs.link(report["comparison_cid"])
+        metadata["crops_compared"] = dg.MetadataValue.md(
+            f"![each crop as delivered (left) and as the verifier rendered it]({link})"
+        )
+    reasons = report.get("reasons") or []
+    if found.state != "verified":
+        why = "; ".join(reasons) or f"the verification is {found.state}"
+        return dg.AssetCheckResult(passed=False, description=why[:1000], metadata=metadata)
+    return dg.AssetCheckResult(passed=True, metadata=metadata)
