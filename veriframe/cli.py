@@ -10,6 +10,7 @@ from devchain.cli import add_arguments as devchain_arguments
 from devchain.cli import serve as serve_devchain
 from kubonode.cli import add_arguments as ipfs_arguments
 from kubonode.cli import serve as serve_ipfs
+from veriframe.verify import add_arguments as verify_arguments
 from veriframe_core.distribution import MissingExtra, add_version_option
 from veriframe_core.settings import get_settings
 
@@ -97,6 +98,12 @@ def _creator_command(name: str):
     return run
 
 
+def _verify(args: argparse.Namespace) -> None:
+    from veriframe.verify import run
+
+    raise SystemExit(run(args))
+
+
 def _say(message: str) -> None:
     print(f"veriframe: {message}", flush=True)
 
@@ -180,6 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
     rate.add_argument("job", type=int, help="the chain job id")
     rate.add_argument("score", type=int, help="quality score, 0-100")
     rate.set_defaults(func=_creator_command("rate"))
+
+    verify = sub.add_parser(
+        "verify",
+        help="check a frame against its scene by re-rendering crops (exit 0 verified, "
+        "1 rejected, 2 bad input)",
+    )
+    verify_arguments(verify)
+    verify.set_defaults(func=_verify)
     return parser
 
 

@@ -1,9 +1,11 @@
-"""The script Blender runs for one render: `-- SPEC.json`. Standard library and bpy only.
+"""The script Blender runs: `-- SPEC.json`, whose `mode` says what for: a job's render, a
+verifier's crop renders, a description of the file's own settings, or a probe of this
+Blender. Standard library and bpy only.
 
 Nothing in the file runs: the file is opened with script auto-execution off (no registered
 text blocks, so no handlers or add-ons of its own), every handler list is emptied after the
 load anyway, and every scripted driver whose expression is not one of Blender's "simple
-expressions" (evaluated without Python) is muted. The render's settings come from the spec,
+expressions" (evaluated without Python) is muted. A render's settings come from the spec,
 never from the file: engine, frame, resolution, samples, output format and device.
 
 It prints progress as Blender does and writes what happened to the spec's `result` path.
@@ -11,6 +13,7 @@ It prints progress as Blender does and writes what happened to the spec's `resul
 
 from __future__ import annotations
 
+import array
 import json
 import sys
 import time
@@ -115,14 +118,16 @@ def _print_stats(stats: str) -> None:
     print(f"VERIFRAME stats {stats}", flush=True)
 
 
-def render(spec: dict) -> dict:
-    import bpy
-
+def _open(bpy, path: str) -> dict[str, int]:
+    """Open the file with nothing of it running (see the module's docstring)."""
     bpy.context.preferences.filepaths.use_scripts_auto_execute = False
     before = _handlers(bpy)
-    bpy.ops.wm.open_mainfile(filepath=spec["blend"], load_ui=False, use_scripts=False)
-    disarmed = _disarm(bpy, before)
-    scene = bpy.context.scene
+    bpy.ops.wm.open_mainfile(filepath=path, load_ui=False, use_scripts=False)
+    return _disarm(bpy, before)
+
+
+def _apply(bpy, scene, spec: dict) -> str:
+    """The job's settings on the open scene; the device it will render with."""
     if scene.camera is None:
         raise RuntimeError("the scene has no camera")
     render = scene.render
@@ -136,7 +141,6 @@ def render(spec: dict) -> dict:
     render.resolution_x, render.resolution_y = spec["resolution"]
     render.resolution_percentage = 100
     render.use_border = False
-    render.filepath = spec["output"]
     render.use_file_extension = False
     file_format = spec["format"].upper()
     if file_format not in FORMATS:
@@ -155,6 +159,16 @@ def render(spec: dict) -> dict:
         device = "GPU"
     scene.frame_set(spec["frame"])
     print(f"VERIFRAME device={device} blender={bpy.app.version_string}", flush=True)
+    return device
+
+
+def render(spec: dict) -> dict:
+    import bpy
+
+    disarmed = _open(bpy, spec["blend"])
+    scene = bpy.context.scene
+    device = _apply(bpy, scene, spec)
+    scene.render.filepath = spec["output"]
     bpy.app.handlers.render_stats.append(_print_stats)
     started = time.perf_counter()
     bpy.ops.render.render(write_still=True)
@@ -167,11 +181,121 @@ def render(spec: dict) -> dict:
     }
 
 
-def probe() -> dict:
+def render_crops(spec: dict) -> dict:
+    """The spec's windows, each at each of its seeds, with the job's settings, the scene
+    kept between renders: border renders cropped to the window (and to a margin around it
+    when the denoiser or compositor looks at neighbours, so that what they do at its edge
+    is what they do inside a full frame). Each window's display values are written before
+    any 8-bit rounding or dither (a 16-bit PNG, read back as floats), as raw float32 RGBA
+    rows from the top: the comparison models the delivery's rounding itself."""
+    import bpy
+
+    disarmed = _open(bpy, spec["blend"])
+    scene = bpy.context.scene
+    device = _apply(bpy, scene, spec)
+    render = scene.render
+    render.use_persistent_data = True
+    render.use_border, render.use_crop_to_border = True, True
+    render.image_settings.file_format = "PNG"
+    render.image_settings.color_mode = "RGBA"
+    render.image_settings.color_depth = "16"
+    width, height = spec["resolution"]
+    margin = spec["margin"] if _filters_neighbours(scene) else 0
+    if scene.render.engine == "CYCLES":
+        scene.cycles.use_animated_seed = False
+    started = time.perf_counter()
+    for crop in spec["crops"]:
+        left, top = max(crop["x"] - margin, 0), max(crop["y"] - margin, 0)
+        right = min(crop["x"] + crop["width"] + margin, width)
+        bottom = min(crop["y"] + crop["height"] + margin, height)
+        # fractions a quarter pixel inside each edge: Blender truncates them to pixels
+        render.border_min_x, render.border_max_x = (left + 0.25) / width, (right + 0.25) / width
+        render.border_min_y = (height - bottom + 0.25) / height
+        render.border_max_y = (height - top + 0.25) / height
+        if scene.render.engine == "CYCLES":
+            scene.cycles.seed = crop["seed"]
+        render.filepath = crop["output"] + ".png"
+        bpy.ops.render.render(write_still=True)
+        rows = _display_values(bpy, render.filepath, (right - left, bottom - top))
+        _write_window(rows, crop, (crop["x"] - left, crop["y"] - top))
+    return {
+        "render_seconds": time.perf_counter() - started,
+        "device": device,
+        "blender_version": bpy.app.version_string,
+        "margin": margin,
+        "dither": render.dither_intensity,
+        **disarmed,
+    }
+
+
+def _display_values(bpy, path: str, size: tuple[int, int]) -> list:
+    """A written image's RGBA values as floats, rows from the top."""
+    image = bpy.data.images.load(path)
+    image.colorspace_settings.name = "Non-Color"  # the file's values, not linearised
+    if tuple(image.size) != size:
+        raise RuntimeError(f"Blender rendered {tuple(image.size)} pixels for a {size} border")
+    values = array.array("f", bytes(4 * 4 * size[0] * size[1]))
+    image.pixels.foreach_get(values)
+    bpy.data.images.remove(image)
+    row = 4 * size[0]
+    return [values[i : i + row] for i in range(len(values) - row, -1, -row)]
+
+
+def _write_window(rows: list, crop: dict, offset: tuple[int, int]) -> None:
+    """The crop's window (its rows, from the top) out of the rendered rows."""
+    x, y = offset
+    with open(crop["output"], "wb") as out:
+        for row in rows[y : y + crop["height"]]:
+            row[4 * x : 4 * (x + crop["width"])].tofile(out)
+
+
+def _filters_neighbours(scene) -> bool:
+    """Whether a pixel of the output depends on its neighbours' render (denoiser,
+    compositor), so that a window needs a margin."""
+    denoised = scene.render.engine == "CYCLES" and scene.cycles.use_denoising
+    return bool(denoised or (scene.render.use_compositing and _compositor(scene)))
+
+
+def _compositor(scene) -> bool:
+    tree = getattr(scene, "compositing_node_group", None) or getattr(scene, "node_tree", None)
+    return tree is not None and len(tree.nodes) > 0
+
+
+def describe(spec: dict) -> dict:
+    """The file's own render settings (opened with nothing of it running): what a job of
+    it renders unless told otherwise."""
+    import bpy
+
+    _open(bpy, spec["blend"])
+    scene = bpy.context.scene
+    render = scene.render
+    engine = render.engine
+    samples = scene.cycles.samples if engine == "CYCLES" else None
+    if engine in EEVEE_NAMES:
+        samples = scene.eevee.taa_render_samples
+    scale = render.resolution_percentage / 100
+    return {
+        "frame": scene.frame_current,
+        "frame_start": scene.frame_start,
+        "frame_end": scene.frame_end,
+        "resolution": [round(render.resolution_x * scale), round(render.resolution_y * scale)],
+        "samples": samples,
+        "engine": engine,
+        "format": render.image_settings.file_format,
+        "denoising": bool(engine == "CYCLES" and scene.cycles.use_denoising),
+        "has_camera": scene.camera is not None,
+        "blender_version": bpy.app.version_string,
+    }
+
+
+def probe(_spec: dict) -> dict:
     """What this Blender can render with: its version and Cycles' GPU devices by backend."""
     import bpy
 
     return {"blender_version": bpy.app.version_string, "gpu_devices": _gpu_devices(bpy)}
+
+
+MODES = {"render": render, "crops": render_crops, "describe": describe, "probe": probe}
 
 
 def main(argv: list[str]) -> int:
@@ -179,7 +303,7 @@ def main(argv: list[str]) -> int:
     with open(spec_path) as handle:
         spec = json.load(handle)
     try:
-        result = {"ok": True, **(probe() if spec.get("probe") else render(spec))}
+        result = {"ok": True, **MODES[spec.get("mode", "render")](spec)}
     except Exception as err:  # reported to the runner, which fails the render with it
         result = {"ok": False, "error": f"{type(err).__name__}: {err}"}
     with open(spec["result"], "w") as handle:

@@ -25,13 +25,14 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from render_executor.blender.checks import gpu_errors
 from veriframe_core.frames import FrameRejected, check_frame
+from veriframe_core.verification import Window
 
 INSIDE = Path(__file__).with_name("inside.py")
 SAMPLE = re.compile(r"\bSample (\d+)/(\d+)")
@@ -81,6 +82,52 @@ class RenderLimits:
 
 
 @dataclass(frozen=True)
+class CropRender:
+    """One window of the frame, rendered at one seed (a verifier's reference)."""
+
+    window: Window
+    seed: int
+
+
+@dataclass(frozen=True)
+class CropsResult:
+    images: list[Path]  # one per crop, in order: its window as float32 RGBA rows from the top
+    render_seconds: float
+    wall_seconds: float
+    cpu_seconds: float
+    device: str
+    blender_version: str
+    margin: int  # pixels rendered around each window
+    dither: float  # the scene's dither intensity, which its 8-bit frames were written with
+
+
+@dataclass(frozen=True)
+class _Done:
+    """A Blender process that ended well: its report, peak memory (MB), CPU time, log."""
+
+    report: dict
+    peak_mb: float
+    cpu_seconds: float
+    log: Path
+    tail: str
+
+
+@dataclass(frozen=True)
+class SceneSettings:
+    """A file's own render settings."""
+
+    frame: int
+    frame_range: tuple[int, int]
+    resolution: tuple[int, int]
+    samples: int | None  # None: an engine without samples (Workbench)
+    engine: str
+    output_format: str
+    denoising: bool
+    has_camera: bool
+    blender_version: str
+
+
+@dataclass(frozen=True)
 class RenderResult:
     frame: Path
     width: int
@@ -88,6 +135,7 @@ class RenderResult:
     size_bytes: int
     render_seconds: float
     wall_seconds: float
+    cpu_seconds: float  # Blender's, start to exit
     device: str
     blender_version: str
     peak_memory_mb: float
@@ -128,30 +176,115 @@ class BlenderRunner:
         """Render `job` in `scratch` (created; the caller removes it). `on_progress` gets the
         fraction done (0–1) and Blender's status line as they come; setting `cancel` stops
         the render (RenderFailed)."""
-        scratch.mkdir(parents=True, exist_ok=True)
-        output = scratch / f"frame{EXTENSIONS.get(job.output_format.upper(), '.img')}"
-        result_file, spec_file, log_file = (
-            scratch / n for n in ("result.json", "spec.json", "blender.log")
-        )
-        spec_file.write_text(
-            json.dumps(
-                {
-                    "blend": str(job.blend.resolve()),
-                    "output": str(output),
-                    "result": str(result_file),
-                    "frame": job.frame,
-                    "resolution": list(job.resolution),
-                    "samples": job.samples,
-                    "engine": job.engine,
-                    "format": job.output_format,
-                    "device": job.device,
-                    "threads": job.threads,
-                }
-            )
-        )
+        output = scratch / f"frame{extension(job.output_format)}"
         started = time.perf_counter()
+        done = self._run(
+            {"mode": "render", **_settings(job), "output": str(output)},
+            scratch,
+            limits,
+            on_progress,
+            cancel,
+        )
+        try:
+            frame = check_frame(output, *job.resolution)
+        except FrameRejected as err:
+            raise RenderFailed(str(err), done.tail) from None
+        return RenderResult(
+            frame=output,
+            width=frame.width,
+            height=frame.height,
+            size_bytes=frame.size_bytes,
+            render_seconds=done.report["render_seconds"],
+            wall_seconds=time.perf_counter() - started,
+            cpu_seconds=done.cpu_seconds,
+            device=done.report["device"],
+            blender_version=done.report["blender_version"],
+            peak_memory_mb=done.peak_mb,
+            python_drivers_muted=done.report["python_drivers_muted"],
+            log=done.log,
+        )
+
+    def render_crops(
+        self,
+        job: RenderJob,
+        crops: Sequence[CropRender],
+        scratch: Path,
+        margin: int = 0,
+        limits: RenderLimits = RenderLimits(),
+    ) -> CropsResult:
+        """Each crop's window of `job`'s frame at the crop's seed, in one Blender process
+        (`inside.render_crops`; `margin` pixels around each window rendered too when the
+        scene's denoiser or compositor needs them): the windows' display values before
+        rounding, as float32 RGBA files (`read_crop`)."""
+        outputs = [scratch / f"crop-{i}.rgba32f" for i in range(len(crops))]
+        started = time.perf_counter()
+        done = self._run(
+            {
+                "mode": "crops",
+                **_settings(job),
+                "margin": margin,
+                "crops": [
+                    {**crop.window.model_dump(), "seed": crop.seed, "output": str(output)}
+                    for crop, output in zip(crops, outputs, strict=True)
+                ],
+            },
+            scratch,
+            limits,
+        )
+        return CropsResult(
+            images=outputs,
+            render_seconds=done.report["render_seconds"],
+            wall_seconds=time.perf_counter() - started,
+            cpu_seconds=done.cpu_seconds,
+            device=done.report["device"],
+            blender_version=done.report["blender_version"],
+            margin=done.report["margin"],
+            dither=done.report["dither"],
+        )
+
+    def describe(self, blend: Path, scratch: Path, timeout_s: float = 120) -> SceneSettings:
+        """The file's own render settings (`inside.describe`), read with nothing of it
+        running: the defaults of a job or a verification that gives none."""
+        report = self._run(
+            {"mode": "describe", "blend": str(blend.resolve())}, scratch, RenderLimits(timeout_s)
+        ).report
+        return SceneSettings(
+            frame=report["frame"],
+            frame_range=(report["frame_start"], report["frame_end"]),
+            resolution=tuple(report["resolution"]),
+            samples=report["samples"],
+            engine=report["engine"],
+            output_format=report["format"],
+            denoising=report["denoising"],
+            has_camera=report["has_camera"],
+            blender_version=report["blender_version"],
+        )
+
+    def probe(self, scratch: Path, timeout_s: float = 120) -> dict:
+        """Blender's version and the GPU devices Cycles finds, by backend (`inside.probe`)."""
+        try:
+            report = self._run({"mode": "probe"}, scratch, RenderLimits(timeout_s)).report
+        except RenderFailed as err:
+            raise RenderFailed(f"probing Blender failed: {err.reason}", err.log_tail) from None
+        return {"blender_version": report["blender_version"], "gpu_devices": report["gpu_devices"]}
+
+    def _run(
+        self,
+        spec: dict,
+        scratch: Path,
+        limits: RenderLimits,
+        on_progress: Callable[[float, str], None] | None = None,
+        cancel: Cancel | None = None,
+    ) -> _Done:
+        """`inside.py` on `spec` in `scratch`; RenderFailed unless the process ended well,
+        said so, and the log shows no GPU error."""
+        scratch.mkdir(parents=True, exist_ok=True)
+        mode = spec["mode"]
+        result_file, spec_file = scratch / f"{mode}.json", scratch / f"{mode}-spec.json"
+        log_file = scratch / ("blender.log" if mode == "render" else f"{mode}.log")
+        spec_file.write_text(json.dumps({**spec, "result": str(result_file)}))
         run = _Run(self.command(spec_file), scratch, log_file, limits, on_progress, cancel)
-        exit_code, peak_mb, reason = run.wait()
+        exit_code, peak_mb, cpu_seconds, reason = run.wait()
         tail = run.tail()
         if reason:
             raise RenderFailed(reason, tail)
@@ -163,43 +296,25 @@ class BlenderRunner:
         errors = gpu_errors(log_file.read_text(errors="replace"))
         if errors:
             raise RenderFailed(f"the GPU failed during the render: {errors[0]}", tail)
-        try:
-            frame = check_frame(output, *job.resolution)
-        except FrameRejected as err:
-            raise RenderFailed(str(err), tail) from None
-        return RenderResult(
-            frame=output,
-            width=frame.width,
-            height=frame.height,
-            size_bytes=frame.size_bytes,
-            render_seconds=report["render_seconds"],
-            wall_seconds=time.perf_counter() - started,
-            device=report["device"],
-            blender_version=report["blender_version"],
-            peak_memory_mb=peak_mb,
-            python_drivers_muted=report["python_drivers_muted"],
-            log=log_file,
-        )
+        return _Done(report, peak_mb, cpu_seconds, log_file, tail)
 
-    def probe(self, scratch: Path, timeout_s: float = 120) -> dict:
-        """Blender's version and the GPU devices Cycles finds, by backend (`inside.probe`)."""
-        scratch.mkdir(parents=True, exist_ok=True)
-        result_file, spec_file = scratch / "probe.json", scratch / "probe-spec.json"
-        spec_file.write_text(json.dumps({"probe": True, "result": str(result_file)}))
-        run = _Run(
-            self.command(spec_file),
-            scratch,
-            scratch / "probe.log",
-            RenderLimits(timeout_s),
-            None,
-            None,
-        )
-        exit_code, _, reason = run.wait()
-        report = json.loads(result_file.read_text()) if result_file.exists() else {}
-        if reason or exit_code != 0 or not report.get("ok"):
-            why = reason or report.get("error") or f"Blender {_exit_text(exit_code)}"
-            raise RenderFailed(f"probing Blender failed: {why}", run.tail())
-        return {"blender_version": report["blender_version"], "gpu_devices": report["gpu_devices"]}
+
+def extension(output_format: str) -> str:
+    return EXTENSIONS.get(output_format.upper(), ".img")
+
+
+def _settings(job: RenderJob) -> dict:
+    """The job's settings as `inside.py` reads them."""
+    return {
+        "blend": str(job.blend.resolve()),
+        "frame": job.frame,
+        "resolution": list(job.resolution),
+        "samples": job.samples,
+        "engine": job.engine,
+        "format": job.output_format,
+        "device": job.device,
+        "threads": job.threads,
+    }
 
 
 def _exit_text(code: int) -> str:
@@ -251,8 +366,9 @@ class _Run:
                 done, total = int(match[1]), int(match[2])
                 self.on_progress(min(done / total, 1.0) if total else 0.0, line.strip())
 
-    def wait(self) -> tuple[int, float, str | None]:
-        """Exit code, peak resident memory (MB) and why it was stopped (None: it ended)."""
+    def wait(self) -> tuple[int, float, float, str | None]:
+        """Exit code, peak resident memory (MB), CPU seconds and why it was stopped (None:
+        it ended)."""
         deadline = time.monotonic() + self.limits.timeout_s
         peak_kb, reason = 0, None
         while True:
@@ -278,7 +394,8 @@ class _Run:
         self.proc.returncode = code = os.waitstatus_to_exitcode(status)
         self.reader.join(10)
         self.log.close()
-        return code, max(peak_kb, usage.ru_maxrss) / 1024, reason
+        cpu = usage.ru_utime + usage.ru_stime
+        return code, max(peak_kb, usage.ru_maxrss) / 1024, cpu, reason
 
     def _kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):  # it ended meanwhile

@@ -1,0 +1,196 @@
+"""Whether a delivered crop is a render of the job, judged against the noise of Monte Carlo.
+
+Two honest renders of the same pixels differ only by sampling noise. The verifier renders
+each window twice, at seeds the worker never saw (A and B), so it knows that noise there:
+per value, `A − B` has twice the variance of one render. The delivered crop D, if honest,
+is a third independent render: `D − (A + B) / 2` then has 1.5 times that variance, so
+`noise_ratio` = Σ (D − (A + B)/2)² / Σ 0.75 (A − B)² is about 1 for an honest crop,
+whatever the scene's noise level.
+
+How far from 1 is still honest depends on how many pixels carry the noise: a converged
+scene's noise sits in a few edge and shadow pixels, a caustic's in a few fireflies. So the
+ratio comes with its standard error, estimated from the crop itself (the delta method for
+a ratio of sums, over pixels, or over 8 × 8 blocks when a denoiser or compositor mixes
+neighbours, so that noise correlated between them counts once), and a crop is judged by
+`noise_z`, the ratio's distance from 1 in standard errors, together with how far it is
+(`noise_ratio`):
+
+- Too much noise (fewer samples, JPEG blocks, other content, a shift): ratio and z high.
+- Too little (a denoised cheap render, an upscaled smaller one): both low, where the job's
+  own render is noisy enough to tell.
+- A biased change (a colour shift, another exposure): `bias_z`, the largest channel's mean
+  difference in standard errors of the block means.
+
+The references are the display values before rounding; the delivery was rounded to 8 bits
+after Blender's dither, which adds a known variance to its side (`rounding_levels2`).
+`floor` is a variance (in 8-bit levels²) added per value to both sides of the ratio: where
+a frame has no noise (a flat sky), a delivery equal to the references scores 1, and one
+made on another device or build of Blender, a level or so off there, is not taken for a
+cheat; where there is noise it is negligible. The thresholds come from the labelled set
+(`bench/verification.py`, figures in bench/README.md). The crops of a frame are judged one
+by one and together (their z pooled), which finds a cheat spread thinly over all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+LEVEL = 1 / 255
+BLOCK = 8
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Where an honest crop's statistics end (see the module's docstring)."""
+
+    noise_z_max: float = 4.0  # the crops together; each alone: `crop_z_max`
+    crop_z_max: float = 6.0
+    noise_effect: float = 0.1  # |ratio - 1| below this is never a reason
+    bias_z_max: float = 6.0
+    bias_effect_levels: float = 0.5  # a mean shift below this is never a reason
+    floor_levels2: float = 2.0
+
+
+DEFAULT_THRESHOLDS = Thresholds()
+
+
+@dataclass(frozen=True)
+class CropScore:
+    """One crop's statistics."""
+
+    noise_ratio: float
+    noise_z: float
+    bias_z: float
+    bias_levels: float  # the largest channel's mean difference, 8-bit levels
+    noise_level: float  # RMS noise of one reference render, 8-bit levels
+    expected_levels2: float  # what an honest delivery's squared deviation averages
+    pixels: int
+
+
+@dataclass(frozen=True)
+class Judgement:
+    passed: bool
+    noise_ratio: float  # the crops together
+    noise_z: float  # the crops' noise_z pooled (Stouffer): Σz / √(crops with noise)
+    reasons: list[str] = field(default_factory=list)
+
+
+def score_crop(
+    delivered: np.ndarray,
+    reference_a: np.ndarray,
+    reference_b: np.ndarray,
+    *,
+    rounding_levels2: float = 0.0,
+    floor_levels2: float = DEFAULT_THRESHOLDS.floor_levels2,
+    block: int = 1,
+) -> CropScore:
+    """The statistics of one crop: three same-shaped H × W × C arrays of values in [0, 1].
+    `rounding_levels2`: the variance the delivery's 8-bit rounding adds (after Blender's
+    dither) when the references are not rounded; `block`: the side of the squares the
+    standard error is estimated over, 1 when pixels are rendered independently (Cycles),
+    BLOCK when a denoiser or compositor mixes them."""
+    if not delivered.shape == reference_a.shape == reference_b.shape:
+        raise ValueError(
+            f"crop shapes differ: {delivered.shape}, {reference_a.shape}, {reference_b.shape}"
+        )
+    d = delivered.astype(np.float64)
+    a, b = reference_a.astype(np.float64), reference_b.astype(np.float64)
+    deviation = d - (a + b) / 2
+    noise = a - b
+    floor = floor_levels2 * LEVEL**2
+    x = _block_sums(deviation**2 + floor, block)
+    y = _block_sums(0.75 * noise**2 + (rounding_levels2 + floor_levels2) * LEVEL**2, block)
+    ratio, z = ratio_z(x, y)
+    bias_z, bias = _bias(deviation)
+    return CropScore(
+        noise_ratio=ratio,
+        noise_z=z,
+        bias_z=bias_z,
+        bias_levels=bias / LEVEL,
+        noise_level=float(np.sqrt(np.mean(noise**2) / 2) / LEVEL),
+        expected_levels2=float(y.sum() / d.size / LEVEL**2),
+        pixels=int(d.shape[0] * d.shape[1]),
+    )
+
+
+def ratio_z(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Σx / Σy, and the paired t statistic of x − y over the blocks: how many standard errors
+    Σx is from what an honest crop makes (Σy). The difference is tested at ratio 1, not at
+    the measured ratio: a standard error measured at a ratio that itself follows a few noisy
+    pixels is too small exactly when those pixels happen to agree."""
+    ratio = float(x.sum() / y.sum())
+    difference = x - y
+    if difference.size < 2:
+        return ratio, 0.0
+    error = difference.std(ddof=1) * np.sqrt(difference.size)
+    total = float(difference.sum())
+    if error == 0:
+        return ratio, 0.0 if total == 0 else float(np.copysign(np.inf, total))
+    return ratio, total / float(error)
+
+
+def judge(scores: Sequence[CropScore], thresholds: Thresholds = DEFAULT_THRESHOLDS) -> Judgement:
+    """Passed when the crops, one by one and together, are consistent with honest noise."""
+    reasons = []
+    for i, score in enumerate(scores):
+        reasons += _noise_reasons(
+            f"crop {i}", score.noise_ratio, score.noise_z, thresholds.crop_z_max, thresholds
+        )
+        if (
+            score.bias_z > thresholds.bias_z_max
+            and abs(score.bias_levels) > thresholds.bias_effect_levels
+        ):
+            reasons.append(
+                f"crop {i}: colours off by {score.bias_levels:+.1f} levels, "
+                f"{score.bias_z:.1f} standard errors (at most {thresholds.bias_z_max:g})"
+            )
+    noisy = [s for s in scores if s.noise_z != 0]
+    z = sum(s.noise_z for s in noisy) / np.sqrt(len(noisy)) if noisy else 0.0
+    weights = [s.expected_levels2 * s.pixels for s in scores]
+    ratio = sum(s.noise_ratio * w for s, w in zip(scores, weights, strict=True)) / (
+        sum(weights) or 1
+    )
+    if not reasons and len(noisy) > 1:
+        reasons += _noise_reasons(
+            "the crops together", ratio, z, thresholds.noise_z_max, thresholds
+        )
+    return Judgement(passed=not reasons, noise_ratio=ratio, noise_z=float(z), reasons=reasons)
+
+
+def _noise_reasons(
+    where: str, ratio: float, z: float, z_max: float, thresholds: Thresholds
+) -> list[str]:
+    if ratio > 1 + thresholds.noise_effect and z > z_max:
+        why = "other content or fewer samples"
+    elif ratio < 1 - thresholds.noise_effect and z < -z_max:
+        why = "denoised, blurred or upscaled"
+    else:
+        return []
+    return [
+        f"{where}: {ratio:.2f}× the noise an honest render has there, "
+        f"{abs(z):.1f} standard errors off (at most {z_max:g}): {why}"
+    ]
+
+
+def _block_sums(values: np.ndarray, block: int) -> np.ndarray:
+    """Sums over block × block squares of an H × W × C array (partial edge blocks dropped)."""
+    rows, cols = values.shape[0] // block, values.shape[1] // block
+    cut = values[: rows * block, : cols * block].reshape(rows, block, cols, block, -1)
+    return cut.sum(axis=(1, 3, 4)).ravel()
+
+
+def _bias(deviation: np.ndarray) -> tuple[float, float]:
+    """The channel whose mean deviation is largest in standard errors of the mean of its
+    BLOCK × BLOCK block means: (that many standard errors, the mean)."""
+    rows, cols = deviation.shape[0] // BLOCK, deviation.shape[1] // BLOCK
+    if rows * cols < 4:
+        return 0.0, 0.0
+    blocks = deviation[: rows * BLOCK, : cols * BLOCK].reshape(rows, BLOCK, cols, BLOCK, -1)
+    means = blocks.mean(axis=(1, 3)).reshape(rows * cols, -1)
+    mean = means.mean(axis=0)
+    spread = np.maximum(means.std(axis=0, ddof=1) / np.sqrt(rows * cols), LEVEL / 64)
+    channel = int(np.argmax(np.abs(mean) / spread))
+    return float(abs(mean[channel]) / spread[channel]), float(mean[channel])

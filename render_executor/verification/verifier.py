@@ -1,0 +1,169 @@
+"""Verifying a delivered frame by re-rendering crops of it: what verifier agents and
+`veriframe verify` run.
+
+The windows and seeds are given (drawn by the platform once the delivery was fixed, or by
+`veriframe_core.verification.draw` for a local check), so verifying the same delivery again
+renders the same pixels and reaches the same verdict: Cycles' noise at a seed depends on
+the pixel, not on the tiles, threads or border.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from render_executor.blender.runner import BlenderRunner, CropRender, RenderJob, RenderLimits
+from render_executor.verification.compare import (
+    BLOCK,
+    DEFAULT_THRESHOLDS,
+    CropScore,
+    Thresholds,
+    judge,
+    score_crop,
+)
+from veriframe_core.verification import Window
+
+MARGIN = 16
+"""Pixels rendered around a window when the denoiser or compositor looks at neighbours."""
+
+
+class FrameUnreadable(ValueError):
+    """The delivered frame does not decode as an image."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A verification's outcome and everything that led to it."""
+
+    passed: bool
+    reasons: list[str]
+    windows: list[Window]
+    seeds: tuple[int, int]
+    scores: list[CropScore]
+    noise_ratio: float  # the crops together
+    noise_z: float
+    noise_level: float  # median of the crops' reference noise, 8-bit levels
+    seconds: float
+    cpu_seconds: float  # Blender's, for the crops
+    device: str
+    blender_version: str
+
+    def to_dict(self) -> dict:
+        return {
+            "verdict": "verified" if self.passed else "rejected",
+            "passed": self.passed,
+            "reasons": self.reasons,
+            "windows": [w.model_dump() for w in self.windows],
+            "seeds": list(self.seeds),
+            "crops": [asdict(s) for s in self.scores],
+            "noise_ratio": self.noise_ratio,
+            "noise_z": self.noise_z,
+            "noise_level": self.noise_level,
+            "seconds": self.seconds,
+            "cpu_seconds": self.cpu_seconds,
+            "device": self.device,
+            "blender_version": self.blender_version,
+        }
+
+
+def read_frame(path: Path) -> np.ndarray:
+    """The frame's RGB values in [0, 1] (H × W × 3); FrameUnreadable if it does not decode."""
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"), dtype=np.float32) / 255
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        raise FrameUnreadable(f"{path.name} does not decode as an image: {err}") from None
+
+
+def _read_crop(path: Path, window: Window) -> np.ndarray:
+    """A rendered window's RGB display values (`BlenderRunner.render_crops`)."""
+    rgba = np.fromfile(path, dtype=np.float32).reshape(window.height, window.width, 4)
+    return np.clip(rgba[..., :3], 0, 1)
+
+
+def _cut(frame: np.ndarray, window: Window) -> np.ndarray:
+    return frame[window.y : window.y + window.height, window.x : window.x + window.width]
+
+
+def verify_frame(
+    runner: BlenderRunner,
+    job: RenderJob,
+    delivered: Path,
+    windows: Sequence[Window],
+    seeds: tuple[int, int],
+    scratch: Path,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    limits: RenderLimits | None = None,
+) -> Verdict:
+    """Render `windows` of `job` at both `seeds` and judge `delivered` against them. A frame
+    of another size is rejected without rendering; RenderFailed if the scene does not
+    render, FrameUnreadable if the delivery is not an image."""
+    started = time.perf_counter()
+    frame = read_frame(delivered)
+    width, height = job.resolution
+    if frame.shape[:2] != (height, width):
+        return _rejected_unrendered(
+            f"the frame is {frame.shape[1]}×{frame.shape[0]} pixels; "
+            f"the job asked for {width}×{height}",
+            windows,
+            seeds,
+            started,
+        )
+    for window in windows:
+        if not window.fits(width, height):
+            raise ValueError(f"window {window} is outside the {width}×{height} frame")
+    crops = [CropRender(w, seed) for w in windows for seed in seeds]
+    rendered = runner.render_crops(job, crops, scratch, MARGIN, limits or RenderLimits())
+    rounding = (1 + rendered.dither**2) / 12  # 8-bit rounding after dither, levels²
+    scores = []
+    for i, window in enumerate(windows):
+        first, second = (_read_crop(p, window) for p in rendered.images[2 * i : 2 * i + 2])
+        scores.append(
+            score_crop(
+                _cut(frame, window),
+                first,
+                second,
+                rounding_levels2=rounding,
+                floor_levels2=thresholds.floor_levels2,
+                block=BLOCK if rendered.margin else 1,
+            )
+        )
+    judgement = judge(scores, thresholds)
+    return Verdict(
+        passed=judgement.passed,
+        reasons=judgement.reasons,
+        windows=list(windows),
+        seeds=seeds,
+        scores=scores,
+        noise_ratio=judgement.noise_ratio,
+        noise_z=judgement.noise_z,
+        noise_level=float(np.median([s.noise_level for s in scores])),
+        seconds=time.perf_counter() - started,
+        cpu_seconds=rendered.cpu_seconds,
+        device=rendered.device,
+        blender_version=rendered.blender_version,
+    )
+
+
+def _rejected_unrendered(
+    reason: str, windows: Sequence[Window], seeds: tuple[int, int], started: float
+) -> Verdict:
+    return Verdict(
+        passed=False,
+        reasons=[reason],
+        windows=list(windows),
+        seeds=seeds,
+        scores=[],
+        noise_ratio=0.0,
+        noise_z=0.0,
+        noise_level=0.0,
+        seconds=time.perf_counter() - started,
+        cpu_seconds=0.0,
+        device="",
+        blender_version="",
+    )

@@ -1,0 +1,103 @@
+"""The noise-aware comparison on crops whose noise is known: drawn from distributions, so
+the statistics' behaviour under honest and forged noise is what is tested, not a scene."""
+
+import numpy as np
+import pytest
+
+from render_executor.verification.compare import Thresholds, judge, score_crop
+
+SIZE = (64, 64, 3)
+
+
+def renders(rng, truth, sigma, count):
+    """`count` independent 8-bit renders of `truth` with Gaussian noise `sigma` (0–1)."""
+    return [
+        np.clip(np.round((truth + rng.normal(0, sigma, SIZE)) * 255), 0, 255) / 255
+        for _ in range(count)
+    ]
+
+
+@pytest.fixture
+def scene():
+    rng = np.random.default_rng(5)
+    gradient = np.linspace(0.2, 0.8, SIZE[1])[None, :, None]
+    return rng, np.broadcast_to(gradient, SIZE).copy()
+
+
+def test_an_honest_crop_scores_about_one(scene):
+    rng, truth = scene
+    for _ in range(20):
+        delivered, a, b = renders(rng, truth, 0.03, 3)
+        score = score_crop(delivered, a, b)
+        assert 0.9 < score.noise_ratio < 1.1
+        assert abs(score.noise_z) < 4
+        assert score.noise_level == pytest.approx(0.03 * 255, rel=0.1)
+        assert judge([score]).passed
+
+
+def test_fewer_samples_means_more_noise_and_is_rejected(scene):
+    rng, truth = scene
+    a, b = renders(rng, truth, 0.03, 2)
+    (cheap,) = renders(rng, truth, 0.03 * np.sqrt(2), 1)  # half the samples
+    score = score_crop(cheap, a, b)
+    assert 1.5 < score.noise_ratio < 1.8  # (2 + 0.5) / 1.5 σ²
+    verdict = judge([score])
+    assert not verdict.passed
+    assert "fewer samples" in verdict.reasons[0]
+
+
+def test_a_denoised_crop_has_too_little_noise_and_is_rejected(scene):
+    rng, truth = scene
+    a, b = renders(rng, truth, 0.03, 2)
+    smooth = np.round(truth * 255) / 255
+    score = score_crop(smooth, a, b)
+    assert score.noise_ratio < 0.8
+    verdict = judge([score])
+    assert not verdict.passed
+    assert "denoised" in verdict.reasons[0]
+
+
+def test_a_colour_shift_is_rejected_by_its_bias(scene):
+    rng, truth = scene
+    delivered, a, b = renders(rng, truth, 0.03, 3)
+    delivered[..., 0] = np.clip(delivered[..., 0] + 3 / 255, 0, 1)
+    score = score_crop(delivered, a, b)
+    assert score.bias_levels == pytest.approx(3, abs=0.5)
+    verdict = judge([score])
+    assert not verdict.passed
+    assert any("colours off" in r for r in verdict.reasons)
+
+
+def test_a_noiseless_crop_equal_to_the_references_passes_and_a_level_off_is_tolerated():
+    flat = np.full(SIZE, 100 / 255)
+    assert score_crop(flat, flat, flat).noise_ratio == 1
+    assert judge([score_crop(flat, flat, flat)]).passed
+    rng = np.random.default_rng(1)
+    off_by_one = flat + rng.choice([-1, *[0] * 18, 1], SIZE) / 255  # another device
+    assert judge([score_crop(off_by_one, flat, flat)]).passed
+
+
+def test_one_firefly_decides_nothing(scene):
+    rng, truth = scene
+    delivered, a, b = renders(rng, truth, 0.03, 3)
+    delivered[10, 10] = 1.0
+    assert judge([score_crop(delivered, a, b)]).passed
+
+
+def test_a_cheat_spread_thinly_over_all_crops_is_caught_together(scene):
+    rng, truth = scene
+    scores = []
+    for _ in range(8):
+        a, b = renders(rng, truth, 0.03, 2)
+        (slightly_cheap,) = renders(rng, truth, 0.03 * 1.08, 1)
+        scores.append(score_crop(slightly_cheap, a, b))
+    lenient_per_crop = Thresholds(crop_z_max=100, noise_effect=0.0)
+    verdict = judge(scores, lenient_per_crop)
+    assert verdict.noise_z > lenient_per_crop.noise_z_max
+    assert not verdict.passed
+    assert "together" in verdict.reasons[0]
+
+
+def test_crops_of_other_shapes_are_an_error():
+    with pytest.raises(ValueError, match="shapes differ"):
+        score_crop(np.zeros((8, 8, 3)), np.zeros((8, 8, 3)), np.zeros((8, 9, 3)))

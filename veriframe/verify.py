@@ -1,0 +1,119 @@
+"""`veriframe verify SCENE.blend FRAME.png`: a frame checked against its scene on this
+machine, with the code verifier agents run.
+
+What is not given comes from the scene file (frame, samples, engine), the resolution from
+the frame itself; the crop windows and seeds are drawn here with the CSPRNG. Exit status:
+0 verified, 1 rejected, 2 bad input (a file missing, not a scene, not an image, or a scene
+that does not render).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from veriframe_core.distribution import requires_extra
+from veriframe_core.verification import DEFAULT_CROPS, DEFAULT_SHARE, draw
+
+VERIFIED, REJECTED, BAD_INPUT = 0, 1, 2
+
+
+class BadInput(ValueError):
+    """What `veriframe verify` was given cannot be verified; the message says why."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("scene", type=Path, help="the job's .blend file")
+    parser.add_argument("frame", type=Path, help="the delivered frame (PNG, JPEG, TIFF, WebP)")
+    parser.add_argument("--frame", dest="frame_number", type=int, help="default: the scene's")
+    parser.add_argument("--samples", type=int, help="default: the scene's")
+    parser.add_argument(
+        "--crops", type=int, default=DEFAULT_CROPS, help=f"windows (default {DEFAULT_CROPS})"
+    )
+    parser.add_argument(
+        "--share",
+        type=float,
+        default=DEFAULT_SHARE,
+        help=f"of the frame the windows cover together (default {DEFAULT_SHARE:g})",
+    )
+    parser.add_argument("--device", default="AUTO", help="AUTO, CPU, OPTIX, CUDA, HIP, …")
+    parser.add_argument("--json", action="store_true", help="one JSON document, for scripts")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Verify, print the verdict, return the exit status."""
+    try:
+        verdict = _verify(args)
+    except BadInput as err:
+        print(f"veriframe verify: {err}", file=sys.stderr)
+        return BAD_INPUT
+    if args.json:
+        print(json.dumps(verdict.to_dict(), indent=2))
+    else:
+        _print(verdict)
+    return VERIFIED if verdict.passed else REJECTED
+
+
+def _verify(args: argparse.Namespace):
+    with requires_extra("worker", "veriframe verify", "run it on a worker machine"):
+        from PIL import Image
+
+        from render_executor.blender.inside import FORMATS
+        from render_executor.blender.runner import BlenderRunner, RenderFailed, RenderJob
+        from render_executor.verification.verifier import FrameUnreadable, read_frame, verify_frame
+
+    for path, what in ((args.scene, "scene"), (args.frame, "frame")):
+        if not path.is_file():
+            raise BadInput(f"the {what} {path} is not a file")
+    if args.crops < 1 or not 0 < args.share <= 1:
+        raise BadInput("--crops must be at least 1 and --share between 0 and 1")
+    try:
+        height, width = read_frame(args.frame).shape[:2]
+    except FrameUnreadable as err:
+        raise BadInput(str(err)) from None
+    with Image.open(args.frame) as image:  # the references are written as the frame was
+        output_format = image.format if image.format in FORMATS else "PNG"
+    runner = BlenderRunner()
+    with tempfile.TemporaryDirectory(prefix="veriframe-verify-") as scratch:
+        try:
+            scene = runner.describe(args.scene, Path(scratch) / "describe")
+        except RenderFailed as err:
+            raise BadInput(f"{args.scene} does not open as a Blender scene: {err.reason}") from None
+        if not scene.has_camera:
+            raise BadInput(f"{args.scene} has no camera")
+        job = RenderJob(
+            blend=args.scene,
+            frame=scene.frame if args.frame_number is None else args.frame_number,
+            resolution=(width, height),
+            samples=args.samples or scene.samples or 1,
+            engine=scene.engine,
+            output_format=output_format,
+            device=args.device,
+        )
+        drawn = draw(width, height, args.crops, args.share)
+        try:
+            return verify_frame(runner, job, args.frame, drawn.windows, drawn.seeds, Path(scratch))
+        except RenderFailed as err:
+            raise BadInput(f"{args.scene} does not render: {err.reason}") from None
+
+
+def _print(verdict) -> None:
+    state = "VERIFIED" if verdict.passed else "REJECTED"
+    print(
+        f"{state}: {len(verdict.scores)} crops, noise {verdict.noise_level:.2f} levels, "
+        f"{verdict.noise_ratio:.2f}× honest noise ({verdict.noise_z:+.1f} standard errors), "
+        f"{verdict.seconds:.1f} s ({verdict.cpu_seconds:.1f} CPU-s, {verdict.device}, "
+        f"Blender {verdict.blender_version})"
+    )
+    print(" crop  window (x,y w×h)      noise   ratio      z   bias")
+    for i, (window, score) in enumerate(zip(verdict.windows, verdict.scores, strict=False)):
+        print(
+            f"{i:>5}  {window.x:>4},{window.y:<4} {window.width:>4}×{window.height:<4}  "
+            f"{score.noise_level:6.2f} {score.noise_ratio:7.3f} {score.noise_z:+6.1f} "
+            f"{score.bias_levels:+6.2f}"
+        )
+    for reason in verdict.reasons:
+        print(f"  - {reason}")
