@@ -29,24 +29,27 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-from render_executor.verification.compare import Thresholds  # noqa: E402
 
 from bench.verification_scenes import SCENES  # noqa: E402
 from bench.verification_scoring import (  # noqa: E402
-    Bound,
     Trial,
-    alone,
-    bounds,
     curve_values,
-    load,
+    judge_thresholds,
+    references,
     rejected,
     score_frames,
     tightest,
 )
 from bench.verification_set import LabelledSet  # noqa: E402
+from render_executor.verification.compare import Thresholds, judge  # noqa: E402
+from veriframe_core.verification import DEFAULT_CROPS, DEFAULT_SHARE  # noqa: E402
 
 Label = tuple[str, str]
 """(kind, strength); honest frames are ("honest", "")."""
+
+
+def label(trial: Trial) -> Label:
+    return (trial.frame.kind, trial.frame.strength)
 
 
 def rates(trials: list[Trial], verdicts: list[bool], key: Callable[[Trial], object]) -> dict:
@@ -66,7 +69,7 @@ def print_rates(trials: list[Trial], thresholds: Thresholds) -> dict:
     """The catch table (per kind and strength, per scene) and the false rejects; returned
     as a dict for the JSON report."""
     verdicts = rejected(trials, thresholds)
-    by_label = rates(trials, verdicts, lambda t: (t.frame.kind, t.frame.strength))
+    by_label = rates(trials, verdicts, label)
     by_scene = rates(trials, verdicts, lambda t: (t.frame.kind, t.frame.strength, t.frame.scene))
     short = [s[:8] for s in SCENES]
     print(f"\nthresholds: {thresholds}")
@@ -88,81 +91,103 @@ def print_rates(trials: list[Trial], thresholds: Thresholds) -> dict:
     return report
 
 
-def worst(trial: Trial, statistic: str, side: str) -> float:
-    """The crop statistic the judge would see first: max, min or max of the absolute."""
-    values = [getattr(s, statistic) for s in trial.scores]
-    return {"max": max(values), "min": min(values), "max|.|": max(abs(v) for v in values)}[side]
-
-
-SEPARATION = (("noise_ratio", "max"), ("noise_ratio", "min"), ("bias_z", "max|.|"))
+SEPARATION: dict[str, Callable[[Trial], float]] = {
+    "max noise_z": lambda t: max(s.noise_z for s in t.scores),
+    "min noise_z": lambda t: min(s.noise_z for s in t.scores),
+    "pooled z": lambda t: judge(t.scores).noise_z,
+    "max ratio": lambda t: max(s.noise_ratio for s in t.scores),
+    "min ratio": lambda t: min(s.noise_ratio for s in t.scores),
+    "pooled ratio": lambda t: judge(t.scores).noise_ratio,
+    "max bias_z": lambda t: max(s.bias_z for s in t.scores),
+    "max |levels|": lambda t: max(abs(s.bias_levels) for s in t.scores),
+    "fine z": lambda t: t.scales[0],
+    "coarse z": lambda t: t.scales[1],
+}
+"""Each trial's worst crop, or its crops together, by statistic."""
 
 
 def print_separation(trials: list[Trial]) -> dict:
-    """Per label the median of each trial's worst crop statistic, beside the honest extremes:
-    how far each forgery is from the honest frames, statistic by statistic."""
+    """Per label the median of each trial's statistics, beside the honest 0.1 %, 50 % and
+    99.9 % quantiles: how far each forgery is from the honest frames, statistic by
+    statistic."""
     grouped: dict[Label, list[Trial]] = defaultdict(list)
     for t in trials:
-        grouped[(t.frame.kind, t.frame.strength)].append(t)
-    head = "".join(f"{side.replace('.', stat[:5]):>16}" for stat, side in SEPARATION)
-    print("\nworst crop per trial (median over trials; honest: 0.1 %, 50 %, 99.9 % quantiles)")
-    print(f"{'kind':<26}{'strength':<24}{head}")
+        grouped[label(t)].append(t)
+    print("\nstatistics per trial: median over trials (honest: 0.1 %, 50 %, 99.9 % quantiles)")
+    print(f"{'kind':<24}{'strength':<24}" + "".join(f"{name:>14}" for name in SEPARATION))
     report = {}
     for (kind, strength), group in grouped.items():
         cells, row = [], {}
-        for stat, side in SEPARATION:
-            values = np.array([worst(t, stat, side) for t in group])
+        for name, statistic in SEPARATION.items():
+            values = np.array([statistic(t) for t in group])
             if kind == "honest":
-                q = np.quantile(values, [0.001, 0.5, 0.999])
-                cells.append(f"{q[0]:.2f}/{q[1]:.2f}/{q[2]:.2f}")
-                row[f"{side} {stat}"] = [float(v) for v in q]
+                q = [float(v) for v in np.quantile(values, [0.001, 0.5, 0.999])]
+                cells.append("/".join(f"{v:.1f}" for v in q))
+                row[name] = q
             else:
-                cells.append(f"{np.median(values):.2f}")
-                row[f"{side} {stat}"] = float(np.median(values))
-        print(f"{kind:<26}{strength:<24}" + "".join(f"{c:>16}" for c in cells))
+                row[name] = float(np.median(values))
+                cells.append(f"{row[name]:.2f}")
+        print(f"{kind:<24}{strength:<24}" + "".join(f"{c:>14}" for c in cells))
         report[f"{kind}|{strength}"] = row
     return report
 
 
-def curve(trials: list[Trial], thresholds: Thresholds, all_bounds: list[Bound], out: Path) -> list:
-    """For each threshold judging alone, honest rejects and each kind's catch rate as it
-    moves; printed, and written as long-form CSV rows."""
+def curve(trials: list[Trial], thresholds: Thresholds, out: Path) -> list:
+    """For each threshold moved alone (the others at `thresholds`), honest rejects and each
+    kind's catch rate; printed, and written as long-form CSV rows."""
     kinds = list(dict.fromkeys(t.frame.kind for t in trials))
     rows = []
-    for bound in all_bounds:
-        side = "upper" if bound.upper else "lower"
-        print(f"\ncurve: {bound.name} ({side} bound) alone; % rejected per kind")
+    for name in judge_thresholds(thresholds):
+        print(f"\ncurve: {name} moved alone; % rejected per kind")
         print(f"{'value':>9}" + "".join(f"{k[:9]:>10}" for k in kinds))
-        for value in curve_values(bound):
-            verdicts = rejected(trials, alone(thresholds, all_bounds, bound, value))
-            counts = rates(trials, verdicts, lambda t: t.frame.kind)
-            print(
-                f"{value:>9.3f}" + "".join(f"{pct(counts[k][1], counts[k][0]):>10}" for k in kinds)
-            )
-            rows += [[bound.name, side, value, k, counts[k][0], counts[k][1]] for k in kinds]
+        for value in curve_values(getattr(thresholds, name)):
+            moved = dataclasses.replace(thresholds, **{name: value})
+            counts = rates(trials, rejected(trials, moved), lambda t: t.frame.kind)
+            cells = "".join(f"{pct(counts[k][1], counts[k][0]):>10}" for k in kinds)
+            print(f"{value:>9.3f}{cells}")
+            rows += [[name, value, k, counts[k][0], counts[k][1]] for k in kinds]
     with open(out, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["threshold", "bound", "value", "kind", "trials", "rejected"])
+        writer.writerow(["threshold", "value", "kind", "trials", "rejected"])
         writer.writerows(rows)
     return rows
 
 
-def fit(
-    trials: list[Trial], thresholds: Thresholds, all_bounds: list[Bound], margin: float
-) -> Thresholds:
-    """Per threshold, the tightest value with no honest trial rejected, widened by `margin`."""
+def fit(trials: list[Trial], thresholds: Thresholds, margin: float) -> Thresholds:
+    """Per threshold (the others at `thresholds`), the smallest value that rejects no honest
+    trial, raised by `margin`."""
     honest = [t for t in trials if t.honest]
     fitted = {}
-    for bound in all_bounds:
-        edge = tightest(thresholds, all_bounds, bound, honest)
-        fitted[bound.name] = edge * (1 + margin) if bound.upper else edge / (1 + margin)
-        side = "from" if bound.upper else "up to"
-        print(f"fit: {bound.name}: no honest reject {side} {edge:.4f}", end="")
-        print(f"; with margin {fitted[bound.name]:.4f}")
+    for name in judge_thresholds(thresholds):
+        edge = tightest(thresholds, name, honest)
+        fitted[name] = edge * (1 + margin)
+        print(f"fit: {name}: no honest reject from {edge:.4f}; with margin {fitted[name]:.4f}")
     return dataclasses.replace(thresholds, **fitted)
 
 
-def references(labelled: LabelledSet) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    return {s: (load(labelled.reference(s, "a")), load(labelled.reference(s, "b"))) for s in SCENES}
+def print_scales(trials: list[Trial], margin: float) -> dict:
+    """The two-scale statistic (`verification_scales`) beside the verifier: its bounds fitted
+    on the honest trials (the lowest fine z and the highest coarse z, widened by `margin`),
+    and per kind and strength the catch rate of the verifier at its defaults, of the
+    two-scale bounds alone, and of both."""
+    honest = [t for t in trials if t.honest]
+    fine_min = min(t.scales[0] for t in honest) * (1 + margin)
+    coarse_max = max(t.scales[1] for t in honest) * (1 + margin)
+    print(f"\ntwo scales: reject when the pooled fine z < {fine_min:.2f} (too smooth)", end="")
+    print(f" or the pooled coarse z > {coarse_max:.2f} (noise too coarse)")
+    verifier = rejected(trials, Thresholds())
+    scales = [t.scales[0] < fine_min or t.scales[1] > coarse_max for t in trials]
+    either = [v or s for v, s in zip(verifier, scales, strict=True)]
+    columns = [rates(trials, v, label) for v in (verifier, scales, either)]
+    print(
+        f"{'kind':<26}{'strength':<24}{'trials':>7}{'verifier %':>12}{'scales %':>10}{'both %':>8}"
+    )
+    report = {"fine_z_min": fine_min, "coarse_z_max": coarse_max}
+    for key, (n, _) in columns[0].items():
+        cells = [pct(c[key][1], n) for c in columns]
+        print(f"{key[0]:<26}{key[1]:<24}{n:>7}{cells[0]:>12}{cells[1]:>10}{cells[2]:>8}")
+        report["|".join(key)] = {"trials": n, "rejected": [c[key][1] for c in columns]}
+    return report
 
 
 def main(argv: Iterable[str] | None = None) -> None:
@@ -170,8 +195,8 @@ def main(argv: Iterable[str] | None = None) -> None:
     parser.add_argument("--cache", type=Path, default=ROOT / "bench" / "results" / "verification")
     parser.add_argument("--honest", type=int, default=80, help="honest frames per scene")
     parser.add_argument("--instances", type=int, default=4, help="per forgery and scene")
-    parser.add_argument("--crops", type=int, default=8, help="K windows per verdict")
-    parser.add_argument("--window", type=float, default=0.002, help="one window's area share")
+    parser.add_argument("--crops", type=int, default=DEFAULT_CROPS, help="K windows per verdict")
+    parser.add_argument("--share", type=float, default=DEFAULT_SHARE, help="the windows' share")
     parser.add_argument("--draws", type=int, default=5, help="window draws per forgery")
     parser.add_argument("--honest-draws", type=int, default=5, help="window draws per honest frame")
     parser.add_argument("--fit", action="store_true", help="fit thresholds on the honest trials")
@@ -191,25 +216,20 @@ def main(argv: Iterable[str] | None = None) -> None:
             )
     started = time.perf_counter()
     frames = labelled.frames()
+    refs = references(labelled, SCENES)
     trials = score_frames(
-        frames,
-        references(labelled),
-        args.draws,
-        args.honest_draws,
-        args.crops,
-        args.window,
-        args.cache,
+        frames, refs, args.draws, args.honest_draws, args.crops, args.share, args.cache
     )
     seconds = time.perf_counter() - started
     print(f"scored {len(frames)} frames: {len(trials)} trials, {args.crops} crops, {seconds:.0f} s")
     defaults = Thresholds()
-    all_bounds = bounds(defaults, [t for t in trials if t.honest])
     report = {"args": {k: str(v) for k, v in vars(args).items()}, "build": vars(build)}
     report["defaults"] = print_rates(trials, defaults)
     report["separation"] = print_separation(trials)
-    report["curve"] = curve(trials, defaults, all_bounds, out / "curve.csv")
+    report["curve"] = curve(trials, defaults, out / "curve.csv")
+    report["scales"] = print_scales(trials, args.margin)
     if args.fit:
-        fitted = fit(trials, defaults, all_bounds, args.margin)
+        fitted = fit(trials, defaults, args.margin)
         report["fitted"] = {"thresholds": repr(fitted), "rates": print_rates(trials, fitted)}
     (out / "verification.json").write_text(json.dumps(report, indent=1, default=str))
     print(f"\nwritten: {out / 'curve.csv'}, {out / 'verification.json'}")

@@ -3,15 +3,19 @@
 The spec names one scene (`scene`), the .blend to build it into (`blend`, built from nothing
 when missing) and the renders to make (`renders`: `out`, `seed`, and optionally `samples`
 or `samples_factor` (of the scene's own), `threads`, `tile`, `denoise`, `frame`,
-`camera_turn_deg`, `resolution_percentage`). Renders
+`camera_turn_deg`, `resolution_percentage`, `display_values`). Renders
 whose `out` exists are skipped, so an interrupted build resumes. One process renders all of
 a scene's frames with persistent data, so Blender's start and the scene's sync are paid once.
+A render with `display_values` is a verifier's reference: its display values before the 8-bit
+rounding and dither (a 16-bit PNG read back as floats), saved as a float32 H x W x 4 `.npy`,
+as the verifier's crop renders are. What the bench needs to know of the scene (denoiser on,
+dither) is written beside the .blend as JSON.
 
 Each scene stresses the noise a verifier must tell from a forgery: glass and caustics, a lit
 volume, depth of field, motion blur, a high-frequency texture, and an interior rendered with
 the denoiser on. Every scene is animated (frames 1-30) so "another frame" exists, renders at
 320x180 on the CPU without adaptive sampling (as the agent does) and keeps Blender's dither.
-Standard library and bpy only, like `render_executor/blender/inside.py`.
+Standard library, bpy and numpy (bpy's own dependency) only.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import math
 import os
 import sys
 import time
+
+import numpy as np
 
 WIDTH, HEIGHT = 320, 180
 SCENE_FRAME = 10
@@ -266,10 +272,27 @@ def render(bpy, job: dict, base: dict) -> float:
     x, y, z = base["camera_rotation"]
     camera.rotation_euler = (x, y, z + math.radians(job.get("camera_turn_deg", 0.0)))
     scene.frame_set(job.get("frame", SCENE_FRAME))
-    scene.render.filepath = job["out"]
+    settings = scene.render.image_settings
+    settings.color_depth = "16" if job.get("display_values") else "8"
+    scene.render.filepath = job["out"] + ".png" if job.get("display_values") else job["out"]
     started = time.perf_counter()
     bpy.ops.render.render(write_still=True)
-    return time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    if job.get("display_values"):
+        np.save(job["out"], _display_values(bpy, scene.render.filepath))
+        os.remove(scene.render.filepath)
+    return seconds
+
+
+def _display_values(bpy, path: str) -> np.ndarray:
+    """A written image's RGBA values as floats, H x W x 4, rows from the top."""
+    image = bpy.data.images.load(path)
+    image.colorspace_settings.name = "Non-Color"  # the file's values, not linearised
+    width, height = image.size
+    values = np.empty(width * height * 4, dtype=np.float32)
+    image.pixels.foreach_get(values)
+    bpy.data.images.remove(image)
+    return values.reshape(height, width, 4)[::-1]
 
 
 def main(spec_path: str) -> None:
@@ -287,6 +310,9 @@ def main(spec_path: str) -> None:
         "samples": scene.cycles.samples,
         "camera_rotation": tuple(scene.camera.rotation_euler),
     }
+    with open(os.path.splitext(spec["blend"])[0] + ".json", "w") as f:
+        facts = {"denoise": base["denoise"], "dither": scene.render.dither_intensity}
+        json.dump(facts | {"samples": base["samples"]}, f)
     done = []
     for job in spec["renders"]:
         if os.path.exists(job["out"]):

@@ -1,11 +1,12 @@
 """The verification bench's labelled set: where each frame lives, and building what is missing.
 
 Per scene of `bench/verification_scenes.py`: two reference renders (seeds 1 and 2, the
-verifier's), `honest` frames (seeds 1000+, every fourth on one thread, every fourth with
-32-pixel tiles; the machine has no GPU, so none on a GPU device), and `instances` of every
-forgery at every strength (render-level ones rendered with seeds 5000+, image-level ones made
-by `tests/support/forgeries.py` from honest frames). Everything is cached under one folder
-and skipped when present, so a second run builds nothing.
+verifier's, as display values before the 8-bit rounding, like its crop renders), `honest`
+frames (seeds 1000+, every fourth on one thread, every fourth with 32-pixel tiles; the
+machine has no GPU, so none on a GPU device), and `instances` of every forgery at every
+strength (render-level ones rendered with seeds 5000+, image-level ones made by
+`tests/support/forgeries.py` from honest frames). Everything is cached under one folder and
+skipped when present, so a second run builds nothing.
 """
 
 from __future__ import annotations
@@ -88,7 +89,11 @@ class LabelledSet:
         return self.cache / "blend" / f"{scene}.blend"
 
     def reference(self, scene: str, which: str) -> Path:
-        return self.cache / scene / "reference" / f"{which}.png"
+        return self.cache / scene / "reference" / f"{which}.npy"
+
+    def facts(self, scene: str) -> dict:
+        """What the scene script found in the scene: `denoise`, `dither`, `samples`."""
+        return json.loads(self.blend(scene).with_suffix(".json").read_text())
 
     def _honest_job(self, scene: str, i: int) -> dict:
         threads = 1 if i % 4 == 1 else None
@@ -106,7 +111,7 @@ class LabelledSet:
     def render_jobs(self, scene: str) -> list[dict]:
         """Every render of the scene: references, honest frames, render-level forgeries."""
         jobs = [
-            {"out": str(self.reference(scene, which)), "seed": seed}
+            {"out": str(self.reference(scene, which)), "seed": seed, "display_values": True}
             for which, seed in REFERENCE_SEEDS.items()
         ]
         jobs += [self._honest_job(scene, i) for i in range(self.honest)]
