@@ -8,7 +8,8 @@ scores every frame on random draws of K crop windows against two reference rende
 the false-reject rate over all honest trials; for each threshold alone, honest rejects and
 catch rates as it moves. `--fit` picks, per threshold, the tightest value that rejects no
 honest trial, widened by `--margin`, and judges the set again with those. Tables go to
-`CACHE/report/` as CSV and JSON too.
+`CACHE/report/` as CSV and JSON too. `--rounding by-level` replaces the verifier's model of
+the delivery's 8-bit rounding with the variance measured per fractional level (a proposal).
 
     .venv/bin/python bench/verification.py [--cache DIR] [--crops 8] [--draws 5] [--fit]
 """
@@ -19,6 +20,7 @@ import argparse
 import csv
 import dataclasses
 import json
+import math
 import sys
 import time
 from collections import defaultdict
@@ -37,6 +39,7 @@ from bench.verification_scoring import (  # noqa: E402
     judge_thresholds,
     references,
     rejected,
+    rounding_by_level,
     score_frames,
     tightest,
 )
@@ -71,7 +74,8 @@ def print_rates(trials: list[Trial], thresholds: Thresholds) -> dict:
     verdicts = rejected(trials, thresholds)
     by_label = rates(trials, verdicts, label)
     by_scene = rates(trials, verdicts, lambda t: (t.frame.kind, t.frame.strength, t.frame.scene))
-    short = [s[:8] for s in SCENES]
+    scenes = list(dict.fromkeys(t.frame.scene for t in trials))
+    short = [s[:8] for s in scenes]
     print(f"\nthresholds: {thresholds}")
     print(
         f"{'kind':<26}{'strength':<24}{'trials':>7}{'caught':>7}{'%':>7}  "
@@ -80,7 +84,7 @@ def print_rates(trials: list[Trial], thresholds: Thresholds) -> dict:
     report = {}
     for (kind, strength), (n, caught) in by_label.items():
         scene_pcts = [
-            pct(by_scene[(kind, strength, s)][1], by_scene[(kind, strength, s)][0]) for s in SCENES
+            pct(by_scene[(kind, strength, s)][1], by_scene[(kind, strength, s)][0]) for s in scenes
         ]
         name = "honest (rejected)" if kind == "honest" else kind
         print(
@@ -154,14 +158,18 @@ def curve(trials: list[Trial], thresholds: Thresholds, out: Path) -> list:
 
 
 def fit(trials: list[Trial], thresholds: Thresholds, margin: float) -> Thresholds:
-    """Per threshold (the others at `thresholds`), the smallest value that rejects no honest
-    trial, raised by `margin`."""
+    """The statistics' bounds (the `*_z_max` thresholds) fitted one by one on the honest
+    trials: each the smallest value that rejects none while the other bounds are open
+    (infinite), raised by `margin`. The effect-size gates (`noise_effect`,
+    `bias_effect_levels`) stay as given: they say which effect is ever worth a reason."""
     honest = [t for t in trials if t.honest]
+    names = [n for n in judge_thresholds(thresholds) if n.endswith("_z_max")]
+    opened = dataclasses.replace(thresholds, **dict.fromkeys(names, math.inf))
     fitted = {}
-    for name in judge_thresholds(thresholds):
-        edge = tightest(thresholds, name, honest)
+    for name in names:
+        edge = tightest(opened, name, honest, around=getattr(thresholds, name))
         fitted[name] = edge * (1 + margin)
-        print(f"fit: {name}: no honest reject from {edge:.4f}; with margin {fitted[name]:.4f}")
+        print(f"fit: {name}: no honest reject from {edge:.3f}; with margin {fitted[name]:.3f}")
     return dataclasses.replace(thresholds, **fitted)
 
 
@@ -200,6 +208,13 @@ def main(argv: Iterable[str] | None = None) -> None:
     parser.add_argument("--draws", type=int, default=5, help="window draws per forgery")
     parser.add_argument("--honest-draws", type=int, default=5, help="window draws per honest frame")
     parser.add_argument("--fit", action="store_true", help="fit thresholds on the honest trials")
+    parser.add_argument(
+        "--rounding",
+        choices=("model", "by-level"),
+        default="model",
+        help="the delivery's rounding variance: the verifier's model, or measured by level",
+    )
+    parser.add_argument("--scenes", help="judge only these (comma-separated); default all")
     parser.add_argument("--margin", type=float, default=0.1, help="fitted bounds widened by this")
     args = parser.parse_args(argv)
     labelled = LabelledSet(args.cache, args.honest, args.instances)
@@ -215,8 +230,12 @@ def main(argv: Iterable[str] | None = None) -> None:
                 + "\n"
             )
     started = time.perf_counter()
-    frames = labelled.frames()
-    refs = references(labelled, SCENES)
+    scenes = args.scenes.split(",") if args.scenes else list(SCENES)
+    frames = [f for f in labelled.frames() if f.scene in scenes]
+    by_level = rounding_by_level(labelled, SCENES) if args.rounding == "by-level" else None
+    if by_level is not None:
+        print("rounding variance by fractional level, levels²:", np.round(by_level, 3).tolist())
+    refs = references(labelled, scenes, by_level)
     trials = score_frames(
         frames, refs, args.draws, args.honest_draws, args.crops, args.share, args.cache
     )
@@ -226,13 +245,15 @@ def main(argv: Iterable[str] | None = None) -> None:
     report = {"args": {k: str(v) for k, v in vars(args).items()}, "build": vars(build)}
     report["defaults"] = print_rates(trials, defaults)
     report["separation"] = print_separation(trials)
-    report["curve"] = curve(trials, defaults, out / "curve.csv")
+    name = args.rounding + (f"-{len(scenes)}-scenes" if args.scenes else "")
+    curve_csv, report_json = out / f"curve-{name}.csv", out / f"report-{name}.json"
+    report["curve"] = curve(trials, defaults, curve_csv)
     report["scales"] = print_scales(trials, args.margin)
     if args.fit:
         fitted = fit(trials, defaults, args.margin)
         report["fitted"] = {"thresholds": repr(fitted), "rates": print_rates(trials, fitted)}
-    (out / "verification.json").write_text(json.dumps(report, indent=1, default=str))
-    print(f"\nwritten: {out / 'curve.csv'}, {out / 'verification.json'}")
+    report_json.write_text(json.dumps(report, indent=1, default=str))
+    print(f"\nwritten: {curve_csv}, {report_json}")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@ whose `out` exists are skipped, so an interrupted build resumes. One process ren
 a scene's frames with persistent data, so Blender's start and the scene's sync are paid once.
 A render with `display_values` is a verifier's reference: its display values before the 8-bit
 rounding and dither (a 16-bit PNG read back as floats), saved as a float32 H x W x 4 `.npy`,
-as the verifier's crop renders are. What the bench needs to know of the scene (denoiser on,
-dither) is written beside the .blend as JSON.
+as the verifier's crop renders are, and as the 8-bit PNG a delivery would be (beside it, same
+name), which shows what Blender's dither and rounding do to each value. What the bench needs
+to know of the scene (denoiser on, dither) is written beside the .blend as JSON.
 
 Each scene stresses the noise a verifier must tell from a forgery: glass and caustics, a lit
 volume, depth of field, motion blur, a high-frequency texture, and an interior rendered with
@@ -281,6 +282,8 @@ def render(bpy, job: dict, base: dict) -> float:
     if job.get("display_values"):
         np.save(job["out"], _display_values(bpy, scene.render.filepath))
         os.remove(scene.render.filepath)
+        settings.color_depth = "8"  # the same render as a delivery is: dithered to 8 bits
+        bpy.data.images["Render Result"].save_render(os.path.splitext(job["out"])[0] + ".png")
     return seconds
 
 

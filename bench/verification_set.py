@@ -91,6 +91,10 @@ class LabelledSet:
     def reference(self, scene: str, which: str) -> Path:
         return self.cache / scene / "reference" / f"{which}.npy"
 
+    def rounded_reference(self, scene: str, which: str) -> Path:
+        """The same render dithered and rounded to 8 bits, as a delivery is."""
+        return self.reference(scene, which).with_suffix(".png")
+
     def facts(self, scene: str) -> dict:
         """What the scene script found in the scene: `denoise`, `dither`, `samples`."""
         return json.loads(self.blend(scene).with_suffix(".json").read_text())
