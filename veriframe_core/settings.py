@@ -23,7 +23,7 @@ import datetime as dt
 import ipaddress
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -189,6 +189,13 @@ class WorkerSettings(CommonSettings):
         "releases the claims it finds there). Unset: `data_dir/worker`.",
     )
 
+    worker_role: Literal["worker", "verifier"] = Field(
+        "worker",
+        validation_alias=AliasChoices("VERIFRAME_WORKER_ROLE"),
+        description="`worker` renders jobs; `verifier` verifies other workers' deliveries by "
+        "re-rendering crops (its account must be one of `api_verifier_addresses`).",
+    )
+
     @property
     def resolved_worker_scratch_dir(self) -> Path:
         return self.worker_scratch_dir or self.data_dir / "worker"
@@ -348,6 +355,36 @@ class Settings(WorkerSettings):
     api_max_active_claims: int = Field(
         4, ge=1, description="Jobs one worker may hold claimed at once."
     )
+    api_verifier_addresses: list[str] = Field(
+        default_factory=list,
+        description="The operator's accounts that verify deliveries (JSON list); they log in "
+        "as workers and get the verifier role. `up` adds its local verifier's.",
+    )
+    api_max_rejections: int = Field(
+        3,
+        ge=1,
+        description="Rejected deliveries after which a worker may claim no more jobs.",
+    )
+    verification_crops: int = Field(
+        8, ge=1, le=64, description="Crop windows re-rendered to verify a delivered frame."
+    )
+    verification_share: float = Field(
+        0.02,
+        gt=0,
+        le=1,
+        description="Share of the frame the crop windows cover together.",
+    )
+    verification_lease_s: int = Field(
+        300,
+        ge=10,
+        description="Seconds a verifier holds a verification task; past it, it is re-offered.",
+    )
+    verification_max_failures: int = Field(
+        3,
+        ge=1,
+        description="Verifiers that could not verify a delivery (the scene does not render "
+        "for them) before it is rejected with their reasons.",
+    )
     api_ws_queue_size: int = Field(
         256, ge=1, description="Messages queued per websocket before a slow client is dropped."
     )
@@ -424,6 +461,23 @@ class Settings(WorkerSettings):
     operator_private_key: SecretStr | None = Field(
         None, description="The operator account's private key.", json_schema_extra=SECRET
     )
+    sanctions_enabled: bool = Field(
+        True,
+        description="Sanction cheats from the operator's account (a Dagster sensor): a result "
+        "on chain whose verification rejected it, and a worker with `api_max_rejections` "
+        "rejected deliveries.",
+    )
+    sanction_slash_points: int = Field(
+        100,
+        ge=0,
+        le=1000,
+        description="Reputation points `slash_worker_reputation` takes per sanction (0: none).",
+    )
+    sanction_unverify: bool = Field(
+        True,
+        description="Also call `verify_worker(worker, false)`: the worker can neither claim "
+        "through the API nor `submit_result` on chain until the owner verifies it again.",
+    )
     settlement_cron: str = Field(
         "*/10 * * * *", description="When the settlement job runs (cron, UTC)."
     )
@@ -443,6 +497,9 @@ class Settings(WorkerSettings):
         True,
         description="Start one local worker agent with `up` (on devchain, registered and "
         "verified at bootstrap).",
+    )
+    run_verifier: bool = Field(
+        True, description="Start one local verifier agent with `up` (an operator account)."
     )
     dagster_host: str = Field("127.0.0.1", description="Dagster webserver listen address.")
     dagster_port: int = Field(3000, description="Dagster webserver (UI) port.")

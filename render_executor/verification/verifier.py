@@ -26,6 +26,7 @@ from render_executor.verification.compare import (
     judge,
     score_crop,
 )
+from veriframe_core.protocol import CropScoreOut, VerificationReport
 from veriframe_core.verification import Window
 
 MARGIN = 16
@@ -52,6 +53,22 @@ class Verdict:
     cpu_seconds: float  # Blender's, for the crops
     device: str
     blender_version: str
+    comparison: Path | None = None  # each crop as delivered beside the verifier's (PNG)
+
+    def report(self) -> VerificationReport:
+        """The verdict as a verifier reports it to the API."""
+        return VerificationReport(
+            verdict="verified" if self.passed else "rejected",
+            reasons=self.reasons,
+            crops=[CropScoreOut(**asdict(s)) for s in self.scores],
+            noise_ratio=self.noise_ratio,
+            noise_z=self.noise_z,
+            noise_level=self.noise_level,
+            seconds=self.seconds,
+            cpu_seconds=self.cpu_seconds,
+            device=self.device,
+            blender_version=self.blender_version,
+        )
 
     def to_dict(self) -> dict:
         return {
@@ -120,9 +137,10 @@ def verify_frame(
     crops = [CropRender(w, seed) for w in windows for seed in seeds]
     rendered = runner.render_crops(job, crops, scratch, MARGIN, limits or RenderLimits())
     rounding = (1 + rendered.dither**2) / 12  # 8-bit rounding after dither, levels²
-    scores = []
+    scores, rows = [], []
     for i, window in enumerate(windows):
         first, second = (_read_crop(p, window) for p in rendered.images[2 * i : 2 * i + 2])
+        rows.append((_cut(frame, window), first))
         scores.append(
             score_crop(
                 _cut(frame, window),
@@ -134,6 +152,8 @@ def verify_frame(
             )
         )
     judgement = judge(scores, thresholds)
+    comparison = scratch / "comparison.png"
+    side_by_side(rows).save(comparison)
     return Verdict(
         passed=judgement.passed,
         reasons=judgement.reasons,
@@ -147,7 +167,25 @@ def verify_frame(
         cpu_seconds=rendered.cpu_seconds,
         device=rendered.device,
         blender_version=rendered.blender_version,
+        comparison=comparison,
     )
+
+
+def side_by_side(rows: Sequence[tuple[np.ndarray, np.ndarray]], gap: int = 4) -> Image.Image:
+    """Each crop as delivered beside the verifier's render of it (one row per window, at
+    least 64 px tall), for people to look at: what the verdict was about."""
+    scale = max(1, -(-64 // max(d.shape[0] for d, _ in rows)))
+    width = max(2 * d.shape[1] * scale + gap for d, _ in rows)
+    height = sum(d.shape[0] * scale + gap for d, _ in rows)
+    sheet = Image.new("RGB", (width, height), (32, 32, 32))
+    top = 0
+    for delivered, reference in rows:
+        for column, pixels in enumerate((delivered, reference)):
+            tile = Image.fromarray(np.round(pixels * 255).astype(np.uint8))
+            tile = tile.resize((tile.width * scale, tile.height * scale), Image.NEAREST)
+            sheet.paste(tile, (column * (tile.width + gap), top))
+        top += delivered.shape[0] * scale + gap
+    return sheet
 
 
 def _rejected_unrendered(

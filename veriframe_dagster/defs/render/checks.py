@@ -18,7 +18,7 @@ DELIVERED = sa.text(
            coalesce(s.resolution_y, 1080) AS height
     FROM job_attempts a JOIN jobs j ON j.job_id = a.job_id
     LEFT JOIN job_render_settings s ON s.job_id = j.job_id AND s.created_tx = j.created_tx
-    WHERE a.job_id = :job_id AND a.state = 'completed'
+    WHERE a.job_id = :job_id AND a.state IN ('completed', 'verifying', 'verified')
     """
 )
 

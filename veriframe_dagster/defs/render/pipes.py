@@ -20,6 +20,7 @@ from typing import Any
 import dagster as dg
 import sqlalchemy as sa
 
+DELIVERED = ("completed", "verifying", "verified")
 ATTEMPTS = sa.text(
     """
     SELECT id, attempt, worker_address, state, result_cid, result, failure_reason
@@ -100,7 +101,7 @@ class WarehouseMessageReader(dg.PipesMessageReader):
 
     def _attempt(self, conn, attempt: dict, handler, seen: set[int], replayed: dict) -> None:
         number, state = attempt["attempt"], attempt["state"]
-        if state in ("failed", "expired"):
+        if state in ("failed", "expired", "rejected"):
             if attempt["id"] not in seen:
                 seen.add(attempt["id"])
                 reason = attempt["failure_reason"] or "its lease expired"
@@ -112,7 +113,7 @@ class WarehouseMessageReader(dg.PipesMessageReader):
                 if len(self.outcome.failures) >= self.max_failures:
                     self.done.set()
             return
-        if state != "completed":
+        if state not in DELIVERED:
             return  # running: its messages are replayed once it has delivered
         after = replayed.get(attempt["id"], 0)
         closed = False

@@ -36,7 +36,7 @@ RENDER_S = "(a.result->>'render_time_s')::float8"
 PIXELS = """CASE WHEN jsonb_typeof(a.result->'width') = 'number'
                   AND jsonb_typeof(a.result->'height') = 'number'
              THEN (a.result->>'width')::numeric * (a.result->>'height')::numeric END"""
-DELIVERED = "a.state = 'completed'"
+DELIVERED = "a.state IN ('completed', 'verifying', 'verified')"
 CLAIM_S = "extract(epoch FROM a.claimed_at - j.created_at)"
 
 INSERT = f"""
