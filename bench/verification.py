@@ -246,6 +246,7 @@ def main(argv: Iterable[str] | None = None) -> None:
     report["defaults"] = print_rates(trials, defaults)
     report["separation"] = print_separation(trials)
     name = args.rounding + (f"-{len(scenes)}-scenes" if args.scenes else "")
+    name += f"-{args.crops}-crops" if args.crops != DEFAULT_CROPS else ""
     curve_csv, report_json = out / f"curve-{name}.csv", out / f"report-{name}.json"
     report["curve"] = curve(trials, defaults, curve_csv)
     report["scales"] = print_scales(trials, args.margin)
