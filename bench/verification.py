@@ -5,11 +5,14 @@ Builds the labelled set when missing (`bench/verification_set.py`: 6 scenes, hon
 at other seeds, thread counts and tile sizes, every forgery at several strengths, cached),
 scores every frame on random draws of K crop windows against two reference renders with
 `render_executor.verification.compare`, and prints: per kind and strength the catch rate;
-the false-reject rate over all honest trials; for each threshold alone, honest rejects and
-catch rates as it moves. `--fit` picks, per threshold, the tightest value that rejects no
-honest trial, widened by `--margin`, and judges the set again with those. Tables go to
-`CACHE/report/` as CSV and JSON too. `--rounding by-level` replaces the verifier's model of
-the delivery's 8-bit rounding with the variance measured per fractional level (a proposal).
+the false-reject rate over all honest trials; each statistic's spread per kind; for each
+threshold moved alone, honest rejects and catch rates; the two-scale z
+(`verification_scales`, a proposal) beside the verifier. `--fit` sets each z bound to the
+smallest value that rejects no honest trial (the other bounds open), widened by
+`--margin`, and judges the set again with those. `--rounding by-level` replaces the
+verifier's model of the delivery's 8-bit rounding with the variance measured per fractional
+level (a proposal); `--scenes` judges some scenes only. Tables go to `CACHE/report/` as CSV
+and JSON too; figures and findings are in bench/README.md.
 
     .venv/bin/python bench/verification.py [--cache DIR] [--crops 8] [--draws 5] [--fit]
 """
