@@ -6,13 +6,12 @@ at other seeds, thread counts and tile sizes, every forgery at several strengths
 scores every frame on random draws of K crop windows against two reference renders with
 `render_executor.verification.compare`, and prints: per kind and strength the catch rate;
 the false-reject rate over all honest trials; each statistic's spread per kind; for each
-threshold moved alone, honest rejects and catch rates; the two-scale z
-(`verification_scales`, a proposal) beside the verifier. `--fit` sets each z bound to the
+threshold moved alone, honest rejects and catch rates. `--fit` sets each z bound to the
 smallest value that rejects no honest trial (the other bounds open), widened by
-`--margin`, and judges the set again with those. `--rounding by-level` replaces the
-verifier's model of the delivery's 8-bit rounding with the variance measured per fractional
-level (a proposal); `--scenes` judges some scenes only. Tables go to `CACHE/report/` as CSV
-and JSON too; figures and findings are in bench/README.md.
+`--margin`, and judges the set again with those. It prints the delivery's 8-bit rounding
+variance by fractional level as measured on the set, beside the table the verifier uses
+(`compare.DITHERED_ROUNDING`); `--scenes` judges some scenes only. Tables go to
+`CACHE/report/` as CSV and JSON too; figures and findings are in bench/README.md.
 
     .venv/bin/python bench/verification.py [--cache DIR] [--crops 8] [--draws 5] [--fit]
 """
@@ -40,14 +39,18 @@ from bench.verification_scoring import (  # noqa: E402
     Trial,
     curve_values,
     judge_thresholds,
+    measured_rounding,
     references,
     rejected,
-    rounding_by_level,
     score_frames,
     tightest,
 )
 from bench.verification_set import LabelledSet  # noqa: E402
-from render_executor.verification.compare import Thresholds, judge  # noqa: E402
+from render_executor.verification.compare import (  # noqa: E402
+    DITHERED_ROUNDING,
+    Thresholds,
+    judge,
+)
 from veriframe_core.verification import DEFAULT_CROPS, DEFAULT_SHARE  # noqa: E402
 
 Label = tuple[str, str]
@@ -71,15 +74,16 @@ def pct(n: int, of: int) -> str:
     return f"{100 * n / of:.1f}" if of else "-"
 
 
-def print_rates(trials: list[Trial], thresholds: Thresholds) -> dict:
-    """The catch table (per kind and strength, per scene) and the false rejects; returned
-    as a dict for the JSON report."""
+def print_rates(trials: list[Trial], thresholds: Thresholds | None) -> dict:
+    """The catch table (per kind and strength, per scene) and the false rejects, by
+    `thresholds` or (None) the verifier's own; returned as a dict for the JSON report."""
     verdicts = rejected(trials, thresholds)
     by_label = rates(trials, verdicts, label)
     by_scene = rates(trials, verdicts, lambda t: (t.frame.kind, t.frame.strength, t.frame.scene))
     scenes = list(dict.fromkeys(t.frame.scene for t in trials))
     short = [s[:8] for s in scenes]
-    print(f"\nthresholds: {thresholds}")
+    shown = thresholds or "the verifier's own (denoised scenes: DENOISED_THRESHOLDS)"
+    print(f"\nthresholds: {shown}")
     print(
         f"{'kind':<26}{'strength':<24}{'trials':>7}{'caught':>7}{'%':>7}  "
         + " ".join(f"{s:>8}" for s in short)
@@ -107,8 +111,8 @@ SEPARATION: dict[str, Callable[[Trial], float]] = {
     "pooled ratio": lambda t: judge(t.scores).noise_ratio,
     "max bias_z": lambda t: max(s.bias_z for s in t.scores),
     "max |levels|": lambda t: max(abs(s.bias_levels) for s in t.scores),
-    "fine z": lambda t: t.scales[0],
-    "coarse z": lambda t: t.scales[1],
+    "fine z": lambda t: judge(t.scores).fine_z,
+    "coarse z": lambda t: judge(t.scores).coarse_z,
 }
 """Each trial's worst crop, or its crops together, by statistic."""
 
@@ -176,31 +180,6 @@ def fit(trials: list[Trial], thresholds: Thresholds, margin: float) -> Threshold
     return dataclasses.replace(thresholds, **fitted)
 
 
-def print_scales(trials: list[Trial], margin: float) -> dict:
-    """The two-scale statistic (`verification_scales`) beside the verifier: its bounds fitted
-    on the honest trials (the lowest fine z and the highest coarse z, widened by `margin`),
-    and per kind and strength the catch rate of the verifier at its defaults, of the
-    two-scale bounds alone, and of both."""
-    honest = [t for t in trials if t.honest]
-    fine_min = min(t.scales[0] for t in honest) * (1 + margin)
-    coarse_max = max(t.scales[1] for t in honest) * (1 + margin)
-    print(f"\ntwo scales: reject when the pooled fine z < {fine_min:.2f} (too smooth)", end="")
-    print(f" or the pooled coarse z > {coarse_max:.2f} (noise too coarse)")
-    verifier = rejected(trials, Thresholds())
-    scales = [t.scales[0] < fine_min or t.scales[1] > coarse_max for t in trials]
-    either = [v or s for v, s in zip(verifier, scales, strict=True)]
-    columns = [rates(trials, v, label) for v in (verifier, scales, either)]
-    print(
-        f"{'kind':<26}{'strength':<24}{'trials':>7}{'verifier %':>12}{'scales %':>10}{'both %':>8}"
-    )
-    report = {"fine_z_min": fine_min, "coarse_z_max": coarse_max}
-    for key, (n, _) in columns[0].items():
-        cells = [pct(c[key][1], n) for c in columns]
-        print(f"{key[0]:<26}{key[1]:<24}{n:>7}{cells[0]:>12}{cells[1]:>10}{cells[2]:>8}")
-        report["|".join(key)] = {"trials": n, "rejected": [c[key][1] for c in columns]}
-    return report
-
-
 def main(argv: Iterable[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, default=ROOT / "bench" / "results" / "verification")
@@ -211,12 +190,6 @@ def main(argv: Iterable[str] | None = None) -> None:
     parser.add_argument("--draws", type=int, default=5, help="window draws per forgery")
     parser.add_argument("--honest-draws", type=int, default=5, help="window draws per honest frame")
     parser.add_argument("--fit", action="store_true", help="fit thresholds on the honest trials")
-    parser.add_argument(
-        "--rounding",
-        choices=("model", "by-level"),
-        default="model",
-        help="the delivery's rounding variance: the verifier's model, or measured by level",
-    )
     parser.add_argument("--scenes", help="judge only these (comma-separated); default all")
     parser.add_argument("--margin", type=float, default=0.1, help="fitted bounds widened by this")
     args = parser.parse_args(argv)
@@ -235,10 +208,10 @@ def main(argv: Iterable[str] | None = None) -> None:
     started = time.perf_counter()
     scenes = args.scenes.split(",") if args.scenes else list(SCENES)
     frames = [f for f in labelled.frames() if f.scene in scenes]
-    by_level = rounding_by_level(labelled, SCENES) if args.rounding == "by-level" else None
-    if by_level is not None:
-        print("rounding variance by fractional level, levels²:", np.round(by_level, 3).tolist())
-    refs = references(labelled, scenes, by_level)
+    measured = measured_rounding(labelled, SCENES)
+    print("rounding variance by fractional level, levels², measured:", np.round(measured, 3))
+    print("                                  the verifier's table:", DITHERED_ROUNDING)
+    refs = references(labelled, scenes)
     trials = score_frames(
         frames, refs, args.draws, args.honest_draws, args.crops, args.share, args.cache
     )
@@ -246,13 +219,12 @@ def main(argv: Iterable[str] | None = None) -> None:
     print(f"scored {len(frames)} frames: {len(trials)} trials, {args.crops} crops, {seconds:.0f} s")
     defaults = Thresholds()
     report = {"args": {k: str(v) for k, v in vars(args).items()}, "build": vars(build)}
-    report["defaults"] = print_rates(trials, defaults)
+    report["verifier"] = print_rates(trials, None)
     report["separation"] = print_separation(trials)
-    name = args.rounding + (f"-{len(scenes)}-scenes" if args.scenes else "")
+    name = f"{len(scenes)}-scenes"
     name += f"-{args.crops}-crops" if args.crops != DEFAULT_CROPS else ""
     curve_csv, report_json = out / f"curve-{name}.csv", out / f"report-{name}.json"
     report["curve"] = curve(trials, defaults, curve_csv)
-    report["scales"] = print_scales(trials, args.margin)
     if args.fit:
         fitted = fit(trials, defaults, args.margin)
         report["fitted"] = {"thresholds": repr(fitted), "rates": print_rates(trials, fitted)}

@@ -23,13 +23,15 @@ from random import Random
 import numpy as np
 from PIL import Image
 
-from bench.verification_scales import pooled, scale_z
 from bench.verification_set import Frame, LabelledSet
 from render_executor.verification.compare import (
     BLOCK,
+    DEFAULT_THRESHOLDS,
+    DENOISED_THRESHOLDS,
     CropScore,
     Thresholds,
     judge,
+    rounding_variance,
     score_crop,
 )
 from render_executor.verification.verifier import read_frame
@@ -54,7 +56,7 @@ def _level_bin(levels: np.ndarray) -> np.ndarray:
     return np.minimum(((levels - np.floor(levels)) * LEVEL_BINS).astype(int), LEVEL_BINS - 1)
 
 
-def rounding_by_level(labelled: LabelledSet, scenes: Iterable[str]) -> np.ndarray:
+def measured_rounding(labelled: LabelledSet, scenes: Iterable[str]) -> np.ndarray:
     """The variance (levels²) Blender's dither and 8-bit rounding add to a value, by its
     fractional level, measured on the references (their 8-bit PNG against their display
     values; values within 2 levels of black or white left out, where clipping shrinks it)."""
@@ -71,18 +73,14 @@ def rounding_by_level(labelled: LabelledSet, scenes: Iterable[str]) -> np.ndarra
     return np.array([error[level == i].var() for i in range(LEVEL_BINS)])
 
 
-def references(
-    labelled: LabelledSet, scenes: Iterable[str], by_level: np.ndarray | None = None
-) -> dict[str, Reference]:
-    """Each scene's references, with the rounding variance the verifier models, (1 + dither²)
-    / 12, or (`by_level`) per value from its fractional level in the references' mean."""
+def references(labelled: LabelledSet, scenes: Iterable[str]) -> dict[str, Reference]:
+    """Each scene's references, with the rounding variance the verifier models
+    (`compare.rounding_variance`: per value, from its fractional level in their mean)."""
     found = {}
     for scene in scenes:
         a, b = (np.clip(np.load(labelled.reference(scene, w))[..., :3], 0, 1) for w in "ab")
         facts = labelled.facts(scene)
-        rounding = (1 + facts["dither"] ** 2) / 12
-        if by_level is not None:
-            rounding = by_level[_level_bin((a + b) / 2 * 255)]
+        rounding = rounding_variance((a + b) / 2, facts["dither"])
         found[scene] = Reference(a, b, rounding, BLOCK if facts["denoise"] else 1)
     return found
 
@@ -100,7 +98,7 @@ class Trial:
     frame: Frame
     draw: int
     scores: tuple[CropScore, ...]
-    scales: tuple[float, float]  # the crops' fine and coarse z pooled (verification_scales)
+    denoised: bool  # judged by the verifier with its thresholds for denoised frames
 
     @property
     def honest(self) -> bool:
@@ -133,17 +131,19 @@ def score_frames(
                 score_crop(*c, rounding_levels2=r, floor_levels2=floor, block=ref.block)
                 for c, r in zip(cuts, roundings, strict=True)
             )
-            zs = [
-                scale_z(*c, float(np.mean(r)), floor, ref.block)
-                for c, r in zip(cuts, roundings, strict=True)
-            ]
-            scales = (pooled([z[0] for z in zs]), pooled([z[1] for z in zs]))
-            trials.append(Trial(frame, n, scores, scales))
+            trials.append(Trial(frame, n, scores, ref.block > 1))
     return trials
 
 
-def rejected(trials: Iterable[Trial], thresholds: Thresholds) -> list[bool]:
-    return [not judge(t.scores, thresholds).passed for t in trials]
+def rejected(trials: Iterable[Trial], thresholds: Thresholds | None = None) -> list[bool]:
+    """Each trial's verdict by `thresholds`, or (None) by the verifier's own: those fitted
+    for frames with or without a denoiser, as its scene has."""
+    return [
+        not judge(
+            t.scores, thresholds or (DENOISED_THRESHOLDS if t.denoised else DEFAULT_THRESHOLDS)
+        ).passed
+        for t in trials
+    ]
 
 
 def judge_thresholds(thresholds: Thresholds) -> list[str]:

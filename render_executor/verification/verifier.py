@@ -21,9 +21,11 @@ from render_executor.blender.runner import BlenderRunner, CropRender, RenderJob,
 from render_executor.verification.compare import (
     BLOCK,
     DEFAULT_THRESHOLDS,
+    DENOISED_THRESHOLDS,
     CropScore,
     Thresholds,
     judge,
+    rounding_variance,
     score_crop,
 )
 from veriframe_core.protocol import CropScoreOut, VerificationReport
@@ -114,12 +116,13 @@ def verify_frame(
     windows: Sequence[Window],
     seeds: tuple[int, int],
     scratch: Path,
-    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    thresholds: Thresholds | None = None,
     limits: RenderLimits | None = None,
 ) -> Verdict:
-    """Render `windows` of `job` at both `seeds` and judge `delivered` against them. A frame
-    of another size is rejected without rendering; RenderFailed if the scene does not
-    render, FrameUnreadable if the delivery is not an image."""
+    """Render `windows` of `job` at both `seeds` and judge `delivered` against them (by
+    `thresholds`, or those fitted for frames with or without a denoiser). A frame of another
+    size is rejected without rendering; RenderFailed if the scene does not render,
+    FrameUnreadable if the delivery is not an image."""
     started = time.perf_counter()
     frame = read_frame(delivered)
     width, height = job.resolution
@@ -136,7 +139,9 @@ def verify_frame(
             raise ValueError(f"window {window} is outside the {width}×{height} frame")
     crops = [CropRender(w, seed) for w in windows for seed in seeds]
     rendered = runner.render_crops(job, crops, scratch, MARGIN, limits or RenderLimits())
-    rounding = (1 + rendered.dither**2) / 12  # 8-bit rounding after dither, levels²
+    denoised = rendered.margin > 0  # a denoiser or compositor mixed neighbouring pixels
+    if thresholds is None:
+        thresholds = DENOISED_THRESHOLDS if denoised else DEFAULT_THRESHOLDS
     scores, rows = [], []
     for i, window in enumerate(windows):
         first, second = (_read_crop(p, window) for p in rendered.images[2 * i : 2 * i + 2])
@@ -146,9 +151,9 @@ def verify_frame(
                 _cut(frame, window),
                 first,
                 second,
-                rounding_levels2=rounding,
+                rounding_levels2=rounding_variance((first + second) / 2, rendered.dither),
                 floor_levels2=thresholds.floor_levels2,
-                block=BLOCK if rendered.margin else 1,
+                block=BLOCK if denoised else 1,
             )
         )
     judgement = judge(scores, thresholds)
