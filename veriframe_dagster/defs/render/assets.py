@@ -14,7 +14,6 @@ an outcome to record, tagged with what it records:
 Re-executed, a run records the same attempt or round again.
 """
 
-
 from typing import Any
 
 import dagster as dg
