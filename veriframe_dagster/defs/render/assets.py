@@ -14,7 +14,7 @@ an outcome to record, tagged with what it records:
 Re-executed, a run records the same attempt or round again.
 """
 
-from typing import Any
+from typing import Any, NoReturn
 
 import dagster as dg
 import sqlalchemy as sa
@@ -50,7 +50,9 @@ def _failure(job_id: int, attempt: dict[str, Any]) -> tuple[str, str]:
     return f"attempt {attempt['attempt']}: {reason}", line
 
 
-def _failed_round(context: dg.AssetExecutionContext, job_id: int, failed: list, size: int):
+def _failed_round(
+    context: dg.AssetExecutionContext, job_id: int, failed: list[dict[str, Any]], size: int
+) -> NoReturn:
     """Fail the run with the reasons of round `veriframe/failed_round` of failed attempts."""
     number = int(context.run.tags[FAILED_ROUND_TAG])
     reasons = []

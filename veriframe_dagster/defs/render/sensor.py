@@ -50,7 +50,7 @@ from veriframe_dagster.resources import RenderingResource, WarehouseResource
 
 SENSOR_NAME = "render_sensor"
 JOBS_PER_TICK = 10_000
-ATTEMPTS_PER_TICK = 200
+OUTCOMES_PER_TICK = 200
 
 NEW_JOBS = sa.text(
     "SELECT job_id, status FROM jobs WHERE job_id > :after ORDER BY job_id LIMIT :limit"
@@ -89,7 +89,7 @@ def render_tick(
     position = json.loads(cursor) if cursor else {}
     after_job, after_seq = position.get("job", 0), position.get("recordable", 0)
     jobs = conn.execute(NEW_JOBS, {"after": after_job, "limit": JOBS_PER_TICK}).all()
-    outcomes = conn.execute(NEW_OUTCOMES, {"after": after_seq, "limit": ATTEMPTS_PER_TICK}).all()
+    outcomes = conn.execute(NEW_OUTCOMES, {"after": after_seq, "limit": OUTCOMES_PER_TICK}).all()
     partitions = [str(int(j.job_id)) for j in jobs if j.status != "expired"]
     requests = [r for o in outcomes if (r := run_request(o, max_failed)) is not None]
     recorded = {r.partition_key for r in requests}
