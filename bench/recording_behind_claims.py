@@ -8,8 +8,9 @@ checkout (the API and the daemon run with its folder first on PYTHONPATH), then:
 
 1. a warm-up job is delivered and recorded (the run launcher's warm process is up);
 2. one verified account claims `K` jobs with hour-long deadlines and goes silent;
-3. after `--settle-s`, another worker claims and delivers a third job through the API
-   (`/complete` with a PNG on IPFS; no Blender, so only the recording is timed);
+3. after `--settle-s`, another worker claims a third job, posts its Pipes session and
+   delivers it through the API (`/complete` with a PNG on IPFS; no Blender, so only the
+   recording is timed);
 4. delivered = `/complete` answered; recorded = the partition's ASSET_MATERIALIZATION in
    Dagster's event log. A round gives up after `--timeout-s` (the job was not recorded).
 
@@ -104,9 +105,22 @@ class Round:
         stop_group(self.api_proc)
 
 
+def pipes(method: str, **params: str) -> dict:
+    return {"__dagster_pipes_version": "0.1", "method": method, "params": params}
+
+
 def deliver(api: httpx.Client, auth: dict, job: int, cid: str) -> float:
-    """Claim and deliver `job`; when `/complete` answered."""
-    api.post(f"/api/v1/jobs/{job}/assign", headers=auth).raise_for_status()
+    """Claim `job`, report its Pipes session (opened, one line, closed: the earlier recorder
+    waited for `closed`), then deliver it; when `/complete` answered."""
+    claimed = api.post(f"/api/v1/jobs/{job}/assign", headers=auth)
+    claimed.raise_for_status()
+    messages = [
+        pipes("opened"),
+        pipes("log", message=f"Rendered job {job}", level="INFO"),
+        pipes("closed"),
+    ]
+    batch = {"attempt": claimed.json()["claim"]["attempt"], "first_seq": 0, "messages": messages}
+    api.post(f"/api/v1/jobs/{job}/pipes/messages", json=batch, headers=auth).raise_for_status()
     body = {"result_cid": cid, "render_time_s": 1.0, "device": "CPU"}
     api.post(f"/api/v1/jobs/{job}/complete", json=body, headers=auth).raise_for_status()
     return time.time()
