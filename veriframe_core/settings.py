@@ -408,9 +408,9 @@ class Settings(WorkerSettings):
         3,
         ge=0,
         lt=30,
-        description="A render sensor tick that finds nothing new waits this long for a claim "
-        "or a job (woken by the warehouse's change notifications), so a claim is a run request "
-        "at once instead of at the daemon's next 5 s sensor loop. 0: one look per tick.",
+        description="A render sensor tick that finds nothing to record waits this long for an "
+        "attempt's end (woken by the warehouse's change notifications), so a delivery is a run "
+        "request at once instead of at the daemon's next 5 s sensor loop. 0: one look per tick.",
     )
 
     # --- the local IPFS node (`veriframe ipfs`) -------------------------------------

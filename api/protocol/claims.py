@@ -376,12 +376,20 @@ def _lost_claim(worker: WorkerFacts, job_id: int, row: asyncpg.Record) -> ClaimR
     return ClaimRefused(409, f"job {job_id} is not claimable now")
 
 
+RECORDABLE = "recordable_seq = next_recordable_seq()"
+"""Marks an attempt as having an outcome for the render sensor to record (its run is
+requested then, never at the claim); set in the transaction that ends the attempt, whose
+change notification wakes the sensor (migration 0012)."""
+
 EXPIRE_LEASES = sa.text(
-    """
-    WITH expired AS (
-        UPDATE job_attempts SET state = 'expired', ended_at = now()
-        WHERE state = 'running' AND lease_expires_at <= now()
-        RETURNING job_id)
+    f"""
+    WITH lapsed AS (
+        SELECT id FROM job_attempts WHERE state = 'running' AND lease_expires_at <= now()
+        FOR UPDATE SKIP LOCKED),
+    expired AS (
+        UPDATE job_attempts a SET state = 'expired', ended_at = now(), {RECORDABLE}
+        FROM lapsed WHERE a.id = lapsed.id
+        RETURNING a.job_id)
     UPDATE jobs SET status = 'open'
     WHERE job_id IN (SELECT job_id FROM expired) AND status = 'assigned'
     RETURNING job_id
@@ -390,7 +398,9 @@ EXPIRE_LEASES = sa.text(
 
 
 def expire_leases(conn: sa.Connection) -> list[int]:
-    """End running attempts whose lease has passed and reopen their jobs."""
+    """End running attempts whose lease has passed and reopen their jobs. Attempts that a
+    request holds locked (a late heartbeat or delivery) are left to the next sweep: waiting
+    for one while holding `next_recordable_seq`'s lock could deadlock with it."""
     job_ids = [int(j) for j in conn.execute(EXPIRE_LEASES).scalars()]
     notify_changes(conn, source="api", jobs=job_ids)
     return job_ids
@@ -529,7 +539,8 @@ FAIL = Prepared(
     "veriframe_fail",
     f"""
     WITH failed AS (
-        UPDATE job_attempts a SET state = 'failed', ended_at = now(), failure_reason = :reason
+        UPDATE job_attempts a SET state = 'failed', ended_at = now(), failure_reason = :reason,
+            {RECORDABLE}
         WHERE a.id = :id RETURNING a.*),
     reopened AS (
         UPDATE jobs SET status = 'open'
@@ -559,7 +570,8 @@ RELEASE = Prepared(
     f"""
     WITH released AS (
         UPDATE job_attempts a SET state = 'expired', ended_at = now(),
-            lease_expires_at = least(a.lease_expires_at, now()), failure_reason = :reason
+            lease_expires_at = least(a.lease_expires_at, now()), failure_reason = :reason,
+            {RECORDABLE}
         WHERE a.id = :id RETURNING a.*),
     reopened AS (
         UPDATE jobs SET status = 'open'

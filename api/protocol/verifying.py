@@ -8,6 +8,7 @@ died loses its task to the next that asks, with the same windows and seeds, so t
 does not depend on who reached it. Its report ends it: `verified` makes the attempt
 `verified` (its worker may now take it on chain); `rejected` makes it `rejected` with the
 verdict as its reason, reopens the job for other workers and blocks its worker from it.
+Either way the attempt now has an outcome for the render sensor to record (its run).
 A verifier that cannot verify (the scene does not render, IPFS is down) gives the task back;
 after `max_failures` such failures the delivery is rejected with their reasons.
 """
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from api.database import Transaction
 from api.documents import SETTINGS_JOIN, SETTINGS_JSON, VERIFICATION_JSON, json_object
 from api.prepared import Prepared
-from api.protocol.claims import ClaimRefused
+from api.protocol.claims import RECORDABLE, ClaimRefused
 from veriframe_core.protocol import VerificationReport, VerificationTask
 from veriframe_core.warehouse.tables import verifications
 
@@ -76,7 +77,7 @@ DECIDE = Prepared(
         WHERE id = :id RETURNING *),
     attempt AS (
         UPDATE job_attempts a SET state = :verdict,
-            failure_reason = CASE WHEN :verdict = 'rejected' THEN :reason END
+            failure_reason = CASE WHEN :verdict = 'rejected' THEN :reason END, {RECORDABLE}
         FROM v WHERE a.id = v.attempt_id RETURNING a.job_id),
     reopened AS (
         UPDATE jobs SET status = 'open'

@@ -318,6 +318,11 @@ job_attempts = sa.Table(
     sa.Column("result_cid", sa.String(62)),
     sa.Column("result", JSONB, comment="what the worker reported with the result"),
     sa.Column("failure_reason", sa.String(500)),
+    sa.Column(
+        "recordable_seq",
+        sa.BigInteger,
+        comment="order in which attempts got an outcome to record (next_recordable_seq())",
+    ),
     sa.CheckConstraint(
         "state IN (" + ", ".join(f"'{s}'" for s in CLAIM_STATES) + ")", name="state_known"
     ),
@@ -330,6 +335,13 @@ job_attempts = sa.Table(
         postgresql_where=sa.text(f"state IN {LIVE_STATES}"),
     ),
     sa.Index("ix_job_attempts_job_id", "job_id", "worker_address", "id"),
+    # the render sensor follows attempts with an outcome to record (0012)
+    sa.Index(
+        "uq_job_attempts_recordable_seq",
+        "recordable_seq",
+        unique=True,
+        postgresql_where=sa.text("recordable_seq IS NOT NULL"),
+    ),
     sa.Index("ix_job_attempts_worker_address", "worker_address", "state"),
     # the analytics tables and the activity_days sensor read attempts by time (0007)
     sa.Index("ix_job_attempts_claimed_at", "claimed_at"),
