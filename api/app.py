@@ -20,6 +20,7 @@ from api.database import open_pool
 from api.errors import install_error_handlers
 from api.maintenance import run_maintenance
 from api.protocol import routes as protocol
+from api.protocol import verification_routes as verification
 from api.protocol.offers import AvailableJobs
 from api.realtime import ChangeFeed
 from api.routers import auth, events, health, jobs, workers
@@ -88,7 +89,7 @@ def create_app(settings: Settings | None = None, engine: sa.Engine | None = None
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.api_trusted_proxies)
     app.include_router(health.router)
     # the protocol before jobs: `/jobs/claimed` and `/jobs/available` are not `/jobs/{job_id}`
-    for module in (auth, workers, protocol, jobs, events):
+    for module in (auth, workers, protocol, verification, jobs, events):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(ws_router, prefix=API_PREFIX)
     return app

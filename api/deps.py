@@ -20,8 +20,9 @@ from api.auth.tokens import ACCESS, Claims, TokenError, TokenIssuer
 from api.chain import ApiChain
 from api.database import Transaction, transaction
 from api.errors import ApiError, unauthorized
-from api.protocol.claims import ClaimLimits
+from api.protocol.claims import ClaimLimits, VerificationDraw
 from api.protocol.offers import AvailableJobs
+from api.protocol.verifying import VerifierRules
 from api.realtime import ChangeFeed
 from veriframe_core.settings import Settings
 from veriframe_core.warehouse.notify import Announcer
@@ -115,6 +116,8 @@ Feed = Annotated[ChangeFeed | None, Depends(app_state("feed", optional=True))]
 Principal = Annotated[Claims, Depends(current_principal)]
 CurrentWorker = Annotated[Claims, Depends(role("worker"))]
 """The caller, who must have logged in as a worker (403 otherwise)."""
+CurrentVerifier = Annotated[Claims, Depends(role("verifier"))]
+"""The caller, a worker login of one of the operator's verifier accounts (403 otherwise)."""
 
 
 async def claim_transaction(pool: PoolDep, announcer: AnnouncerDep) -> AsyncIterator[Transaction]:
@@ -131,8 +134,22 @@ async def claim_limits(settings: SettingsDep) -> ClaimLimits:
         max_failures=settings.api_max_failures_per_job,
         max_active=settings.api_max_active_claims,
         grace_s=settings.api_settings_grace_s,
+        max_rejections=settings.api_max_rejections,
+    )
+
+
+async def verification_draw(settings: SettingsDep) -> VerificationDraw:
+    return VerificationDraw(crops=settings.verification_crops, share=settings.verification_share)
+
+
+async def verifier_rules(settings: SettingsDep) -> VerifierRules:
+    return VerifierRules(
+        lease_s=settings.verification_lease_s,
+        max_failures=settings.verification_max_failures,
     )
 
 
 Limits = Annotated[ClaimLimits, Depends(claim_limits)]
+Drawing = Annotated[VerificationDraw, Depends(verification_draw)]
+VerifierRulesDep = Annotated[VerifierRules, Depends(verifier_rules)]
 ClaimTx = Annotated[Transaction, Depends(claim_transaction, scope="function")]

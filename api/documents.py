@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from fastapi.responses import Response
 
 from api.prepared import Prepared
-from veriframe_core.protocol import Claim, Job, RenderSettingsIn
-from veriframe_core.warehouse.tables import job_attempts, jobs
+from veriframe_core.protocol import Claim, Job, RenderSettingsIn, Verification
+from veriframe_core.warehouse.tables import LIVE_STATES, job_attempts, jobs, verifications
 
 DEFAULT_SETTINGS = json.dumps({**RenderSettingsIn().model_dump(), "custom": False})
 
@@ -77,16 +77,32 @@ SETTINGS_JOIN = (
 
 LIVE_CLAIM = (
     f"(SELECT {CLAIM_JSON} FROM job_attempts a "
-    "WHERE a.job_id = j.job_id AND a.state IN ('running', 'completed'))"
+    f"WHERE a.job_id = j.job_id AND a.state IN {LIVE_STATES})"
+)
+VERIFICATION_JSON = json_object(Verification, verifications, "v", verification_id="v.id")
+"""A `protocol.Verification` from `verifications v`."""
+LATEST_VERIFICATION = (
+    f"(SELECT {VERIFICATION_JSON} FROM verifications v "
+    "WHERE v.job_id = j.job_id ORDER BY v.id DESC LIMIT 1)"
 )
 JOB_DETAIL = Prepared(
     "veriframe_job_detail",
-    f"SELECT {json_object(Job, jobs, 'j', render_settings=SETTINGS_JSON, claim=LIVE_CLAIM)}::text"
-    f" FROM jobs j {SETTINGS_JOIN} WHERE j.job_id = :job_id",
+    "SELECT "
+    + json_object(
+        Job,
+        jobs,
+        "j",
+        render_settings=SETTINGS_JSON,
+        claim=LIVE_CLAIM,
+        verification=LATEST_VERIFICATION,
+    )
+    + f"::text FROM jobs j {SETTINGS_JOIN} WHERE j.job_id = :job_id",
 )
 """`GET /jobs/{id}`'s document (`protocol.JobDetail`) as JSON text (`job_detail_json`;
 the worker protocol runs it on asyncpg)."""
-CLAIMED_JOB_JSON = json_object(Job, jobs, "j", render_settings=SETTINGS_JSON, claim=CLAIM_JSON)
+CLAIMED_JOB_JSON = json_object(
+    Job, jobs, "j", render_settings=SETTINGS_JSON, claim=CLAIM_JSON, verification="NULL"
+)
 """The same document from a job row `j`, its settings `r` and its new attempt row `a`."""
 
 

@@ -32,11 +32,12 @@ def dagster_env(data_dir: Path, dagster_url: str, **settings: str) -> dict[str, 
     return env
 
 
-def start_daemon(env: dict[str, str], log: Path) -> Child:
-    """`dagster-daemon run` in its own process group (its `stop` stops its runs too)."""
+def start_daemon(env: dict[str, str], log: Path, cwd: Path | None = None) -> Child:
+    """`dagster-daemon run` in its own process group (its `stop` stops its runs too), in
+    `cwd` (Dagster puts its working directory first on the code location's path)."""
     argv = [str(Path(sys.executable).parent / "dagster-daemon"), "run"]
     argv += ["-m", "veriframe_dagster.definitions"]
-    return Child.spawn("dagster-daemon", argv, log, env=env)
+    return Child.spawn("dagster-daemon", argv, log, env=env, cwd=cwd)
 
 
 def tree_cpu_seconds(pid: int) -> float:

@@ -5,7 +5,7 @@ runs the real daemon (`dagster-daemon run`, Postgres storage, the repo's dagster
 warehouse holding `--jobs` open jobs, written directly with SQL (devchain could not create
 them in reasonable time, and the sensor reads only the warehouse). The daemon's render
 sensor adds their partitions, at most 10,000 per tick; once all exist, `--rounds` rounds
-each add 10 jobs and one claim (so each tick also requests a run), and the ticks of that
+each add 10 jobs and one delivery (so each tick also requests a run), and the ticks of that
 steady phase are read from Dagster's `job_ticks`. The same steady phase runs first at
 `--small` partitions, so both sizes are measured by the same daemon.
 
@@ -41,11 +41,12 @@ INSERT_JOBS = sa.text(
     FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS n
     """
 )
-CLAIM = sa.text(
+DELIVERY = sa.text(  # a claim alone requests no run: the sensor follows ended attempts
     """
     INSERT INTO job_attempts (job_id, created_tx, attempt, worker_address, state, claimed_at,
-        lease_expires_at, progress)
-    SELECT job_id, created_tx, 1, :worker, 'running', now(), now() + interval '1 day', 0
+        lease_expires_at, progress, ended_at, result_cid, recordable_seq)
+    SELECT job_id, created_tx, 1, :worker, 'completed', now(), now() + interval '1 day', 1,
+        now(), 'QmBenchResult', next_recordable_seq()
     FROM jobs WHERE job_id = :job
     """
 )
@@ -67,12 +68,12 @@ def partitions(dagster_url: str) -> int:
 
 
 def steady(engine: sa.Engine, next_job: int, rounds: int, dagster_url: str) -> tuple[int, dict]:
-    """`rounds` rounds of 10 new jobs and one claim, 3 s apart; the ticks' figures."""
+    """`rounds` rounds of 10 new jobs and one delivery, 3 s apart; the ticks' figures."""
     since = time.time()
     for _ in range(rounds):
         with engine.begin() as conn:
             conn.execute(INSERT_JOBS, {"first": next_job, "last": next_job + 9})
-            conn.execute(CLAIM, {"worker": WORKER, "job": next_job})
+            conn.execute(DELIVERY, {"worker": WORKER, "job": next_job})
         next_job += 10
         time.sleep(3)
     ticks = sensor_ticks(dagster_url, SENSOR, since)
@@ -151,7 +152,8 @@ def main() -> None:
         (f"{args.jobs:,} partitions", big),
     ):
         print(
-            f"steady tick with {label} (10 new jobs + 1 claim per 3 s, {figures['ticks']} ticks): "
+            f"steady tick with {label} (10 new jobs + 1 delivery per 3 s, "
+            f"{figures['ticks']} ticks): "
             f"p50 {figures['p50']:.2f} s, p95 {figures['p95']:.2f} s, max {figures['max']:.2f} s; "
             f"{figures['with_runs']} ticks requested runs, p50 {figures['with_runs_p50']:.2f} s"
         )

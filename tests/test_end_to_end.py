@@ -7,19 +7,22 @@ with the worker's logs."""
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import dagster as dg
 import pytest
 from PIL import Image
 
-from tests.support.dagster import DagsterDaemon, launch, materializations
+from tests.support.dagster import (
+    DagsterDaemon,
+    launch,
+    materializations,
+    platform_environment,
+    with_os_environ,
+)
 from tests.support.platform import WorkerPlatform, eventually
 from veriframe_core.ipfs import IpfsClient
-from veriframe_core.settings import Settings
 from veriframe_core.warehouse.embedded import EmbeddedPostgres
-from veriframe_dagster.dagster_home import dagster_environment, prepare_dagster_home
 
 
 @pytest.fixture
@@ -31,24 +34,10 @@ def dagster_env(
 ) -> dict[str, str]:
     """The environment `veriframe up` gives Dagster, on a fresh instance database; set in
     this process too, so that `DagsterInstance.get()` reads the same instance."""
-    embedded_pg.ensure_database("dagster_end_to_end")
-    url = embedded_pg.url("dagster_end_to_end")
-    home = prepare_dagster_home(Settings(data_dir=tmp_path), url)
-    chain, kubo = platform.chain, platform.kubo
-    env = {
-        **dagster_environment(home, url),
-        "VERIFRAME_DATA_DIR": str(tmp_path),
-        "VERIFRAME_DATABASE_URL": platform.warehouse_url,
-        "VERIFRAME_STARKNET_RPC_URL": chain.url,
-        "VERIFRAME_JOB_REGISTRY_ADDRESS": hex(chain.registry.address),
-        "VERIFRAME_IPFS_API_URL": kubo.url,
-        "VERIFRAME_IPFS_GATEWAY_URL": f"{kubo.url}/ipfs",
-        "VERIFRAME_OPERATOR_ADDRESS": hex(chain.owner.address),
-        "VERIFRAME_OPERATOR_PRIVATE_KEY": chain.private_key(chain.owner),
-    }
+    env = platform_environment(platform, embedded_pg, tmp_path, "dagster_end_to_end")
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    return {**os.environ, **env}
+    return with_os_environ(env)
 
 
 def test_jobs_are_rendered_recorded_and_paid_with_dagster_up_or_down(

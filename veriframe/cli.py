@@ -180,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser(
         "status", help="jobs by state, workers, chain sync, Dagster's run queue"
     )
+    status.add_argument(
+        "job", type=int, nargs="?", help="one job: its state and the verdict on its result"
+    )
     status.add_argument("--json", action="store_true", help="one JSON document, for scripts")
     status.set_defaults(func=_creator_command("status"))
 

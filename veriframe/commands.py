@@ -102,6 +102,8 @@ def rate(settings: Settings, args: argparse.Namespace) -> None:
 
 def status(settings: Settings, args: argparse.Namespace) -> None:
     api_url, _, ui = urls(settings)
+    if args.job is not None:
+        return job_status(api_url, args.job, args.json)
     with httpx.Client(base_url=api_url, timeout=10) as api:
         jobs = _reachable(lambda: _get(api, "/api/v1/jobs/stats/overview"), f"the API at {api_url}")
         workers = _get(api, "/api/v1/workers/stats/overview")
@@ -136,6 +138,37 @@ def status(settings: Settings, args: argparse.Namespace) -> None:
         if q
         else f"Dagster  not reachable at {ui}"
     )
+
+
+def job_status(api_url: str, job_id: int, as_json: bool) -> None:
+    """One job: its state, the live attempt, and the verdict on its latest result."""
+    with httpx.Client(base_url=api_url, timeout=10) as api:
+        answer = _reachable(lambda: api.get(f"/api/v1/jobs/{job_id}"), f"the API at {api_url}")
+    if answer.status_code == 404:
+        raise CreatorError(f"job {job_id} is not known (not created, or not indexed yet)")
+    answer.raise_for_status()
+    job = answer.json()
+    if as_json:
+        print(json.dumps(job, indent=2))
+        return
+    print(f"job {job_id}  {job['status']}, deadline {job['deadline']}")
+    if claim := job.get("claim"):
+        print(f"attempt  {claim['attempt']} by {claim['worker_address']}: {claim['state']}")
+    verification = job.get("verification")
+    if verification is None:
+        print("verdict  none yet")
+        return
+    verdict = verification["state"]
+    who = "delivered" if verification["source"] == "delivery" else "submitted on chain"
+    print(
+        f"verdict  {verdict}: {verification['result_cid']} {who} by "
+        f"{verification['worker_address']}"
+    )
+    report = verification.get("report") or {}
+    for reason in report.get("reasons") or []:
+        print(f"  - {reason}")
+    if verification.get("front_ran"):
+        print(f"  front-ran the delivery of {verification['front_ran']}")
 
 
 def _get(api: httpx.Client, path: str) -> dict:

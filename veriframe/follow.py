@@ -21,7 +21,17 @@ from rich.table import Table
 
 from veriframe_dagster.dagster_home import CODE_LOCATION
 
-STAGES = ("created", "claimed", "rendering", "uploaded", "materialized", "submitted", "finalized")
+STAGES = (
+    "created",
+    "claimed",
+    "rendering",
+    "uploaded",
+    "verified",
+    "materialized",
+    "submitted",
+    "finalized",
+)
+DELIVERED = ("completed", "verifying", "verified")
 
 MATERIALIZED = """
 query Materialized($partition: String!) {
@@ -121,12 +131,20 @@ def observe(api: httpx.Client, dagster: Dagster | None, progress: Progress, at: 
         if claim["state"] == "running" and claim.get("progress") is not None:
             progress.see("rendering", at)
             progress.percent = 100 * claim["progress"]
-        if claim["state"] == "completed":
+        if claim["state"] in DELIVERED:
             progress.see("uploaded", at)
             progress.percent = 100.0
             progress.result_cid = claim.get("result_cid")
+            progress.detail = "being verified" if claim["state"] != "verified" else ""
+        if claim["state"] == "verified":
+            progress.see("verified", at)
     elif job["status"] == "open":
         progress.detail = "waiting for a worker"
+        verification = job.get("verification")
+        if verification and verification["state"] == "rejected":
+            reasons = "; ".join((verification.get("report") or {}).get("reasons") or [])
+            progress.detail = f"rejected: {reasons[:160]}; re-queued, waiting for a worker"
+            progress.result_cid = None
     if job["status"] in ("submitted", "finalized"):
         progress.see("uploaded", at)
         progress.result_cid = progress.result_cid or job.get("result_cid")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -40,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"of the frame the windows cover together (default {DEFAULT_SHARE:g})",
     )
     parser.add_argument("--device", default="AUTO", help="AUTO, CPU, OPTIX, CUDA, HIP, …")
+    parser.add_argument(
+        "--comparison", type=Path, help="write each crop beside the verifier's render (PNG)"
+    )
     parser.add_argument("--json", action="store_true", help="one JSON document, for scripts")
 
 
@@ -95,9 +99,14 @@ def _verify(args: argparse.Namespace):
         )
         drawn = draw(width, height, args.crops, args.share)
         try:
-            return verify_frame(runner, job, args.frame, drawn.windows, drawn.seeds, Path(scratch))
+            verdict = verify_frame(
+                runner, job, args.frame, drawn.windows, drawn.seeds, Path(scratch)
+            )
         except RenderFailed as err:
             raise BadInput(f"{args.scene} does not render: {err.reason}") from None
+        if args.comparison and verdict.comparison:
+            shutil.copyfile(verdict.comparison, args.comparison)
+        return verdict
 
 
 def _print(verdict) -> None:

@@ -142,6 +142,54 @@ CLAIM_EXAMPLE: dict[str, Any] = {
     "failure_reason": None,
 }
 CLAIMED_EXAMPLE = {**JOB_EXAMPLE, "render_settings": SETTINGS_EXAMPLE, "claim": CLAIM_EXAMPLE}
+CROP_EXAMPLE: dict[str, Any] = {
+    "noise_ratio": 1.03,
+    "noise_z": 0.4,
+    "bias_z": 0.9,
+    "bias_levels": 0.02,
+    "noise_level": 3.1,
+    "expected_levels2": 16.4,
+    "pixels": 5184,
+}
+REPORT_EXAMPLE: dict[str, Any] = {
+    "verdict": "verified",
+    "reasons": [],
+    "crops": [CROP_EXAMPLE],
+    "noise_ratio": 1.03,
+    "noise_z": 0.4,
+    "noise_level": 3.1,
+    "seconds": 4.2,
+    "cpu_seconds": 5.7,
+    "device": "CPU",
+    "blender_version": "5.0.1",
+}
+VERIFICATION_EXAMPLE: dict[str, Any] = {
+    "verification_id": 12,
+    "job_id": 7,
+    "attempt": 1,
+    "worker_address": WORKER,
+    "result_cid": RESULT_CID,
+    "source": "delivery",
+    "front_ran": None,
+    "state": "verified",
+    "windows": [{"x": 412, "y": 96, "width": 72, "height": 72}],
+    "seeds": [183_920_417, 1_207_334_981],
+    "verifier_address": CREATOR,
+    "lease_expires_at": None,
+    "failures": 0,
+    "report": REPORT_EXAMPLE,
+    "created_at": "2026-12-07T12:00:00Z",
+    "finished_at": "2026-12-07T12:00:09Z",
+}
+TASK_EXAMPLE: dict[str, Any] = {
+    **VERIFICATION_EXAMPLE,
+    "state": "claimed",
+    "report": None,
+    "finished_at": None,
+    "lease_expires_at": "2026-12-07T12:05:02Z",
+    "asset_cid": ASSET_CID,
+    "render_settings": SETTINGS_EXAMPLE,
+}
 
 
 # ---------------------------------------------------------------- jobs as offered
@@ -350,6 +398,8 @@ class FailResult(BaseModel):
 class CropScoreOut(BaseModel):
     """One crop's statistics (`render_executor.verification.compare.CropScore`)."""
 
+    model_config = examples(CROP_EXAMPLE)
+
     noise_ratio: float = Field(description="the delivery's deviation over honest noise; ≈1")
     noise_z: float = Field(description="its distance from honest, in standard errors")
     bias_z: float
@@ -362,6 +412,8 @@ class CropScoreOut(BaseModel):
 class VerificationReport(BaseModel):
     """What a verifier found (`POST /api/v1/verifications/{id}/report`)."""
 
+    model_config = examples(REPORT_EXAMPLE)
+
     verdict: Literal["verified", "rejected"]
     reasons: list[Text] = Field(default_factory=list, max_length=100)
     crops: list[CropScoreOut] = Field(max_length=256)
@@ -372,6 +424,9 @@ class VerificationReport(BaseModel):
     cpu_seconds: float = Field(ge=0)
     device: Text = Field(max_length=40)
     blender_version: Text = Field(max_length=40)
+    comparison_cid: ResultCid | None = Field(
+        None, description="an image of each crop as delivered beside the verifier's render"
+    )
 
     @model_validator(mode="after")
     def _verdict_has_reasons(self) -> VerificationReport:
@@ -384,11 +439,15 @@ class VerificationFailure(BaseModel):
     """A verifier could not verify (`POST /api/v1/verifications/{id}/fail`): the task is
     offered again, and after `verification_max_failures` the delivery is rejected."""
 
+    model_config = examples({"reason": "Blender could not render the file: missing DNA block"})
+
     reason: Text = Field(min_length=1, max_length=500)
 
 
 class Verification(BaseModel):
     """The verification of one delivery: what is re-rendered, by whom, and the verdict."""
+
+    model_config = examples(VERIFICATION_EXAMPLE)
 
     verification_id: int
     job_id: int
@@ -398,7 +457,12 @@ class Verification(BaseModel):
     )
     worker_address: str = Field(description="who delivered the frame")
     result_cid: str
-    source: Literal["delivery", "chain"]
+    source: Literal["delivery", "chain"] = Field(
+        description="a delivery through the API, or a result found on chain without one"
+    )
+    front_ran: str | None = Field(
+        description="for a result on chain: the worker whose delivery it took the job from"
+    )
     state: Literal["open", "claimed", "verified", "rejected"]
     windows: list[Window]
     seeds: list[int]
@@ -412,6 +476,8 @@ class Verification(BaseModel):
 
 class VerificationTask(Verification):
     """A verification a verifier has just claimed, with what it needs to do it."""
+
+    model_config = examples(TASK_EXAMPLE)
 
     asset_cid: str = Field(description="the job's scene")
     render_settings: RenderSettings

@@ -408,9 +408,9 @@ class Settings(WorkerSettings):
         3,
         ge=0,
         lt=30,
-        description="A render sensor tick that finds nothing new waits this long for a claim "
-        "or a job (woken by the warehouse's change notifications), so a claim is a run request "
-        "at once instead of at the daemon's next 5 s sensor loop. 0: one look per tick.",
+        description="A render sensor tick that finds nothing to record waits this long for an "
+        "attempt's end (woken by the warehouse's change notifications), so a delivery is a run "
+        "request at once instead of at the daemon's next 5 s sensor loop. 0: one look per tick.",
     )
 
     # --- the local IPFS node (`veriframe ipfs`) -------------------------------------
@@ -460,6 +460,23 @@ class Settings(WorkerSettings):
     )
     operator_private_key: SecretStr | None = Field(
         None, description="The operator account's private key.", json_schema_extra=SECRET
+    )
+    sanctions_enabled: bool = Field(
+        True,
+        description="Sanction cheats from the operator's account (a Dagster sensor): a result "
+        "on chain whose verification rejected it, and a worker with `api_max_rejections` "
+        "rejected deliveries.",
+    )
+    sanction_slash_points: int = Field(
+        100,
+        ge=0,
+        le=1000,
+        description="Reputation points `slash_worker_reputation` takes per sanction (0: none).",
+    )
+    sanction_unverify: bool = Field(
+        True,
+        description="Also call `verify_worker(worker, false)`: the worker can neither claim "
+        "through the API nor `submit_result` on chain until the owner verifies it again.",
     )
     settlement_cron: str = Field(
         "*/10 * * * *", description="When the settlement job runs (cron, UTC)."

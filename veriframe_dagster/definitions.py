@@ -32,6 +32,7 @@ from veriframe_core.settings import Settings, get_settings
 from veriframe_dagster.defs.chain.definitions import chain_defs
 from veriframe_dagster.defs.render.definitions import render_defs
 from veriframe_dagster.defs.reputation.definitions import reputation_defs
+from veriframe_dagster.defs.sanctions.definitions import sanctions_defs
 from veriframe_dagster.defs.settlement.definitions import settlement_defs
 from veriframe_dagster.resources import build_resources
 
@@ -49,6 +50,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         render_defs(resources),
         reputation_defs(settings, resources),
         settlement_defs(settings),
+        sanctions_defs(resources),
         dg.Definitions(resources=resources, executor=dg.in_process_executor),
     )
 

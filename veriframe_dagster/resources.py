@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
 
     from veriframe_core.chain.ingest import ChainIngestor, IngestTarget
+    from veriframe_core.chain.sanctions import Policy
     from veriframe_core.chain.views import ChainReader
     from veriframe_core.ipfs import IpfsClient
 
@@ -177,6 +178,21 @@ class ReputationResource(dg.ConfigurableResource):
     max_failures_per_job: int = Field(description="Failed attempts that block a job (API).")
 
 
+class SanctionsResource(dg.ConfigurableResource):
+    """The sanctions policy: whether cheats are sanctioned, the rejections that make a
+    cheat, and what a sanction costs (`VERIFRAME_SANCTION_*`)."""
+
+    enabled: bool = Field(description="Whether the sanctions sensor starts running.")
+    max_rejections: int = Field(description="Rejected deliveries that make a worker a cheat.")
+    slash_points: int = Field(description="Reputation points slashed per sanction (0: none).")
+    unverify: bool = Field(description="Also verify_worker(worker, false).")
+
+    def policy(self) -> Policy:
+        from veriframe_core.chain.sanctions import Policy
+
+        return Policy(slash_points=self.slash_points, unverify=self.unverify)
+
+
 def _secret(settings: Settings, name: str) -> dg.EnvVar | None:
     """A secret setting as the environment variable Dagster reads it from (None: unset).
 
@@ -244,5 +260,11 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "reputation": ReputationResource(
             max_lag_s=settings.chain_fresh_max_lag_s,
             max_failures_per_job=settings.api_max_failures_per_job,
+        ),
+        "sanctions": SanctionsResource(
+            enabled=settings.sanctions_enabled,
+            max_rejections=settings.api_max_rejections,
+            slash_points=settings.sanction_slash_points,
+            unverify=settings.sanction_unverify,
         ),
     }

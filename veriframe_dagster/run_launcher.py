@@ -13,18 +13,22 @@ and executes the run as `dagster api execute_run` does, on pooled storage connec
 forkserver is a child of the process that launches runs (the daemon, which dequeues them),
 and so are the runs: one signal to the daemon's process group stops all of them. A run is
 terminated with SIGTERM, which Dagster turns into a clean cancellation as it does for any
-run worker.
+run worker. Its database queries wait in Python (`wait_interruptibly`), not inside libpq:
+a run blocked in a query (a lock, a slow server) otherwise ignored SIGTERM until the query
+returned, and outlived the daemon until SIGKILL (tests/veriframe_dagster/test_run_launcher.py).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import select
 import signal
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dagster as dg
+import psycopg2.extensions
 from dagster._core.launcher import LaunchRunContext, RunLauncher
 from dagster._serdes import ConfigurableClass, ConfigurableClassData
 from dagster_shared.serdes import deserialize_value, serialize_value
@@ -123,6 +127,7 @@ def execute_run(serialized_instance_ref: str, run_id: str) -> None:
     from dagster._utils.interrupts import capture_interrupts, setup_interrupt_handlers
 
     setup_interrupt_handlers()  # SIGTERM cancels the run cleanly, as for any run worker
+    psycopg2.extensions.set_wait_callback(wait_interruptibly)
     with capture_interrupts():
         instance_ref = deserialize_value(serialized_instance_ref, InstanceRef)
         with dg.DagsterInstance.from_ref(instance_ref) as instance:
@@ -136,3 +141,20 @@ def execute_run(serialized_instance_ref: str, run_id: str) -> None:
             _execute_run_command_body(
                 run_id, instance, lambda _event: None, set_exit_code_on_failure=False
             )
+
+
+def wait_interruptibly(conn: Any) -> None:
+    """psycopg2's wait for a query, in Python's `select`, so that a signal's handler runs
+    while it waits; when the handler raises (Dagster interrupting the run), the query is
+    cancelled on the server and the interruption goes on. psycopg2 otherwise waits inside
+    libpq, where Python runs no signal handler: a run blocked in a query (a lock, a slow
+    server) ignored SIGTERM until the query returned."""
+    while (state := conn.poll()) != psycopg2.extensions.POLL_OK:
+        if state not in (psycopg2.extensions.POLL_READ, psycopg2.extensions.POLL_WRITE):
+            raise conn.OperationalError(f"bad state from poll: {state}")
+        reading = state == psycopg2.extensions.POLL_READ
+        try:
+            select.select([conn] if reading else [], [] if reading else [conn], [])
+        except BaseException:
+            conn.cancel()
+            raise

@@ -21,7 +21,7 @@ ALGORITHM = "HS256"
 ISSUER = "veriframe-api"
 ACCESS = "access"
 REFRESH = "refresh"
-ROLES = ("worker", "creator", "admin")
+ROLES = ("worker", "creator", "admin", "verifier")
 MAX_VERIFIED = 100_000
 
 

@@ -28,8 +28,10 @@ from api.documents import CLAIM_JSON, CLAIMED_JOB_JSON, JOB_DETAIL, SETTINGS_JOI
 from api.prepared import Prepared
 from api.schemas import version_numbers
 from veriframe_core.chain import rules
+from veriframe_core.protocol import RenderSettingsIn
+from veriframe_core.verification import Draw, draw
 from veriframe_core.warehouse.notify import notify_changes
-from veriframe_core.warehouse.tables import RELEASED_PREFIX
+from veriframe_core.warehouse.tables import LIVE_STATES, RELEASED_PREFIX
 
 
 class ClaimRefused(Exception):
@@ -52,16 +54,33 @@ class ClaimLimits:
     max_failures: int
     max_active: int
     grace_s: float = 0
+    max_rejections: int | None = None  # rejected deliveries after which a worker claims none
 
     def params(self) -> dict[str, Any]:
         """The claim statements' parameters (`max_failures` goes to the worker's facts)."""
         return {"lease_s": self.lease_s, "max_active": self.max_active, "grace_s": self.grace_s}
 
 
+REPORTED = {"failed": "reported failed", "rejected": "rejected by verification"}
+DEFAULT_RESOLUTION = (RenderSettingsIn().resolution_x, RenderSettingsIn().resolution_y)
+
+
+@dataclass(frozen=True)
+class VerificationDraw:
+    """How a delivery's verification is drawn (`VERIFRAME_VERIFICATION_*`)."""
+
+    crops: int
+    share: float
+
+    def draw(self, width: int, height: int) -> Draw:
+        return draw(width, height, self.crops, self.share)
+
+
 @dataclass(frozen=True)
 class WorkerFacts:
     """What eligibility needs of a worker: its chain columns, declared capabilities, the jobs
-    it is blocked from, whether it created open jobs, and how many claims it holds."""
+    it is blocked from, whether it created open jobs, how many claims it holds, and how
+    many of its results verification rejected."""
 
     address: str
     registered: bool
@@ -74,6 +93,7 @@ class WorkerFacts:
     blocked: tuple[int, ...]
     creates_open_jobs: bool
     running: int
+    rejections: int
 
     def _declared(self, name: str) -> Any:
         return (self.capabilities or {}).get(name)
@@ -112,11 +132,14 @@ RUNNING = """(SELECT count(*) FROM job_attempts r
 FACTS_COLUMNS = f"""w.address, w.registered, w.verified, w.reputation, w.jobs_completed,
     w.jobs_failed, w.active, w.capabilities,
     ARRAY(SELECT a.job_id FROM job_attempts a
-          WHERE a.worker_address = :worker AND a.state = 'failed'
-          GROUP BY a.job_id HAVING count(*) >= :max_failures) AS blocked,
+          WHERE a.worker_address = :worker AND a.state IN ('failed', 'rejected')
+          GROUP BY a.job_id
+          HAVING count(*) >= :max_failures OR bool_or(a.state = 'rejected')) AS blocked,
     (SELECT count(*) FROM jobs c
      WHERE c.creator_address = :worker AND c.status = 'open') > 0 AS creates_open_jobs,
-    {RUNNING} AS running"""
+    {RUNNING} AS running,
+    (SELECT count(*) FROM verifications v
+     WHERE v.worker_address = :worker AND v.state = 'rejected') AS rejections"""
 WORKER_FACTS = Prepared(
     "veriframe_worker_facts", f"SELECT {FACTS_COLUMNS} FROM workers w WHERE w.address = :worker"
 )
@@ -142,16 +165,16 @@ def load_worker(conn: sa.Connection, address: str, max_failures: int) -> WorkerF
 
 
 async def _claimant(
-    tx: Transaction, address: str, session_id: str, max_failures: int
+    tx: Transaction, address: str, session_id: str, limits: ClaimLimits
 ) -> WorkerFacts:
     """The facts of a worker about to claim, as it takes its claim lock; ClaimRefused unless
     its session is live and it may take jobs at all."""
-    params = {"worker": address, "max_failures": max_failures, "sid": session_id}
+    params = {"worker": address, "max_failures": limits.max_failures, "sid": session_id}
     row = await CLAIMANT.fetchrow(tx.conn, params)
     if not row["live"]:
         raise ClaimRefused(401, SESSION_ENDED)
     worker = None if row["address"] is None else _facts(row[1:])
-    if (reason := ineligibility(worker)) is not None:
+    if (reason := ineligibility(worker, limits.max_rejections)) is not None:
         raise ClaimRefused(403, reason)
     assert worker is not None
     return worker
@@ -162,9 +185,10 @@ async def require_live_session(tx: Transaction, session_id: str) -> None:
         raise ClaimRefused(401, SESSION_ENDED)
 
 
-def ineligibility(worker: WorkerFacts | None) -> str | None:
-    """Why the contract's `is_worker_eligible` says no for any job (its minimum aside), or
-    why the worker's own profile says it takes none."""
+def ineligibility(worker: WorkerFacts | None, max_rejections: int | None = None) -> str | None:
+    """Why the contract's `is_worker_eligible` says no for any job (its minimum aside), why
+    the worker's own profile says it takes none, or that verification rejected
+    `max_rejections` of its results."""
     if worker is None or not worker.registered:
         return "not registered on chain: call register_worker on the JobRegistry first"
     if not worker.verified:
@@ -175,6 +199,11 @@ def ineligibility(worker: WorkerFacts | None) -> str | None:
         total = worker.jobs_completed + worker.jobs_failed
         return (
             f"failure rate above {rules.MAX_FAILURE_RATE_PERCENT} % ({worker.jobs_failed}/{total})"
+        )
+    if max_rejections is not None and worker.rejections >= max_rejections:
+        return (
+            f"{worker.rejections} results rejected by verification (at most "
+            f"{max_rejections - 1}): this worker may claim no more jobs"
         )
     return None
 
@@ -255,7 +284,7 @@ async def claim(
 ) -> str:
     """Claim the job for the worker with a lease; the job's document as JSON. Claiming a job
     the worker holds answers the same (a retry); ClaimRefused otherwise."""
-    worker = await _claimant(tx, address, session_id, limits.max_failures)
+    worker = await _claimant(tx, address, session_id, limits)
     params = {**worker.params(), **limits.params(), "job_id": job_id}
     if worker.running < limits.max_active and (won := await CLAIM.fetchrow(tx.conn, params)):
         tx.announce(jobs=[job_id])
@@ -275,7 +304,7 @@ async def claim_next(
 ) -> str | None:
     """Claim the best-paid job the worker may take now; its document as JSON, or None when
     there is none (ClaimRefused when the worker may take none at all)."""
-    worker = await _claimant(tx, address, session_id, limits.max_failures)
+    worker = await _claimant(tx, address, session_id, limits)
     if worker.running >= limits.max_active:
         raise _capped(worker.running, limits.max_active)
     params = {**worker.params(), **limits.params()}
@@ -306,7 +335,7 @@ STATE_OF = Prepared(
                (SELECT CASE WHEN a.state = 'running' AND a.lease_expires_at > now()
                             THEN a.worker_address END
                 FROM job_attempts a
-                WHERE a.job_id = j.job_id AND a.state IN ('running', 'completed')) AS holder,
+                WHERE a.job_id = j.job_id AND a.state IN {LIVE_STATES}) AS holder,
                {RUNNING} AS running
         FROM jobs j WHERE j.job_id = :job_id""",
 )
@@ -328,7 +357,11 @@ def _lost_claim(worker: WorkerFacts, job_id: int, row: asyncpg.Record) -> ClaimR
             403, "the worker's declared capabilities do not meet the job's requirements"
         )
     if job_id in worker.blocked:
-        return ClaimRefused(403, f"blocked from job {job_id} after too many failed attempts")
+        return ClaimRefused(
+            403,
+            f"blocked from job {job_id} after too many failed attempts, or a result of "
+            "yours for it was rejected by verification",
+        )
     if row["status"] != "open":
         return ClaimRefused(409, f"job {job_id} is {row['status']}, not open")
     if row["passed"]:
@@ -343,12 +376,20 @@ def _lost_claim(worker: WorkerFacts, job_id: int, row: asyncpg.Record) -> ClaimR
     return ClaimRefused(409, f"job {job_id} is not claimable now")
 
 
+RECORDABLE = "recordable_seq = next_recordable_seq()"
+"""Marks an attempt as having an outcome for the render sensor to record (its run is
+requested then, never at the claim); set in the transaction that ends the attempt, whose
+change notification wakes the sensor (migration 0012)."""
+
 EXPIRE_LEASES = sa.text(
-    """
-    WITH expired AS (
-        UPDATE job_attempts SET state = 'expired', ended_at = now()
-        WHERE state = 'running' AND lease_expires_at <= now()
-        RETURNING job_id)
+    f"""
+    WITH lapsed AS (
+        SELECT id FROM job_attempts WHERE state = 'running' AND lease_expires_at <= now()
+        FOR UPDATE SKIP LOCKED),
+    expired AS (
+        UPDATE job_attempts a SET state = 'expired', ended_at = now(), {RECORDABLE}
+        FROM lapsed WHERE a.id = lapsed.id
+        RETURNING a.job_id)
     UPDATE jobs SET status = 'open'
     WHERE job_id IN (SELECT job_id FROM expired) AND status = 'assigned'
     RETURNING job_id
@@ -357,7 +398,9 @@ EXPIRE_LEASES = sa.text(
 
 
 def expire_leases(conn: sa.Connection) -> list[int]:
-    """End running attempts whose lease has passed and reopen their jobs."""
+    """End running attempts whose lease has passed and reopen their jobs. Attempts that a
+    request holds locked (a late heartbeat or delivery) are left to the next sweep: waiting
+    for one while holding `next_recordable_seq`'s lock could deadlock with it."""
     job_ids = [int(j) for j in conn.execute(EXPIRE_LEASES).scalars()]
     notify_changes(conn, source="api", jobs=job_ids)
     return job_ids
@@ -390,8 +433,8 @@ async def held_attempt(
     state = mine["state"]
     if state == "expired" or (state == "running" and mine["lapsed"]):
         raise ClaimRefused(409, f"the lease on job {job_id} expired; claim it again if it is open")
-    if state == "failed":
-        raise ClaimRefused(409, f"attempt {mine['attempt']} on job {job_id} was reported failed")
+    if state in ("failed", "rejected"):
+        raise ClaimRefused(409, f"attempt {mine['attempt']} on job {job_id} was {REPORTED[state]}")
     return mine
 
 
@@ -439,11 +482,24 @@ COMPLETE = Prepared(
     WITH done AS (
         UPDATE job_attempts SET state = 'completed', ended_at = now(), progress = 1,
             result_cid = :cid, result = CAST(:result AS jsonb)
-        WHERE id = :id RETURNING job_id)
+        WHERE id = :id RETURNING id, job_id, attempt, worker_address, result_cid),
+    verification AS (
+        INSERT INTO verifications (job_id, attempt_id, attempt, worker_address, result_cid,
+                                   source, state, windows, seeds)
+        SELECT job_id, id, attempt, worker_address, result_cid, 'delivery', 'open',
+               CAST(:windows AS jsonb), CAST(:seeds AS jsonb)
+        FROM done)
     UPDATE jobs SET status = 'completed'
     WHERE job_id IN (SELECT job_id FROM done) AND status = 'assigned'
     """,
 )
+FRAME_SIZE = Prepared(
+    "veriframe_frame_size",
+    f"""SELECT coalesce(r.resolution_x, {DEFAULT_RESOLUTION[0]}),
+               coalesce(r.resolution_y, {DEFAULT_RESOLUTION[1]})
+        FROM jobs j {SETTINGS_JOIN} WHERE j.job_id = :job_id""",
+)
+"""The resolution the job's frame has, which the verification's windows are drawn in."""
 
 
 async def complete(
@@ -453,17 +509,27 @@ async def complete(
     job_id: int,
     result_cid: str,
     result: dict[str, Any],
+    verification: VerificationDraw,
 ) -> str:
-    """Deliver the result; the job's document as JSON. A retry with the same CID answers the
-    same; another CID for a completed attempt is a conflict."""
+    """Deliver the result and open its verification, with windows and seeds drawn now that
+    the frame is fixed; the job's document as JSON. A retry with the same CID answers the
+    same; another CID for a delivered attempt is a conflict."""
     attempt = await held_attempt(tx, worker, session_id, job_id)
-    if attempt["state"] == "completed":
+    if attempt["state"] != "running":
         if attempt["result_cid"] != result_cid:
             raise ClaimRefused(
                 409, f"job {job_id} was already completed with result {attempt['result_cid']}"
             )
     else:
-        values = {"id": attempt["id"], "cid": result_cid, "result": result}
+        width, height = await FRAME_SIZE.fetchrow(tx.conn, {"job_id": job_id})
+        drawn = verification.draw(width, height)
+        values = {
+            "id": attempt["id"],
+            "cid": result_cid,
+            "result": result,
+            "windows": [w.model_dump() for w in drawn.windows],
+            "seeds": list(drawn.seeds),
+        }
         await COMPLETE.run(tx.conn, values)
         tx.announce(jobs=[job_id])
     return await JOB_DETAIL.fetchval(tx.conn, {"job_id": job_id})
@@ -473,7 +539,8 @@ FAIL = Prepared(
     "veriframe_fail",
     f"""
     WITH failed AS (
-        UPDATE job_attempts a SET state = 'failed', ended_at = now(), failure_reason = :reason
+        UPDATE job_attempts a SET state = 'failed', ended_at = now(), failure_reason = :reason,
+            {RECORDABLE}
         WHERE a.id = :id RETURNING a.*),
     reopened AS (
         UPDATE jobs SET status = 'open'
@@ -503,7 +570,8 @@ RELEASE = Prepared(
     f"""
     WITH released AS (
         UPDATE job_attempts a SET state = 'expired', ended_at = now(),
-            lease_expires_at = least(a.lease_expires_at, now()), failure_reason = :reason
+            lease_expires_at = least(a.lease_expires_at, now()), failure_reason = :reason,
+            {RECORDABLE}
         WHERE a.id = :id RETURNING a.*),
     reopened AS (
         UPDATE jobs SET status = 'open'

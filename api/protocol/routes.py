@@ -12,7 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import ClaimTx, CurrentWorker, JobId, Limits, Offers, Pages
+from api.deps import ClaimTx, CurrentWorker, Drawing, JobId, Limits, Offers, Pages
 from api.documents import as_json
 from api.errors import errors
 from api.protocol import claims, pipes
@@ -51,13 +51,15 @@ HOLDER_ONLY = errors(
     responses=errors(401, 422, said={403: NOT_A_WORKER}),
     summary="Jobs the calling worker may claim now, best reward first",
 )
-async def available_jobs(pages: Pages, worker: CurrentWorker, offers: Offers) -> Response:
+async def available_jobs(
+    pages: Pages, worker: CurrentWorker, offers: Offers, limits: Limits
+) -> Response:
     """What `is_worker_eligible` allows (registered, verified, reputation, failure rate), with
     the deadline ahead, the job's required capabilities met and the worker not blocked."""
     facts = offers.cached_worker(worker.address)
     if facts is MISS:
         facts = await run_in_threadpool(offers.load_worker, worker.address)
-    reason = claims.ineligibility(facts)
+    reason = claims.ineligibility(facts, limits.max_rejections)
     items, more = "[]", False
     if reason is None:
         page = offers.cached_page(facts, pages.limit, pages.offset)
@@ -153,14 +155,15 @@ async def heartbeat(
     summary="Deliver the result CID (the claim's holder only; safe to retry)",
 )
 async def complete(
-    job_id: JobId, body: CompleteRequest, worker: CurrentWorker, tx: ClaimTx
+    job_id: JobId, body: CompleteRequest, worker: CurrentWorker, drawing: Drawing, tx: ClaimTx
 ) -> Response:
-    """Then submit the result on chain with `submit_result(job_id, cid part 1, part 2)`; the
-    job becomes `submitted` when ingestion sees it."""
+    """The delivery is verified next (the job's `verification`): once it is `verified`,
+    submit the result on chain with `submit_result(job_id, cid part 1, part 2)`; the job
+    becomes `submitted` when ingestion sees it. A `rejected` delivery reopens the job."""
     report = {**body.metadata, "render_time_s": body.render_time_s, "device": body.device}
     return as_json(
         await claims.complete(
-            tx, worker.address, worker.session_id, job_id, body.result_cid, report
+            tx, worker.address, worker.session_id, job_id, body.result_cid, report, drawing
         )
     )
 

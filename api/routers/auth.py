@@ -145,6 +145,9 @@ async def _login(body: LoginRequest, role: str, engine: sa.Engine, chain, tokens
     except ChainUnavailable:
         pass  # the owner cannot be read now: only configured admins
     roles = (role, "admin") if body.address in admins else (role,)
+    verifiers = {normalize_address(a) for a in settings.api_verifier_addresses}
+    if role == "worker" and body.address in verifiers:
+        roles += ("verifier",)
     session_id = secrets.token_hex(16)
     refresh, jti = tokens.refresh_token(body.address, roles, session_id)
 

@@ -46,15 +46,48 @@ BLOCK = 8
 class Thresholds:
     """Where an honest crop's statistics end (see the module's docstring)."""
 
-    noise_z_max: float = 4.0  # the crops together; each alone: `crop_z_max`
-    crop_z_max: float = 6.0
+    noise_z_max: float = 4.6  # the crops together; each alone: `crop_z_max`
+    crop_z_max: float = 4.0
     noise_effect: float = 0.1  # |ratio - 1| below this is never a reason
-    bias_z_max: float = 6.0
+    smooth_z_max: float = 5.0  # the crops' fine_z together, below 0 (too smooth)
+    coarse_z_max: float = 3.9  # the crops' coarse_z together
+    bias_z_max: float = 5.2
     bias_effect_levels: float = 0.5  # a mean shift below this is never a reason
     floor_levels2: float = 2.0
 
 
 DEFAULT_THRESHOLDS = Thresholds()
+"""Fitted on the labelled set's five scenes rendered without a denoiser (no honest trial of
+2,000 rejected, each bound 10 % beyond the honest extreme): bench/README.md."""
+DENOISED_THRESHOLDS = Thresholds(
+    noise_z_max=13.4, crop_z_max=18.2, smooth_z_max=4.1, coarse_z_max=13.3, bias_z_max=47.2
+)
+"""For frames a denoiser (or compositor) made: its residual is smooth over more than the
+blocks the standard errors are taken over, so honest crops drift further. Fitted the same
+way on the labelled set's denoised scene; at this crop area they catch blank, noise, other
+scenes and colour shifts of 5 levels, but few cheaper renders (bench/README.md)."""
+
+
+DITHERED_ROUNDING = np.array(
+    [0.167, 0.171, 0.178, 0.190, 0.202, 0.222, 0.239, 0.248,
+     0.248, 0.239, 0.222, 0.204, 0.188, 0.177, 0.170, 0.169]
+)  # fmt: skip
+"""The variance (levels²) Blender's default dither (1.0) and 8-bit rounding add to a value,
+by its fractional level in 16 bins: measured on the labelled set's renders saved both as
+8-bit PNGs and as display values (`bench/verification.py --rounding by-level`)."""
+
+
+def rounding_variance(mean: np.ndarray, dither: float) -> np.ndarray:
+    """Per value, the variance the delivery's 8-bit rounding adds where an honest render's
+    display value is `mean` (0–1): by fractional level with Blender's default dither,
+    `(1 + dither²) / 12` otherwise; none where the value is clipped to black or white."""
+    levels = mean * 255
+    if dither == 1.0:
+        bins = len(DITHERED_ROUNDING)
+        found = DITHERED_ROUNDING[np.minimum(((levels % 1) * bins).astype(int), bins - 1)]
+    else:
+        found = np.full(levels.shape, (1 + dither**2) / 12)
+    return np.where((levels <= 0) | (levels >= 255), 0.0, found)
 
 
 @dataclass(frozen=True)
@@ -63,6 +96,8 @@ class CropScore:
 
     noise_ratio: float
     noise_z: float
+    fine_z: float  # the noise within 2 × 2 squares, in standard errors from honest
+    coarse_z: float  # the noise of their means
     bias_z: float
     bias_levels: float  # the largest channel's mean difference, 8-bit levels
     noise_level: float  # RMS noise of one reference render, 8-bit levels
@@ -75,6 +110,8 @@ class Judgement:
     passed: bool
     noise_ratio: float  # the crops together
     noise_z: float  # the crops' noise_z pooled (Stouffer): Σz / √(crops with noise)
+    fine_z: float  # the crops' fine_z and coarse_z, pooled the same way
+    coarse_z: float
     reasons: list[str] = field(default_factory=list)
 
 
@@ -83,15 +120,16 @@ def score_crop(
     reference_a: np.ndarray,
     reference_b: np.ndarray,
     *,
-    rounding_levels2: float = 0.0,
+    rounding_levels2: float | np.ndarray = 0.0,
     floor_levels2: float = DEFAULT_THRESHOLDS.floor_levels2,
     block: int = 1,
 ) -> CropScore:
     """The statistics of one crop: three same-shaped H × W × C arrays of values in [0, 1].
     `rounding_levels2`: the variance the delivery's 8-bit rounding adds (after Blender's
-    dither) when the references are not rounded; `block`: the side of the squares the
-    standard error is estimated over, 1 when pixels are rendered independently (Cycles),
-    BLOCK when a denoiser or compositor mixes them."""
+    dither) when the references are not rounded, per value (`rounding_variance`) or one for
+    all; `block`: the side of the squares the standard error is estimated over, 1 when
+    pixels are rendered independently (Cycles), BLOCK when a denoiser or compositor mixes
+    them."""
     if not delivered.shape == reference_a.shape == reference_b.shape:
         raise ValueError(
             f"crop shapes differ: {delivered.shape}, {reference_a.shape}, {reference_b.shape}"
@@ -104,10 +142,15 @@ def score_crop(
     x = _block_sums(deviation**2 + floor, block)
     y = _block_sums(0.75 * noise**2 + (rounding_levels2 + floor_levels2) * LEVEL**2, block)
     ratio, z = ratio_z(x, y)
+    fine_z, coarse_z = _scale_z(
+        deviation, noise, float(np.mean(rounding_levels2)), floor_levels2, block
+    )
     bias_z, bias = _bias(deviation)
     return CropScore(
         noise_ratio=ratio,
         noise_z=z,
+        fine_z=fine_z,
+        coarse_z=coarse_z,
         bias_z=bias_z,
         bias_levels=bias / LEVEL,
         noise_level=float(np.sqrt(np.mean(noise**2) / 2) / LEVEL),
@@ -148,7 +191,9 @@ def judge(scores: Sequence[CropScore], thresholds: Thresholds = DEFAULT_THRESHOL
                 f"{score.bias_z:.1f} standard errors (at most {thresholds.bias_z_max:g})"
             )
     noisy = [s for s in scores if s.noise_z != 0]
-    z = sum(s.noise_z for s in noisy) / np.sqrt(len(noisy)) if noisy else 0.0
+    z, fine, coarse = (
+        _pooled([getattr(s, name) for s in noisy]) for name in ("noise_z", "fine_z", "coarse_z")
+    )
     weights = [s.expected_levels2 * s.pixels for s in scores]
     ratio = sum(s.noise_ratio * w for s, w in zip(scores, weights, strict=True)) / (
         sum(weights) or 1
@@ -157,7 +202,30 @@ def judge(scores: Sequence[CropScore], thresholds: Thresholds = DEFAULT_THRESHOL
         reasons += _noise_reasons(
             "the crops together", ratio, z, thresholds.noise_z_max, thresholds
         )
-    return Judgement(passed=not reasons, noise_ratio=ratio, noise_z=float(z), reasons=reasons)
+    if -fine > thresholds.smooth_z_max:
+        reasons.append(
+            f"the crops together: too little noise between neighbouring pixels, {-fine:.1f} "
+            f"standard errors (at most {thresholds.smooth_z_max:g}): upscaled, denoised or "
+            "recompressed"
+        )
+    if coarse > thresholds.coarse_z_max:
+        reasons.append(
+            f"the crops together: too much noise between 2×2 squares, {coarse:.1f} standard "
+            f"errors (at most {thresholds.coarse_z_max:g}): upscaled or otherwise resampled"
+        )
+    return Judgement(
+        passed=not reasons,
+        noise_ratio=ratio,
+        noise_z=z,
+        fine_z=fine,
+        coarse_z=coarse,
+        reasons=reasons,
+    )
+
+
+def _pooled(zs: list[float]) -> float:
+    """Stouffer's pooling of the crops' z: Σz / √n."""
+    return float(sum(zs) / np.sqrt(len(zs))) if zs else 0.0
 
 
 def _noise_reasons(
@@ -194,3 +262,28 @@ def _bias(deviation: np.ndarray) -> tuple[float, float]:
     spread = np.maximum(means.std(axis=0, ddof=1) / np.sqrt(rows * cols), LEVEL / 64)
     channel = int(np.argmax(np.abs(mean) / spread))
     return float(abs(mean[channel]) / spread[channel]), float(mean[channel])
+
+
+def _split(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(fine, coarse) of an H × W × C array: each value minus its 2 × 2 square's mean, and
+    the means (an odd last row or column dropped)."""
+    h, w = values.shape[0] // 2 * 2, values.shape[1] // 2 * 2
+    coarse = values[:h, :w].reshape(h // 2, 2, w // 2, 2, -1).mean(axis=(1, 3))
+    fine = values[:h, :w] - coarse.repeat(2, 0).repeat(2, 1)
+    return fine, coarse
+
+
+def _scale_z(
+    deviation: np.ndarray, noise: np.ndarray, rounding: float, floor: float, block: int
+) -> tuple[float, float]:
+    """(fine z, coarse z): `ratio_z`'s z of the noise within 2 × 2 squares and of their means.
+    Upscaling, JPEG and a denoiser keep about the right noise per pixel but move it between
+    these scales: too little within the squares, too much between them. White variance
+    (rounding, floor) splits as white noise does: three quarters within, a quarter between."""
+    found = []
+    for part, share, side in ((0, 0.75, block), (1, 0.25, max(block // 2, 1))):
+        d, n = _split(deviation)[part], _split(noise)[part]
+        x = _block_sums(d**2 + share * floor * LEVEL**2, side)
+        y = _block_sums(0.75 * n**2 + share * (rounding + floor) * LEVEL**2, side)
+        found.append(ratio_z(x, y)[1])
+    return found[0], found[1]

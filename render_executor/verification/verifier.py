@@ -27,11 +27,14 @@ from render_executor.blender.runner import (
 from render_executor.verification.compare import (
     BLOCK,
     DEFAULT_THRESHOLDS,
+    DENOISED_THRESHOLDS,
     CropScore,
     Thresholds,
     judge,
+    rounding_variance,
     score_crop,
 )
+from veriframe_core.protocol import CropScoreOut, VerificationReport
 from veriframe_core.verification import Window
 
 MARGIN = 16
@@ -58,6 +61,22 @@ class Verdict:
     cpu_seconds: float  # Blender's, for the crops
     device: str
     blender_version: str
+    comparison: Path | None = None  # each crop as delivered beside the verifier's (PNG)
+
+    def report(self) -> VerificationReport:
+        """The verdict as a verifier reports it to the API."""
+        return VerificationReport(
+            verdict="verified" if self.passed else "rejected",
+            reasons=self.reasons,
+            crops=[CropScoreOut(**asdict(s)) for s in self.scores],
+            noise_ratio=self.noise_ratio,
+            noise_z=self.noise_z,
+            noise_level=self.noise_level,
+            seconds=self.seconds,
+            cpu_seconds=self.cpu_seconds,
+            device=self.device,
+            blender_version=self.blender_version,
+        )
 
     def to_dict(self) -> dict:
         return {
@@ -103,13 +122,14 @@ def verify_frame(
     windows: Sequence[Window],
     seeds: tuple[int, int],
     scratch: Path,
-    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    thresholds: Thresholds | None = None,
     limits: RenderLimits | None = None,
     cancel: Cancel | None = None,
 ) -> Verdict:
-    """Render `windows` of `job` at both `seeds` and judge `delivered` against them. A frame
-    of another size is rejected without rendering; RenderFailed if the scene does not
-    render (or `cancel` was set), FrameUnreadable if the delivery is not an image."""
+    """Render `windows` of `job` at both `seeds` and judge `delivered` against them (by
+    `thresholds`, or those fitted for frames with or without a denoiser). A frame of another
+    size is rejected without rendering; RenderFailed if the scene does not render (or
+    `cancel` was set), FrameUnreadable if the delivery is not an image."""
     started = time.perf_counter()
     frame = read_frame(delivered)
     width, height = job.resolution
@@ -126,21 +146,26 @@ def verify_frame(
             raise ValueError(f"window {window} is outside the {width}×{height} frame")
     crops = [CropRender(w, seed) for w in windows for seed in seeds]
     rendered = runner.render_crops(job, crops, scratch, MARGIN, limits or RenderLimits(), cancel)
-    rounding = (1 + rendered.dither**2) / 12  # 8-bit rounding after dither, levels²
-    scores = []
+    denoised = rendered.margin > 0  # a denoiser or compositor mixed neighbouring pixels
+    if thresholds is None:
+        thresholds = DENOISED_THRESHOLDS if denoised else DEFAULT_THRESHOLDS
+    scores, rows = [], []
     for i, window in enumerate(windows):
         first, second = (_read_crop(p, window) for p in rendered.images[2 * i : 2 * i + 2])
+        rows.append((_cut(frame, window), first))
         scores.append(
             score_crop(
                 _cut(frame, window),
                 first,
                 second,
-                rounding_levels2=rounding,
+                rounding_levels2=rounding_variance((first + second) / 2, rendered.dither),
                 floor_levels2=thresholds.floor_levels2,
-                block=BLOCK if rendered.margin else 1,
+                block=BLOCK if denoised else 1,
             )
         )
     judgement = judge(scores, thresholds)
+    comparison = scratch / "comparison.png"
+    side_by_side(rows).save(comparison)
     return Verdict(
         passed=judgement.passed,
         reasons=judgement.reasons,
@@ -154,7 +179,25 @@ def verify_frame(
         cpu_seconds=rendered.cpu_seconds,
         device=rendered.device,
         blender_version=rendered.blender_version,
+        comparison=comparison,
     )
+
+
+def side_by_side(rows: Sequence[tuple[np.ndarray, np.ndarray]], gap: int = 4) -> Image.Image:
+    """Each crop as delivered beside the verifier's render of it (one row per window, at
+    least 64 px tall), for people to look at: what the verdict was about."""
+    scale = max(1, -(-64 // max(d.shape[0] for d, _ in rows)))
+    width = max(2 * d.shape[1] * scale + gap for d, _ in rows)
+    height = sum(d.shape[0] * scale + gap for d, _ in rows)
+    sheet = Image.new("RGB", (width, height), (32, 32, 32))
+    top = 0
+    for delivered, reference in rows:
+        for column, pixels in enumerate((delivered, reference)):
+            tile = Image.fromarray(np.round(pixels * 255).astype(np.uint8))
+            tile = tile.resize((tile.width * scale, tile.height * scale), Image.NEAREST)
+            sheet.paste(tile, (column * (tile.width + gap), top))
+        top += delivered.shape[0] * scale + gap
+    return sheet
 
 
 def rejected_unrendered(

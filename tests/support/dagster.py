@@ -3,13 +3,18 @@ dagster.yaml: it runs the sensors, dequeues runs and launches each in its own pr
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import dagster as dg
 
+from tests.support.platform import WorkerPlatform
 from veriframe_core.processes import Child
+from veriframe_core.settings import Settings
+from veriframe_core.warehouse.embedded import EmbeddedPostgres
+from veriframe_dagster.dagster_home import dagster_environment, prepare_dagster_home
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCATION = ["-m", "veriframe_dagster.definitions"]
@@ -31,6 +36,33 @@ class DagsterDaemon:
         if self.child is not None:
             self.child.stop(timeout=60)
         self.child = None
+
+
+def platform_environment(
+    platform: WorkerPlatform, embedded_pg: EmbeddedPostgres, data_dir: Path, database: str
+) -> dict[str, str]:
+    """The variables `veriframe up` gives Dagster, for the platform, on a fresh instance
+    database named `database`."""
+    embedded_pg.ensure_database(database)
+    url = embedded_pg.url(database)
+    home = prepare_dagster_home(Settings(data_dir=data_dir), url)
+    chain, kubo = platform.chain, platform.kubo
+    return {
+        **dagster_environment(home, url),
+        "VERIFRAME_DATA_DIR": str(data_dir),
+        "VERIFRAME_DATABASE_URL": platform.warehouse_url,
+        "VERIFRAME_STARKNET_RPC_URL": chain.url,
+        "VERIFRAME_JOB_REGISTRY_ADDRESS": hex(chain.registry.address),
+        "VERIFRAME_IPFS_API_URL": kubo.url,
+        "VERIFRAME_IPFS_GATEWAY_URL": f"{kubo.url}/ipfs",
+        "VERIFRAME_OPERATOR_ADDRESS": hex(chain.owner.address),
+        "VERIFRAME_OPERATOR_PRIVATE_KEY": chain.private_key(chain.owner),
+    }
+
+
+def with_os_environ(env: dict[str, str]) -> dict[str, str]:
+    """`env` over this process's environment, for a Dagster child process."""
+    return {**os.environ, **env}
 
 
 def launch(env: dict[str, str], job_name: str) -> None:

@@ -49,7 +49,7 @@ def test_a_folder_is_packed_as_a_zip_of_its_files_without_links(tmp_path: Path) 
         pack(tmp_path / "missing")
 
 
-@pytest.mark.parametrize("command", [["status"], ["rate", "1", "90"]])
+@pytest.mark.parametrize("command", [["status"], ["status", "7"], ["rate", "1", "90"]])
 def test_commands_say_in_one_line_that_the_platform_is_not_running(
     command: list[str], tmp_path: Path
 ) -> None:

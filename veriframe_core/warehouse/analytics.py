@@ -140,8 +140,8 @@ worker_scorecard = sa.Table(
     sa.Column(
         "success_rate",
         sa.Float,
-        comment="attempts_completed / finished attempts (completed, failed, expired); NULL "
-        "with none finished",
+        comment="attempts_completed / finished attempts (completed, rejected, failed, "
+        "expired); NULL with none finished",
     ),
     _int("blocked_jobs", "jobs the API blocks the worker from (too many failed attempts)"),
     sa.Column("median_render_seconds", sa.Float, comment="of delivered attempts, as reported"),
@@ -164,6 +164,14 @@ worker_scorecard = sa.Table(
         nullable=False,
         comment="rewards paid to the worker, token base units (u256, exact)",
     ),
+    _int("deliveries_verified", "its delivered frames that verification passed"),
+    _int("deliveries_rejected", "its delivered frames that verification rejected"),
+    _int(
+        "results_rejected_on_chain",
+        "its results submitted on chain without a delivery (around the API, or ahead of the "
+        "worker holding the claim) that verification rejected",
+    ),
+    _int("sanctions", "slashes and unverifications the operator's account sent against it"),
     _int(
         "rank",
         "1 = best: by reputation, then lower failure rate, then success rate, then earnings",

@@ -233,7 +233,10 @@ reputation_history = sa.Table(
 # be reused by another creator's job, which must not inherit these rows.
 # --------------------------------------------------------------------------------------
 
-CLAIM_STATES = ("running", "completed", "failed", "expired")
+CLAIM_STATES = ("running", "completed", "verifying", "verified", "rejected", "failed", "expired")
+LIVE_STATES = ("running", "completed", "verifying", "verified")
+"""A job's live attempt: held, or delivered and not rejected (one per job)."""
+VERIFICATION_STATES = ("open", "claimed", "verified", "rejected")
 
 auth_challenges = sa.Table(
     "auth_challenges",
@@ -315,6 +318,11 @@ job_attempts = sa.Table(
     sa.Column("result_cid", sa.String(62)),
     sa.Column("result", JSONB, comment="what the worker reported with the result"),
     sa.Column("failure_reason", sa.String(500)),
+    sa.Column(
+        "recordable_seq",
+        sa.BigInteger,
+        comment="order in which attempts got an outcome to record (next_recordable_seq())",
+    ),
     sa.CheckConstraint(
         "state IN (" + ", ".join(f"'{s}'" for s in CLAIM_STATES) + ")", name="state_known"
     ),
@@ -324,9 +332,16 @@ job_attempts = sa.Table(
         "uq_job_attempts_live",
         "job_id",
         unique=True,
-        postgresql_where=sa.text("state IN ('running', 'completed')"),
+        postgresql_where=sa.text(f"state IN {LIVE_STATES}"),
     ),
     sa.Index("ix_job_attempts_job_id", "job_id", "worker_address", "id"),
+    # the render sensor follows attempts with an outcome to record (0012)
+    sa.Index(
+        "uq_job_attempts_recordable_seq",
+        "recordable_seq",
+        unique=True,
+        postgresql_where=sa.text("recordable_seq IS NOT NULL"),
+    ),
     sa.Index("ix_job_attempts_worker_address", "worker_address", "state"),
     # the analytics tables and the activity_days sensor read attempts by time (0007)
     sa.Index("ix_job_attempts_claimed_at", "claimed_at"),
@@ -344,6 +359,98 @@ job_attempts = sa.Table(
         postgresql_where=sa.text("state = 'running'"),
     ),
     comment="every claim of a job by a worker: its lease, progress and outcome",
+)
+
+verifications = sa.Table(
+    "verifications",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("job_id", Felt, nullable=False),
+    sa.Column("attempt_id", sa.BigInteger, sa.ForeignKey("job_attempts.id")),
+    sa.Column("attempt", sa.Integer),
+    sa.Column("worker_address", Address, nullable=False),
+    sa.Column("result_cid", sa.String(62), nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("windows", JSONB, nullable=False),
+    sa.Column("seeds", JSONB, nullable=False),
+    sa.Column(
+        "front_ran",
+        Address,
+        comment="the worker whose live delivery a result on chain took the job from",
+    ),
+    sa.Column("verifier_address", Address),
+    sa.Column("claimed_at", sa.DateTime(timezone=True)),
+    sa.Column("lease_expires_at", sa.DateTime(timezone=True)),
+    sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("failure_reasons", JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+    sa.Column("report", JSONB),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint("source IN ('delivery', 'chain')", name="source_known"),
+    sa.CheckConstraint(
+        "state IN (" + ", ".join(f"'{s}'" for s in VERIFICATION_STATES) + ")", name="state_known"
+    ),
+    sa.Index(
+        "ix_verifications_pending", "id", postgresql_where=sa.text("state IN ('open', 'claimed')")
+    ),
+    sa.Index("ix_verifications_job_id", "job_id", "id"),
+    # eligibility counts a worker's rejections
+    sa.Index(
+        "ix_verifications_rejected_worker",
+        "worker_address",
+        postgresql_where=sa.text("state = 'rejected'"),
+    ),
+    sa.Index(
+        "uq_verifications_attempt",
+        "attempt_id",
+        unique=True,
+        postgresql_where=sa.text("attempt_id IS NOT NULL"),
+    ),
+    sa.Index(
+        "uq_verifications_chain_result",
+        "job_id",
+        "result_cid",
+        unique=True,
+        postgresql_where=sa.text("source = 'chain'"),
+    ),
+    comment="the verification of each delivered frame: crop windows, seeds, verifier, verdict",
+)
+
+SANCTION_CAUSES = ("forged result on chain", "rejected deliveries")
+sanctions = sa.Table(
+    "sanctions",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("worker_address", Address, nullable=False),
+    sa.Column("verification_id", sa.BigInteger, sa.ForeignKey("verifications.id"), nullable=False),
+    sa.Column("job_id", Felt, nullable=False),
+    sa.Column("cause", sa.String(32), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("amount", sa.Integer),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("transaction_hash", Hash),
+    sa.Column("detail", sa.String(500)),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.CheckConstraint(
+        "cause IN (" + ", ".join(f"'{c}'" for c in SANCTION_CAUSES) + ")", name="cause_known"
+    ),
+    sa.CheckConstraint("outcome IN ('sent', 'failed')", name="outcome_known"),
+    # one sent action of a kind per verification: a re-run never sanctions twice
+    sa.Index(
+        "uq_sanctions_sent",
+        "verification_id",
+        "action",
+        unique=True,
+        postgresql_where=sa.text("outcome = 'sent'"),
+    ),
+    sa.Index("ix_sanctions_worker", "worker_address", "id"),
+    comment="actions the operator's account took against cheats, and their outcomes",
 )
 
 pipes_messages = sa.Table(

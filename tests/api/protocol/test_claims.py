@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from websockets.sync.client import connect
 
+from api.maintenance import sweep_once
 from tests.support.activity import Activity
 from tests.support.api import (
     ApiServer,
@@ -193,6 +194,50 @@ def test_a_released_claim_reopens_the_job_at_once_and_is_not_a_failure(
     assert "expired" in error(again, 409)
     assert error(api.post(f"/api/v1/jobs/{job}/release", json={}, headers=auth), 422)
     error(api.get("/api/v1/jobs/claimed"), 401)
+
+
+def test_attempts_are_numbered_for_recording_when_they_end_never_at_the_claim(
+    api: httpx.Client, warehouse: sa.Engine, open_jobs: Iterator[int]
+) -> None:
+    """`recordable_seq` is what the render sensor follows: a claim gets none, and every end
+    (delivery, failure, release, lapsed lease) gets the next number as it commits."""
+    jobs = [next(open_jobs) for _ in range(4)]
+    delivered, failed, released, lapsed = jobs
+    _, auth = seeded(warehouse)
+
+    def numbers(job: int) -> list[int | None]:
+        with warehouse.connect() as conn:
+            return list(
+                conn.execute(
+                    sa.text(
+                        "SELECT recordable_seq FROM job_attempts WHERE job_id = :j ORDER BY id"
+                    ),
+                    {"j": job},
+                ).scalars()
+            )
+
+    ends = {
+        delivered: ("complete", {"result_cid": CID}),
+        failed: ("fail", {"reason": "GPU crash"}),
+        released: ("release", {"reason": "SIGTERM"}),
+    }
+    for job, (verb, body) in ends.items():
+        assert api.post(f"/api/v1/jobs/{job}/assign", headers=auth).status_code == 200
+        assert numbers(job) == [None]  # only claimed: nothing to record
+        answer = api.post(f"/api/v1/jobs/{job}/{verb}", json=body, headers=auth)
+        assert answer.status_code == 200, answer.text
+    assert api.post(f"/api/v1/jobs/{lapsed}/assign", headers=auth).status_code == 200
+    with warehouse.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE job_attempts SET lease_expires_at = now() - interval '1 second' "
+                "WHERE job_id = :j AND state = 'running'"
+            ),
+            {"j": lapsed},
+        )
+    assert sweep_once(warehouse) == [lapsed]
+    numbered = [n for job in jobs for n in numbers(job)]
+    assert None not in numbered and numbered == sorted(set(numbered))  # in the order of ends
 
 
 def test_a_hundred_concurrent_claims_have_exactly_one_winner(

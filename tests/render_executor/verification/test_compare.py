@@ -4,7 +4,12 @@ the statistics' behaviour under honest and forged noise is what is tested, not a
 import numpy as np
 import pytest
 
-from render_executor.verification.compare import Thresholds, judge, score_crop
+from render_executor.verification.compare import (
+    Thresholds,
+    judge,
+    rounding_variance,
+    score_crop,
+)
 
 SIZE = (64, 64, 3)
 
@@ -68,13 +73,31 @@ def test_a_colour_shift_is_rejected_by_its_bias(scene):
     assert any("colours off" in r for r in verdict.reasons)
 
 
-def test_a_noiseless_crop_equal_to_the_references_passes_and_a_level_off_is_tolerated():
+def test_a_noiseless_crop_equal_to_the_references_passes():
     flat = np.full(SIZE, 100 / 255)
-    assert score_crop(flat, flat, flat).noise_ratio == 1
-    assert judge([score_crop(flat, flat, flat)]).passed
-    rng = np.random.default_rng(1)
-    off_by_one = flat + rng.choice([-1, *[0] * 18, 1], SIZE) / 255  # another device
-    assert judge([score_crop(off_by_one, flat, flat)]).passed
+    score = score_crop(flat, flat, flat)
+    assert score.noise_ratio == 1 and score.noise_z == 0
+    assert judge([score]).passed
+
+
+def test_the_rounding_a_delivery_has_depends_on_the_level_and_none_when_clipped():
+    levels = np.array([0.0, 10.0, 10.5, 10.95, 255.0, 260.0]) / 255
+    variance = rounding_variance(levels, dither=1.0)
+    assert variance[0] == 0 and variance[4] == 0 and variance[5] == 0  # clipped
+    assert variance[1] == pytest.approx(0.167) and variance[2] == pytest.approx(0.248)
+    assert variance[1] < variance[2] and variance[3] < variance[2]
+    assert rounding_variance(levels, dither=0.0)[1] == pytest.approx(1 / 12)
+
+
+def test_an_upscaled_crop_has_its_noise_at_the_wrong_scale_and_is_rejected(scene):
+    rng, truth = scene
+    a, b = renders(rng, truth, 0.03, 2)
+    (small,) = renders(rng, truth, 0.03, 1)
+    half = small[::2, ::2]  # rendered at half the size, then blown up 2×
+    upscaled = half.repeat(2, 0).repeat(2, 1)
+    verdict = judge([score_crop(upscaled, a, b)])
+    assert not verdict.passed
+    assert verdict.coarse_z > 3.9 and verdict.fine_z < -5
 
 
 def test_one_firefly_decides_nothing(scene):

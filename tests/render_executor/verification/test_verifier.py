@@ -50,6 +50,8 @@ def test_an_honest_frame_rendered_at_another_seed_is_verified(job, frames, tmp_p
     assert verdict.passed, verdict.reasons
     assert len(verdict.scores) == len(verdict.windows) == 8
     assert verdict.cpu_seconds > 0 and verdict.blender_version
+    with Image.open(verdict.comparison) as sheet:  # each crop beside the verifier's, ×2
+        assert sheet.size == (2 * 64 + 4, 8 * (64 + 4))
 
 
 @pytest.mark.parametrize("forgery", ["one_sample", "flat", "shifted"])
@@ -87,16 +89,21 @@ def veriframe_verify(*args) -> subprocess.CompletedProcess:
     )
 
 
-def test_the_command_exits_0_when_verified_1_when_rejected(demo_scene, frames):
+def test_the_command_exits_0_when_verified_1_when_rejected(demo_scene, frames, tmp_path):
+    sheet = tmp_path / "comparison.png"
     verified = veriframe_verify(demo_scene, frames["honest"])
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert verified.stdout.startswith("VERIFIED: 8 crops")
-    rejected = veriframe_verify(demo_scene, frames["one_sample"], "--crops", "4", "--json")
+    rejected = veriframe_verify(  # windows drawn at random: a forgery that shows anywhere
+        demo_scene, frames["flat"], "--crops", "4", "--json", "--comparison", sheet
+    )
     assert rejected.returncode == 1, rejected.stdout + rejected.stderr
     report = json.loads(rejected.stdout)
     assert report["verdict"] == "rejected" and report["reasons"]
     assert len(report["windows"]) == len(report["crops"]) == 4
     assert {"noise_ratio", "noise_z", "bias_z", "noise_level"} <= set(report["crops"][0])
+    with Image.open(sheet) as image:
+        assert image.height == 4 * (64 + 4)
 
 
 def test_the_command_exits_2_on_bad_input(demo_scene, frames, tmp_path):

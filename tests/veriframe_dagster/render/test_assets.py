@@ -1,7 +1,8 @@
-"""Jobs as assets: the render sensor adds a partition per job and requests its run at the
-claim; the run replays the worker's Pipes messages into its logs and one materialization,
-however late it starts; after too many failed attempts it fails with their reasons; a
-worker killed mid-render loses its lease and another one delivers, once."""
+"""Jobs as assets: the render sensor adds a partition per job and requests a run only when
+an attempt has an outcome to record (a claim alone requests nothing): a delivery gets a run
+of its own, which replays the worker's Pipes messages into its logs and one materialization,
+however late it starts; each round of too many failed attempts gets a run that fails with
+their reasons; a worker killed mid-render loses its lease and another one delivers, once."""
 
 from __future__ import annotations
 
@@ -22,7 +23,11 @@ from veriframe_core.chain.addresses import normalize_address
 from veriframe_core.settings import Settings
 from veriframe_dagster.defs.render.assets import RENDER_KEY, render
 from veriframe_dagster.defs.render.checks import frame_rechecked
-from veriframe_dagster.defs.render.partitions import RENDER_PARTITIONS
+from veriframe_dagster.defs.render.partitions import (
+    ATTEMPT_TAG,
+    FAILED_ROUND_TAG,
+    RENDER_PARTITIONS,
+)
 from veriframe_dagster.defs.render.sensor import build_render_sensor
 from veriframe_dagster.resources import RenderingResource, build_resources
 
@@ -56,15 +61,22 @@ def tick(resources: dict, instance: dg.DagsterInstance, cursor: str | None) -> d
         return sensor(ctx)
 
 
-def materialize(resources: dict, instance: dg.DagsterInstance, job_id: int, **kwargs):
+def materialize(
+    resources: dict, instance: dg.DagsterInstance, job_id: int, tags: dict[str, str], **kwargs
+):
+    """The run a request with these tags starts (re-executed when called again)."""
     instance.add_dynamic_partitions(RENDER_PARTITIONS.name, [str(job_id)])
     return dg.materialize(
         [render, frame_rechecked],
         partition_key=str(job_id),
         resources=resources,
         instance=instance,
+        tags=tags,
         **kwargs,
     )
+
+
+DELIVERED = {ATTEMPT_TAG: "1"}
 
 
 def check_of(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
@@ -89,10 +101,10 @@ def test_a_delivered_job_materializes_its_partition_with_the_workers_logs(
     assert outcome.completed, outcome.reason
     claimed = tick(resources, instance, first.cursor)
     (request,) = claimed.run_requests
-    assert (request.partition_key, request.run_key) == (str(job_id), f"render-{job_id}-0")
-    assert request.tags["veriframe/render"] == "true"
+    assert (request.partition_key, request.run_key) == (str(job_id), f"render-{job_id}-a1")
+    assert request.tags == {"veriframe/render": "true", ATTEMPT_TAG: "1"}
 
-    result = materialize(resources, instance, job_id)  # the run starts after the render
+    result = materialize(resources, instance, job_id, request.tags)  # after the render
     assert result.success
     (event,) = result.asset_materializations_for_node("render")
     meta = {k: v.value for k, v in event.metadata.items()}
@@ -107,7 +119,7 @@ def test_a_delivered_job_materializes_its_partition_with_the_workers_logs(
     checked = check_of(result)  # the frame downloaded again and re-checked
     assert checked.passed and checked.metadata["width"].value == 64
 
-    again = materialize(resources, instance, job_id)  # re-executed: the same, once
+    again = materialize(resources, instance, job_id, DELIVERED)  # re-executed: the same
     (replayed,) = again.asset_materializations_for_node("render")
     assert replayed.metadata["result_cid"].value == outcome.result_cid
 
@@ -120,7 +132,7 @@ def test_a_delivered_job_materializes_its_partition_with_the_workers_logs(
             sa.text("UPDATE job_attempts SET result_cid = :c WHERE job_id = :j"),
             {"c": blank_cid, "j": job_id},
         )
-    tampered = check_of(materialize(resources, instance, job_id, raise_on_error=False))
+    tampered = check_of(materialize(resources, instance, job_id, DELIVERED, raise_on_error=False))
     assert not tampered.passed and "blank" in tampered.description
 
 
@@ -128,46 +140,67 @@ def test_after_too_many_failed_attempts_the_run_fails_with_their_reasons(
     platform: WorkerPlatform, tmp_path: Path, resources: dict, instance: dg.DagsterInstance
 ) -> None:
     job_id = platform.post_job(platform.upload(b"BLENDER-v500 but corrupt"))
+    cursor = tick(resources, instance, None).cursor
+    requested = []
     with platform.agent(platform.activity.workers[1], tmp_path) as agent:
-        outcomes = [agent.run(once=True)[0] for _ in range(3)]
+        outcomes = []
+        for _ in range(3):
+            outcomes += agent.run(once=True)
+            ticked = tick(resources, instance, cursor)
+            requested.append(ticked.run_requests)
+            cursor = ticked.cursor
     assert [o.job_id for o in outcomes] == [job_id] * 3 and not any(o.completed for o in outcomes)
-    result = materialize(resources, instance, job_id, raise_on_error=False)
+    assert requested[:2] == [[], []]  # a failure that completes no round requests nothing
+    (request,) = requested[2]
+    assert (request.partition_key, request.run_key) == (str(job_id), f"render-{job_id}-0")
+    assert request.tags[FAILED_ROUND_TAG] == "0"
+    result = materialize(resources, instance, job_id, request.tags, raise_on_error=False)
     assert not result.success
     failure = result.failure_data_for_node("render").error
     assert f"job {job_id} failed 3 attempts" in failure.message
     assert failure.message.count("could not render the file") == 3
 
 
-def test_a_tick_with_nothing_new_waits_for_the_next_claim_and_requests_its_run(
+def test_a_claim_requests_nothing_and_a_waiting_tick_requests_the_delivery_at_once(
     platform: WorkerPlatform, resources: dict, instance: dg.DagsterInstance
 ) -> None:
-    """Dagster starts sensor ticks every 5 s at best: a claim made while a tick waits is
-    requested by that tick (woken by the claim's change notification), not the next one."""
+    """A claimed job holds no run. Dagster starts sensor ticks every 5 s at best: a delivery
+    made while a tick waits is requested by that tick (woken by its change notification),
+    not the next one."""
     api = platform.api
     job_id = platform.post_job(platform.upload(b"BLENDER-v500"))
     caught_up = tick(resources, instance, None)  # whatever earlier tests left behind
     assert instance.has_dynamic_partition(RENDER_PARTITIONS.name, str(job_id))
+    auth = bearer(sign_in(api, platform.activity.workers[0]))
+    answer = api.post(f"/api/v1/jobs/{job_id}/assign", headers=auth)
+    assert answer.status_code == 200, answer.text
+    attempt = answer.json()["claim"]["attempt"]
+    claimed = tick(resources, instance, caught_up.cursor)
+    assert claimed.run_requests == []  # only claimed: no run, no slot
     rendering = RenderingResource(
         max_failed_attempts=resources["rendering"].max_failed_attempts, sensor_follow_s=20
     )
     waiting = {**resources, "rendering": rendering}
-    auth = bearer(sign_in(api, platform.activity.workers[0]))
-    claimed: list[int] = []
+    frame = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(frame, "PNG")
+    cid = platform.upload(frame.getvalue())
+    delivered: list[int] = []
 
-    def claim() -> None:
-        answer = api.post(f"/api/v1/jobs/{job_id}/assign", headers=auth)
-        claimed.append(answer.status_code)
+    def deliver() -> None:
+        body = {"result_cid": cid, "render_time_s": 1.0, "device": "CPU"}
+        answer = api.post(f"/api/v1/jobs/{job_id}/complete", json=body, headers=auth)
+        delivered.append(answer.status_code)
 
-    timer = threading.Timer(1.0, claim)
+    timer = threading.Timer(1.0, deliver)
     timer.start()
     try:
-        result = tick(waiting, instance, caught_up.cursor)
+        result = tick(waiting, instance, claimed.cursor)
     finally:
         timer.join()
-        api.post(f"/api/v1/jobs/{job_id}/release", json={"reason": "test over"}, headers=auth)
-    assert claimed == [200]
+    assert delivered == [200]
     (request,) = result.run_requests
-    assert (request.partition_key, request.run_key) == (str(job_id), f"render-{job_id}-0")
+    key = f"render-{job_id}-a{attempt}"
+    assert (request.partition_key, request.run_key) == (str(job_id), key)
 
 
 SLOW = {"resolution_x": 320, "resolution_y": 240, "samples": 200}  # a few seconds
@@ -207,7 +240,7 @@ def test_a_worker_killed_mid_render_loses_its_lease_and_another_delivers_once(
     attempts = api.get(f"/api/v1/jobs/{job_id}/attempts").json()["items"]
     assert [(a["attempt"], a["state"]) for a in attempts] == [(2, "completed"), (1, "expired")]
 
-    result = materialize(resources, instance, job_id)
+    result = materialize(resources, instance, job_id, {ATTEMPT_TAG: "2"})
     (event,) = result.asset_materializations_for_node("render")
     meta = {k: v.value for k, v in event.metadata.items()}
     assert meta["worker"] == normalize_address(second.address) and meta["attempts"] == 2

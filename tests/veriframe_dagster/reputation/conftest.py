@@ -15,7 +15,7 @@ from tests.support.chain import Driver, devchain_fixture
 from tests.support.definitions import ingest, settings_for
 from tests.support.warehouse import fresh_warehouse_url
 from tests.veriframe_dagster.reputation.expected import Chain
-from tests.veriframe_dagster.reputation.history import History, Ledger, record_attempts
+from tests.veriframe_dagster.reputation.history import History, Ledger, record_api_rows
 from tests.veriframe_dagster.reputation.runs import DAILY_KEYS, SCORECARD_KEY, materialize
 from veriframe_core.settings import Settings
 from veriframe_core.warehouse.embedded import EmbeddedPostgres
@@ -61,7 +61,7 @@ def defs(settings: Settings) -> dg.Definitions:
 @pytest.fixture(scope="package")
 def ingested(defs: dg.Definitions, ledger: Ledger, engine: sa.Engine) -> Ledger:
     ingest(defs)
-    record_attempts(engine, ledger.attempts)
+    record_api_rows(engine, ledger)
     return ledger
 
 

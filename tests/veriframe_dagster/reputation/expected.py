@@ -203,10 +203,10 @@ def scorecard(chain: Chain, ledger: Ledger, max_failures: int) -> dict[str, dict
             past = chain.status(worker, block)[1] if block >= 0 else 0
             back[days] = past or 500  # not registered then: counted from its start
         mine = [a for a in ledger.attempts if a["worker_address"] == worker]
-        delivered = [a for a in mine if a["state"] == "completed"]
+        delivered = [a for a in mine if a["state"] in ("completed", "verifying", "verified")]
         states = Counter(a["state"] for a in mine)
         expiries = sum(1 for a in mine if lease_expired(a))
-        finished = states["completed"] + states["failed"] + expiries
+        finished = len(delivered) + states["rejected"] + states["failed"] + expiries
         renders = [a["result"]["render_time_s"] for a in delivered]
         claims = [
             (a["claimed_at"] - ledger.jobs[a["job_id"]].created_at).total_seconds() for a in mine
@@ -230,10 +230,10 @@ def scorecard(chain: Chain, ledger: Ledger, max_failures: int) -> dict[str, dict
             "failure_rate_pct": failure_rate(completed, failed),
             "eligible_at_default": chain.eligible(worker, chain.head),
             "attempts": len(mine),
-            "attempts_completed": states["completed"],
+            "attempts_completed": len(delivered),
             "attempts_failed": states["failed"],
             "lease_expiries": expiries,
-            "success_rate": states["completed"] / finished if finished else None,
+            "success_rate": len(delivered) / finished if finished else None,
             "blocked_jobs": sum(1 for n in failures.values() if n >= max_failures),
             "median_render_seconds": _percentile(renders, 50),
             "p95_render_seconds": _percentile(renders, 95),
@@ -243,6 +243,10 @@ def scorecard(chain: Chain, ledger: Ledger, max_failures: int) -> dict[str, dict
             "devices": sorted({a["result"]["device"] for a in delivered}),
             "jobs_paid": len(paid),
             "earnings": sum(paid),
+            "deliveries_verified": states["verified"],
+            "deliveries_rejected": states["rejected"],
+            "results_rejected_on_chain": sum(w == worker for _, w in ledger.rejected_on_chain),
+            "sanctions": sum(w == worker for _, w, _ in ledger.sanctions),
             "as_of_time": as_of,
         }
 

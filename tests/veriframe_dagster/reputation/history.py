@@ -64,6 +64,8 @@ class Ledger:
     jobs: dict[int, Job] = field(default_factory=dict)
     changes: list[Change] = field(default_factory=list)
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    rejected_on_chain: list[tuple[int, str]] = field(default_factory=list)  # job, worker
+    sanctions: list[tuple[int, str, str]] = field(default_factory=list)  # job, worker, action
     probe_job: int = 0  # a job of the default minimum reputation: eligibility is asked on it
     rating_to_drop: str = ""  # transaction hash of the last rating (the reorg test drops it)
     rated_job: int = 0  # the job that rating paid and rated
@@ -259,7 +261,9 @@ class History:
         self.set_day(2, 12)
         self.verify(False, w[1])
         j10 = self.create(c1, 4 * ONE, 1800)
-        self.attempt(w[2], j10, "completed", 45, 80.0, {"device": "CPU", "render_time_s": 80.0})
+        # a forged delivery, rejected by verification, then the honest one, verified
+        self.attempt(w[5], j10, "rejected", 20, 5.0, {"device": "CPU", "render_time_s": 5.0})
+        self.attempt(w[2], j10, "verified", 45, 80.0, {"device": "CPU", "render_time_s": 80.0})
         # a claim given back (the agent stopped): no lease expiry, no failure
         since = self.since_created(probe)
         self.attempt(w[4], probe, "expired", since, 30, failure_reason=f"{RELEASED_PREFIX}SIGTERM")
@@ -287,24 +291,73 @@ class History:
         j13 = self.create(c1, 8 * ONE, 10 * 86400)
         self.attempt(w[5], j13, "completed", 8, 15.0, {"device": "METAL", "render_time_s": 15.0})
         self.submit(w[5], j13)
+        # a result of w[3]'s on chain without a delivery, rejected; its sanctions
+        self.ledger.rejected_on_chain.append((j11, self.address(w[3])))
+        for action in ("slash_worker_reputation", "verify_worker"):
+            self.ledger.sanctions.append((j11, self.address(w[3]), action))
         self.end_day()
         self.ledger.days = [self.start.date() + dt.timedelta(days=n) for n in range(DAYS)]
         return self.ledger
 
 
+ATTEMPT = sa.text(
+    "INSERT INTO job_attempts (job_id, created_tx, attempt, worker_address, state, claimed_at, "
+    "lease_expires_at, ended_at, result, failure_reason) VALUES (:job_id, :created_tx, "
+    ":attempt, :worker_address, :state, :claimed_at, :lease_expires_at, :ended_at, "
+    "CAST(:result AS jsonb), :failure_reason) RETURNING id"
+)
+VERIFICATION = sa.text(
+    "INSERT INTO verifications (job_id, attempt_id, attempt, worker_address, result_cid, source, "
+    "state, windows, seeds) VALUES (:job_id, :attempt_id, :attempt, :worker, :cid, :source, "
+    ":state, '[]', '[]') RETURNING id"
+)
+SANCTION = sa.text(
+    "INSERT INTO sanctions (worker_address, verification_id, job_id, cause, action, outcome) "
+    "VALUES (:worker, :verification, :job_id, 'forged result on chain', :action, 'sent')"
+)
+
+
 def record_attempts(engine: sa.Engine, attempts: list[dict[str, Any]]) -> None:
-    """Write the attempts into `job_attempts` as the API's claim protocol leaves them."""
-    rows = [
-        {"failure_reason": None, **a, "result": json.dumps(a["result"]) if a["result"] else None}
-        for a in attempts
-    ]
+    """Write the attempts into `job_attempts` as the API's claim protocol leaves them, with
+    the verification of each decided delivery."""
     with engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                "INSERT INTO job_attempts (job_id, created_tx, attempt, worker_address, state, "
-                "claimed_at, lease_expires_at, ended_at, result, failure_reason) VALUES (:job_id, "
-                ":created_tx, :attempt, :worker_address, :state, :claimed_at, :lease_expires_at, "
-                ":ended_at, CAST(:result AS jsonb), :failure_reason)"
-            ),
-            rows,
-        )
+        for a in attempts:
+            result = json.dumps(a["result"]) if a["result"] else None
+            attempt_id = conn.execute(ATTEMPT, {"failure_reason": None, **a, "result": result})
+            if a["state"] in ("verified", "rejected"):
+                conn.execute(
+                    VERIFICATION,
+                    {
+                        "job_id": a["job_id"],
+                        "attempt_id": attempt_id.scalar(),
+                        "attempt": a["attempt"],
+                        "worker": a["worker_address"],
+                        "cid": CID,
+                        "source": "delivery",
+                        "state": a["state"],
+                    },
+                )
+
+
+def record_api_rows(engine: sa.Engine, ledger: Ledger) -> None:
+    """What the API and the platform's runs would have written: the attempts and their
+    verifications, the results rejected on chain, and the sanctions."""
+    record_attempts(engine, ledger.attempts)
+    with engine.begin() as conn:
+        found = {}
+        for job_id, worker in ledger.rejected_on_chain:
+            found[job_id, worker] = conn.execute(
+                VERIFICATION,
+                {
+                    "job_id": job_id,
+                    "attempt_id": None,
+                    "attempt": None,
+                    "worker": worker,
+                    "cid": CID,
+                    "source": "chain",
+                    "state": "rejected",
+                },
+            ).scalar()
+        for job_id, worker, action in ledger.sanctions:
+            values = {"worker": worker, "verification": found[job_id, worker], "job_id": job_id}
+            conn.execute(SANCTION, {**values, "action": action})

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import sqlalchemy as sa
 
 from tests.support.platform import WorkerPlatform
 from veriframe_core.settings import Settings
@@ -32,6 +33,16 @@ def settle(
         return result, [entry.message for entry in instance.all_logs(result.run_id)]
 
 
+def decide(platform: WorkerPlatform, job_id: int, verdict: str) -> None:
+    """The job's verification decided, as a verifier's report would (the verifier agents
+    have their own tests)."""
+    with platform.warehouse.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE verifications SET state = :verdict WHERE job_id = :job_id"),
+            {"verdict": verdict, "job_id": job_id},
+        )
+
+
 def test_a_submitted_job_past_its_deadline_is_paid_once(
     platform: WorkerPlatform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -53,6 +64,10 @@ def test_a_submitted_job_past_its_deadline_is_paid_once(
     assert early.success and not chain.view(chain.registry, "is_job_completed", job_id)
 
     chain.rpc("devchain_increaseTime", {"seconds": 10**6 + 60})
+    held, logs = settle(platform, tmp_path, **operator)  # due, but not verified yet
+    assert held.success and not chain.view(chain.registry, "is_job_completed", job_id)
+    assert any(f"job {job_id} held back: its result's verification is open" in m for m in logs)
+    decide(platform, job_id, "verified")
     paid, logs = settle(platform, tmp_path, **operator)
     assert paid.success
     assert chain.view(chain.registry, "is_job_completed", job_id)

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from veriframe_core.chain.ingest import store
 from veriframe_core.chain.ingest.batches import TickReport, Writes, lock_contract
+from veriframe_core.chain.ingest.results import verify_unverified_results
 from veriframe_core.warehouse.notify import notify_changes
 
 
@@ -26,6 +27,7 @@ def write_batch(
         store.insert_jobs(conn, writes.new_jobs)
         store.upsert_jobs(conn, writes.jobs)
         store.insert_history(conn, writes.history)
+        verify_unverified_results(conn, writes.job_ids)
         store.upsert_blocks(conn, writes.blocks)
         expired, reopened = store.sweep_expiry(conn, writes.chain_time)
         store.set_cursor(conn, contract, *writes.end)

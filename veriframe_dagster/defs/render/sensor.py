@@ -1,20 +1,28 @@
-"""The render sensor: adds a partition for every new chain job and requests the job's run
-when a worker claims it, in the same tick.
+"""The render sensor: adds a partition for every new chain job and requests a run when an
+attempt has something to record, in the same tick.
 
-The run is requested at the claim, not at the job's creation, so open jobs nobody took cost
-no run process; the queued run coordinator caps how many render runs wait at once
-(dagster.yaml). One run per job and per `render_max_failed_attempts` attempts: the run key
-is `render-<job>-<round>`, so a job whose run failed gets a new one when it is claimed
-again after that many failures. Expired jobs get no partition. Each tick reads at most a
-page of jobs and of attempts from its cursor, so a first tick over a long history (or a
-restart after a long outage) drains over several ticks instead of flooding the queue.
-The partitions are added by the sensor itself, in one statement per tick.
+No run is requested at the claim: a claimed job holds no run slot and no process, however
+long its worker renders or stays silent, so a delivery is recorded as soon as a slot is free
+and the queued run coordinator's limit on render runs (dagster.yaml) is never taken by jobs
+that are only claimed. The API numbers each attempt's outcome as it commits
+(`job_attempts.recordable_seq`, migration 0012) and the sensor's cursor follows that number:
+
+- a delivered attempt, once verification decided it, gets a run of its own (run key `render-<job>-a<attempt>`, tag
+  `veriframe/attempt`), which records it without waiting;
+- a failed or expired attempt that completes a round of `render_max_failed_attempts` of
+  them gets a run per round (`render-<job>-<round>`, tag `veriframe/failed_round`), which
+  fails with their reasons; other failures request nothing.
+
+Expired jobs get no partition. Each tick reads at most a page of jobs and of outcomes from
+its cursor, so a first tick over a long history (or a restart after a long outage) drains
+over several ticks instead of flooding the queue. The partitions are added by the sensor
+itself, in one statement per tick.
 
 Dagster's daemon starts sensor ticks at most every 5 s, whatever `minimum_interval_seconds`
-says; a claim waiting for the next tick was most of the delay between a short render's end
-and its record. So a tick that finds nothing new waits (`render_sensor_follow_s`) for the
-warehouse's next change notification (claims and chain ingestion send one) and returns as
-soon as it has a run to request.
+says; waiting for the next tick was most of the delay between a short render's end and its
+record. So a tick that finds nothing to request waits (`render_sensor_follow_s`) for the
+warehouse's next change notification (the API sends one with every attempt's end, chain
+ingestion with new jobs) and returns as soon as it has a run to request.
 
 It uses the resources the render asset takes (the warehouse, the rendering knobs), handed
 to it when the definitions are built rather than as resource parameters, which would make
@@ -30,53 +38,67 @@ import time
 import dagster as dg
 import sqlalchemy as sa
 
+from veriframe_dagster.defs.render.assets import ENDED
 from veriframe_dagster.defs.render.jobs import render_job
-from veriframe_dagster.defs.render.partitions import RENDER_PARTITIONS, RENDER_TAG
+from veriframe_dagster.defs.render.partitions import (
+    ATTEMPT_TAG,
+    FAILED_ROUND_TAG,
+    RENDER_PARTITIONS,
+    RENDER_TAG,
+)
 from veriframe_dagster.resources import RenderingResource, WarehouseResource
 
 SENSOR_NAME = "render_sensor"
 JOBS_PER_TICK = 10_000
-ATTEMPTS_PER_TICK = 200
+OUTCOMES_PER_TICK = 200
 
 NEW_JOBS = sa.text(
     "SELECT job_id, status FROM jobs WHERE job_id > :after ORDER BY job_id LIMIT :limit"
 )
-NEW_ATTEMPTS = sa.text(
-    """
-    SELECT a.id, a.job_id, a.attempt FROM job_attempts a
-    WHERE a.id > :after ORDER BY a.id LIMIT :limit
+NEW_OUTCOMES = sa.text(
+    f"""
+    SELECT a.recordable_seq, a.job_id, a.attempt, a.state,
+           (SELECT count(*) FROM job_attempts f
+            WHERE f.job_id = a.job_id AND f.attempt <= a.attempt
+              AND f.state IN {ENDED}) AS failures
+    FROM job_attempts a
+    WHERE a.recordable_seq > :after ORDER BY a.recordable_seq LIMIT :limit
     """
 )
 
 
-def run_key(job_id: int, attempt: int, max_failed: int) -> str:
-    return f"render-{job_id}-{(attempt - 1) // max_failed}"
+def run_request(outcome: sa.Row, max_failed: int) -> dg.RunRequest | None:
+    """The run that records an attempt's outcome: its delivery (a run per attempt), or the
+    round of `max_failed` failures it completes (a run per round); None for a failure that
+    completes no round."""
+    job_id, tags = int(outcome.job_id), {RENDER_TAG: "true"}
+    if outcome.state not in ENDED:
+        key, tags[ATTEMPT_TAG] = f"render-{job_id}-a{outcome.attempt}", str(outcome.attempt)
+    elif outcome.failures % max_failed == 0:
+        number = outcome.failures // max_failed - 1
+        key, tags[FAILED_ROUND_TAG] = f"render-{job_id}-{number}", str(number)
+    else:
+        return None
+    return dg.RunRequest(run_key=key, partition_key=str(job_id), tags=tags)
 
 
 def render_tick(
     conn: sa.Connection, cursor: str | None, max_failed: int
 ) -> tuple[list[str], list[dg.RunRequest], str]:
     """The partitions to add, the runs to request and the new cursor, from `cursor` on."""
-    position = json.loads(cursor) if cursor else {"job": 0, "attempt": 0}
-    jobs = conn.execute(NEW_JOBS, {"after": position["job"], "limit": JOBS_PER_TICK}).all()
-    attempts = conn.execute(
-        NEW_ATTEMPTS, {"after": position["attempt"], "limit": ATTEMPTS_PER_TICK}
-    ).all()
+    position = json.loads(cursor) if cursor else {}
+    after_job, after_seq = position.get("job", 0), position.get("recordable", 0)
+    jobs = conn.execute(NEW_JOBS, {"after": after_job, "limit": JOBS_PER_TICK}).all()
+    outcomes = conn.execute(NEW_OUTCOMES, {"after": after_seq, "limit": OUTCOMES_PER_TICK}).all()
     partitions = [str(int(j.job_id)) for j in jobs if j.status != "expired"]
-    requests: dict[str, dg.RunRequest] = {}
-    for attempt in attempts:
-        job_id = int(attempt.job_id)
-        key = run_key(job_id, attempt.attempt, max_failed)
-        requests.setdefault(
-            key, dg.RunRequest(run_key=key, partition_key=str(job_id), tags={RENDER_TAG: "true"})
-        )
-    claimed = {r.partition_key for r in requests.values()}
-    partitions += sorted(claimed - set(partitions), key=int)  # claimed before the page
+    requests = [r for o in outcomes if (r := run_request(o, max_failed)) is not None]
+    recorded = {r.partition_key for r in requests}
+    partitions += sorted(recorded - set(partitions), key=int)  # indexed before the page
     new_position = {
-        "job": int(jobs[-1].job_id) if jobs else position["job"],
-        "attempt": attempts[-1].id if attempts else position["attempt"],
+        "job": int(jobs[-1].job_id) if jobs else after_job,
+        "recordable": outcomes[-1].recordable_seq if outcomes else after_seq,
     }
-    return partitions, list(requests.values()), json.dumps(new_position)
+    return partitions, requests, json.dumps(new_position)
 
 
 def render_tick_following(
@@ -84,7 +106,7 @@ def render_tick_following(
 ) -> tuple[list[str], list[dg.RunRequest], str]:
     """`render_tick`, or, when it requests no run, the first one that does within `follow_s`
     (each woken by a change notification, so a quiet network costs no queries). New jobs
-    alone do not end the wait: their claim usually follows within a second."""
+    alone do not end the wait: they are added with the run that ends it, or at its end."""
     with engine.connect() as conn:
         found = render_tick(conn, cursor, max_failed)
     if found[1] or follow_s <= 0:
@@ -119,10 +141,11 @@ def build_render_sensor(
     @dg.sensor(
         name=SENSOR_NAME,
         job=render_job,
-        minimum_interval_seconds=1,  # the claim-to-run lag is most of render end → recorded
+        minimum_interval_seconds=1,  # the tick's lag is most of render end → recorded
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Adds a `render` partition per chain job and requests its run when a "
-        "worker claims it (run key per job and round of attempts).",
+        description="Adds a `render` partition per chain job and requests a run when an "
+        "attempt has an outcome to record: one per delivered attempt, one per round of "
+        "failed attempts.",
     )
     def render_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         partitions, requests, cursor = render_tick_following(

@@ -36,7 +36,7 @@ RENDER_S = "(a.result->>'render_time_s')::float8"
 PIXELS = """CASE WHEN jsonb_typeof(a.result->'width') = 'number'
                   AND jsonb_typeof(a.result->'height') = 'number'
              THEN (a.result->>'width')::numeric * (a.result->>'height')::numeric END"""
-DELIVERED = "a.state = 'completed'"
+DELIVERED = "a.state IN ('completed', 'verifying', 'verified')"
 CLAIM_S = "extract(epoch FROM a.claimed_at - j.created_at)"
 
 INSERT = f"""
@@ -46,7 +46,8 @@ INSERT INTO analytics.worker_scorecard (
     eligible_at_default, attempts, attempts_completed, attempts_failed, lease_expiries,
     success_rate, blocked_jobs, median_render_seconds, p95_render_seconds,
     median_seconds_to_claim, p95_seconds_to_claim, largest_frame_pixels, devices, jobs_paid,
-    earnings, rank, as_of_time, as_of_block, as_of_event_id, computed_at)
+    earnings, deliveries_verified, deliveries_rejected, results_rejected_on_chain, sanctions,
+    rank, as_of_time, as_of_block, as_of_event_id, computed_at)
 WITH cursor_block AS (SELECT max(block_number) AS block FROM chain_cursor),
 as_of AS (
     SELECT c.block,
@@ -65,6 +66,8 @@ attempts AS (
     SELECT a.worker_address, count(*) AS n,
            count(*) FILTER (WHERE {DELIVERED}) AS completed,
            count(*) FILTER (WHERE a.state = 'failed') AS failed,
+           count(*) FILTER (WHERE a.state = 'verified') AS verified,
+           count(*) FILTER (WHERE a.state = 'rejected') AS rejected,
            count(*) FILTER (WHERE {LEASE_EXPIRED}) AS expired,
            {_percentile(0.5, RENDER_S, DELIVERED)} AS median_render,
            {_percentile(0.95, RENDER_S, DELIVERED)} AS p95_render,
@@ -85,6 +88,14 @@ blocked AS (
         GROUP BY a.worker_address, a.job_id HAVING count(*) >= :max_failures) AS b
     GROUP BY worker_address
 ),
+on_chain AS (
+    SELECT v.worker_address, count(*) AS rejected FROM verifications v
+    WHERE v.source = 'chain' AND v.state = 'rejected' GROUP BY v.worker_address
+),
+sanctioned AS (
+    SELECT s.worker_address, count(*) AS n FROM sanctions s
+    WHERE s.outcome = 'sent' GROUP BY s.worker_address
+),
 paid AS (
     SELECT j.worker_address, count(*) AS n FROM jobs j
     WHERE j.status = 'finalized' GROUP BY j.worker_address
@@ -96,6 +107,9 @@ base AS (
            w.jobs_completed, w.jobs_failed, w.jobs_completed + w.jobs_failed AS rated,
            coalesce(t.n, 0) AS attempts, coalesce(t.completed, 0) AS completed,
            coalesce(t.failed, 0) AS failed, coalesce(t.expired, 0) AS expired,
+           coalesce(t.verified, 0) AS verified_deliveries,
+           coalesce(t.rejected, 0) AS rejected_deliveries,
+           coalesce(oc.rejected, 0) AS rejected_on_chain, coalesce(sn.n, 0) AS sanctions,
            t.median_render, t.p95_render, t.largest,
            coalesce(t.devices, ARRAY[]::text[]) AS devices,
            coalesce(bl.n, 0) AS blocked, cl.median_s, cl.p95_s,
@@ -106,12 +120,15 @@ base AS (
     LEFT JOIN claims cl ON cl.worker_address = w.address
     LEFT JOIN blocked bl ON bl.worker_address = w.address
     LEFT JOIN paid pd ON pd.worker_address = w.address
+    LEFT JOIN on_chain oc ON oc.worker_address = w.address
+    LEFT JOIN sanctioned sn ON sn.worker_address = w.address
     WHERE w.registered
 ),
 scored AS (
     SELECT base.*,
            {failure_rate("jobs_failed", "rated")} AS failure_rate,
-           completed::float8 / nullif(completed + failed + expired, 0) AS success_rate
+           completed::float8
+               / nullif(completed + rejected_deliveries + failed + expired, 0) AS success_rate
     FROM base
 )
 SELECT s.address, s.registered_at, s.verified, s.reputation, s.rep_7d, s.reputation - s.rep_7d,
@@ -119,7 +136,8 @@ SELECT s.address, s.registered_at, s.verified, s.reputation, s.rep_7d, s.reputat
        {eligible("s.verified", "s.reputation", "s.rated", "s.failure_rate")},
        s.attempts, s.completed, s.failed, s.expired, s.success_rate, s.blocked,
        s.median_render, s.p95_render, s.median_s, s.p95_s, s.largest, s.devices, s.jobs_paid,
-       s.total_earnings,
+       s.total_earnings, s.verified_deliveries, s.rejected_deliveries, s.rejected_on_chain,
+       s.sanctions,
        rank() OVER (ORDER BY s.reputation DESC, s.failure_rate ASC NULLS LAST,
                     s.success_rate DESC NULLS LAST, s.total_earnings DESC),
        a.time, a.block, a.event_id, now()

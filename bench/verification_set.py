@@ -1,0 +1,206 @@
+"""The verification bench's labelled set: where each frame lives, and building what is missing.
+
+Per scene of `bench/verification_scenes.py`: two reference renders (seeds 1 and 2, the
+verifier's, as display values before the 8-bit rounding, like its crop renders), `honest`
+frames (seeds 1000+, every fourth on one thread, every fourth with 32-pixel tiles; the
+machine has no GPU, so none on a GPU device), and `instances` of every forgery at every
+strength (render-level ones rendered with seeds 5000+, image-level ones made by
+`tests/support/forgeries.py` from honest frames). Everything is cached under one folder and
+skipped when present, so a second run builds nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from bench.verification_scenes import HEIGHT, SCENE_FRAME, SCENES, WIDTH
+from tests.support import forgeries
+
+SCRIPT = Path(__file__).with_name("verification_scenes.py")
+REFERENCE_SEEDS = {"a": 1, "b": 2}
+HONEST_SEED, FORGED_SEED = 1000, 5000
+SIZE = (WIDTH, HEIGHT)
+
+ImageForgery = Callable[[Path, Path, int], None]
+"""(source frame, forged frame, instance) → writes the forged frame."""
+
+IMAGE_FORGERIES: dict[str, dict[str, ImageForgery]] = {
+    "flat": {
+        "grey 128": lambda s, d, i: forgeries.flat(s, d, 128),
+        "mean colour": lambda s, d, i: forgeries.flat(s, d),
+    },
+    "noise": {
+        "uniform": lambda s, d, i: forgeries.noise(s, d, seed=i),
+        "frame's mean and spread": lambda s, d, i: forgeries.noise(s, d, seed=i, matched=True),
+    },
+    "shifted": {
+        f"{n} px": partial(lambda n, s, d, i: forgeries.shift(s, d, n), n) for n in (1, 3, 10)
+    },
+    "JPEG": {f"q{q}": partial(lambda q, s, d, i: forgeries.jpeg(s, d, q), q) for q in (95, 85, 75)},
+    "colour shifted": {
+        f"red +{n}": partial(lambda n, s, d, i: forgeries.colour_shift(s, d, n), n)
+        for n in (2, 5, 10)
+    },
+    "hue/saturation": {
+        "hue +5°": lambda s, d, i: forgeries.hue_saturation(s, d, hue_deg=5),
+        "saturation ×0.85": lambda s, d, i: forgeries.hue_saturation(s, d, saturation=0.85),
+    },
+}
+OTHER_SCENE = "other scene"
+"""Another scene's honest frame replayed (`forgeries.replay`)."""
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One delivered frame of the set: honest (kind "honest") or a forgery's instance."""
+
+    scene: str
+    kind: str
+    strength: str
+    instance: int
+    path: Path
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    renders: int
+    wall_seconds: float
+    cpu_seconds: float
+
+
+class LabelledSet:
+    def __init__(self, cache: Path, honest: int = 80, instances: int = 4):
+        self.cache, self.honest, self.instances = cache, honest, instances
+
+    def blend(self, scene: str) -> Path:
+        return self.cache / "blend" / f"{scene}.blend"
+
+    def reference(self, scene: str, which: str) -> Path:
+        return self.cache / scene / "reference" / f"{which}.npy"
+
+    def rounded_reference(self, scene: str, which: str) -> Path:
+        """The same render dithered and rounded to 8 bits, as a delivery is."""
+        return self.reference(scene, which).with_suffix(".png")
+
+    def facts(self, scene: str) -> dict:
+        """What the scene script found in the scene: `denoise`, `dither`, `samples`."""
+        return json.loads(self.blend(scene).with_suffix(".json").read_text())
+
+    def _honest_job(self, scene: str, i: int) -> dict:
+        threads = 1 if i % 4 == 1 else None
+        tile = 32 if i % 4 == 3 else 2048
+        name = f"s{HONEST_SEED + i}-t{threads or 'auto'}-tile{tile}.png"
+        job = {"out": str(self.cache / scene / "honest" / name), "seed": HONEST_SEED + i}
+        return job | {"tile": tile} | ({"threads": threads} if threads else {})
+
+    def _rendered(self, scene: str, kind: str, strength: str, j: int) -> Path:
+        return self.cache / scene / "rendered" / slug(kind) / slug(strength) / f"{j}.png"
+
+    def _forged(self, scene: str, kind: str, strength: str, j: int) -> Path:
+        return self.cache / scene / "forged" / slug(kind) / slug(strength) / f"{j}.png"
+
+    def render_jobs(self, scene: str) -> list[dict]:
+        """Every render of the scene: references, honest frames, render-level forgeries."""
+        jobs = [
+            {"out": str(self.reference(scene, which)), "seed": seed, "display_values": True}
+            for which, seed in REFERENCE_SEEDS.items()
+        ]
+        jobs += [self._honest_job(scene, i) for i in range(self.honest)]
+        for kind, strengths in forgeries.RENDER_FORGERIES.items():
+            for strength, change in strengths.items():
+                for j in range(self.instances):
+                    out = self._rendered(scene, kind, strength, j)
+                    jobs.append(
+                        {"out": str(out), "seed": FORGED_SEED + j}
+                        | change.render_settings(SCENE_FRAME)
+                    )
+        return jobs
+
+    def build(self, log: Callable[[str], None] = print) -> BuildReport:
+        """Render what is missing (one Blender process per scene), then make the image-level
+        forgeries that are missing; the renders' wall time and CPU (Blender's processes)."""
+        started, cpu_before = time.perf_counter(), _children_cpu()
+        renders = 0
+        for scene in SCENES:
+            jobs = [j for j in self.render_jobs(scene) if not Path(j["out"]).exists()]
+            if not jobs:
+                continue
+            log(f"{scene}: rendering {len(jobs)} frames")
+            renders += self._render(scene, jobs)
+        report = BuildReport(renders, time.perf_counter() - started, _children_cpu() - cpu_before)
+        for frame in self.frames():
+            if not frame.path.exists():
+                self._forge(frame)
+        return report
+
+    def _render(self, scene: str, jobs: list[dict]) -> int:
+        folder = self.cache / "specs"
+        folder.mkdir(parents=True, exist_ok=True)
+        spec, result = folder / f"{scene}.json", folder / f"{scene}.result.json"
+        spec.write_text(
+            json.dumps(
+                {"scene": scene, "blend": str(self.blend(scene)), "result": str(result)}
+                | {"renders": jobs}
+            )
+        )
+        with open(folder / f"{scene}.log", "w") as log:
+            subprocess.run(
+                [sys.executable, str(SCRIPT), "--", str(spec)], check=True, stdout=log, stderr=log
+            )
+        return len(json.loads(result.read_text())["rendered"])
+
+    def frames(self) -> list[Frame]:
+        """Every delivered frame of the set, honest ones first."""
+        found = [
+            Frame(scene, "honest", "", i, Path(self._honest_job(scene, i)["out"]))
+            for scene in SCENES
+            for i in range(self.honest)
+        ]
+        for scene in SCENES:
+            for kind, strengths in forgeries.RENDER_FORGERIES.items():
+                for strength in strengths:
+                    for j in range(self.instances):
+                        small = kind == "upscaled"
+                        path = (self._forged if small else self._rendered)(scene, kind, strength, j)
+                        found.append(Frame(scene, kind, strength, j, path))
+            for kind, strengths in IMAGE_FORGERIES.items():
+                for strength in strengths:
+                    for j in range(self.instances):
+                        path = self._forged(scene, kind, strength, j)
+                        found.append(Frame(scene, kind, strength, j, path))
+            for j in range(self.instances):
+                path = self._forged(scene, OTHER_SCENE, "", j)
+                found.append(Frame(scene, OTHER_SCENE, "", j, path))
+        return found
+
+    def _forge(self, frame: Frame) -> None:
+        """Make an image-level forgery (or upscale a smaller render) from its source."""
+        honest = Path(self._honest_job(frame.scene, frame.instance)["out"])
+        if frame.kind == "upscaled":
+            small = self._rendered(frame.scene, frame.kind, frame.strength, frame.instance)
+            forgeries.upscale(small, frame.path, SIZE)
+        elif frame.kind == OTHER_SCENE:
+            scenes = list(SCENES)
+            other = scenes[(scenes.index(frame.scene) + 1) % len(scenes)]
+            source = Path(self._honest_job(other, frame.instance)["out"])
+            forgeries.replay(source, frame.path, SIZE)
+        else:
+            IMAGE_FORGERIES[frame.kind][frame.strength](honest, frame.path, frame.instance)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime

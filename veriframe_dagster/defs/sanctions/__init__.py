@@ -1,0 +1,1 @@
+"""Sanctions: what a cheat costs, sent from the operator's account."""
