@@ -87,9 +87,10 @@ def finite(value: object) -> object:
     return value
 
 
-def report_of(verdict: Verdict) -> VerificationReport:
-    """The verdict as the API takes it."""
-    return VerificationReport.model_validate(finite(verdict.to_dict()))
+def report_of(verdict: Verdict, comparison_cid: str | None) -> VerificationReport:
+    """The verdict as the API takes it, with the CID of its crops' comparison image."""
+    body = finite(verdict.report().model_dump())
+    return VerificationReport.model_validate({**body, "comparison_cid": comparison_cid})
 
 
 def frame_cap(width: int, height: int) -> int:
@@ -189,6 +190,7 @@ class VerifierAgent:
         scratch.mkdir(parents=True)
         try:
             verdict = self._judge(task, scratch)
+            comparison_cid = self._upload_comparison(verdict)
         except CannotVerify as err:
             outcome.seconds = time.perf_counter() - started
             if self.stopping.is_set():
@@ -222,8 +224,19 @@ class VerifierAgent:
             verdict.noise_ratio,
             "".join(f"; {reason}" for reason in verdict.reasons),
         )
-        self._send(task, "report", report_of(verdict))
+        self._send(task, "report", report_of(verdict, comparison_cid))
         return outcome
+
+    def _upload_comparison(self, verdict: Verdict) -> str | None:
+        """The comparison image on IPFS, for people to see what the verdict was about; the
+        verdict stands without it."""
+        if verdict.comparison is None:
+            return None
+        try:
+            return self.ipfs.add(verdict.comparison)
+        except IpfsError as err:
+            log.warning("Verifier: the crops' comparison was not uploaded: %s", err)
+            return None
 
     def _judge(self, task: VerificationTask, scratch: Path) -> Verdict:
         """The verdict; CannotVerify when this machine could not reach one, a bug here

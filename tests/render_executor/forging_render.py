@@ -7,9 +7,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from PIL import Image
-
 from render_executor.blender.runner import BlenderRunner, RenderJob, RenderResult
+from tests.support.forgeries import flat
 
 
 class FlatFrameForgingRunner(BlenderRunner):
@@ -18,5 +17,5 @@ class FlatFrameForgingRunner(BlenderRunner):
 
     def render(self, job: RenderJob, scratch: Path, *args, **kwargs) -> RenderResult:
         result = super().render(replace(job, samples=1), scratch, *args, **kwargs)
-        Image.new("RGB", (result.width, result.height)).save(result.frame)
+        flat(result.frame, result.frame, level=0)
         return result
