@@ -110,11 +110,14 @@ def platform(
     kubo: KuboProcess,
     demo_scene: Path,
     tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> Iterator[WorkerPlatform]:
     """The platform for worker agents, one per test module: the module's devchain with
     registered workers (all but the last verified), a warehouse ingested from it and the API
     over it, with the session's IPFS node and demo scene, and one of the operator's verifiers
-    verifying every delivery (`worker_platform`)."""
-    verifier_dir = tmp_path_factory.mktemp("verifier")
+    verifying every delivery (`worker_platform`), unless the module says
+    `PLATFORM_VERIFIES = False` (it verifies by hand)."""
+    verifies = getattr(request.module, "PLATFORM_VERIFIES", True)
+    verifier_dir = tmp_path_factory.mktemp("verifier") if verifies else None
     with worker_platform(chain, embedded_pg, kubo, demo_scene, verifier_dir) as platform:
         yield platform

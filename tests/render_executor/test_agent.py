@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from render_executor.wakeup import JobsAvailable
-from tests.support.platform import WorkerPlatform, eventually, rendering
+from tests.support.platform import VERIFIABLE, WorkerPlatform, eventually, rendering
 from veriframe_core.chain.addresses import normalize_address
 from veriframe_core.ipfs import IpfsClient
 from veriframe_core.processes import free_port
@@ -28,7 +28,7 @@ def test_a_job_is_claimed_rendered_delivered_and_submitted_on_chain(
     platform: WorkerPlatform, tmp_path: Path
 ) -> None:
     chain, api = platform.chain, platform.api
-    job_id = platform.post_job(platform.upload())
+    job_id = platform.post_job(platform.upload(), **VERIFIABLE)
     worker = platform.activity.workers[0]
     with platform.agent(worker, tmp_path) as agent:
         (outcome,) = agent.run(once=True)
@@ -36,7 +36,7 @@ def test_a_job_is_claimed_rendered_delivered_and_submitted_on_chain(
     # the frame on IPFS is the job's size and not blank
     with IpfsClient(platform.kubo.url) as ipfs:
         image = Image.open(io.BytesIO(ipfs.cat(outcome.result_cid)))
-    assert image.size == (64, 48)
+    assert image.size == (320, 240)
     assert any(low != high for low, high in image.convert("RGB").getextrema())
     # completed through the API, verified by the platform's verifier, then (and only then)
     # submitted on chain by the worker

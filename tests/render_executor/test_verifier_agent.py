@@ -22,13 +22,11 @@ from render_executor.agent import Agent, Outcome
 from render_executor.verdicts import await_verdict
 from tests.render_executor.forging_render import FlatFrameForgingRunner
 from tests.support.chain import Driver
-from tests.support.platform import WorkerPlatform, eventually, worker_platform
+from tests.support.platform import VERIFIABLE, WorkerPlatform, eventually, worker_platform
 from veriframe_core.chain.addresses import normalize_address
 from veriframe_core.protocol import JobDetail, Verification
 from veriframe_core.warehouse.embedded import EmbeddedPostgres
 
-SMALL = {"resolution_x": 320, "resolution_y": 240, "samples": 16}
-"""The verifier's own tests' frame: large enough for its crops, a second to render."""
 LEASE_S = 10
 
 
@@ -65,7 +63,7 @@ def test_an_honest_delivery_is_verified_then_submitted_on_chain(
     platform: WorkerPlatform, tmp_path: Path
 ) -> None:
     chain = platform.chain
-    job_id = platform.post_job(platform.upload(), **SMALL)
+    job_id = platform.post_job(platform.upload(), **VERIFIABLE)
     worker, verifier_account = platform.activity.workers[0], platform.verifiers[0]
     with platform.agent(worker, tmp_path / "worker") as agent:
         delivered = delivering(agent)
@@ -90,7 +88,7 @@ def test_a_forged_delivery_is_rejected_never_submitted_and_the_job_reopens(
 ) -> None:
     caplog.set_level(logging.ERROR, "veriframe.worker")
     chain = platform.chain
-    job_id = platform.post_job(platform.upload(), **SMALL)
+    job_id = platform.post_job(platform.upload(), **VERIFIABLE)
     cheater, honest = platform.activity.workers[1], platform.activity.workers[2]
     with (
         platform.verifying(tmp_path / "verifier"),
@@ -125,7 +123,7 @@ def verifying_blender(verifier: subprocess.Popen) -> list[psutil.Process]:
 def test_a_verifier_killed_mid_task_loses_it_to_another_after_the_lease(
     platform: WorkerPlatform, tmp_path: Path
 ) -> None:
-    job_id = platform.post_job(platform.upload(), **SMALL)
+    job_id = platform.post_job(platform.upload(), **VERIFIABLE)
     first, second = platform.verifiers[1], platform.verifiers[2]
     with platform.agent(platform.activity.workers[3], tmp_path / "worker") as agent:
         delivered = delivering(agent)
@@ -159,7 +157,7 @@ def test_a_verifier_never_verifies_its_own_accounts_delivery(
     both, other = platform.verifiers[0], platform.verifiers[1]
     chain.send(both, chain.reg("register_worker", 0x2000))
     chain.send(chain.owner, chain.reg("verify_worker", both.address, True))
-    job_id = platform.post_job(platform.upload(), **SMALL)  # indexes the new worker too
+    job_id = platform.post_job(platform.upload(), **VERIFIABLE)  # indexes the new worker too
     with platform.agent(both, tmp_path / "worker") as agent:
         delivered = delivering(agent)
         eventually(lambda: verification(platform, job_id), timeout=120)
@@ -187,7 +185,7 @@ def test_a_verifier_stopped_mid_task_ends_cleanly_and_gives_nothing_back(
 ) -> None:
     """SIGTERM: Blender is cancelled, the process exits 0, and the task is not failed (a
     give-back would count against the delivery): the lease re-offers it."""
-    job_id = platform.post_job(platform.upload(), **SMALL)
+    job_id = platform.post_job(platform.upload(), **VERIFIABLE)
     stopped, second = platform.verifiers[1], platform.verifiers[2]
     with platform.agent(platform.activity.workers[3], tmp_path / "worker") as agent:
         delivered = delivering(agent)

@@ -34,8 +34,11 @@ from veriframe_core.settings import WorkerSettings
 from veriframe_core.warehouse.embedded import EmbeddedPostgres
 
 TINY = {"resolution_x": 64, "resolution_y": 48, "samples": 4}
-VERIFIERS = slice(10, 13)
-"""The chain's accounts the API takes for the operator's verifiers (after the workers)."""
+VERIFIABLE = {"resolution_x": 320, "resolution_y": 240, "samples": 16}
+"""Settings whose honest frames the verifier passes (0 of 20 draws rejected; `TINY` frames,
+where 8 windows of the minimum 32 px side overlap, 2 of 20): for tests that need a verdict."""
+VERIFIERS = slice(13, 16)
+"""The chain's accounts the API takes for the operator's verifiers (the last three of 16)."""
 _rewards = itertools.count(1)
 
 

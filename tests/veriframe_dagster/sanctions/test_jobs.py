@@ -27,6 +27,7 @@ from veriframe_dagster.defs.settlement.jobs import settlement_job
 from veriframe_dagster.resources import build_resources
 
 SLASH = 50
+PLATFORM_VERIFIES = False  # the test takes the verification itself, as a verifier would
 
 
 @pytest.fixture
