@@ -238,7 +238,7 @@ def test_a_worker_killed_mid_render_loses_its_lease_and_another_delivers_once(
         server.stop()
     assert outcome.completed and outcome.job_id == job_id, outcome.reason
     attempts = api.get(f"/api/v1/jobs/{job_id}/attempts").json()["items"]
-    assert [(a["attempt"], a["state"]) for a in attempts] == [(2, "completed"), (1, "expired")]
+    assert [(a["attempt"], a["state"]) for a in attempts] == [(2, "verified"), (1, "expired")]
 
     result = materialize(resources, instance, job_id, {ATTEMPT_TAG: "2"})
     (event,) = result.asset_materializations_for_node("render")

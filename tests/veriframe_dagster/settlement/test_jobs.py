@@ -10,9 +10,12 @@ import pytest
 import sqlalchemy as sa
 
 from tests.support.platform import WorkerPlatform
+from veriframe_core.chain.cids import cid_to_felts
 from veriframe_core.settings import Settings
 from veriframe_dagster.defs.settlement.jobs import settlement_job
 from veriframe_dagster.resources import build_resources
+
+PLATFORM_VERIFIES = False  # the test decides the verification itself (`decide`)
 
 
 def settle(
@@ -53,9 +56,10 @@ def test_a_submitted_job_past_its_deadline_is_paid_once(
     operator = {"operator_address": hex(chain.owner.address), "operator_private_key": operator_key}
     job_id = platform.post_job(platform.upload())
     worker = platform.activity.workers[0]
-    with platform.agent(worker, tmp_path) as agent:
-        (outcome,) = agent.run(once=True)
-    assert outcome.completed and outcome.submitted_tx
+    # on chain without a verified delivery (an honest agent waits for its verdict): the
+    # platform verifies the on-chain result, and settlement waits for that verdict
+    result = platform.upload(b"the worker's frame, decided by hand below")
+    chain.send(worker, chain.reg("submit_result", job_id, *cid_to_felts(result)))
     platform.ingest()
     reward = chain.view(chain.registry, "get_job_reward", job_id)
     before = chain.view(chain.token, "balance_of", worker.address)
