@@ -20,7 +20,7 @@ from tests.support.dagster import (
     platform_environment,
     with_os_environ,
 )
-from tests.support.platform import WorkerPlatform, eventually
+from tests.support.platform import VERIFIABLE, WorkerPlatform, eventually
 from veriframe_core.ipfs import IpfsClient
 from veriframe_core.warehouse.embedded import EmbeddedPostgres
 
@@ -48,8 +48,8 @@ def test_jobs_are_rendered_recorded_and_paid_with_dagster_up_or_down(
     worker = platform.activity.workers[0]
     asset = platform.upload()
     try:
-        first = platform.post_job(asset, indexed_by="dagster")
-        second = platform.post_job(asset, indexed_by="dagster")
+        first = platform.post_job(asset, indexed_by="dagster", **VERIFIABLE)
+        second = platform.post_job(asset, indexed_by="dagster", **VERIFIABLE)
         with dg.DagsterInstance.get() as instance:
             with platform.agent(worker, tmp_path / "agent") as agent:
                 (delivered,) = agent.run(max_jobs=1)  # the best paid first
@@ -67,7 +67,7 @@ def test_jobs_are_rendered_recorded_and_paid_with_dagster_up_or_down(
             assert metadata["result_cid"].value == late.result_cid
             assert metadata["worker"].value == f"0x{worker.address:064x}"
             logs = [entry.message for entry in instance.all_logs(record.run_id)]
-            assert any("Rendered frame 1 at 64×48" in line for line in logs)
+            assert any("Rendered frame 1 at 320×240" in line for line in logs)
             assert any(f"submit_result for job {first}" in line for line in logs)
             check_key = dg.AssetCheckKey(dg.AssetKey("render"), "frame_rechecked")
 
@@ -81,7 +81,7 @@ def test_jobs_are_rendered_recorded_and_paid_with_dagster_up_or_down(
             assert eventually(checked, timeout=60) == "SUCCEEDED"  # the frame re-checked
         with IpfsClient(platform.kubo.url) as ipfs:  # the PNG is the job's size and not blank
             image = Image.open(io.BytesIO(ipfs.cat(late.result_cid)))
-        assert image.size == (64, 48)
+        assert image.size == (320, 240)
         assert any(low != high for low, high in image.convert("RGB").getextrema())
 
         def statuses() -> set[str]:
