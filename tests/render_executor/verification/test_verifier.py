@@ -20,12 +20,16 @@ SAMPLES = 16
 
 @pytest.fixture(scope="module")
 def frames(demo_scene: Path, tmp_path_factory) -> dict[str, Path]:
-    """An honest frame of the demo scene (the file's seed), one rendered at 1 sample, and
-    image forgeries of the honest one."""
+    """Honest frames of the demo scene (the file's seed, all threads and one), one rendered
+    at 1 sample, and image forgeries of the honest one."""
     runner, scratch = BlenderRunner(), tmp_path_factory.mktemp("frames")
     made = {}
-    for name, samples in (("honest", SAMPLES), ("one_sample", 1)):
-        job = RenderJob(demo_scene, resolution=SIZE, samples=samples, device="CPU")
+    for name, samples, threads in (
+        ("honest", SAMPLES, None),
+        ("honest_one_thread", SAMPLES, 1),
+        ("one_sample", 1, None),
+    ):
+        job = RenderJob(demo_scene, resolution=SIZE, samples=samples, device="CPU", threads=threads)
         made[name] = runner.render(job, scratch / name).frame
     with Image.open(made["honest"]) as honest:
         Image.new("RGBA", SIZE, (128, 128, 128, 255)).save(scratch / "flat.png")
@@ -45,8 +49,9 @@ def verify(job, frame, tmp_path, seed=3):
     return verify_frame(BlenderRunner(), job, frame, drawn.windows, drawn.seeds, tmp_path)
 
 
-def test_an_honest_frame_rendered_at_another_seed_is_verified(job, frames, tmp_path):
-    verdict = verify(job, frames["honest"], tmp_path)
+@pytest.mark.parametrize("honest", ["honest", "honest_one_thread"])
+def test_an_honest_frame_rendered_at_another_seed_is_verified(job, frames, honest, tmp_path):
+    verdict = verify(job, frames[honest], tmp_path)
     assert verdict.passed, verdict.reasons
     assert len(verdict.scores) == len(verdict.windows) == 8
     assert verdict.cpu_seconds > 0 and verdict.blender_version

@@ -7,8 +7,8 @@ and the queued run coordinator's limit on render runs (dagster.yaml) is never ta
 that are only claimed. The API numbers each attempt's outcome as it commits
 (`job_attempts.recordable_seq`, migration 0012) and the sensor's cursor follows that number:
 
-- a delivered attempt, once verification decided it, gets a run of its own (run key `render-<job>-a<attempt>`, tag
-  `veriframe/attempt`), which records it without waiting;
+- a delivered attempt, once verification decided it, gets a run of its own (run key
+  `render-<job>-a<attempt>`, tag `veriframe/attempt`), which records it without waiting;
 - a failed or expired attempt that completes a round of `render_max_failed_attempts` of
   them gets a run per round (`render-<job>-<round>`, tag `veriframe/failed_round`), which
   fails with their reasons; other failures request nothing.
