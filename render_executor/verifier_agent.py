@@ -14,8 +14,8 @@ One task, start to end (`VerifierAgent.verify`):
 
 A delivered frame that does not decode, has another size or weighs more than any frame of
 its size is the worker's doing: a rejection, not a failure. Stopped (SIGTERM, Ctrl-C), the
-verifier cancels Blender and reports nothing: a `fail` would count against the delivery, so
-the task is left to its lease, which re-offers it, as it does a killed verifier's.
+verifier cancels Blender and releases the task (`/release`: offered again at once, counted
+as nothing); a killed verifier's task is re-offered when its lease runs out.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ class VerifierAgent:
         self.close()
 
     def stop(self) -> None:
-        """Stop taking tasks; the verification in hand is cancelled (its lease re-offers it)."""
+        """Stop taking tasks; the verification in hand is cancelled and released."""
         self.stopping.set()
 
     def close(self) -> None:
@@ -195,9 +195,10 @@ class VerifierAgent:
             outcome.seconds = time.perf_counter() - started
             if self.stopping.is_set():
                 log.info(
-                    "Verifier: stopped during verification %d; its lease re-offers it",
+                    "Verifier: stopped during verification %d; released for another verifier",
                     task.verification_id,
                 )
+                self._send(task, "release", None)
                 return outcome
             outcome.reasons = [str(err)[:MAX_REASON]]
             log.error(
@@ -287,12 +288,12 @@ class VerifierAgent:
             raise CannotVerify(f"the crops did not render: {err.reason}") from None
 
     def _send(self, task: VerificationTask, what: str, body) -> None:
-        """`report` or `fail` the task, retried while the API cannot be reached (the verdict
-        is the work; a lease that ran out meanwhile is the API's to say)."""
+        """`report`, `fail` or `release` the task, retried while the API cannot be reached
+        (the verdict is the work; a lease that ran out meanwhile is the API's to say)."""
         path = f"{TASKS}/{task.verification_id}/{what}"
         for attempt in range(SEND_TRIES):
             try:
-                answer = self.api.post(path, json=request_body(body))
+                answer = self.api.post(path, json=None if body is None else request_body(body))
             except httpx.TransportError as err:
                 log.warning(
                     "Verifier: %s of verification %d failed: %s", what, task.verification_id, err

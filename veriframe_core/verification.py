@@ -5,7 +5,8 @@ The platform draws them once a delivery's frame and CID are fixed, with the oper
 system's CSPRNG (`secrets`), so no worker can render well only where it will be checked.
 Windows are squares of a fixed share of the frame each (a few percent of it together), at
 least `MIN_SIDE` pixels so a crop holds enough pixels to measure noise on, with sides a
-multiple of the comparison's 8-pixel blocks. Seeds are the
+multiple of the comparison's 8-pixel blocks, and never overlapping (a small frame gets
+fewer). Seeds are the
 verifier's own two Cycles seeds: its two renders of a window differ only by Monte Carlo
 noise, which is how it knows how much noise an honest frame has there.
 """
@@ -60,22 +61,22 @@ def draw(
     share: float = DEFAULT_SHARE,
     rng: Random | None = None,
 ) -> Draw:
-    """`count` windows of a `width` × `height` frame and two distinct seeds, from `rng`
-    (the CSPRNG unless a test passes a seeded one)."""
+    """Up to `count` windows of a `width` × `height` frame that do not overlap, and two
+    distinct seeds, from `rng` (the CSPRNG unless a test passes a seeded one). The windows
+    are cells of a grid laid at a random offset; a frame with fewer cells than `count` gets
+    one window per cell (overlapping windows would count the same pixels twice)."""
     if count < 1:
         raise ValueError("at least one crop window")
     if not 0 < share <= 1:
         raise ValueError("the windows' share of the frame is between 0 and 1")
     rng = rng or secrets.SystemRandom()
     side = window_side(width, height, count, share)
+    columns, rows = width // side, height // side
+    left, top = rng.randrange(width - columns * side + 1), rng.randrange(height - rows * side + 1)
+    cells = rng.sample(range(columns * rows), min(count, columns * rows))
     windows = tuple(
-        Window(
-            x=rng.randrange(width - side + 1),
-            y=rng.randrange(height - side + 1),
-            width=side,
-            height=side,
-        )
-        for _ in range(count)
+        Window(x=left + c % columns * side, y=top + c // columns * side, width=side, height=side)
+        for c in sorted(cells)
     )
     first = rng.randrange(1, SEED_LIMIT)
     second = rng.randrange(1, SEED_LIMIT - 1)

@@ -418,12 +418,13 @@ JOB_EXISTS = Prepared("veriframe_job_exists", "SELECT 1 FROM jobs WHERE job_id =
 
 
 async def held_attempt(
-    tx: Transaction, worker: str, session_id: str, job_id: int
+    tx: Transaction, worker: str, session_id: str, job_id: int, *, rejected_ok: bool = False
 ) -> asyncpg.Record:
-    """The caller's latest attempt on the job (locked for the transaction) if it is live,
-    else ClaimRefused: 401 when its session ended, 403 when the caller never claimed it, 409
-    when its lease ran out or it was reported failed. A lapsed lease counts as ended before
-    the sweep reopens the job."""
+    """The caller's latest attempt on the job (locked for the transaction) if it is live (or,
+    `rejected_ok`, a delivery verification rejected: its worker may still report on it), else
+    ClaimRefused: 401 when its session ended, 403 when the caller never claimed it, 409 when
+    its lease ran out or it was reported failed. A lapsed lease counts as ended before the
+    sweep reopens the job."""
     await require_live_session(tx, session_id)
     mine = await HELD.fetchrow(tx.conn, {"job_id": job_id, "worker": worker})
     if mine is None:
@@ -433,7 +434,7 @@ async def held_attempt(
     state = mine["state"]
     if state == "expired" or (state == "running" and mine["lapsed"]):
         raise ClaimRefused(409, f"the lease on job {job_id} expired; claim it again if it is open")
-    if state in ("failed", "rejected"):
+    if state == "failed" or (state == "rejected" and not rejected_ok):
         raise ClaimRefused(409, f"attempt {mine['attempt']} on job {job_id} was {REPORTED[state]}")
     return mine
 

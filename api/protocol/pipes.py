@@ -57,8 +57,9 @@ async def store_messages(
     messages: list[dict[str, Any]],
 ) -> tuple[int, int]:
     """Store a batch of the caller's attempt (locked, so batches of one attempt take turns);
-    how many were new, and the next sequence number."""
-    attempt = await held_attempt(tx, worker, session_id, job_id)
+    how many were new, and the next sequence number. A rejected delivery's worker may still
+    log on it (the verdict it was told)."""
+    attempt = await held_attempt(tx, worker, session_id, job_id, rejected_ok=True)
     if attempt["attempt"] != attempt_number:
         raise ClaimRefused(
             409,

@@ -81,6 +81,18 @@ async def fail(
     )
 
 
+@router.post(
+    "/{verification_id}/release",
+    response_model=Verification,
+    responses=HOLDER_ONLY,
+    summary="Give a verification back unstarted because you stop (offered again at once)",
+)
+async def release(
+    verification_id: VerificationId, verifier: CurrentVerifier, tx: ClaimTx
+) -> Response:
+    return as_json(await verifying.release(tx, verifier.address, verification_id))
+
+
 @router.get(
     "/{verification_id}",
     response_model=Verification,

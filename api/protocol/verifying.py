@@ -10,7 +10,8 @@ does not depend on who reached it. Its report ends it: `verified` makes the atte
 verdict as its reason, reopens the job for other workers and blocks its worker from it.
 Either way the attempt now has an outcome for the render sensor to record (its run).
 A verifier that cannot verify (the scene does not render, IPFS is down) gives the task back;
-after `max_failures` such failures the delivery is rejected with their reasons.
+after `max_failures` such failures the delivery is rejected with their reasons. A verifier
+that stops releases its task, which is offered again at once and counts as nothing.
 """
 
 from __future__ import annotations
@@ -95,6 +96,14 @@ GIVE_BACK = Prepared(
     WHERE id = :id RETURNING {VERIFICATION_JSON}::text
     """,
 )
+RELEASE = Prepared(
+    "veriframe_release_verification",
+    f"""
+    UPDATE verifications v SET state = 'open', verifier_address = NULL, claimed_at = NULL,
+        lease_expires_at = NULL
+    WHERE id = :id RETURNING {VERIFICATION_JSON}::text
+    """,
+)
 READ = Prepared(
     "veriframe_verification",
     f"SELECT {VERIFICATION_JSON}::text FROM verifications v WHERE id = :id",
@@ -154,6 +163,14 @@ async def give_back(
         blender_version="",
     )
     return await _decide(tx, verification_id, int(task["job_id"]), rejection)
+
+
+async def release(tx: Transaction, verifier: str, verification_id: int) -> str:
+    """The verifier stops: the task is offered again at once, not counted as a failure."""
+    task = await _held(tx, verifier, verification_id)
+    document = await RELEASE.fetchval(tx.conn, {"id": verification_id})
+    tx.announce(jobs=[int(task["job_id"])])
+    return document
 
 
 async def _decide(

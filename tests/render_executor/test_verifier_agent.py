@@ -180,11 +180,11 @@ def test_an_account_that_is_not_a_verifier_verifies_nothing(
     assert "list it in the API's VERIFRAME_API_VERIFIER_ADDRESSES" in caplog.text
 
 
-def test_a_verifier_stopped_mid_task_ends_cleanly_and_gives_nothing_back(
+def test_a_verifier_stopped_mid_task_ends_cleanly_and_releases_it(
     platform: WorkerPlatform, tmp_path: Path
 ) -> None:
-    """SIGTERM: Blender is cancelled, the process exits 0, and the task is not failed (a
-    give-back would count against the delivery): the lease re-offers it."""
+    """SIGTERM: Blender is cancelled, the process exits 0, and the task is released, not
+    failed (a failure would count against the delivery): offered again at once."""
     job_id = platform.post_job(platform.upload(), **VERIFIABLE)
     stopped, second = platform.verifiers[1], platform.verifiers[2]
     with platform.agent(platform.activity.workers[3], tmp_path / "worker") as agent:
@@ -201,8 +201,8 @@ def test_a_verifier_stopped_mid_task_ends_cleanly_and_gives_nothing_back(
         _, still_running = psutil.wait_procs(blender, timeout=10)
         assert not still_running
         held = verification(platform, job_id)
-        assert held.state == "claimed" and held.failures == 0
-        assert "stopped during verification" in (tmp_path / "stopped" / "worker.log").read_text()
+        assert held.state == "open" and held.failures == 0 and held.verifier_address is None
+        assert "released for another" in (tmp_path / "stopped" / "worker.log").read_text()
         with platform.verifier(second, tmp_path / "second") as verifier:
             (checked,) = verifier.run(max_tasks=1)
         (outcome,) = delivered.result(timeout=120)

@@ -11,9 +11,16 @@ from veriframe_core.verification import BLOCK, MIN_SIDE, draw, window_side
 def test_windows_lie_inside_the_frame_and_cover_about_the_share(size):
     width, height = size
     drawn = draw(width, height, count=8, share=0.02, rng=Random(1))
-    assert len(drawn.windows) == 8
-    assert all(w.fits(width, height) for w in drawn.windows)
     side = drawn.windows[0].width
+    assert len(drawn.windows) == min(8, (width // side) * (height // side))
+    assert all(w.fits(width, height) for w in drawn.windows)
+    for i, a in enumerate(drawn.windows):  # no pixel in two windows
+        for b in drawn.windows[i + 1 :]:
+            assert (
+                a.x + a.width <= b.x
+                or b.x + b.width <= a.x
+                or (a.y + a.height <= b.y or b.y + b.height <= a.y)
+            )
     assert all(w.width == w.height == side for w in drawn.windows)
     if side >= MIN_SIDE:  # not clipped to a tiny frame
         assert side % BLOCK == 0
@@ -22,9 +29,10 @@ def test_windows_lie_inside_the_frame_and_cover_about_the_share(size):
         assert 0.015 < covered < 0.025
 
 
-def test_tiny_frames_still_get_windows_of_min_side():
+def test_tiny_frames_still_get_windows_of_min_side_but_fewer():
     assert window_side(320, 240, 8, 0.02) == MIN_SIDE
     assert window_side(20, 10, 8, 0.02) == 10  # never larger than the frame
+    assert len(draw(64, 48, rng=Random(2)).windows) == 2  # two 32-px cells fit
 
 
 def test_seeds_are_two_distinct_cycles_seeds_and_the_draw_is_not_predictable():
