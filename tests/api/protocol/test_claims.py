@@ -196,11 +196,34 @@ def test_a_released_claim_reopens_the_job_at_once_and_is_not_a_failure(
     error(api.get("/api/v1/jobs/claimed"), 401)
 
 
+def decide(api: httpx.Client, warehouse: sa.Engine, job: int) -> None:
+    """The job's verification taken and passed by a verifier (earlier ones passed too)."""
+    auth = bearer(token_for(warehouse, normalize_address(0xDEC1DE), ("worker", "verifier")))
+    report = {
+        "verdict": "verified",
+        "crops": [],
+        "noise_ratio": 1,
+        "noise_z": 0,
+        "noise_level": 1,
+        "seconds": 1,
+        "cpu_seconds": 1,
+        "device": "CPU",
+        "blender_version": "5.0.1",
+    }
+    while True:
+        task = api.post("/api/v1/verifications/claim-next", headers=auth).json()
+        path = f"/api/v1/verifications/{task['verification_id']}/report"
+        assert api.post(path, json=report, headers=auth).status_code == 200
+        if task["job_id"] == job:
+            return
+
+
 def test_attempts_are_numbered_for_recording_when_they_end_never_at_the_claim(
     api: httpx.Client, warehouse: sa.Engine, open_jobs: Iterator[int]
 ) -> None:
     """`recordable_seq` is what the render sensor follows: a claim gets none, and every end
-    (delivery, failure, release, lapsed lease) gets the next number as it commits."""
+    (a delivery once its verification decided it, a failure, a release, a lapsed lease)
+    gets the next number as it commits."""
     jobs = [next(open_jobs) for _ in range(4)]
     delivered, failed, released, lapsed = jobs
     _, auth = seeded(warehouse)
@@ -226,6 +249,9 @@ def test_attempts_are_numbered_for_recording_when_they_end_never_at_the_claim(
         assert numbers(job) == [None]  # only claimed: nothing to record
         answer = api.post(f"/api/v1/jobs/{job}/{verb}", json=body, headers=auth)
         assert answer.status_code == 200, answer.text
+        if verb == "complete":
+            assert numbers(job) == [None]  # delivered, not decided yet
+            decide(api, warehouse, job)
     assert api.post(f"/api/v1/jobs/{lapsed}/assign", headers=auth).status_code == 200
     with warehouse.begin() as conn:
         conn.execute(
