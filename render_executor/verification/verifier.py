@@ -79,20 +79,12 @@ class Verdict:
         )
 
     def to_dict(self) -> dict:
+        """The report, with the windows and seeds it was made on (`veriframe verify --json`)."""
         return {
-            "verdict": "verified" if self.passed else "rejected",
+            **self.report().model_dump(mode="json"),
             "passed": self.passed,
-            "reasons": self.reasons,
             "windows": [w.model_dump() for w in self.windows],
             "seeds": list(self.seeds),
-            "crops": [asdict(s) for s in self.scores],
-            "noise_ratio": self.noise_ratio,
-            "noise_z": self.noise_z,
-            "noise_level": self.noise_level,
-            "seconds": self.seconds,
-            "cpu_seconds": self.cpu_seconds,
-            "device": self.device,
-            "blender_version": self.blender_version,
         }
 
 
