@@ -24,19 +24,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
 
 from devchain.process import DevchainProcess  # noqa: E402
 from kubonode.process import KuboProcess  # noqa: E402
-from tests.support.activity import Activity  # noqa: E402
-from tests.support.api import ApiServer, api_settings  # noqa: E402
 from tests.support.chain import Driver  # noqa: E402
-from tests.support.platform import WorkerPlatform  # noqa: E402
+from tests.support.platform import worker_platform  # noqa: E402
 from veriframe.demo import write_demo_blend  # noqa: E402
 from veriframe_core.processes import free_port  # noqa: E402
 from veriframe_core.warehouse.embedded import EmbeddedPostgres  # noqa: E402
-from veriframe_core.warehouse.engine import make_engine  # noqa: E402
-from veriframe_core.warehouse.migrate import upgrade_warehouse  # noqa: E402
 
 BARE = textwrap.dedent(
     """
@@ -75,26 +70,19 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="veriframe-bench-"))
     postgres = EmbeddedPostgres(work / "postgres")
     postgres.start()
-    postgres.ensure_database("veriframe")
-    url = postgres.url("veriframe")
-    upgrade_warehouse(url)
-    engine = make_engine(url)
-    chain_node = DevchainProcess(work / "chain", free_port(), accounts=12)
+    chain_node = DevchainProcess(work / "chain", free_port(), accounts=16)
     kubo = KuboProcess(work / "ipfs", free_port())
-    server = None
     try:
         chain = Driver(chain_node.start())
         kubo.start()
-        activity = Activity(chain)
-        activity.setup_workers()
-        server = ApiServer(api_settings(chain, api_lease_s=120), engine).start()
         blend = write_demo_blend(work / "demo.blend")
         settings = {"resolution_x": args.width, "resolution_y": args.height}
         bare, agent_per_job = [], []
-        with httpx.Client(base_url=server.url, timeout=60) as api:
-            platform = WorkerPlatform(chain, activity, engine, server, api, kubo, blend)
-            asset = platform.upload()
-            agent = platform.agent(activity.workers[0], work / "agent", heartbeat_s=None)
+        # a verifier works in the background: the agent submits a job once it is verified
+        verifier_dir = work / "verifier"
+        with worker_platform(chain, postgres, kubo, blend, verifier_dir, api_lease_s=120) as pf:
+            asset = pf.upload()
+            agent = pf.agent(pf.activity.workers[0], work / "agent", heartbeat_s=None)
             for block in range(args.rounds):
                 times = [
                     bare_render(
@@ -104,7 +92,7 @@ def main() -> None:
                 ]
                 bare.append(statistics.mean(times))
                 for _ in range(args.jobs):
-                    platform.post_job(asset, samples=args.samples, **settings)
+                    pf.post_job(asset, samples=args.samples, **settings)
                 started = time.perf_counter()
                 outcomes = agent.run(max_jobs=args.jobs)
                 agent_per_job.append((time.perf_counter() - started) / args.jobs)
@@ -120,17 +108,14 @@ def main() -> None:
                     + ")",
                     flush=True,
                 )
-        agent.close()
+            agent.close()
         b, a = statistics.median(bare), statistics.median(agent_per_job)
         print(f"\nbare Blender render, per frame (median of {args.rounds} blocks): {b:.2f} s")
         print(f"agent, per job back to back, claim to on-chain submission (median): {a:.2f} s")
         print(f"ratio {a / b:.3f} (target ≤ 1.05)")
     finally:
-        if server is not None:
-            server.stop()
         kubo.stop()
         chain_node.stop()
-        engine.dispose()
         postgres.stop()
 
 

@@ -26,20 +26,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
+from bench.harness import percentile  # noqa: E402
 from devchain.process import DevchainProcess  # noqa: E402
 from kubonode.process import KuboProcess  # noqa: E402
-from tests.support.activity import Activity  # noqa: E402
-from tests.support.api import ApiServer, api_settings, bearer, sign_in  # noqa: E402
+from tests.support.api import bearer, sign_in  # noqa: E402
 from tests.support.chain import Driver  # noqa: E402
-from tests.support.platform import VERIFIABLE, VERIFIERS, WorkerPlatform  # noqa: E402
+from tests.support.platform import VERIFIABLE, worker_platform  # noqa: E402
 from veriframe.demo import write_demo_blend  # noqa: E402
 from veriframe_core.processes import free_port  # noqa: E402
 from veriframe_core.warehouse.embedded import EmbeddedPostgres  # noqa: E402
-from veriframe_core.warehouse.engine import make_engine  # noqa: E402
-from veriframe_core.warehouse.migrate import upgrade_warehouse  # noqa: E402
 
 WAITS = sa.text(
     """
@@ -47,11 +44,6 @@ WAITS = sa.text(
     WHERE job_id = ANY(CAST(:jobs AS numeric[])) AND state IN ('verified', 'rejected')
     """
 )
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -64,34 +56,29 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="veriframe-bench-"))
     postgres = EmbeddedPostgres(work / "postgres")
     postgres.start()
-    postgres.ensure_database("veriframe")
-    url = postgres.url("veriframe")
-    upgrade_warehouse(url)
-    engine = make_engine(url)
     chain_node = DevchainProcess(work / "chain", free_port(), accounts=16)
     kubo = KuboProcess(work / "ipfs", free_port())
-    server = None
+    waits: dict[int, list[float]] = {0: [], args.silent: []}
     try:
         chain = Driver(chain_node.start())
         kubo.start()
-        activity = Activity(chain)
-        activity.setup_workers()
-        verifiers = chain.accounts[VERIFIERS]
-        settings = api_settings(
+        blend = write_demo_blend(work / "demo.blend")
+        with worker_platform(
             chain,
+            postgres,
+            kubo,
+            blend,
+            None,  # its verifier is started below, polling as `up`'s does
             api_lease_s=3600,  # the silent worker's claims stay held
             api_max_active_claims=args.silent + 1,
-            api_verifier_addresses=[hex(a.address) for a in verifiers],
-        )
-        server = ApiServer(settings, engine).start()
-        blend = write_demo_blend(work / "demo.blend")
-        waits: dict[int, list[float]] = {0: [], args.silent: []}
-        with httpx.Client(base_url=server.url, timeout=60) as api:
-            platform = WorkerPlatform(chain, activity, engine, server, api, kubo, blend, verifiers)
+        ) as platform:
+            api, engine = platform.api, platform.warehouse
             asset = platform.upload()
-            honest, silent = activity.workers[0], activity.workers[1]
+            honest, silent = platform.activity.workers[0], platform.activity.workers[1]
             silent_auth = bearer(sign_in(api, silent))
-            verifier = platform.verifier(verifiers[0], work / "verifier", worker_poll_s=args.poll)
+            verifier = platform.verifier(
+                platform.verifiers[0], work / "verifier", worker_poll_s=args.poll
+            )
             thread = threading.Thread(target=verifier.run, daemon=True)
             thread.start()
             agent = platform.agent(honest, work / "agent", heartbeat_s=None)
@@ -124,15 +111,12 @@ def main() -> None:
             thread.join(60)
         for held, found in waits.items():
             print(
-                f"{held:>2} silent claims: delivery to verdict p50 {percentile(found, 0.5):.2f} s, "
-                f"p95 {percentile(found, 0.95):.2f} s over {len(found)} jobs (target p50 ≤ 10 s)"
+                f"{held:>2} silent claims: delivery to verdict p50 {percentile(found, 50):.2f} s, "
+                f"p95 {percentile(found, 95):.2f} s over {len(found)} jobs (target p50 ≤ 10 s)"
             )
     finally:
-        if server is not None:
-            server.stop()
         kubo.stop()
         chain_node.stop()
-        engine.dispose()
         postgres.stop()
 
 

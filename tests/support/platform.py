@@ -173,7 +173,7 @@ def worker_platform(
     """The platform on `chain`: registered workers (all but the last verified), a warehouse
     ingested from it and the API over it, which takes `VERIFIERS` for the operator's
     verifiers; one of them verifies in the background (its scratch in `verifier_dir`) unless
-    that is None. `api_changes` change the API's settings."""
+    that is None. `api_changes` change the API's settings (its lease and verifiers too)."""
     activity = Activity(chain)
     activity.setup_workers()
     warehouse = fresh_warehouse(embedded_pg)
@@ -181,9 +181,11 @@ def worker_platform(
     verifiers = chain.accounts[VERIFIERS]
     settings = api_settings(
         chain,
-        api_lease_s=30,
-        api_verifier_addresses=[hex(a.address) for a in verifiers],
-        **api_changes,
+        **{
+            "api_lease_s": 30,
+            "api_verifier_addresses": [hex(a.address) for a in verifiers],
+            **api_changes,
+        },
     )
     server = ApiServer(settings, warehouse).start()
     try:
