@@ -281,8 +281,8 @@ def _scale_z(
     these scales: too little within the squares, too much between them. White variance
     (rounding, floor) splits as white noise does: three quarters within, a quarter between."""
     found = []
-    for part, share, side in ((0, 0.75, block), (1, 0.25, max(block // 2, 1))):
-        d, n = _split(deviation)[part], _split(noise)[part]
+    parts = zip(_split(deviation), _split(noise), strict=True)
+    for (d, n), share, side in zip(parts, (0.75, 0.25), (block, max(block // 2, 1)), strict=True):
         x = _block_sums(d**2 + share * floor * LEVEL**2, side)
         y = _block_sums(0.75 * n**2 + share * (rounding + floor) * LEVEL**2, side)
         found.append(ratio_z(x, y)[1])
