@@ -128,6 +128,10 @@ def test_a_delivery_is_verified_before_it_counts(
     after = api.get(f"/api/v1/jobs/{job}").json()
     assert after["claim"]["state"] == "verified" and after["verification"]["state"] == "verified"
     assert api.get(f"/api/v1/verifications/{vid}").json() == after["verification"]
+    assert "not found" in error(api.get("/api/v1/verifications/999999999"), 404)
+    assert "not found" in error(
+        api.post("/api/v1/verifications/999999999/release", headers=verifier), 404
+    )
     again = api.post(
         f"/api/v1/verifications/{vid}/report",
         json={**REPORT, "verdict": "rejected", "reasons": ["late"]},
