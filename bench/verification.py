@@ -170,11 +170,12 @@ def fit(trials: list[Trial], thresholds: Thresholds, margin: float) -> Threshold
     (infinite), raised by `margin`. The effect-size gates (`noise_effect`,
     `bias_effect_levels`) stay as given: they say which effect is ever worth a reason."""
     honest = [t for t in trials if t.honest]
-    names = [n for n in judge_thresholds(thresholds) if n.endswith("_z_max")]
+    names = [n for n in judge_thresholds(thresholds) if n.endswith("_max")]
     opened = dataclasses.replace(thresholds, **dict.fromkeys(names, math.inf))
     fitted = {}
     for name in names:
-        edge = tightest(opened, name, honest, around=getattr(thresholds, name))
+        given = getattr(thresholds, name)
+        edge = tightest(opened, name, honest, around=given if math.isfinite(given) else 2.0)
         fitted[name] = edge * (1 + margin)
         print(f"fit: {name}: no honest reject from {edge:.3f}; with margin {fitted[name]:.3f}")
     return dataclasses.replace(thresholds, **fitted)

@@ -53,6 +53,8 @@ class Thresholds:
     coarse_z_max: float = 3.9  # the crops' coarse_z together
     bias_z_max: float = 5.2
     bias_effect_levels: float = 0.5  # a mean shift below this is never a reason
+    crop_ratio_max: float = 4.9  # a crop's noise_ratio, whatever its z
+    ratio_max: float = 1.5  # the crops' noise_ratio together, whatever their z
     floor_levels2: float = 2.0
 
 
@@ -60,7 +62,13 @@ DEFAULT_THRESHOLDS = Thresholds()
 """Fitted on the labelled set's five scenes rendered without a denoiser (no honest trial of
 2,000 rejected, each bound 10 % beyond the honest extreme): bench/README.md."""
 DENOISED_THRESHOLDS = Thresholds(
-    noise_z_max=13.4, crop_z_max=18.2, smooth_z_max=4.1, coarse_z_max=13.3, bias_z_max=47.2
+    noise_z_max=8.0,
+    crop_z_max=16.0,
+    smooth_z_max=3.8,
+    coarse_z_max=9.5,
+    bias_z_max=39.8,
+    crop_ratio_max=5.0,
+    ratio_max=1.8,
 )
 """For frames a denoiser (or compositor) made: its residual is smooth over more than the
 blocks the standard errors are taken over, so honest crops drift further. Fitted the same
@@ -181,7 +189,7 @@ def judge(scores: Sequence[CropScore], thresholds: Thresholds = DEFAULT_THRESHOL
     for i, score in enumerate(scores):
         reasons += _noise_reasons(
             f"crop {i}", score.noise_ratio, score.noise_z, thresholds.crop_z_max, thresholds
-        )
+        ) or _ratio_reasons(f"crop {i}", score.noise_ratio, thresholds.crop_ratio_max)
         if (
             score.bias_z > thresholds.bias_z_max
             and abs(score.bias_levels) > thresholds.bias_effect_levels
@@ -201,7 +209,7 @@ def judge(scores: Sequence[CropScore], thresholds: Thresholds = DEFAULT_THRESHOL
     if not reasons and len(noisy) > 1:
         reasons += _noise_reasons(
             "the crops together", ratio, z, thresholds.noise_z_max, thresholds
-        )
+        ) or _ratio_reasons("the crops together", ratio, thresholds.ratio_max)
     if -fine > thresholds.smooth_z_max:
         reasons.append(
             f"the crops together: too little noise between neighbouring pixels, {-fine:.1f} "
@@ -240,6 +248,15 @@ def _noise_reasons(
     return [
         f"{where}: {ratio:.2f}× the noise an honest render has there, "
         f"{abs(z):.1f} standard errors off (at most {z_max:g}): {why}"
+    ]
+
+
+def _ratio_reasons(where: str, ratio: float, ratio_max: float) -> list[str]:
+    if ratio <= ratio_max:
+        return []
+    return [
+        f"{where}: {ratio:.2f}× the noise an honest render has there (at most {ratio_max:g}): "
+        "other content or fewer samples"
     ]
 
 

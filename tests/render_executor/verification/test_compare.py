@@ -124,3 +124,15 @@ def test_a_cheat_spread_thinly_over_all_crops_is_caught_together(scene):
 def test_crops_of_other_shapes_are_an_error():
     with pytest.raises(ValueError, match="shapes differ"):
         score_crop(np.zeros((8, 8, 3)), np.zeros((8, 8, 3)), np.zeros((8, 9, 3)))
+
+
+def test_far_more_noise_than_honest_is_a_reason_however_uncertain_the_z(scene):
+    """The ratio bounds hold where the z bounds are wide (a denoiser's correlated noise)."""
+    rng, truth = scene
+    z_open = Thresholds(crop_z_max=np.inf, noise_z_max=np.inf)
+    a, b, honest = renders(rng, truth, 0.03, 3)
+    (other,) = renders(rng, truth, 0.03 * 3, 1)  # (9 + 0.5) / 1.5 σ²: about 6.3×
+    assert judge([score_crop(honest, a, b)], z_open).passed
+    verdict = judge([score_crop(other, a, b)], z_open)
+    assert not verdict.passed
+    assert f"at most {z_open.crop_ratio_max:g}" in verdict.reasons[0]
