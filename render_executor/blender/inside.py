@@ -154,6 +154,8 @@ def _apply(bpy, scene, spec: dict) -> str:
         scene.cycles.use_adaptive_sampling = False
         if spec.get("threads"):
             render.threads_mode, render.threads = "FIXED", spec["threads"]
+        if spec.get("denoise") is not None:
+            scene.cycles.use_denoising = spec["denoise"]
     elif engine in EEVEE_NAMES:
         scene.eevee.taa_render_samples = spec["samples"]
         device = "GPU"

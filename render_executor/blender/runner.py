@@ -73,6 +73,7 @@ class RenderJob:
     output_format: str = "PNG"
     device: str = "AUTO"  # AUTO (OptiX > CUDA > HIP > oneAPI > Metal > CPU), CPU or a backend
     threads: int | None = None  # None: Blender's own choice (all cores)
+    denoise: bool | None = None  # Cycles' denoiser on or off; None: as the scene has it
 
 
 @dataclass(frozen=True)
@@ -316,6 +317,7 @@ def _settings(job: RenderJob) -> dict:
         "format": job.output_format,
         "device": job.device,
         "threads": job.threads,
+        "denoise": job.denoise,
     }
 
 

@@ -44,6 +44,7 @@ FORGERIES: dict[str, Callable[[Render, RenderJob, Path], RenderResult]] = {
     "flat": _edit(lambda frame: forgeries.flat(frame, frame)),
     "noise": _edit(lambda frame: forgeries.noise(frame, frame, seed=7, matched=True)),
     "half the samples": lambda render, job, demo: render(replace(job, samples=job.samples // 2)),
+    "1 sample, denoised": lambda render, job, demo: render(replace(job, samples=1, denoise=True)),
     "another frame": lambda render, job, demo: render(replace(job, frame=job.frame + 5)),
     "another scene": lambda render, job, demo: render(replace(job, blend=demo)),
     "another job's frame": lambda render, job, demo: render(replace(job, frame=1, samples=32)),
