@@ -1,5 +1,6 @@
 """What verifying a frame costs against rendering it: Blender's CPU seconds for the crops
-(both seeds, one process, the scene loaded once) over those of the render it checks.
+(both seeds, and the preview that places the guided ones; one process, the scene loaded
+once) over those of the render it checks.
 
 Target (issue "Verified frames"): ≤ 5 % of a 1920×1080 render of at least a minute. The
 render and its verification alternate, `--rounds` times, so the machine's drift falls on
@@ -52,8 +53,9 @@ def main() -> None:
             print(
                 f"round {round_ + 1}: render {rendered.cpu_seconds:.1f} CPU-s "
                 f"({rendered.wall_seconds:.1f} s), verification {verdict.cpu_seconds:.2f} CPU-s "
-                f"({verdict.seconds:.1f} s, {len(drawn.windows)} crops of "
-                f"{drawn.windows[0].width} px), {'verified' if verdict.passed else 'REJECTED'}",
+                f"({verdict.seconds:.1f} s, {len(verdict.scores)} crops of "
+                f"{drawn.windows[0].width} px, {len(verdict.guided)} guided), "
+                f"{'verified' if verdict.passed else 'REJECTED'}",
                 flush=True,
             )
     render, verify = statistics.median(renders), statistics.median(verifications)

@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from bench.verification_set import Frame, LabelledSet
+from render_executor.blender.inside import guided_windows
 from render_executor.verification.compare import (
     BLOCK,
     DEFAULT_THRESHOLDS,
@@ -44,6 +45,7 @@ class Reference:
 
     a: np.ndarray
     b: np.ndarray
+    preview: np.ndarray  # the verifier's cheap render of the whole frame
     rounding_levels2: float | np.ndarray  # the delivery's 8-bit rounding after dither
     block: int  # BLOCK when the denoiser mixes neighbours, as the verifier has
 
@@ -78,10 +80,13 @@ def references(labelled: LabelledSet, scenes: Iterable[str]) -> dict[str, Refere
     (`compare.rounding_variance`: per value, from its fractional level in their mean)."""
     found = {}
     for scene in scenes:
-        a, b = (np.clip(np.load(labelled.reference(scene, w))[..., :3], 0, 1) for w in "ab")
+        a, b, preview = (
+            np.clip(np.load(labelled.reference(scene, w))[..., :3], 0, 1)
+            for w in ("a", "b", "preview")
+        )
         facts = labelled.facts(scene)
         rounding = rounding_variance((a + b) / 2, facts["dither"])
-        found[scene] = Reference(a, b, rounding, BLOCK if facts["denoise"] else 1)
+        found[scene] = Reference(a, b, preview, rounding, BLOCK if facts["denoise"] else 1)
     return found
 
 
@@ -115,7 +120,7 @@ def score_frames(
     root: Path,
 ) -> list[Trial]:
     """Every frame scored on its window draws (seeded by its path and the draw, so a rerun
-    draws the same windows)."""
+    draws the same windows) and the windows the verifier would place with its preview."""
     floor = Thresholds().floor_levels2
     trials = []
     for frame in frames:
@@ -124,7 +129,16 @@ def score_frames(
         height, width = ref.a.shape[:2]
         key = zlib.crc32(str(frame.path.relative_to(root)).encode())
         for n in range(honest_draws if frame.kind == "honest" else draws):
-            windows = draw(width, height, crops, share, Random(key * 1000 + n)).windows
+            drawn = draw(width, height, crops, share, Random(key * 1000 + n)).windows
+            taken = [(w.x, w.y, w.width, w.height) for w in drawn]
+            side, count = drawn[0].width, len(drawn)
+            windows = [
+                *drawn,
+                *(
+                    Window(x=x, y=y, width=w, height=h)
+                    for x, y, w, h in guided_windows(delivered, ref.preview, side, count, taken)
+                ),
+            ]
             cuts = [(cut(delivered, w), cut(ref.a, w), cut(ref.b, w)) for w in windows]
             roundings = [_at(ref.rounding_levels2, w) for w in windows]
             scores = tuple(

@@ -23,10 +23,17 @@ from functools import partial
 from pathlib import Path
 
 from bench.verification_scenes import HEIGHT, SCENE_FRAME, SCENES, WIDTH
+from render_executor.blender.inside import PREVIEW_PERCENTAGE, PREVIEW_SAMPLES_DIVISOR
 from tests.support import forgeries
 
 SCRIPT = Path(__file__).with_name("verification_scenes.py")
 REFERENCE_SEEDS = {"a": 1, "b": 2}
+PREVIEW = {  # the verifier's preview of the whole frame, which places its guided windows
+    "seed": 3,
+    "resolution_percentage": PREVIEW_PERCENTAGE,
+    "samples_factor": 1 / PREVIEW_SAMPLES_DIVISOR,
+    "display_values": True,
+}
 HONEST_SEED, FORGED_SEED = 1000, 5000
 SIZE = (WIDTH, HEIGHT)
 
@@ -118,6 +125,7 @@ class LabelledSet:
             {"out": str(self.reference(scene, which)), "seed": seed, "display_values": True}
             for which, seed in REFERENCE_SEEDS.items()
         ]
+        jobs.append({"out": str(self.reference(scene, "preview"))} | PREVIEW)
         jobs += [self._honest_job(scene, i) for i in range(self.honest)]
         for kind, strengths in forgeries.RENDER_FORGERIES.items():
             for strength, change in strengths.items():

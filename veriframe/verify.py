@@ -117,12 +117,13 @@ def _print(verdict) -> None:
         f"{verdict.seconds:.1f} s ({verdict.cpu_seconds:.1f} CPU-s, {verdict.device}, "
         f"Blender {verdict.blender_version})"
     )
-    print(" crop  window (x,y w×h)      noise   ratio      z   bias")
-    for i, (window, score) in enumerate(zip(verdict.windows, verdict.scores, strict=False)):
+    print(" crop  window (x,y w×h)      noise   ratio      z   bias  placed")
+    placed = [(w, "drawn") for w in verdict.windows] + [(w, "guided") for w in verdict.guided]
+    for i, ((window, how), score) in enumerate(zip(placed, verdict.scores, strict=False)):
         print(
             f"{i:>5}  {window.x:>4},{window.y:<4} {window.width:>4}×{window.height:<4}  "
             f"{score.noise_level:6.2f} {score.noise_ratio:7.3f} {score.noise_z:+6.1f} "
-            f"{score.bias_levels:+6.2f}"
+            f"{score.bias_levels:+6.2f}  {how}"
         )
     for reason in verdict.reasons:
         print(f"  - {reason}")

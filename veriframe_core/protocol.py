@@ -427,6 +427,12 @@ class VerificationReport(BaseModel):
     comparison_cid: ResultCid | None = Field(
         None, description="an image of each crop as delivered beside the verifier's render"
     )
+    guided: list[Window] = Field(
+        default_factory=list,
+        max_length=128,
+        description="windows the verifier placed itself, where a preview of the whole frame "
+        "disagreed most with the delivery; `crops` scores the drawn windows, then these",
+    )
 
     @model_validator(mode="after")
     def _verdict_has_reasons(self) -> VerificationReport:

@@ -366,7 +366,11 @@ class Settings(WorkerSettings):
         description="Rejected deliveries after which a worker may claim no more jobs.",
     )
     verification_crops: int = Field(
-        8, ge=1, le=64, description="Crop windows re-rendered to verify a delivered frame."
+        12,
+        ge=1,
+        le=64,
+        description="Crop windows re-rendered to verify a delivered frame: half drawn at "
+        "random, half placed by the verifier where its preview of the frame disagrees most.",
     )
     verification_share: float = Field(
         0.02,

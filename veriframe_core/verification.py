@@ -6,9 +6,11 @@ system's CSPRNG (`secrets`), so no worker can render well only where it will be 
 Windows are squares of a fixed share of the frame each (a few percent of it together), at
 least `MIN_SIDE` pixels so a crop holds enough pixels to measure noise on, with sides a
 multiple of the comparison's 8-pixel blocks, and never overlapping (a small frame gets
-fewer). Seeds are the
-verifier's own two Cycles seeds: its two renders of a window differ only by Monte Carlo
-noise, which is how it knows how much noise an honest frame has there.
+fewer). Of K windows, half are drawn here; the verifier places as many again where a cheap
+preview of the whole frame disagrees most with the delivery
+(`render_executor.verification.verifier`). Seeds are the verifier's own two Cycles seeds:
+its two renders of a window differ only by Monte Carlo noise, which is how it knows how
+much noise an honest frame has there.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from random import Random
 
 from pydantic import BaseModel, Field
 
-DEFAULT_CROPS = 8
+DEFAULT_CROPS = 12
 DEFAULT_SHARE = 0.02
 """The frame's share the windows cover together (before any overlap)."""
 MIN_SIDE = 32
@@ -61,10 +63,11 @@ def draw(
     share: float = DEFAULT_SHARE,
     rng: Random | None = None,
 ) -> Draw:
-    """Up to `count` windows of a `width` × `height` frame that do not overlap, and two
-    distinct seeds, from `rng` (the CSPRNG unless a test passes a seeded one). The windows
-    are cells of a grid laid at a random offset; a frame with fewer cells than `count` gets
-    one window per cell (overlapping windows would count the same pixels twice)."""
+    """The drawn half of `count` windows of a `width` × `height` frame (`count` − `count`
+    // 2 of them, sized for `count`; the verifier places the rest), which do not overlap,
+    and two distinct seeds, from `rng` (the CSPRNG unless a test passes a seeded one). The
+    windows are cells of a grid laid at a random offset; a frame with fewer cells gets one
+    window per cell (overlapping windows would count the same pixels twice)."""
     if count < 1:
         raise ValueError("at least one crop window")
     if not 0 < share <= 1:
@@ -73,7 +76,7 @@ def draw(
     side = window_side(width, height, count, share)
     columns, rows = width // side, height // side
     left, top = rng.randrange(width - columns * side + 1), rng.randrange(height - rows * side + 1)
-    cells = rng.sample(range(columns * rows), min(count, columns * rows))
+    cells = rng.sample(range(columns * rows), min(count - count // 2, columns * rows))
     windows = tuple(
         Window(x=left + c % columns * side, y=top + c // columns * side, width=side, height=side)
         for c in sorted(cells)

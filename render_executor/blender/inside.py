@@ -1,6 +1,7 @@
 """The script Blender runs: `-- SPEC.json`, whose `mode` says what for: a job's render, a
 verifier's crop renders, a description of the file's own settings, or a probe of this
-Blender. Standard library and bpy only.
+Blender. Standard library and bpy only (and numpy, which Blender bundles, where a verifier
+places its guided windows).
 
 Nothing in the file runs: the file is opened with script auto-execution off (no registered
 text blocks, so no handlers or add-ons of its own), every handler list is emptied after the
@@ -189,7 +190,10 @@ def render_crops(spec: dict) -> dict:
     when the denoiser or compositor looks at neighbours, so that what they do at its edge
     is what they do inside a full frame). Each window's display values are written before
     any 8-bit rounding or dither (a 16-bit PNG, read back as floats), as raw float32 RGBA
-    rows from the top: the comparison models the delivery's rounding itself."""
+    rows from the top: the comparison models the delivery's rounding itself.
+
+    With a `guide`, windows of its own are placed first where a cheap preview of the whole
+    frame disagrees most with the delivered frame (`guided_windows`), and rendered too."""
     import bpy
 
     disarmed = _open(bpy, spec["blend"])
@@ -197,6 +201,14 @@ def render_crops(spec: dict) -> dict:
     device = _apply(bpy, scene, spec)
     render = scene.render
     render.use_persistent_data = True
+    crops, guided = list(spec["crops"]), []
+    if spec.get("guide"):
+        guided = _guide(bpy, scene, spec["guide"], spec["crops"])
+        crops += [
+            {**window, "seed": seed, "output": f"{spec['guide']['output']}-{i}-{n}.rgba32f"}
+            for i, window in enumerate(guided)
+            for n, seed in enumerate(spec["guide"]["seeds"])
+        ]
     render.use_border, render.use_crop_to_border = True, True
     render.image_settings.file_format = "PNG"
     render.image_settings.color_mode = "RGBA"
@@ -206,7 +218,7 @@ def render_crops(spec: dict) -> dict:
     if scene.render.engine == "CYCLES":
         scene.cycles.use_animated_seed = False
     started = time.perf_counter()
-    for crop in spec["crops"]:
+    for crop in crops:
         left, top = max(crop["x"] - margin, 0), max(crop["y"] - margin, 0)
         right = min(crop["x"] + crop["width"] + margin, width)
         bottom = min(crop["y"] + crop["height"] + margin, height)
@@ -226,8 +238,86 @@ def render_crops(spec: dict) -> dict:
         "blender_version": bpy.app.version_string,
         "margin": margin,
         "dither": render.dither_intensity,
+        "guided": guided,
         **disarmed,
     }
+
+
+PREVIEW_PERCENTAGE = 25
+PREVIEW_SAMPLES_DIVISOR = 16
+"""The guide's preview: a quarter of the frame's width and height at a sixteenth of its
+samples, 1/256 of the render's cost."""
+
+
+def _guide(bpy, scene, guide: dict, drawn: list[dict]) -> list[dict]:
+    """Windows of `guide["side"]` placed where the preview (rendered at the guide's first
+    seed) and the delivered frame disagree most, clear of the drawn windows and each other."""
+    render = scene.render
+    render.resolution_percentage = PREVIEW_PERCENTAGE
+    samples = scene.cycles.samples
+    scene.cycles.samples = max(1, samples // PREVIEW_SAMPLES_DIVISOR)
+    scene.cycles.seed = guide["seeds"][0]
+    render.image_settings.file_format = "PNG"
+    render.image_settings.color_depth = "16"
+    render.filepath = guide["output"] + "-preview.png"
+    bpy.ops.render.render(write_still=True)
+    render.resolution_percentage, scene.cycles.samples = 100, samples
+    preview, delivered = _pixels(bpy, render.filepath), _pixels(bpy, guide["frame"])
+    taken = [(c["x"], c["y"], c["width"], c["height"]) for c in drawn]
+    found = guided_windows(delivered, preview, guide["side"], guide["count"], taken)
+    return [{"x": x, "y": y, "width": w, "height": h} for x, y, w, h in found]
+
+
+def _pixels(bpy, path: str):
+    """An image file's RGB values as stored (H × W × 3 floats, rows from the top)."""
+    import numpy as np
+
+    image = bpy.data.images.load(path)
+    image.colorspace_settings.name = "Non-Color"
+    width, height = image.size
+    values = np.empty(width * height * 4, dtype=np.float32)
+    image.pixels.foreach_get(values)
+    bpy.data.images.remove(image)
+    return values.reshape(height, width, 4)[::-1, :, :3]
+
+
+def guided_windows(delivered, preview, side: int, count: int, taken: list, step: int = 8) -> list:
+    """Up to `count` windows (x, y, side, side), at multiples of `step`, where the delivered
+    frame averaged down to the preview's size differs most from the preview: a look at the
+    whole frame, for 1/256 of a render, at where other content, a shift or a replayed frame
+    would show. Greedy, the largest summed squared difference first, none overlapping
+    another or `taken`. Averaged over each preview pixel's block, the delivery's own noise
+    (which the crops judge) weighs little in where they go."""
+    import numpy as np
+
+    height, width = delivered.shape[:2]
+    rows = np.arange(height) * preview.shape[0] // height  # each pixel's preview row/column
+    columns = np.arange(width) * preview.shape[1] // width
+    starts_y = np.searchsorted(rows, np.arange(preview.shape[0]))
+    starts_x = np.searchsorted(columns, np.arange(preview.shape[1]))
+    sums = np.add.reduceat(np.add.reduceat(delivered, starts_y, 0), starts_x, 1)
+    counts = np.outer(np.diff(np.append(starts_y, height)), np.diff(np.append(starts_x, width)))
+    disagreement = ((sums / counts[..., None] - preview) ** 2).sum(axis=2)
+    integral = np.pad(disagreement[rows][:, columns].cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    ys = np.arange(0, height - side + 1, step)[:, None]
+    xs = np.arange(0, width - side + 1, step)[None, :]
+    score = (
+        integral[ys + side, xs + side] - integral[ys, xs + side]
+        - integral[ys + side, xs] + integral[ys, xs]
+    )  # fmt: skip
+    free = np.ones(score.shape, dtype=bool)
+
+    def clear(x: int, y: int, w: int, h: int) -> None:
+        free[(ys < y + h) & (ys + side > y) & (xs < x + w) & (xs + side > x)] = False
+
+    for window in taken:
+        clear(*window)
+    found = []
+    while len(found) < count and free.any():
+        best = np.unravel_index(np.argmax(np.where(free, score, -np.inf)), score.shape)
+        found.append((int(xs[0, best[1]]), int(ys[best[0], 0]), side, side))
+        clear(*found[-1])
+    return found
 
 
 def _display_values(bpy, path: str, size: tuple[int, int]) -> list:

@@ -91,8 +91,20 @@ class CropRender:
 
 
 @dataclass(frozen=True)
+class CropGuide:
+    """Windows a verifier places itself, where a cheap preview of the whole frame disagrees
+    most with the delivered `frame` (`inside.guided_windows`), each rendered at both seeds."""
+
+    frame: Path
+    count: int
+    side: int
+    seeds: tuple[int, int]
+
+
+@dataclass(frozen=True)
 class CropsResult:
-    images: list[Path]  # one per crop, in order: its window as float32 RGBA rows from the top
+    images: list[Path]  # one per crop, then per guided window and seed: float32 RGBA rows
+    guided: list[Window]  # the windows the guide placed, in order
     render_seconds: float
     wall_seconds: float
     cpu_seconds: float
@@ -213,29 +225,39 @@ class BlenderRunner:
         margin: int = 0,
         limits: RenderLimits = RenderLimits(),
         cancel: Cancel | None = None,
+        guide: CropGuide | None = None,
     ) -> CropsResult:
         """Each crop's window of `job`'s frame at the crop's seed, in one Blender process
         (`inside.render_crops`; `margin` pixels around each window rendered too when the
-        scene's denoiser or compositor needs them): the windows' display values before
-        rounding, as float32 RGBA files (`read_crop`). Setting `cancel` stops it."""
+        scene's denoiser or compositor needs them), and the `guide`'s windows: the windows'
+        display values before rounding, as float32 RGBA files. Setting `cancel` stops it."""
         outputs = [scratch / f"crop-{i}.rgba32f" for i in range(len(crops))]
+        spec = {
+            "mode": "crops",
+            **_settings(job),
+            "margin": margin,
+            "crops": [
+                {**crop.window.model_dump(), "seed": crop.seed, "output": str(output)}
+                for crop, output in zip(crops, outputs, strict=True)
+            ],
+        }
+        if guide:
+            spec["guide"] = {
+                "frame": str(guide.frame.resolve()),
+                "count": guide.count,
+                "side": guide.side,
+                "seeds": list(guide.seeds),
+                "output": str(scratch / "guided"),
+            }
         started = time.perf_counter()
-        done = self._run(
-            {
-                "mode": "crops",
-                **_settings(job),
-                "margin": margin,
-                "crops": [
-                    {**crop.window.model_dump(), "seed": crop.seed, "output": str(output)}
-                    for crop, output in zip(crops, outputs, strict=True)
-                ],
-            },
-            scratch,
-            limits,
-            cancel=cancel,
-        )
+        done = self._run(spec, scratch, limits, cancel=cancel)
+        guided = [Window(**w) for w in done.report.get("guided", [])]
+        outputs += [
+            scratch / f"guided-{i}-{n}.rgba32f" for i in range(len(guided)) for n in range(2)
+        ]
         return CropsResult(
             images=outputs,
+            guided=guided,
             render_seconds=done.report["render_seconds"],
             wall_seconds=time.perf_counter() - started,
             cpu_seconds=done.cpu_seconds,

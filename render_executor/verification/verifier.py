@@ -2,16 +2,20 @@
 `veriframe verify` run.
 
 The windows and seeds are given (drawn by the platform once the delivery was fixed, or by
-`veriframe_core.verification.draw` for a local check), so verifying the same delivery again
-renders the same pixels and reaches the same verdict: Cycles' noise at a seed depends on
-the pixel, not on the tiles, threads or border.
+`veriframe_core.verification.draw` for a local check), and as many windows again are placed
+by the verifier where a cheap preview of the whole frame disagrees most with the delivery
+(`inside.guided_windows`): the drawn ones keep every part of the frame at risk, the guided
+ones find a change that is local (another frame of a nearly static shot, a replayed frame, a
+small shift). Verifying the same delivery again renders the same pixels and reaches the
+same verdict: Cycles' noise at a seed depends on the pixel, not on the tiles, threads or
+border, and the preview is rendered at the first seed.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +24,7 @@ from PIL import Image, UnidentifiedImageError
 from render_executor.blender.runner import (
     BlenderRunner,
     Cancel,
+    CropGuide,
     CropRender,
     RenderJob,
     RenderLimits,
@@ -51,9 +56,9 @@ class Verdict:
 
     passed: bool
     reasons: list[str]
-    windows: list[Window]
+    windows: list[Window]  # drawn
     seeds: tuple[int, int]
-    scores: list[CropScore]
+    scores: list[CropScore]  # the drawn windows', then the guided ones'
     noise_ratio: float  # the crops together
     noise_z: float
     noise_level: float  # median of the crops' reference noise, 8-bit levels
@@ -62,6 +67,7 @@ class Verdict:
     device: str
     blender_version: str
     comparison: Path | None = None  # each crop as delivered beside the verifier's (PNG)
+    guided: list[Window] = field(default_factory=list)  # placed by the verifier
 
     def report(self) -> VerificationReport:
         """The verdict as a verifier reports it to the API."""
@@ -76,6 +82,7 @@ class Verdict:
             cpu_seconds=self.cpu_seconds,
             device=self.device,
             blender_version=self.blender_version,
+            guided=self.guided,
         )
 
     def to_dict(self) -> dict:
@@ -137,12 +144,15 @@ def verify_frame(
         if not window.fits(width, height):
             raise ValueError(f"window {window} is outside the {width}×{height} frame")
     crops = [CropRender(w, seed) for w in windows for seed in seeds]
-    rendered = runner.render_crops(job, crops, scratch, MARGIN, limits or RenderLimits(), cancel)
+    guide = CropGuide(delivered, len(windows), windows[0].width, seeds) if windows else None
+    rendered = runner.render_crops(
+        job, crops, scratch, MARGIN, limits or RenderLimits(), cancel, guide
+    )
     denoised = rendered.margin > 0  # a denoiser or compositor mixed neighbouring pixels
     if thresholds is None:
         thresholds = DENOISED_THRESHOLDS if denoised else DEFAULT_THRESHOLDS
     scores, rows = [], []
-    for i, window in enumerate(windows):
+    for i, window in enumerate([*windows, *rendered.guided]):
         first, second = (_read_crop(p, window) for p in rendered.images[2 * i : 2 * i + 2])
         rows.append((_cut(frame, window), first))
         scores.append(
@@ -172,6 +182,7 @@ def verify_frame(
         device=rendered.device,
         blender_version=rendered.blender_version,
         comparison=comparison,
+        guided=rendered.guided,
     )
 
 

@@ -75,7 +75,8 @@ def test_an_honest_delivery_is_verified_then_submitted_on_chain(
     assert chain.view(chain.registry, "get_job_worker", job_id) == worker.address
     found = verification(platform, job_id)
     assert found.verifier_address == normalize_address(verifier_account.address)
-    assert found.result_cid == outcome.result_cid and len(found.report.crops) == 8
+    assert found.result_cid == outcome.result_cid
+    assert len(found.report.crops) == len(found.windows) + len(found.report.guided) == 12
     assert attempt_states(platform, job_id) == ["verified"]
     logged = platform.logged(job_id)
     assert any("was verified" in line for line in logged)

@@ -8,11 +8,11 @@ from veriframe_core.verification import BLOCK, MIN_SIDE, draw, window_side
 
 
 @pytest.mark.parametrize("size", [(1920, 1080), (320, 240), (64, 40), (4096, 2160)])
-def test_windows_lie_inside_the_frame_and_cover_about_the_share(size):
+def test_half_the_windows_are_drawn_inside_the_frame_sized_for_the_share(size):
     width, height = size
     drawn = draw(width, height, count=8, share=0.02, rng=Random(1))
     side = drawn.windows[0].width
-    assert len(drawn.windows) == min(8, (width // side) * (height // side))
+    assert len(drawn.windows) == min(4, (width // side) * (height // side))  # the verifier: 4
     assert all(w.fits(width, height) for w in drawn.windows)
     for i, a in enumerate(drawn.windows):  # no pixel in two windows
         for b in drawn.windows[i + 1 :]:
@@ -32,7 +32,8 @@ def test_windows_lie_inside_the_frame_and_cover_about_the_share(size):
 def test_tiny_frames_still_get_windows_of_min_side_but_fewer():
     assert window_side(320, 240, 8, 0.02) == MIN_SIDE
     assert window_side(20, 10, 8, 0.02) == 10  # never larger than the frame
-    assert len(draw(64, 48, rng=Random(2)).windows) == 2  # two 32-px cells fit
+    assert len(draw(64, 48, count=8, rng=Random(2)).windows) == 2  # two 32-px cells fit
+    assert len(draw(640, 480, count=1, rng=Random(2)).windows) == 1  # and one guided
 
 
 def test_seeds_are_two_distinct_cycles_seeds_and_the_draw_is_not_predictable():

@@ -11,8 +11,9 @@ import pytest
 from PIL import Image
 
 from render_executor.blender.runner import BlenderRunner, RenderJob
+from render_executor.verification.compare import judge
 from render_executor.verification.verifier import FrameUnreadable, verify_frame
-from veriframe_core.verification import draw
+from veriframe_core.verification import Window, draw
 
 SIZE = (320, 240)
 SAMPLES = 16
@@ -53,10 +54,41 @@ def verify(job, frame, tmp_path, seed=3):
 def test_an_honest_frame_rendered_at_another_seed_is_verified(job, frames, honest, tmp_path):
     verdict = verify(job, frames[honest], tmp_path)
     assert verdict.passed, verdict.reasons
-    assert len(verdict.scores) == len(verdict.windows) == 8
+    assert len(verdict.windows) == len(verdict.guided) == 6  # drawn, placed by the verifier
+    assert len(verdict.scores) == 12
+    assert not any(overlap(g, w) for g in verdict.guided for w in verdict.windows)
     assert verdict.cpu_seconds > 0 and verdict.blender_version
     with Image.open(verdict.comparison) as sheet:  # each crop beside the verifier's, ×2
-        assert sheet.size == (2 * 64 + 4, 8 * (64 + 4))
+        assert sheet.size == (2 * 64 + 4, 12 * (64 + 4))
+
+
+def overlap(a: Window, b: Window) -> bool:
+    return (
+        a.x < b.x + b.width
+        and b.x < a.x + a.width
+        and a.y < b.y + b.height
+        and b.y < a.y + a.height
+    )
+
+
+def test_a_local_change_the_drawn_windows_miss_is_found_by_the_guided_ones(job, frames, tmp_path):
+    """Another frame of a nearly static shot differs in one place: the verifier's preview
+    of the whole frame shows where, and its own windows go there."""
+    drawn = draw(*SIZE, rng=Random(3))
+    patch = next(  # a 48-px square no drawn window touches
+        Window(x=x, y=y, width=48, height=48)
+        for y in range(0, SIZE[1] - 48, 8)
+        for x in range(0, SIZE[0] - 48, 8)
+        if not any(overlap(Window(x=x, y=y, width=48, height=48), w) for w in drawn.windows)
+    )
+    box = (patch.x, patch.y, patch.x + 48, patch.y + 48)
+    with Image.open(frames["honest"]) as honest, Image.open(frames["shifted"]) as shifted:
+        honest.paste(shifted.crop(box), box[:2])
+        honest.save(tmp_path / "local.png")
+    verdict = verify(job, tmp_path / "local.png", tmp_path / "verify")
+    assert not verdict.passed
+    assert any(overlap(patch, g) for g in verdict.guided)
+    assert judge(verdict.scores[: len(drawn.windows)]).passed  # the drawn ones alone: missed
 
 
 @pytest.mark.parametrize("forgery", ["one_sample", "flat", "shifted"])
@@ -98,14 +130,14 @@ def test_the_command_exits_0_when_verified_1_when_rejected(demo_scene, frames, t
     sheet = tmp_path / "comparison.png"
     verified = veriframe_verify(demo_scene, frames["honest"])
     assert verified.returncode == 0, verified.stdout + verified.stderr
-    assert verified.stdout.startswith("VERIFIED: 8 crops")
+    assert verified.stdout.startswith("VERIFIED: 12 crops")
     rejected = veriframe_verify(  # windows drawn at random: a forgery that shows anywhere
         demo_scene, frames["flat"], "--crops", "4", "--json", "--comparison", sheet
     )
     assert rejected.returncode == 1, rejected.stdout + rejected.stderr
     report = json.loads(rejected.stdout)
     assert report["verdict"] == "rejected" and report["reasons"]
-    assert len(report["windows"]) == len(report["crops"]) == 4
+    assert len(report["windows"]) + len(report["guided"]) == len(report["crops"]) == 4
     assert {"noise_ratio", "noise_z", "bias_z", "noise_level"} <= set(report["crops"][0])
     with Image.open(sheet) as image:
         assert image.height == 4 * (64 + 4)

@@ -126,7 +126,8 @@ def _verdict(ipfs: IpfsResource, job_id: int, verdict: sa.Row | None) -> dict[st
     if verdict is None:
         return {"verdict": "not verified"}
     report = verdict.report or {}
-    found: dict[str, object] = {"verdict": verdict.state, "crops": verdict.windows}
+    crops = len(report.get("crops") or []) or verdict.windows  # drawn and guided, once scored
+    found: dict[str, object] = {"verdict": verdict.state, "crops": crops}
     if verdict.verifier_address:
         found["verifier"] = verdict.verifier_address
     for key in ("noise_ratio", "noise_z", "noise_level", "seconds", "cpu_seconds"):
