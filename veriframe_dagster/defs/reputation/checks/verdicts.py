@@ -20,7 +20,7 @@ from veriframe_dagster.defs.reputation.sql.verdicts import COUNTS, VERDICTS
 def _bounds(column: str) -> str:
     return (
         f"coalesce(sum(v.{column}) FILTER (WHERE v.at <= t.computed_at - :late), 0) "
-        f"AS {column}_seen, coalesce(sum(v.{column}), 0) AS {column}_now"
+        f"AS {column}_seen, sum(v.{column}) AS {column}_now"
     )
 
 
@@ -28,18 +28,20 @@ def _sql(table: str, keys: list[str]) -> str:
     """Rows of `table` (keyed by `keys`) whose counts are out of their bounds."""
     key_list = ", ".join(f"t.{k}" for k in keys)
     joined = " AND ".join(f"v.{k} = t.{k}" for k in keys)
-    outside = " OR ".join(f"NOT t.{c} BETWEEN b.{c}_seen AND b.{c}_now" for c in COUNTS)
+    outside = " OR ".join(
+        f"NOT t.{c} BETWEEN coalesce(b.{c}_seen, 0) AND coalesce(b.{c}_now, 0)" for c in COUNTS
+    )
     return f"""
     WITH t AS (
         SELECT {", ".join(keys)}, {", ".join(COUNTS)}, computed_at FROM analytics.{table}
         WHERE day BETWEEN :first AND :last
     ),
-    b AS (
+    b AS (  -- the rows with verdicts (few of a backfill's) and their bounds
         SELECT {key_list}, {", ".join(_bounds(c) for c in COUNTS)}
-        FROM t LEFT JOIN ({VERDICTS}) AS v ON {joined} GROUP BY {key_list}
+        FROM ({VERDICTS}) AS v JOIN t ON {joined} GROUP BY {key_list}
     )
     SELECT t.*, {", ".join(f"b.{c}_seen, b.{c}_now" for c in COUNTS)}
-    FROM t JOIN b USING ({", ".join(keys)}) WHERE {outside} ORDER BY {", ".join(keys)}
+    FROM t LEFT JOIN b USING ({", ".join(keys)}) WHERE {outside} ORDER BY {", ".join(keys)}
     """
 
 
