@@ -2,7 +2,8 @@
 
 Bulk-loads a synthetic but rule-abiding warehouse straight into Postgres with COPY (no chain:
 10,000 workers, 1,000,000 JobRegistry events over 90 days, the folded `workers`, `jobs` and
-`reputation_history` rows they imply, and the render attempts), then launches runs of the
+`reputation_history` rows they imply, the render attempts, and their verdicts and
+sanctions), then launches runs of the
 reputation assets as the automation does (through the instance's run launcher, checks
 included): the 90-day backfill, five runs of today's partition, two of the scorecard. It
 prints, per asset, the seconds of the computation (the asset's own `seconds` metadata) and
@@ -456,6 +457,23 @@ COLUMNS = {
 }
 
 
+VERDICTS = [
+    """INSERT INTO verifications (job_id, attempt_id, attempt, worker_address, result_cid, source,
+                                  state, windows, seeds, created_at, finished_at)
+       SELECT job_id, id, attempt, worker_address, 'Qm', 'delivery',
+              CASE WHEN id % 50 = 0 THEN 'rejected' ELSE 'verified' END, '[]', '[]',
+              ended_at, ended_at + (5 + id % 20) * interval '1 second'
+       FROM job_attempts WHERE state = 'completed'""",
+    """UPDATE job_attempts a SET state = v.state FROM verifications v WHERE v.attempt_id = a.id""",
+    """INSERT INTO sanctions (worker_address, verification_id, job_id, cause, action, outcome,
+                              created_at)
+       SELECT worker_address, id, job_id, 'rejected deliveries', 'verify_worker', 'sent',
+              finished_at + interval '30 seconds'
+       FROM verifications WHERE state = 'rejected'""",
+]
+"""Every delivery verified 5-24 s after it, one in 50 rejected and its worker sanctioned."""
+
+
 def copy(engine: sa.Engine, table: str, text: str) -> None:
     raw = engine.raw_connection()
     try:
@@ -478,6 +496,11 @@ def load(engine: sa.Engine, w: Warehouse) -> dict[str, float]:
         started = time.perf_counter()
         copy(engine, table, text)
         seconds[table] = round(time.perf_counter() - started, 1)
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        for statement in VERDICTS:
+            conn.execute(sa.text(statement))
+    seconds["verifications, sanctions"] = round(time.perf_counter() - started, 1)
     last_block = w.block(w.end)
     with engine.begin() as conn:
         conn.execute(
@@ -611,7 +634,8 @@ def main() -> None:
         copied = {} if args.reuse else load(engine, w)
         with engine.connect() as conn:
             sizes = {
-                t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one() for t in COLUMNS
+                t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()
+                for t in [*COLUMNS, "verifications", "sanctions"]
             }
         print(
             f"machine: {platform.processor() or platform.machine()}, {psutil.cpu_count()} cores, "

@@ -106,6 +106,16 @@ worker_reputation_daily = sa.Table(
         comment="is_worker_eligible at the end of the day for a job of the default minimum "
         "reputation (400): verified, reputation >= 400, failure rate rule",
     ),
+    _int("deliveries_verified", "its delivered frames that verification passed that day"),
+    _int("deliveries_rejected", "its delivered frames that verification rejected that day"),
+    _int(
+        "results_rejected_on_chain",
+        "its results submitted on chain without a delivery that verification rejected that day",
+    ),
+    _int(
+        "sanctions",
+        "slashes and unverifications the operator's account sent against it that day",
+    ),
     *_lineage(),
     sa.Index("ix_worker_reputation_daily_worker_address", "worker_address", "day"),
     comment="one row per registered worker and UTC day: reputation over time and why it moved",
@@ -223,6 +233,19 @@ network_daily = sa.Table(
         "median_seconds_to_payment",
         sa.Float,
         comment="job creation to JobFinalized, of the jobs paid that day",
+    ),
+    _int("deliveries_verified", "delivered frames that verification passed that day"),
+    _int("deliveries_rejected", "delivered frames that verification rejected that day"),
+    _int(
+        "results_rejected_on_chain",
+        "results submitted on chain without a delivery (around the API, or ahead of the worker "
+        "holding the claim) that verification rejected that day",
+    ),
+    _int("sanctions", "slashes and unverifications the operator's account sent that day"),
+    sa.Column(
+        "median_seconds_to_verdict",
+        sa.Float,
+        comment="delivery to verdict, of the deliveries whose verification was decided that day",
     ),
     *_lineage(),
     comment="one row per UTC day: the marketplace's flow of jobs, money and workers",

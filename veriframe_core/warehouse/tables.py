@@ -416,6 +416,12 @@ verifications = sa.Table(
         unique=True,
         postgresql_where=sa.text("source = 'chain'"),
     ),
+    # the analytics tables and the activity_days sensor read verdicts by time (0013)
+    sa.Index(
+        "ix_verifications_finished_at",
+        "finished_at",
+        postgresql_where=sa.text("finished_at IS NOT NULL"),
+    ),
     comment="the verification of each delivered frame: crop windows, seeds, verifier, verdict",
 )
 
@@ -450,6 +456,7 @@ sanctions = sa.Table(
         postgresql_where=sa.text("outcome = 'sent'"),
     ),
     sa.Index("ix_sanctions_worker", "worker_address", "id"),
+    sa.Index("ix_sanctions_created_at", "created_at"),  # analytics: by day (0013)
     comment="actions the operator's account took against cheats, and their outcomes",
 )
 

@@ -1,7 +1,7 @@
 """The reputation tables as the test computes them, independently of the platform's SQL:
 reputation, verification, the contract's counters and eligibility from the contract's own
 views at each day's last block (`get_worker_status`, `is_worker_eligible` at a block); jobs,
-rewards, times and attempts from the history's ledger."""
+rewards, times, attempts, verdicts and sanctions from the history's ledger."""
 
 from __future__ import annotations
 
@@ -73,6 +73,28 @@ def failure_rate(completed: int, failed: int) -> int | None:
     return failed * 100 // rated if rated else None
 
 
+def verdicts(ledger: Ledger) -> dict[tuple[dt.date, str], Counter]:
+    """What verification found, per UTC day of the verdict (of the sanction) and worker."""
+    found: dict[tuple[dt.date, str], Counter] = defaultdict(Counter)
+    for a in ledger.attempts:
+        if a["state"] in ("verified", "rejected"):
+            found[utc_day(a["decided_at"]), a["worker_address"]][f"deliveries_{a['state']}"] += 1
+    for v in ledger.rejected_on_chain:
+        found[utc_day(v.decided_at), v.worker]["results_rejected_on_chain"] += 1
+    for s in ledger.sanctions:
+        if s.outcome == "sent":
+            found[utc_day(s.at), s.worker]["sanctions"] += 1
+    return found
+
+
+VERDICT_COUNTS = (
+    "deliveries_verified",
+    "deliveries_rejected",
+    "results_rejected_on_chain",
+    "sanctions",
+)
+
+
 def worker_days(chain: Chain, ledger: Ledger) -> dict[tuple[dt.date, str], dict[str, Any]]:
     """Every registered worker on every day of the history."""
     deltas: dict[tuple[dt.date, str], Counter] = defaultdict(Counter)
@@ -96,6 +118,7 @@ def worker_days(chain: Chain, ledger: Ledger) -> dict[tuple[dt.date, str], dict[
             ended[utc_day(a["lease_expires_at"]), a["worker_address"]]["expired"] += 1
         elif a["state"] == "failed":
             ended[utc_day(a["ended_at"]), a["worker_address"]]["failed"] += 1
+    found = verdicts(ledger)
     rows = {}
     for day in ledger.days:
         end = chain.day_end(day)
@@ -128,6 +151,7 @@ def worker_days(chain: Chain, ledger: Ledger) -> dict[tuple[dt.date, str], dict[
                 "failure_rate_pct": failure_rate(completed, failed),
                 "verified": verified,
                 "eligible_at_default": chain.eligible(worker, end),
+                **{name: found[key][name] for name in VERDICT_COUNTS},
             }
     return rows
 
@@ -144,6 +168,7 @@ def network_days(chain: Chain, ledger: Ledger) -> dict[dt.date, dict[str, Any]]:
             first_claims.get(a["job_id"], a["claimed_at"]), a["claimed_at"]
         )
     chain_now = chain.times[-1]
+    found = verdicts(ledger)
     rows = {}
     for day in ledger.days:
         end = chain.day_end(day)
@@ -159,6 +184,11 @@ def network_days(chain: Chain, ledger: Ledger) -> dict[dt.date, dict[str, Any]]:
         active = {a["worker_address"] for a in ledger.attempts if on_day(a["claimed_at"])}
         active |= {j.worker for j in submitted}
         registered = [w for w, at in ledger.registered.items() if at < end_time]
+        decided = [
+            a
+            for a in ledger.attempts
+            if a["state"] in ("verified", "rejected") and on_day(a["decided_at"])
+        ]
         rows[day] = {
             "jobs_created": len(created),
             "jobs_claimed": len(claimed),
@@ -182,6 +212,13 @@ def network_days(chain: Chain, ledger: Ledger) -> dict[dt.date, dict[str, Any]]:
             ),
             "median_seconds_to_payment": _median(
                 [(j.finalized_at - j.created_at).total_seconds() for j in finalized]
+            ),
+            **{
+                name: sum(n[name] for (d, _), n in found.items() if d == day)
+                for name in VERDICT_COUNTS
+            },
+            "median_seconds_to_verdict": _median(
+                [(a["decided_at"] - a["ended_at"]).total_seconds() for a in decided]
             ),
         }
     return rows
@@ -245,8 +282,8 @@ def scorecard(chain: Chain, ledger: Ledger, max_failures: int) -> dict[str, dict
             "earnings": sum(paid),
             "deliveries_verified": states["verified"],
             "deliveries_rejected": states["rejected"],
-            "results_rejected_on_chain": sum(w == worker for _, w in ledger.rejected_on_chain),
-            "sanctions": sum(w == worker for _, w, _ in ledger.sanctions),
+            "results_rejected_on_chain": sum(v.worker == worker for v in ledger.rejected_on_chain),
+            "sanctions": sum(s.worker == worker and s.outcome == "sent" for s in ledger.sanctions),
             "as_of_time": as_of,
         }
 

@@ -6,14 +6,16 @@ the state forward). Every rating band (≥90, 75–89, 60–74, 40–59 = no eve
 a verification withdrawn, a job that expires, a worker registered on D1, a job left
 submitted. Render attempts (completed, failed, expired — one lapsing 2 s before midnight and
 swept after it —, a voluntary release; devices, frame sizes) are recorded as the API records
-them, stamped on the chain's days.
+them, stamped on the chain's days; so are verdicts (a forged delivery rejected and an honest
+one verified on D2; a result of D5 that reached the chain without a delivery, rejected on
+D9) and sanctions (D9: one failed, two sent).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -55,6 +57,27 @@ class Change:
 
 
 @dataclass
+class OnChainVerdict:
+    """A result that reached the chain without a delivery, verified and rejected."""
+
+    job_id: int
+    worker: str
+    opened_at: dt.datetime
+    decided_at: dt.datetime
+
+
+@dataclass
+class Sanction:
+    """An action the operator's account took against a cheat, and its outcome."""
+
+    job_id: int
+    worker: str
+    action: str
+    outcome: str
+    at: dt.datetime
+
+
+@dataclass
 class Ledger:
     """What the history did, by chain time."""
 
@@ -64,8 +87,8 @@ class Ledger:
     jobs: dict[int, Job] = field(default_factory=dict)
     changes: list[Change] = field(default_factory=list)
     attempts: list[dict[str, Any]] = field(default_factory=list)
-    rejected_on_chain: list[tuple[int, str]] = field(default_factory=list)  # job, worker
-    sanctions: list[tuple[int, str, str]] = field(default_factory=list)  # job, worker, action
+    rejected_on_chain: list[OnChainVerdict] = field(default_factory=list)
+    sanctions: list[Sanction] = field(default_factory=list)
     probe_job: int = 0  # a job of the default minimum reputation: eligibility is asked on it
     rating_to_drop: str = ""  # transaction hash of the last rating (the reorg test drops it)
     rated_job: int = 0  # the job that rating paid and rated
@@ -103,6 +126,9 @@ class History:
 
     def wait(self, seconds: int) -> None:
         self.d.rpc("devchain_increaseTime", {"seconds": seconds})
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.d.now(), dt.UTC)
 
     def today(self) -> dt.date:
         return dt.datetime.fromtimestamp(self.d.now(), dt.UTC).date()
@@ -173,10 +199,12 @@ class History:
         result: dict[str, Any] | None = None,
         failure_reason: str | None = None,
         swept_after_s: float = 0,
+        verdict_after_s: float = 0,
     ) -> None:
         """A render attempt as the API records it, at chain times (claimed `claim_after_s`
         after the job's creation, ended `took_s` later; an expired lease swept
-        `swept_after_s` after it lapsed)."""
+        `swept_after_s` after it lapsed; a verified or rejected delivery decided
+        `verdict_after_s` after it ended)."""
         job = self.ledger.jobs[job_id]
         claimed = job.created_at + dt.timedelta(seconds=claim_after_s)
         lapsed = claimed + dt.timedelta(seconds=took_s)
@@ -194,6 +222,7 @@ class History:
                 if state == "expired"
                 else claimed + dt.timedelta(seconds=600),
                 "ended_at": ended,
+                "decided_at": ended + dt.timedelta(seconds=verdict_after_s),
                 "result": result,
                 "failure_reason": failure_reason,
             }
@@ -262,8 +291,10 @@ class History:
         self.verify(False, w[1])
         j10 = self.create(c1, 4 * ONE, 1800)
         # a forged delivery, rejected by verification, then the honest one, verified
-        self.attempt(w[5], j10, "rejected", 20, 5.0, {"device": "CPU", "render_time_s": 5.0})
-        self.attempt(w[2], j10, "verified", 45, 80.0, {"device": "CPU", "render_time_s": 80.0})
+        forged = {"device": "CPU", "render_time_s": 5.0}
+        self.attempt(w[5], j10, "rejected", 20, 5.0, forged, verdict_after_s=12)
+        honest = {"device": "CPU", "render_time_s": 80.0}
+        self.attempt(w[2], j10, "verified", 45, 80.0, honest, verdict_after_s=9)
         # a claim given back (the agent stopped): no lease expiry, no failure
         since = self.since_created(probe)
         self.attempt(w[4], probe, "expired", since, 30, failure_reason=f"{RELEASED_PREFIX}SIGTERM")
@@ -291,10 +322,16 @@ class History:
         j13 = self.create(c1, 8 * ONE, 10 * 86400)
         self.attempt(w[5], j13, "completed", 8, 15.0, {"device": "METAL", "render_time_s": 15.0})
         self.submit(w[5], j13)
-        # a result of w[3]'s on chain without a delivery, rejected; its sanctions
-        self.ledger.rejected_on_chain.append((j11, self.address(w[3])))
-        for action in ("slash_worker_reputation", "verify_worker"):
-            self.ledger.sanctions.append((j11, self.address(w[3]), action))
+        # w[3]'s result of D5 on chain without a delivery, rejected today; its sanctions (a
+        # slash that failed, then the slash and the unverification sent)
+        cheat, decided = self.address(w[3]), self.now() + dt.timedelta(seconds=40)
+        submitted = self.ledger.jobs[j11].submitted_at
+        assert submitted is not None
+        self.ledger.rejected_on_chain.append(OnChainVerdict(j11, cheat, submitted, decided))
+        sent = [("slash_worker_reputation", "failed"), ("slash_worker_reputation", "sent")]
+        for k, (action, outcome) in enumerate([*sent, ("verify_worker", "sent")]):
+            at = decided + dt.timedelta(seconds=5 + k)
+            self.ledger.sanctions.append(Sanction(j11, cheat, action, outcome, at))
         self.end_day()
         self.ledger.days = [self.start.date() + dt.timedelta(days=n) for n in range(DAYS)]
         return self.ledger
@@ -308,18 +345,19 @@ ATTEMPT = sa.text(
 )
 VERIFICATION = sa.text(
     "INSERT INTO verifications (job_id, attempt_id, attempt, worker_address, result_cid, source, "
-    "state, windows, seeds) VALUES (:job_id, :attempt_id, :attempt, :worker, :cid, :source, "
-    ":state, '[]', '[]') RETURNING id"
+    "state, windows, seeds, created_at, finished_at) VALUES (:job_id, :attempt_id, :attempt, "
+    ":worker, :cid, :source, :state, '[]', '[]', :opened_at, :decided_at) RETURNING id"
 )
 SANCTION = sa.text(
-    "INSERT INTO sanctions (worker_address, verification_id, job_id, cause, action, outcome) "
-    "VALUES (:worker, :verification, :job_id, 'forged result on chain', :action, 'sent')"
+    "INSERT INTO sanctions (worker_address, verification_id, job_id, cause, action, outcome, "
+    "created_at) VALUES (:worker, :verification, :job_id, 'forged result on chain', :action, "
+    ":outcome, :at)"
 )
 
 
 def record_attempts(engine: sa.Engine, attempts: list[dict[str, Any]]) -> None:
     """Write the attempts into `job_attempts` as the API's claim protocol leaves them, with
-    the verification of each decided delivery."""
+    the verification of each decided delivery (opened at the delivery, decided after)."""
     with engine.begin() as conn:
         for a in attempts:
             result = json.dumps(a["result"]) if a["result"] else None
@@ -335,6 +373,8 @@ def record_attempts(engine: sa.Engine, attempts: list[dict[str, Any]]) -> None:
                         "cid": CID,
                         "source": "delivery",
                         "state": a["state"],
+                        "opened_at": a["ended_at"],
+                        "decided_at": a["decided_at"],
                     },
                 )
 
@@ -345,19 +385,20 @@ def record_api_rows(engine: sa.Engine, ledger: Ledger) -> None:
     record_attempts(engine, ledger.attempts)
     with engine.begin() as conn:
         found = {}
-        for job_id, worker in ledger.rejected_on_chain:
-            found[job_id, worker] = conn.execute(
+        for v in ledger.rejected_on_chain:
+            found[v.job_id, v.worker] = conn.execute(
                 VERIFICATION,
                 {
-                    "job_id": job_id,
+                    "job_id": v.job_id,
                     "attempt_id": None,
                     "attempt": None,
-                    "worker": worker,
+                    "worker": v.worker,
                     "cid": CID,
                     "source": "chain",
                     "state": "rejected",
+                    "opened_at": v.opened_at,
+                    "decided_at": v.decided_at,
                 },
             ).scalar()
-        for job_id, worker, action in ledger.sanctions:
-            values = {"worker": worker, "verification": found[job_id, worker], "job_id": job_id}
-            conn.execute(SANCTION, {**values, "action": action})
+        for s in ledger.sanctions:
+            conn.execute(SANCTION, {**asdict(s), "verification": found[s.job_id, s.worker]})

@@ -1,17 +1,24 @@
 """The activity_days sensor marks the days a change touched: a chain tick's own blocks (not
 every day up to the chain's head), the deadlines its expiry sweep passed, and the days of
-attempts that ended, however late after midnight the sensor sees them."""
+attempts that ended, verdicts and sanctions, however late after midnight the sensor sees
+them."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from tests.veriframe_dagster.reputation.history import Ledger, record_attempts
+from tests.veriframe_dagster.reputation.history import (
+    CID,
+    SANCTION,
+    VERIFICATION,
+    Ledger,
+    record_attempts,
+)
 from tests.veriframe_dagster.reputation.runs import on_chain_time
 from veriframe_core.settings import Settings
 from veriframe_dagster.defs.reputation.partitions import daily_partitions
@@ -107,4 +114,62 @@ def test_an_attempt_ending_before_midnight_and_seen_after_it_marks_its_own_day(
         again, _ = evaluate(instance, engine, partitions, after)
     assert days == {materialized.days[3].isoformat(): ["attempts"]}
     assert after.attempt_id > cursor.attempt_id
+    assert again == {}
+
+
+@pytest.fixture
+def new_verdict(materialized: Ledger, engine: sa.Engine) -> Iterator[Callable[[], None]]:
+    """Records (when called) a result rejected on chain 100 s after the newest verdict, and
+    its sanction 50 s after the newest sanction. Removed after the test."""
+    job = next(iter(materialized.jobs.values()))
+    newest = materialized.rejected_on_chain[-1].decided_at
+    values = {"job_id": job.job_id, "worker": job.creator, "cid": CID}
+
+    def record() -> None:
+        with engine.begin() as conn:
+            found = conn.execute(
+                VERIFICATION,
+                {
+                    **values,
+                    "attempt_id": None,
+                    "attempt": None,
+                    "source": "chain",
+                    "state": "rejected",
+                    "opened_at": newest,
+                    "decided_at": newest + dt.timedelta(seconds=100),
+                },
+            ).scalar_one()
+            at = max(s.at for s in materialized.sanctions) + dt.timedelta(seconds=50)
+            conn.execute(
+                SANCTION,
+                {
+                    **values,
+                    "verification": found,
+                    "action": "verify_worker",
+                    "outcome": "sent",
+                    "at": at,
+                },
+            )
+
+    yield record
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM sanctions WHERE worker_address = :worker"), values)
+        conn.execute(sa.text("DELETE FROM verifications WHERE worker_address = :worker"), values)
+
+
+def test_new_verdicts_and_sanctions_mark_their_days(
+    new_verdict: Callable[[], None],
+    materialized: Ledger,
+    engine: sa.Engine,
+    instance: dg.DagsterInstance,
+    settings: Settings,
+) -> None:
+    partitions = daily_partitions(settings.reputation_first_day)
+    with on_chain_time(engine):
+        _, cursor = evaluate(instance, engine, partitions, DaysCursor())
+        new_verdict()
+        days, after = evaluate(instance, engine, partitions, cursor)
+        again, _ = evaluate(instance, engine, partitions, after)
+    assert days == {materialized.days[9].isoformat(): ["sanctions", "verdicts"]}
+    assert after.decided > cursor.decided and after.sanctioned > cursor.sanctioned
     assert again == {}

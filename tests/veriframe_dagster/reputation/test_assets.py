@@ -116,3 +116,22 @@ def test_a_lease_lapsing_before_midnight_counts_on_its_day_and_a_release_not_at_
     assert by_day[lapsed + dt.timedelta(days=1)] == 0  # swept then, and the release's day
     assert release["ended_at"].date() == lapsed + dt.timedelta(days=1)
     assert card.lease_expiries == 1 and card.attempts == 3
+
+
+def test_the_days_verdicts_add_up_to_the_network_and_the_scorecard(
+    materialized: Ledger, engine: sa.Engine
+) -> None:
+    worker_days = table_rows(engine, "worker_reputation_daily")
+    network = {r["day"]: r for r in table_rows(engine, "network_daily")}
+    card = {r["worker_address"]: r for r in table_rows(engine, "worker_scorecard")}
+    for name in expected.VERDICT_COUNTS:
+        for day, row in network.items():
+            assert row[name] == sum(r[name] for r in worker_days if r["day"] == day)
+        for worker, row in card.items():
+            assert row[name] == sum(r[name] for r in worker_days if r["worker_address"] == worker)
+    # the history covers what it claims to: a day with a rejected delivery, and the day a
+    # result of D5 was rejected on chain (its verdict's, not its result's) with its sanctions
+    d2, d5, d9 = (materialized.days[n] for n in (2, 5, 9))
+    assert network[d2]["deliveries_rejected"] == network[d2]["deliveries_verified"] == 1
+    assert network[d5]["results_rejected_on_chain"] == 0
+    assert network[d9]["results_rejected_on_chain"] == 1 and network[d9]["sanctions"] == 2

@@ -53,6 +53,14 @@ CASES = {
         f"UPDATE analytics.worker_reputation_daily SET as_of_event_id = 0 "
         f"WHERE {one_row('worker_reputation_daily')}"
     ),
+    "worker_reputation_daily/verdicts_match_verifications": (
+        "UPDATE analytics.worker_reputation_daily SET sanctions = sanctions + 1 "
+        f"WHERE {one_row('worker_reputation_daily')}"
+    ),
+    "network_daily/verdicts_match_verifications": (
+        "UPDATE analytics.network_daily SET deliveries_verified = deliveries_verified + 1 "
+        f"WHERE day = {D0}"
+    ),
     "network_daily/sums_match_chain_events": (
         f"UPDATE analytics.network_daily SET rewards_paid = rewards_paid + 1 WHERE day = {D0}"
     ),

@@ -45,13 +45,16 @@ SCORECARD_KEY = table_key("worker_scorecard")
 DESCRIPTIONS = {
     WORKER_DAYS_KEY: "Per registered worker and UTC day: reputation at the end of the day, its "
     "change and the reasons, jobs completed / failed / expired, earnings (u256, exact), the "
-    "contract's failure rate and eligibility at the default minimum reputation.",
+    "contract's failure rate and eligibility at the default minimum reputation, deliveries "
+    "verified / rejected, results rejected on chain and sanctions (on the verdict's day).",
     NETWORK_DAYS_KEY: "Per UTC day: jobs created / claimed / completed / finalized / expired, "
     "rewards escrowed and paid (u256, exact), active and verified workers, median seconds "
-    "from creation to claim, to result and to payment.",
+    "from creation to claim, to result and to payment, deliveries verified / rejected, "
+    "results rejected on chain, sanctions, and median seconds from delivery to verdict.",
     SCORECARD_KEY: "Per registered worker, now: reputation and its 7- and 30-day trend, "
     "success rate, median and p95 render seconds and seconds to claim, lease expiries, "
-    "blocked jobs, earnings (u256, exact), rank, and the devices it renders on.",
+    "blocked jobs, earnings (u256, exact), rank, the devices it renders on, deliveries "
+    "verified / rejected, results rejected on chain and sanctions.",
 }
 
 Write = Callable[[sa.Connection], Any]
@@ -68,7 +71,8 @@ def activity_days_spec(partitions: dg.PartitionsDefinition) -> dg.AssetSpec:
         group_name=GROUP,
         description="The UTC days whose source data changed: the activity_days sensor "
         "materializes a day (runless) when chain ingestion adds or rolls back events of it or "
-        "expires its jobs, or when render attempts end on it. The daily tables follow it.",
+        "expires its jobs, or when render attempts end, verdicts or sanctions fall on it. The "
+        "daily tables follow it.",
     )
 
 

@@ -12,10 +12,12 @@ Attempts change without chain events (the API writes them): the cursor keeps the
 attempt id and the newest end, both indexed maxima of `job_attempts`. New attempts mark the
 days of their claims; newly ended ones the days from their lease's end (an expiry's day) or
 claim to their end, so an attempt ending at 23:59:58 and seen after midnight marks yesterday.
+Verdicts (`verifications.finished_at`) and sanctions (`sanctions.created_at`) are followed
+the same way, by their newest moment, and mark their own days.
 
 A tick with nothing new costs one read of Dagster's asset index and one indexed warehouse
-query. The sensor uses the warehouse resource the reputation assets take, handed to it when
-the definitions are built (see the chain sensor).
+query (four maxima). The sensor uses the warehouse resource the reputation assets take,
+handed to it when the definitions are built (see the chain sensor).
 """
 
 from __future__ import annotations
@@ -32,22 +34,23 @@ from veriframe_dagster.defs.chain.assets import TABLES as CHAIN_TABLES
 from veriframe_dagster.defs.chain.assets import table_key as chain_table_key
 from veriframe_dagster.defs.reputation.assets import ACTIVITY_DAYS_KEY
 from veriframe_dagster.defs.reputation.partitions import keys_between
+from veriframe_dagster.defs.reputation.sql.common import LATE_COMMIT
 from veriframe_dagster.resources import WarehouseResource
 
 SENSOR_NAME = "activity_days_sensor"
 RECORDS_PER_TICK = 500
-LATE_COMMIT = dt.timedelta(seconds=60)
-"""How far before the newest end seen an end may still commit (the API's transactions take
-their `now()` at their start): newly ended attempts are looked for from this much earlier."""
 
 
 @dataclass
 class DaysCursor:
-    """The last chain table materialization seen, and the attempts' newest id and end."""
+    """The last chain table materialization seen, the attempts' newest id and end, and the
+    newest verdict and sanction."""
 
     storage_id: int | None = None
     attempt_id: int | None = None
     attempt_ended: str | None = None
+    decided: str | None = None
+    sanctioned: str | None = None
 
     @classmethod
     def parse(cls, text: str | None) -> DaysCursor:
@@ -72,13 +75,24 @@ SELECT block_timestamp FROM (
 """The chain time at block :n: of the newest block at or before it the warehouse knows
 (`chain_blocks` keeps only recent blocks; older ones are known by their events)."""
 
-ATTEMPTS_MARKS = "SELECT max(id) AS id, max(ended_at) AS ended FROM job_attempts"
+MARKS = """
+SELECT (SELECT max(id) FROM job_attempts) AS id, (SELECT max(ended_at) FROM job_attempts) AS ended,
+       (SELECT max(finished_at) FROM verifications) AS decided,
+       (SELECT max(created_at) FROM sanctions) AS sanctioned
+"""
 NEW_ATTEMPTS = """
 SELECT min(claimed_at) AS first, max(claimed_at) AS last FROM job_attempts WHERE id > :id
 """
 ENDED_ATTEMPTS = """
 SELECT min(least(claimed_at, lease_expires_at, ended_at)) AS first, max(ended_at) AS last
 FROM job_attempts WHERE ended_at > :after
+"""
+DECIDED = """
+SELECT min(finished_at) AS first, max(finished_at) AS last FROM verifications
+WHERE finished_at > :after
+"""
+SANCTIONED = """
+SELECT min(created_at) AS first, max(created_at) AS last FROM sanctions WHERE created_at > :after
 """
 
 
@@ -191,19 +205,39 @@ def _chain_days(
     return storage_id
 
 
-def _attempt_days(conn: sa.Connection, days: Days, cursor: DaysCursor, marks: Any) -> None:
+def _newer(
+    conn: sa.Connection,
+    days: Days,
+    sql: str,
+    newest: dt.datetime | None,
+    seen: str | None,
+    why: str,
+) -> None:
+    """Mark the days of what `sql` finds after the moment `seen` (less `LATE_COMMIT`), when
+    the `newest` moment moved past it."""
+    before = dt.datetime.fromisoformat(seen) if seen else None
+    if newest is not None and (before is None or newest > before):
+        after = (
+            before - LATE_COMMIT if before is not None else dt.datetime.min.replace(tzinfo=dt.UTC)
+        )
+        found = conn.execute(sa.text(sql), {"after": after}).one()
+        days.mark(found.first, found.last, why)
+
+
+def _api_days(conn: sa.Connection, days: Days, cursor: DaysCursor, marks: Any) -> None:
+    """The days of what the API and the platform's runs wrote: attempts, verdicts, sanctions."""
     if cursor.attempt_id is None:  # the first tick only takes the marks
         return
     if (marks.id or 0) > cursor.attempt_id:
         new = conn.execute(sa.text(NEW_ATTEMPTS), {"id": cursor.attempt_id}).one()
         days.mark(new.first, new.last, "attempts")
-    before = dt.datetime.fromisoformat(cursor.attempt_ended) if cursor.attempt_ended else None
-    if marks.ended is not None and (before is None or marks.ended > before):
-        after = (
-            before - LATE_COMMIT if before is not None else dt.datetime.min.replace(tzinfo=dt.UTC)
-        )
-        ended = conn.execute(sa.text(ENDED_ATTEMPTS), {"after": after}).one()
-        days.mark(ended.first, ended.last, "attempts")
+    _newer(conn, days, ENDED_ATTEMPTS, marks.ended, cursor.attempt_ended, "attempts")
+    _newer(conn, days, DECIDED, marks.decided, cursor.decided, "verdicts")
+    _newer(conn, days, SANCTIONED, marks.sanctioned, cursor.sanctioned, "sanctions")
+
+
+def _iso(moment: dt.datetime | None, previous: str | None) -> str | None:
+    return moment.isoformat() if moment is not None else previous
 
 
 def evaluate(
@@ -214,19 +248,25 @@ def evaluate(
 ) -> tuple[dict[str, list[str]], DaysCursor]:
     """The days changed since `cursor` (partition key → why) and the next cursor. The first
     tick reads every chain tick recorded so far (a fresh platform computes its history); the
-    attempts count from the first tick on (history before it is a backfill's business)."""
+    attempts, verdicts and sanctions count from the first tick on (history before it is a
+    backfill's business)."""
     days = Days(partitions)
     chain_moved = (newest_chain_storage_id(instance) or 0) > (cursor.storage_id or 0)
     with engine.connect() as conn:
-        marks = conn.execute(sa.text(ATTEMPTS_MARKS)).one()
+        marks = conn.execute(sa.text(MARKS)).one()
         storage_id = cursor.storage_id
         if chain_moved:
             storage_id = _chain_days(instance, conn, days, cursor.storage_id)
-        _attempt_days(conn, days, cursor, marks)
-    ended = marks.ended.isoformat() if marks.ended is not None else cursor.attempt_ended
+        _api_days(conn, days, cursor, marks)
     attempt_id = marks.id if marks.id is not None else (cursor.attempt_id or 0)
     changed = {key: sorted(why) for key, why in days.why.items()}
-    return changed, DaysCursor(storage_id, attempt_id, ended)
+    return changed, DaysCursor(
+        storage_id,
+        attempt_id,
+        _iso(marks.ended, cursor.attempt_ended),
+        _iso(marks.decided, cursor.decided),
+        _iso(marks.sanctioned, cursor.sanctioned),
+    )
 
 
 def build_activity_days_sensor(
@@ -239,8 +279,9 @@ def build_activity_days_sensor(
         minimum_interval_seconds=interval_s,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Marks the UTC days whose data changed (chain ingestion, reorgs, expiries, "
-        "render attempts) as runless materializations of reputation/activity_days. Launches no "
-        "run: the reputation tables' automation conditions follow the marked days.",
+        "render attempts, verdicts, sanctions) as runless materializations of "
+        "reputation/activity_days. Launches no run: the reputation tables' automation "
+        "conditions follow the marked days.",
     )
     def activity_days_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         previous = DaysCursor.parse(context.cursor)

@@ -9,6 +9,8 @@ run of the asset (as the tests do after corrupting a row):
 - **rows**: one row per registered worker and day (per day for the network, per worker for
   the scorecard);
 - **future**: no day after today (UTC) or the chain's latest block's day;
+- **verdicts**: per day (and worker) the daily tables count the verdicts and sanctions of
+  `verifications` and `sanctions`, all those committed when the rows were computed;
 - **freshness**: no event the warehouse has held for longer than `chain_fresh_max_lag_s`
   (60 s by default) is newer than what the rows saw.
 
@@ -22,8 +24,15 @@ from veriframe_dagster.defs.reputation.checks.rows import ROW_CHECKS
 from veriframe_dagster.defs.reputation.checks.scope import Check, Scope
 from veriframe_dagster.defs.reputation.checks.sums import SUM_CHECKS
 from veriframe_dagster.defs.reputation.checks.values import VALUE_CHECKS
+from veriframe_dagster.defs.reputation.checks.verdicts import VERDICT_CHECKS
 
-REPUTATION_CHECKS: list[Check] = [*VALUE_CHECKS, *SUM_CHECKS, *ROW_CHECKS, *FRESHNESS_CHECKS]
+REPUTATION_CHECKS: list[Check] = [
+    *VALUE_CHECKS,
+    *SUM_CHECKS,
+    *ROW_CHECKS,
+    *FRESHNESS_CHECKS,
+    *VERDICT_CHECKS,
+]
 
 
 def checks_of(table: str) -> list[Check]:

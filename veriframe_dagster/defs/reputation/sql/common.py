@@ -1,6 +1,7 @@
 """What every computation shares: the days of a range, the warehouse's as-of marks, the
 contract's rules as SQL (failure rate, eligibility), the chain-order "last value" of a
-worker's history, what counts as a lease expiry, and the replace-in-one-transaction write."""
+worker's history, what counts as a lease expiry, how late a row may commit, and the
+replace-in-one-transaction write."""
 
 from __future__ import annotations
 
@@ -38,6 +39,11 @@ LEASE_EXPIRED = (
 )
 """SQL over attempts `a`: the lease lapsed (swept by the API); not a voluntary release. Its
 moment is `a.lease_expires_at` (`ended_at` is when the sweep noticed)."""
+
+LATE_COMMIT = dt.timedelta(seconds=60)
+"""How long before another row's moment a row of the API's (an attempt's end, a verdict) or
+of a run's (a sanction) may still commit: their transactions take `now()` at their start.
+Whoever follows such rows by their moments looks this much further back."""
 
 RULES = {
     "passing": rules.PASSING_SCORE,

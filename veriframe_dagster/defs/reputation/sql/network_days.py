@@ -1,8 +1,9 @@
 """`analytics.network_daily`: the marketplace per UTC day, from `jobs`, `job_attempts`,
-`workers` and the verification history.
+`workers`, the verification history, and what frame verification found (`verifications`,
+`sanctions`).
 
-A job's durations count on the day their end happened (claimed, result, paid), so a day's
-medians describe the work finished that day.
+A job's durations count on the day their end happened (claimed, result, paid, verdict), so a
+day's medians describe the work finished that day.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import datetime as dt
 import sqlalchemy as sa
 
 from veriframe_dagster.defs.reputation.sql.common import AS_OF_CTE, DAYS_CTE, replace_days, utc_day
+from veriframe_dagster.defs.reputation.sql.verdicts import COUNTS, SUMS, VERDICTS, counted
 
 TABLE = "network_daily"
 
@@ -33,7 +35,7 @@ INSERT INTO analytics.network_daily (
     day, jobs_created, jobs_claimed, jobs_completed, jobs_finalized, jobs_expired,
     rewards_escrowed, rewards_paid, active_workers, verified_workers, registered_workers,
     median_seconds_to_claim, median_seconds_to_result, median_seconds_to_payment,
-    as_of_block, as_of_event_id, computed_at)
+    {", ".join(COUNTS)}, median_seconds_to_verdict, as_of_block, as_of_event_id, computed_at)
 WITH {DAYS_CTE}, {AS_OF_CTE},
 created AS ({_by_day("created_at")}),
 submitted AS ({_by_day("submitted_at")}),
@@ -66,7 +68,7 @@ active AS (
         FROM jobs j WHERE j.submitted_at >= :t0 AND j.submitted_at < :t1
     ) AS acts GROUP BY day
 ),
-verifications AS (
+verified_spans AS (  -- each worker's verified periods ("verifications" is the table's name)
     SELECT h.changed_at AS since, h.reason = 'verified' AS verified,
            lead(h.changed_at) OVER (PARTITION BY h.worker_address
                ORDER BY h.block_number, h.transaction_index, h.event_index) AS until
@@ -74,18 +76,23 @@ verifications AS (
 ),
 verified AS (
     SELECT d.day, count(*) AS n FROM days d
-    JOIN verifications v
+    JOIN verified_spans v
       ON v.verified AND v.since < d.day_end AND (v.until IS NULL OR v.until >= d.day_end)
     GROUP BY d.day
 ),
 registered AS (
     SELECT d.day, count(*) AS n FROM days d
     JOIN workers w ON w.registered AND w.registered_at < d.day_end GROUP BY d.day
+),
+verdicts AS (
+    SELECT v.day, {SUMS},
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY v.seconds) AS median_s
+    FROM ({VERDICTS}) AS v GROUP BY 1
 )
 SELECT d.day, coalesce(cr.n, 0), coalesce(cl.n, 0), coalesce(s.n, 0), coalesce(f.n, 0),
        coalesce(x.n, 0), coalesce(cr.rewards, 0), coalesce(f.rewards, 0), coalesce(ac.n, 0),
        coalesce(v.n, 0), coalesce(r.n, 0), cl.median_s, s.median_s, f.median_s,
-       a.block, a.event_id, now()
+       {counted("vd")}, vd.median_s, a.block, a.event_id, now()
 FROM days d
 CROSS JOIN as_of a
 LEFT JOIN created cr ON cr.day = d.day
@@ -96,6 +103,7 @@ LEFT JOIN expired x ON x.day = d.day
 LEFT JOIN active ac ON ac.day = d.day
 LEFT JOIN verified v ON v.day = d.day
 LEFT JOIN registered r ON r.day = d.day
+LEFT JOIN verdicts vd ON vd.day = d.day
 """
 
 

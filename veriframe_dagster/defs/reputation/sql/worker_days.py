@@ -11,8 +11,9 @@ counters less what those changes added, the verification the last one before the
 history since that day, not all of it: today's partition reads one day of changes.
 
 Earnings come from `jobs` (finalized to the worker), lease expiries (by the lease's end;
-voluntary releases excluded) and failed attempts (by their end) from `job_attempts`. The
-same statement serves one day and a 90-day backfill.
+voluntary releases excluded) and failed attempts (by their end) from `job_attempts`, what
+verification found from `verifications` and `sanctions` (by the verdict's and the sanction's
+day: `verdicts`). The same statement serves one day and a 90-day backfill.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from veriframe_dagster.defs.reputation.sql.common import (
     replace_days,
     utc_day,
 )
+from veriframe_dagster.defs.reputation.sql.verdicts import COUNTS, SUMS, VERDICTS, counted
 
 TABLE = "worker_reputation_daily"
 VERIFICATION = "h.reason IN ('verified', 'unverified')"
@@ -46,7 +48,8 @@ INSERT INTO analytics.worker_reputation_daily (
     day, worker_address, reputation, reputation_change, rating_change, slash_change,
     verification_change, changes, change_reasons, jobs_completed, jobs_failed, jobs_expired,
     attempts_failed, jobs_paid, earnings, jobs_completed_total, jobs_failed_total,
-    failure_rate_pct, verified, eligible_at_default, as_of_block, as_of_event_id, computed_at)
+    failure_rate_pct, verified, eligible_at_default, {", ".join(COUNTS)}, as_of_block,
+    as_of_event_id, computed_at)
 WITH {DAYS_CTE}, {AS_OF_CTE},
 registered AS (
     SELECT w.address AS worker_address, w.registered_at
@@ -108,6 +111,7 @@ ended AS (
         WHERE a.state = 'failed' AND a.ended_at >= :t0 AND a.ended_at < :t1
     ) AS e GROUP BY 1, 2
 ),
+verdicts AS (SELECT v.worker_address, v.day, {SUMS} FROM ({VERDICTS}) AS v GROUP BY 1, 2),
 panel AS (
     SELECT r.worker_address, d.day,
            pd.reputation AS day_reputation, pd.verification AS day_verification,
@@ -123,6 +127,7 @@ panel AS (
            coalesce(e.failed, 0) AS attempts_failed,
            coalesce(p.jobs, 0) AS jobs_paid,
            coalesce(p.earnings, 0) AS earnings,
+           {counted("vd")},
            c.reputation AS carried_reputation, c.verification AS carried_verification,
            coalesce(c.completed, 0) AS carried_completed, coalesce(c.failed, 0) AS carried_failed
     FROM registered r
@@ -131,6 +136,7 @@ panel AS (
     LEFT JOIN per_day pd ON pd.worker_address = r.worker_address AND pd.day = d.day
     LEFT JOIN paid p ON p.worker_address = r.worker_address AND p.day = d.day
     LEFT JOIN ended e ON e.worker_address = r.worker_address AND e.day = d.day
+    LEFT JOIN verdicts vd ON vd.worker_address = r.worker_address AND vd.day = d.day
 ),
 grouped AS (
     SELECT panel.*,
@@ -158,7 +164,7 @@ SELECT f.day, f.worker_address, f.reputation, f.reputation_change, f.rating_chan
        f.completed_total, f.failed_total,
        f.failure_rate, f.verified,
        {eligible("f.verified", "f.reputation", "f.rated", "f.failure_rate")},
-       a.block, a.event_id, now()
+       {", ".join(f"f.{c}" for c in COUNTS)}, a.block, a.event_id, now()
 FROM filled f, as_of a
 """
 
