@@ -242,11 +242,16 @@ def test_verifiers_that_cannot_verify_give_it_back_until_it_is_rejected(
 
 
 def test_results_on_chain_without_a_verified_delivery_are_verified_too(
-    api: httpx.Client, chain: Driver, warehouse: sa.Engine, open_jobs: Iterator[int], verifier
+    api: httpx.Client,
+    api_server: ApiServer,
+    chain: Driver,
+    warehouse: sa.Engine,
+    open_jobs: Iterator[int],
+    verifier,
 ):
     """A bypass (`submit_result` straight on chain) and a front-run (a second account
-    submits while the holder's delivery is being verified): each on-chain CID is verified,
-    and the front-run worker is named."""
+    submits while the holder's delivery is being verified): each on-chain CID is verified
+    (verifiers hear of it as ingestion opens it), and the front-run worker is named."""
     bypassed, raced = next(open_jobs), next(open_jobs)
     eligible = [
         a
@@ -257,7 +262,12 @@ def test_results_on_chain_without_a_verified_delivery_are_verified_too(
     deliver(api, raced, bearer(sign_in(api, honest)))
     for account, job in ((bypassing, bypassed), (front_runner, raced)):
         chain.send(account, chain.reg("submit_result", job, *cid_to_felts(OTHER_CID)))
-    ingestor(warehouse, chain).tick(60, until_caught_up=True)
+    client = live(api_server.url)
+    with client.ws:
+        client.subscribe("verifications:available")
+        ingestor(warehouse, chain).tick(60, until_caught_up=True)
+        heard = {client.next()["data"]["job_id"] for _ in "12"}
+    assert heard == {bypassed, raced}
 
     for account, job in ((bypassing, bypassed), (front_runner, raced)):
         found = api.get(f"/api/v1/jobs/{job}").json()["verification"]
