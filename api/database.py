@@ -63,9 +63,12 @@ class Transaction:
         self.conn = conn
         self.pending: list[str] = []
 
-    def announce(self, *, jobs: Iterable[int] = (), workers: Iterable[str] = ()) -> None:
-        """Announce these rows' change after the commit (never after a rollback)."""
-        self.pending.extend(payloads("api", jobs, workers))
+    def announce(
+        self, *, jobs: Iterable[int] = (), workers: Iterable[str] = (), offered: Iterable[int] = ()
+    ) -> None:
+        """Announce these rows' change, and these jobs' verifications as claimable, after the
+        commit (never after a rollback)."""
+        self.pending.extend(payloads("api", jobs, workers, offered))
 
 
 @asynccontextmanager

@@ -85,21 +85,30 @@ LATEST_VERIFICATION = (
     f"(SELECT {VERIFICATION_JSON} FROM verifications v "
     "WHERE v.job_id = j.job_id ORDER BY v.id DESC LIMIT 1)"
 )
+DETAIL_JSON = json_object(
+    Job,
+    jobs,
+    "j",
+    render_settings=SETTINGS_JSON,
+    claim=LIVE_CLAIM,
+    verification=LATEST_VERIFICATION,
+)
+"""A `protocol.JobDetail` from `jobs j` and its settings `r`."""
 JOB_DETAIL = Prepared(
     "veriframe_job_detail",
-    "SELECT "
-    + json_object(
-        Job,
-        jobs,
-        "j",
-        render_settings=SETTINGS_JSON,
-        claim=LIVE_CLAIM,
-        verification=LATEST_VERIFICATION,
-    )
-    + f"::text FROM jobs j {SETTINGS_JOIN} WHERE j.job_id = :job_id",
+    f"SELECT {DETAIL_JSON}::text FROM jobs j {SETTINGS_JOIN} WHERE j.job_id = :job_id",
 )
 """`GET /jobs/{id}`'s document (`protocol.JobDetail`) as JSON text (`job_detail_json`;
 the worker protocol runs it on asyncpg)."""
+JOB_DETAILS = Prepared(
+    "veriframe_job_details",
+    f"""SELECT j.job_id, j.status, {DETAIL_JSON}::text FROM jobs j {SETTINGS_JOIN}
+        WHERE j.job_id = ANY(CAST(:job_ids AS numeric[]))
+          AND (CAST(:open_or AS numeric[]) IS NULL OR j.status = 'open'
+               OR j.job_id = ANY(CAST(:open_or AS numeric[])))""",
+)
+"""The same documents of several jobs, with their ids and statuses; with `open_or`, of the
+open ones and those in `open_or` only (the websocket's feed, `api.realtime`)."""
 CLAIMED_JOB_JSON = json_object(
     Job, jobs, "j", render_settings=SETTINGS_JSON, claim=CLAIM_JSON, verification="NULL"
 )

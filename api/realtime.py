@@ -7,11 +7,14 @@ process. On a notification the process loads, in one round trip, only the rows s
 is subscribed to and fans the documents out to per-client bounded queues: a client too slow
 to drain its queue is dropped (close code 1013) instead of holding the others back.
 
-Topics: `job:<id>`, `worker:<address>` and `jobs:available` (jobs that became or stopped
-being open). Documents are the JSON of `GET /api/v1/jobs/{id}` and `GET /api/v1/workers/{a}`.
-After the LISTEN connection is (re)established, subscribed jobs and workers are sent again
-and `jobs:available` subscribers get a `resync` message, since notifications may have been
-missed while it was down.
+Topics: `job:<id>`, `worker:<address>`, `jobs:available` (jobs that became or stopped
+being open) and `verifications:available` (a verification became claimable: a wake-up for
+verifiers, with no document). Documents are the JSON of `GET /api/v1/jobs/{id}` (as
+Postgres builds it for that endpoint, so one parser reads both: the verdict on a delivery
+is in its `verification`) and of `GET /api/v1/workers/{a}`. After the LISTEN connection is
+(re)established, subscribed jobs and workers are sent again and the `…:available`
+subscribers get a `resync` message, since notifications may have been missed while it was
+down.
 """
 
 from __future__ import annotations
@@ -28,10 +31,10 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from pydantic import BaseModel
 
+from api.documents import JOB_DETAILS
 from api.rows import plain
 from api.schemas import Worker
 from veriframe_core.chain.addresses import normalize_address
-from veriframe_core.protocol import Job
 from veriframe_core.warehouse.engine import dedicated_session
 from veriframe_core.warehouse.notify import CHANNEL
 from veriframe_core.warehouse.tables import jobs, workers
@@ -39,6 +42,8 @@ from veriframe_core.warehouse.tables import jobs, workers
 log = logging.getLogger("veriframe.api.realtime")
 
 AVAILABLE = "jobs:available"
+VERIFYING = "verifications:available"
+WAKE_UPS = (AVAILABLE, VERIFYING)
 MAX_JOB_ID = 2**251
 MAX_TOPIC_LENGTH = 200
 RECONNECT_MIN_S = 0.2
@@ -47,12 +52,13 @@ RECONNECT_MAX_S = 10.0
 
 def parse_topic(text: Any) -> str:
     """The canonical name of a topic (`job:<decimal id>`, `worker:0x<64 hex>`,
-    `jobs:available`); ValueError with a message for people when it is not one."""
+    `jobs:available`, `verifications:available`); ValueError with a message for people when
+    it is not one."""
     if not isinstance(text, str) or not text:
         raise ValueError("topic must be a non-empty string")
     if len(text) > MAX_TOPIC_LENGTH:
         raise ValueError(f"topic longer than {MAX_TOPIC_LENGTH} characters")
-    if text == AVAILABLE:
+    if text in WAKE_UPS:
         return text
     kind, _, key = text.partition(":")
     if kind == "job":
@@ -61,12 +67,18 @@ def parse_topic(text: Any) -> str:
         return f"job:{int(key)}"
     if kind == "worker":
         return f"worker:{normalize_address(key)}"  # its ValueError says what is wrong
-    raise ValueError(f"unknown topic {text!r}: job:<id>, worker:<address> or {AVAILABLE}")
+    raise ValueError(
+        f"unknown topic {text!r}: job:<id>, worker:<address>, {AVAILABLE} or {VERIFYING}"
+    )
 
 
-def frame(kind: str, topic: str | None, data: Any = None) -> str:
-    """One server message as JSON text."""
-    return json.dumps({"type": kind, "topic": topic, "data": data}, separators=(",", ":"))
+def frame(kind: str, topic: str | None, data: Any = None, *, document: str | None = None) -> str:
+    """One server message as JSON text; `document`, JSON text already (a job as Postgres
+    built it), goes in as `data` as it is."""
+    if document is None:
+        return json.dumps({"type": kind, "topic": topic, "data": data}, separators=(",", ":"))
+    head = json.dumps({"type": kind, "topic": topic}, separators=(",", ":"))
+    return f'{head[:-1]},"data":{document}}}'
 
 
 def _columns(schema: type[BaseModel], table: sa.Table) -> list[sa.Column]:
@@ -79,17 +91,23 @@ def _document(schema: type[BaseModel], row: sa.Row) -> dict[str, Any]:
     return schema.model_validate(plain(row)).model_dump(mode="json")
 
 
+@dataclass(frozen=True)
+class JobDocument:
+    """A job's status, and its document as `GET /api/v1/jobs/{id}` serves it (JSON text)."""
+
+    status: str
+    text: str
+
+
 def load_jobs(
     conn: sa.Connection, ids: list[int], open_or: list[int] | None = None
-) -> dict[int, dict[str, Any]]:
+) -> dict[int, JobDocument]:
     """Job documents by id; with `open_or`, only the open ones and those in `open_or` (a
     backfill announces thousands of settled jobs nobody needs documents of)."""
     if not ids:
         return {}
-    query = sa.select(*_columns(Job, jobs)).where(jobs.c.job_id.in_(ids))
-    if open_or is not None:
-        query = query.where(sa.or_(jobs.c.status == "open", jobs.c.job_id.in_(open_or)))
-    return {int(row.job_id): _document(Job, row) for row in conn.execute(query)}
+    rows = JOB_DETAILS(conn, {"job_ids": ids, "open_or": open_or})
+    return {int(job_id): JobDocument(status, text) for job_id, status, text in rows}
 
 
 def load_workers(conn: sa.Connection, addresses: list[str]) -> dict[str, dict[str, Any]]:
@@ -104,17 +122,36 @@ def _open_ids(conn: sa.Connection) -> set[int]:
     return {int(j) for j in conn.execute(query).scalars()}
 
 
-def parse_payload(payload: str) -> tuple[set[int], set[str]]:
-    """The job ids and (normalised) worker addresses of a notification; what does not parse
-    is skipped (logged), a notification never stops the feed."""
+@dataclass
+class Changes:
+    """What notifications named: jobs, (normalised) worker addresses, and the jobs whose
+    verification became claimable."""
+
+    jobs: set[int] = field(default_factory=set)
+    workers: set[str] = field(default_factory=set)
+    offered: set[int] = field(default_factory=set)
+
+
+def _ids(values: Any) -> set[int]:
+    return {int(j) for j in values or [] if not isinstance(j, bool)}
+
+
+def parse_payload(payload: str, into: Changes) -> None:
+    """Add what a notification names to `into`; what does not parse is skipped (logged), a
+    notification never stops the feed."""
     try:
         body = json.loads(payload)
-        raw_jobs, raw_workers = body.get("jobs") or [], body.get("workers") or []
-        job_ids = {int(j) for j in raw_jobs if not isinstance(j, bool)}
-        return job_ids, {normalize_address(w) for w in raw_workers}
+        found = Changes(
+            _ids(body.get("jobs")),
+            {normalize_address(w) for w in body.get("workers") or []},
+            _ids(body.get("offered")),
+        )
     except (ValueError, TypeError, AttributeError) as err:
         log.warning("Change feed: ignored a malformed notification %.200r: %s", payload, err)
-        return set(), set()
+        return
+    into.jobs |= found.jobs
+    into.workers |= found.workers
+    into.offered |= found.offered
 
 
 @dataclass(eq=False)
@@ -226,21 +263,23 @@ class ChangeFeed:
         document. Under the delivery lock: the ack comes first, and every change committed
         after its snapshot follows it."""
         async with self._lock:
-            if topic != AVAILABLE:
-                snapshot = await asyncio.to_thread(self._snapshot, topic)
-            else:
-                snapshot = None
-                if self._open is None:
+            if topic in WAKE_UPS:
+                ack = frame("subscribed", topic)
+                if topic == AVAILABLE and self._open is None:
                     self._open = await asyncio.to_thread(self._open_ids)
+            else:
+                ack = await asyncio.to_thread(self._snapshot, topic)
             self.hub.subscribe(sub, topic)
-            self.hub.send(sub, frame("subscribed", topic, snapshot))
+            self.hub.send(sub, ack)
 
-    def _snapshot(self, topic: str) -> dict[str, Any] | None:
+    def _snapshot(self, topic: str) -> str:
+        """The `subscribed` message of a job or worker topic, with its current document."""
         kind, _, key = topic.partition(":")
         with self.engine.connect() as conn:
             if kind == "job":
-                return load_jobs(conn, [int(key)]).get(int(key))
-            return load_workers(conn, [key]).get(key)
+                found = load_jobs(conn, [int(key)]).get(int(key))
+                return frame("subscribed", topic, document=found and found.text)
+            return frame("subscribed", topic, load_workers(conn, [key]).get(key))
 
     def _open_ids(self) -> set[int]:
         with self.engine.connect() as conn:
@@ -345,13 +384,15 @@ class ChangeFeed:
 
     async def _deliver(self, payloads: list[str], resync: bool) -> None:
         """Load the notified rows someone subscribed to (one round trip) and fan them out."""
-        job_ids: set[int] = set()
-        addresses: set[str] = set()
+        changes = Changes()
         for payload in payloads:
-            found_jobs, found_workers = parse_payload(payload)
-            job_ids |= found_jobs
-            addresses |= found_workers
+            parse_payload(payload, changes)
+        job_ids, addresses = changes.jobs, changes.workers
         hub = self.hub
+        if resync:
+            hub.publish(VERIFYING, frame("resync", VERIFYING))
+        for job_id in sorted(changes.offered):
+            hub.publish(VERIFYING, frame("available", VERIFYING, {"job_id": job_id}))
         available = hub.has(AVAILABLE)
         if not available:
             self._open = None
@@ -382,30 +423,30 @@ class ChangeFeed:
             doc = job_docs.get(job_id)
             topic = f"job:{job_id}"
             if hub.has(topic):
-                hub.publish(topic, frame("job", topic, doc))
+                hub.publish(topic, frame("job", topic, document=doc and doc.text))
             if self._open is not None:
                 self._publish_availability(job_id, doc)
         for address in sorted(addresses):
             topic = f"worker:{address}"
             hub.publish(topic, frame("worker", topic, worker_docs.get(address)))
 
-    def _publish_availability(self, job_id: int, doc: dict[str, Any] | None) -> None:
+    def _publish_availability(self, job_id: int, doc: JobDocument | None) -> None:
         """`available` for a job that is open (new, reopened or changed while open);
         `unavailable` once, for a job that was open and is no longer (or is gone)."""
         assert self._open is not None
-        if doc is not None and doc["status"] == "open":
+        if doc is not None and doc.status == "open":
             self._open.add(job_id)
-            self.hub.publish(AVAILABLE, frame("available", AVAILABLE, doc))
+            self.hub.publish(AVAILABLE, frame("available", AVAILABLE, document=doc.text))
         elif job_id in self._open:
             self._open.discard(job_id)
-            status = doc["status"] if doc is not None else None
+            status = doc.status if doc is not None else None
             self.hub.publish(
                 AVAILABLE, frame("unavailable", AVAILABLE, {"job_id": job_id, "status": status})
             )
 
     def _load(
         self, job_ids: list[int], open_or: list[int] | None, addresses: list[str], seed: bool
-    ) -> tuple[dict[int, dict], dict[str, dict], set[int] | None]:
+    ) -> tuple[dict[int, JobDocument], dict[str, dict], set[int] | None]:
         with self.engine.connect() as conn:
             open_ids = _open_ids(conn) if seed else None
             return load_jobs(conn, job_ids, open_or), load_workers(conn, addresses), open_ids

@@ -23,7 +23,6 @@ folder found at start is a claim of a crashed run of this agent: it is released 
 from __future__ import annotations
 
 import logging
-import random
 import re
 import shutil
 import threading
@@ -45,7 +44,7 @@ from render_executor.chain import ChainSubmitter
 from render_executor.pipes import open_render_pipes
 from render_executor.session import api_client, download_cap, ipfs_client, worker_address
 from render_executor.verdicts import await_verdict
-from render_executor.wakeup import JobsAvailable
+from render_executor.wakeup import jobs_available, wait_for_work
 from veriframe_core.ipfs import IpfsError
 from veriframe_core.protocol import (
     Claim,
@@ -125,7 +124,7 @@ class Agent:
         self.submitter = submitter
         self.heartbeat_s = heartbeat_s
         self.stopping = threading.Event()
-        self.wakeup = JobsAvailable(settings.worker_api_url) if settings.worker_websocket else None
+        self.wakeup = jobs_available(settings.worker_api_url) if settings.worker_websocket else None
         self.profile: WorkerProfileRequest | None = None
         # a delivered job's submit_result runs beside the next render, not before it
         self._chain = ThreadPoolExecutor(1, thread_name_prefix="submit")
@@ -226,16 +225,8 @@ class Agent:
     def _idle(self, seconds: float) -> None:
         """Wait for work: woken by the websocket when a job opens (then polling only every
         6 × `worker_poll_s`, a backstop for what sends no message, e.g. a job released when
-        its wait for settings ends), else polling every `seconds`. Jittered, so agents do
-        not claim in step."""
-        seconds *= random.uniform(0.8, 1.2)
-        if self.wakeup is None:
-            self.stopping.wait(seconds)
-        elif self.wakeup.connected.is_set():
-            if self.wakeup.wait(self.settings.worker_poll_s * 6 * random.uniform(0.8, 1.2)):
-                time.sleep(random.uniform(0, 0.2))  # spread a crowd's claims a little
-        else:
-            self.wakeup.wait(seconds)  # `stop` wakes it too
+        its wait for settings ends), else polling every `seconds`."""
+        wait_for_work(self.wakeup, self.stopping, seconds, self.settings.worker_poll_s * 6)
 
     def finish_submissions(self) -> None:
         """Wait for the on-chain submissions still in flight (each closes its job's Pipes)."""
@@ -300,7 +291,12 @@ class Agent:
         with session:
             with _timed(outcome, "verification"):
                 verdict = await_verdict(
-                    self.api, outcome.job_id, outcome.attempt, job.deadline, self.stopping
+                    self.api,
+                    outcome.job_id,
+                    outcome.attempt,
+                    job.deadline,
+                    self.stopping,
+                    websocket=self.settings.worker_api_url if self.wakeup is not None else None,
                 )
             outcome.verification = verdict
             if not self._verified(verdict, pipes, outcome):

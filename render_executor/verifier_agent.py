@@ -12,6 +12,9 @@ One task, start to end (`VerifierAgent.verify`):
 4. the verdict reported (`/report`); or, when this machine could not verify (IPFS, Blender),
    the task failed with the reason (`/fail`), so that another verifier takes it.
 
+While idle it waits on the API's websocket (`verifications:available`, `wakeup`), polling
+as a fallback.
+
 A delivered frame that does not decode, has another size or weighs more than any frame of
 its size is the worker's doing: a rejection, not a failure. Stopped (SIGTERM, Ctrl-C), the
 verifier cancels Blender and releases the task (`/release`: offered again at once, counted
@@ -22,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import shutil
 import threading
 import time
@@ -42,6 +44,7 @@ from render_executor.verification.verifier import (
     rejected_unrendered,
     verify_frame,
 )
+from render_executor.wakeup import verifications_available, wait_for_work
 from veriframe_core.ipfs import IpfsError, IpfsTooLarge
 from veriframe_core.protocol import (
     VerificationFailure,
@@ -113,6 +116,9 @@ class VerifierAgent:
         )
         self.scratch_root = settings.resolved_worker_scratch_dir
         self.stopping = threading.Event()
+        self.wakeup = (
+            verifications_available(settings.worker_api_url) if settings.worker_websocket else None
+        )
 
     def __enter__(self) -> VerifierAgent:
         return self
@@ -123,19 +129,27 @@ class VerifierAgent:
     def stop(self) -> None:
         """Stop taking tasks; the verification in hand is cancelled and released."""
         self.stopping.set()
+        if self.wakeup is not None:
+            self.wakeup.wake()
 
     def close(self) -> None:
+        if self.wakeup is not None:
+            self.wakeup.close()
         self.api.close()
         self.ipfs.close()
 
     # ------------------------------------------------------------------ the loop
     def run(self, *, once: bool = False, max_tasks: int | None = None) -> list[VerifierOutcome]:
         """Verify until stopped (or, with `once`, until one task is done or none is there; or
-        until `max_tasks` are done). While idle it polls, backing off from 0.5 s to
-        `worker_poll_s`, jittered so that verifiers do not claim in step."""
+        until `max_tasks` are done). While idle it waits for the websocket to say a task was
+        offered (polling every 6 × `worker_poll_s` as a backstop), or, while that is down,
+        polls, backing off from 0.5 s to `worker_poll_s`; jittered so that verifiers do not
+        claim in step."""
         for left in self.scratch_root.glob("verify-*"):  # a crashed run's; its lease re-offers
             shutil.rmtree(left, ignore_errors=True)
         log.info("Verifier %s: waiting for deliveries to verify", hex(self.address))
+        if self.wakeup is not None and not once:
+            self.wakeup.start()
         outcomes: list[VerifierOutcome] = []
         idle = FIRST_IDLE_S
         while not self.stopping.is_set():
@@ -146,7 +160,7 @@ class VerifierAgent:
             if once or (max_tasks is not None and len(outcomes) >= max_tasks):
                 break
             if task is None:
-                self.stopping.wait(idle * random.uniform(0.8, 1.2))
+                wait_for_work(self.wakeup, self.stopping, idle, self.settings.worker_poll_s * 6)
                 idle = min(idle * 1.5, max(self.settings.worker_poll_s, FIRST_IDLE_S))
         return outcomes
 

@@ -149,8 +149,9 @@ class WorkerSettings(CommonSettings):
     worker_websocket: bool = Field(
         True,
         validation_alias=AliasChoices("VERIFRAME_WORKER_WEBSOCKET"),
-        description="Wait for work on the API's websocket (`jobs:available`), polling only as "
-        "a fallback; false: poll every `worker_poll_s`.",
+        description="Wait on the API's websocket (`jobs:available`; a delivery's `job:<id>` "
+        "for its verdict; a verifier's `verifications:available`), polling only as a "
+        "fallback; false: poll.",
     )
     worker_device: str = Field(
         "AUTO",

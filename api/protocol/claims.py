@@ -532,7 +532,7 @@ async def complete(
             "seeds": list(drawn.seeds),
         }
         await COMPLETE.run(tx.conn, values)
-        tx.announce(jobs=[job_id])
+        tx.announce(jobs=[job_id], offered=[job_id])
     return await JOB_DETAIL.fetchval(tx.conn, {"job_id": job_id})
 
 

@@ -17,12 +17,16 @@ that stops releases its task, which is offered again at once and counts as nothi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
 
 from api.database import Transaction
 from api.documents import SETTINGS_JOIN, SETTINGS_JSON, VERIFICATION_JSON, json_object
 from api.prepared import Prepared
 from api.protocol.claims import RECORDABLE, ClaimRefused
 from veriframe_core.protocol import VerificationReport, VerificationTask
+from veriframe_core.warehouse.notify import notify_changes
 from veriframe_core.warehouse.tables import verifications
 
 MAX_REASON = 500
@@ -104,6 +108,15 @@ RELEASE = Prepared(
     WHERE id = :id RETURNING {VERIFICATION_JSON}::text
     """,
 )
+LAPSED = sa.text(
+    """
+    SELECT now(), ARRAY(
+        SELECT job_id FROM verifications
+        WHERE state = 'claimed' AND lease_expires_at <= now()
+          AND (CAST(:since AS timestamptz) IS NULL OR lease_expires_at > :since))
+    """
+)
+"""The time of the look, and the jobs whose verifier's lease ran out since `:since`."""
 READ = Prepared(
     "veriframe_verification",
     f"SELECT {VERIFICATION_JSON}::text FROM verifications v WHERE id = :id",
@@ -148,7 +161,7 @@ async def give_back(
     document = await GIVE_BACK.fetchval(tx.conn, {"id": verification_id, "reason": reason})
     failures = task["failures"] + 1
     if failures < rules.max_failures:
-        tx.announce(jobs=[int(task["job_id"])])
+        tx.announce(jobs=[int(task["job_id"])], offered=[int(task["job_id"])])
         return document
     rejection = VerificationReport(
         verdict="rejected",
@@ -169,8 +182,19 @@ async def release(tx: Transaction, verifier: str, verification_id: int) -> str:
     """The verifier stops: the task is offered again at once, not counted as a failure."""
     task = await _held(tx, verifier, verification_id)
     document = await RELEASE.fetchval(tx.conn, {"id": verification_id})
-    tx.announce(jobs=[int(task["job_id"])])
+    tx.announce(jobs=[int(task["job_id"])], offered=[int(task["job_id"])])
     return document
+
+
+def offer_lapsed(conn: sa.Connection, since: datetime | None) -> tuple[datetime, list[int]]:
+    """Announce the verifications whose verifier's lease ran out after `since` (any, when
+    None) as offered again: nothing changes in their rows (the next verifier to ask takes
+    them over), so only this look tells waiting verifiers. The time of the look, the next
+    one's `since`, and the jobs announced."""
+    now, job_ids = conn.execute(LAPSED, {"since": since}).one()
+    job_ids = [int(j) for j in job_ids]
+    notify_changes(conn, source="api", jobs=job_ids, offered=job_ids)
+    return now, job_ids
 
 
 async def _decide(

@@ -1,4 +1,5 @@
-"""`/api/v1/ws`: live updates of jobs and workers over a websocket (JSON text frames).
+"""`/api/v1/ws`: live updates of jobs, workers and open work over a websocket (JSON text
+frames).
 
 Client → server: `{"action": "subscribe" | "unsubscribe", "topic": "..."}` and
 `{"action": "ping"}`. Server → client: `{"type", "topic", "data"}` objects, see
@@ -39,7 +40,8 @@ def error(code: str, message: str, topic: str | None = None) -> str:
 
 @router.websocket("/ws")
 async def live_updates(websocket: WebSocket, feed: Feed) -> None:
-    """Subscribe to `job:<id>`, `worker:<address>` or `jobs:available`."""
+    """Subscribe to `job:<id>`, `worker:<address>`, `jobs:available` or
+    `verifications:available`."""
     await websocket.accept()
     if feed is None:
         await websocket.close(INTERNAL_ERROR, "live updates are not running")

@@ -17,53 +17,20 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection, connect
 
 from api.realtime import ChangeFeed
 from tests.support.activity import CIDS, Activity
 from tests.support.api import ApiServer, api_settings
 from tests.support.chain import Driver
+from tests.support.live import WAIT_S, live
 from tests.support.warehouse import ingestor
 from veriframe_core.chain.addresses import normalize_address
 from veriframe_core.chain.cids import cid_to_felts
 from veriframe_core.processes import free_port
-from veriframe_core.protocol import Job
+from veriframe_core.protocol import JobDetail
 from veriframe_core.settings import Settings
 from veriframe_core.warehouse.notify import CHANNEL, MAX_PAYLOAD_BYTES, notify_changes, payloads
 from veriframe_core.warehouse.tables import jobs
-
-WAIT_S = 15
-
-
-class Live:
-    """A websocket client speaking the `/api/v1/ws` protocol."""
-
-    def __init__(self, ws: ClientConnection):
-        self.ws = ws
-
-    def send(self, message: Any) -> None:
-        self.ws.send(message if isinstance(message, str | bytes) else json.dumps(message))
-
-    def next(self, timeout: float = WAIT_S) -> dict[str, Any]:
-        return json.loads(self.ws.recv(timeout=timeout))
-
-    def wait_for(self, match: Callable[[dict], bool], timeout: float = WAIT_S) -> dict[str, Any]:
-        """The first message `match` accepts (others are skipped); TimeoutError if none."""
-        deadline = time.monotonic() + timeout
-        while True:
-            message = self.next(max(deadline - time.monotonic(), 0.01))
-            if match(message):
-                return message
-
-    def subscribe(self, topic: str) -> Any:
-        self.send({"action": "subscribe", "topic": topic})
-        reply = self.next()
-        assert reply["type"] == "subscribed", reply
-        return reply["data"]
-
-
-def live(base_url: str) -> Live:
-    return Live(connect(base_url.replace("http", "ws", 1) + "/api/v1/ws", open_timeout=WAIT_S))
 
 
 def feed_of(server: ApiServer) -> ChangeFeed:
@@ -88,9 +55,10 @@ def change_job(engine: sa.Engine, job_id: int, score: int, *, commit: bool = Tru
 
 
 def rest_job(http: httpx.Client, job_id: int) -> dict[str, Any]:
-    """The job as `GET /api/v1/jobs/{id}` serves it, restricted to the `Job` fields."""
+    """The job as `GET /api/v1/jobs/{id}` serves it: what the websocket sends too."""
     body = http.get(f"/api/v1/jobs/{job_id}").raise_for_status().json()
-    return {name: body[name] for name in Job.model_fields}
+    JobDetail.model_validate(body)
+    return body
 
 
 def is_job(job_id: int, score: int | None = None) -> Callable[[dict], bool]:
@@ -182,6 +150,9 @@ def test_payloads_are_compact_deduplicated_and_split_under_the_limit() -> None:
     assert all(b["source"] == "chain" for b in bodies)
     assert [j for b in bodies for j in b["jobs"]] == job_ids
     assert [w for b in bodies for w in b["workers"]] == addresses
+    assert all("offered" not in b for b in bodies)  # only when some verification is offered
+    offered = payloads("api", [7], offered=[7, 7])
+    assert offered == ['{"source":"api","jobs":[7],"workers":[],"offered":[7]}']
 
 
 def test_notifications_are_sent_on_commit_only_in_one_statement(warehouse: sa.Engine) -> None:
@@ -415,11 +386,13 @@ def test_the_listen_session_recovers_after_it_is_killed(
     with client.ws:
         client.subscribe("job:4")
         client.subscribe("jobs:available")
+        assert client.subscribe("verifications:available") is None
         with warehouse.connect() as conn:
             assert conn.execute(sa.select(sa.func.pg_terminate_backend(old))).scalar()
         assert listening(feed, not_pid=old) != old
         # after reconnecting, what may have been missed is sent again
-        client.wait_for(lambda m: m["type"] == "resync" and m["topic"] == "jobs:available")
+        resynced = {client.wait_for(lambda m: m["type"] == "resync")["topic"] for _ in "12"}
+        assert resynced == {"jobs:available", "verifications:available"}
         client.wait_for(is_job(4))
         change_job(warehouse, 4, 55)
         assert client.wait_for(is_job(4))["data"]["quality_score"] == 55

@@ -16,7 +16,7 @@ import psutil
 import pytest
 from PIL import Image
 
-from render_executor.wakeup import JobsAvailable
+from render_executor.wakeup import jobs_available
 from tests.support.platform import VERIFIABLE, WorkerPlatform, eventually, rendering
 from veriframe_core.chain.addresses import normalize_address
 from veriframe_core.ipfs import IpfsClient
@@ -221,7 +221,7 @@ def test_an_idle_agent_is_woken_by_the_websocket_when_a_job_opens(
     platform: WorkerPlatform,
 ) -> None:
     """What the agent waits on between jobs: the `jobs:available` topic."""
-    listener = JobsAvailable(platform.api_server.url).start()
+    listener = jobs_available(platform.api_server.url).start()
     try:
         eventually(listener.connected.is_set, timeout=30)
         listener.wait(0.5)  # nothing has opened yet; clears whatever came with subscribing

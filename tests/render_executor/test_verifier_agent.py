@@ -1,7 +1,9 @@
 """Verifier agents against real parts (devchain, the API, IPFS, Postgres, Blender): they
 verify honest deliveries, which their workers then submit on chain, reject forged ones,
 which are never submitted, never verify their own account's delivery, and a verifier killed
-mid-task loses the task to another when its lease runs out."""
+mid-task loses the task to another when its lease runs out. The API's websocket wakes an
+idle verifier when a delivery opens a task, and wakes the worker's wait when the verdict
+comes; without it, polling still gets there."""
 
 from __future__ import annotations
 
@@ -16,18 +18,24 @@ from pathlib import Path
 
 import psutil
 import pytest
+from starknet_py.net.account.account import Account
 
+from api.realtime import Hub
 from kubonode.process import KuboProcess
 from render_executor.agent import Agent, Outcome
-from render_executor.verdicts import await_verdict
+from render_executor.verdicts import Polling, await_verdict
 from tests.render_executor.forging_render import FlatFrameForgingRunner
+from tests.support.api import bearer, sign_in
 from tests.support.chain import Driver
 from tests.support.platform import VERIFIABLE, WorkerPlatform, eventually, worker_platform
 from veriframe_core.chain.addresses import normalize_address
+from veriframe_core.processes import free_port
 from veriframe_core.protocol import JobDetail, Verification
 from veriframe_core.warehouse.embedded import EmbeddedPostgres
 
 LEASE_S = 10
+NEVER = Polling(first_s=3600, max_s=3600, connected_max_s=3600)
+"""A verdict wait that polls once, at its start: only the websocket can wake it."""
 
 
 @pytest.fixture(scope="module")
@@ -217,3 +225,75 @@ def test_no_verdict_before_the_deadline_means_none(platform: WorkerPlatform) -> 
     deadline = datetime.now(UTC) + timedelta(seconds=1.5)
     assert await_verdict(platform.api, job_id, 1, deadline, threading.Event()) is None
     assert 1 <= time.monotonic() - started < 5
+
+
+def hub(platform: WorkerPlatform) -> Hub:
+    """The API's websocket topics, to see who is subscribed."""
+    return platform.api_server.server.config.app.state.feed.hub
+
+
+def deliver_junk(platform: WorkerPlatform, worker: Account) -> int:
+    """A job delivered by hand with bytes that are no frame (its verifier rejects it without
+    rendering); the job's id."""
+    job_id = platform.post_job(platform.upload())
+    auth = bearer(sign_in(platform.api, worker))
+    assert platform.api.post(f"/api/v1/jobs/{job_id}/assign", headers=auth).status_code == 200
+    body = {"result_cid": platform.upload(f"no frame for job {job_id}".encode())}
+    done = platform.api.post(f"/api/v1/jobs/{job_id}/complete", json=body, headers=auth)
+    assert done.status_code == 200, done.text
+    return job_id
+
+
+def waiting_for_verdict(
+    platform: WorkerPlatform, job_id: int, websocket: str, polling: Polling
+) -> Future[Verification | None]:
+    """The worker's verdict wait on attempt 1 of `job_id`, in a thread."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="verdict")
+    deadline = datetime.now(UTC) + timedelta(minutes=5)
+    args = (platform.api, job_id, 1, deadline, threading.Event())
+    future = pool.submit(await_verdict, *args, websocket=websocket, polling=polling)
+    pool.shutdown(wait=False)
+    return future
+
+
+def test_the_verdict_wait_is_woken_by_the_jobs_websocket_topic(
+    platform: WorkerPlatform, tmp_path: Path
+) -> None:
+    job_id = deliver_junk(platform, platform.activity.workers[4])
+    waiting = waiting_for_verdict(platform, job_id, platform.api_server.url, NEVER)
+    eventually(lambda: hub(platform).has(f"job:{job_id}"), timeout=30)
+    with platform.verifier(platform.verifiers[0], tmp_path, worker_websocket=False) as verifier:
+        (checked,) = verifier.run(max_tasks=1)
+    assert checked.job_id == job_id and checked.verdict == "rejected"
+    verdict = waiting.result(timeout=60)  # its next poll is an hour away: the socket woke it
+    assert verdict is not None and verdict.state == "rejected" and verdict.job_id == job_id
+
+
+def test_with_the_websocket_down_polling_still_gets_the_verdict(
+    platform: WorkerPlatform, tmp_path: Path
+) -> None:
+    job_id = deliver_junk(platform, platform.activity.workers[4])
+    nothing_there = f"http://127.0.0.1:{free_port()}"
+    waiting = waiting_for_verdict(platform, job_id, nothing_there, Polling())
+    with platform.verifier(platform.verifiers[0], tmp_path, worker_websocket=False) as verifier:
+        (checked,) = verifier.run(max_tasks=1)
+    assert checked.job_id == job_id
+    verdict = waiting.result(timeout=60)
+    assert verdict is not None and verdict.state == "rejected" and verdict.job_id == job_id
+
+
+def test_an_idle_verifier_is_woken_by_the_websocket_when_a_task_is_offered(
+    platform: WorkerPlatform, tmp_path: Path
+) -> None:
+    """Its backstop poll is six hours away: only `verifications:available` can wake it."""
+    with platform.verifier(platform.verifiers[0], tmp_path, worker_poll_s=3600) as verifier:
+        pool = ThreadPoolExecutor(1, thread_name_prefix="verifier")
+        verifying = pool.submit(verifier.run, max_tasks=1)
+        pool.shutdown(wait=False)
+        try:
+            eventually(lambda: hub(platform).has("verifications:available"), timeout=30)
+            job_id = deliver_junk(platform, platform.activity.workers[2])
+            (checked,) = verifying.result(timeout=60)
+        finally:
+            verifier.stop()
+    assert checked.job_id == job_id and checked.verdict == "rejected"

@@ -6,9 +6,11 @@ transaction commits, and drops it on rollback, so a notification never announces
 that did not happen. The payload names rows, never their values (readers load the current
 row): compact JSON
 
-    {"source": "chain", "jobs": [12, 13], "workers": ["0x04…(64 hex)"]}
+    {"source": "chain", "jobs": [12, 13], "workers": ["0x04…(64 hex)"], "offered": [12]}
 
 split into several notifications so each stays well under Postgres' 8000-byte limit.
+`offered` (left out when empty) names the jobs whose verification became claimable (opened,
+given back, or its verifier's lease ran out): verifiers wait for it, and no row says it.
 """
 
 from __future__ import annotations
@@ -35,35 +37,58 @@ _NOTIFY = sa.text(
 )
 
 
-def payloads(source: str, jobs: Iterable[int] = (), workers: Iterable[str] = ()) -> list[str]:
-    """The notification payloads announcing these jobs and workers (duplicates removed,
-    first-seen order kept), each at most `MAX_PAYLOAD_BYTES` long; none when both are empty."""
-    job_texts = [str(j) for j in dict.fromkeys(int(j) for j in jobs)]
-    worker_texts = [json.dumps(str(w)) for w in dict.fromkeys(workers)]
-    if not job_texts and not worker_texts:
+def payloads(
+    source: str, jobs: Iterable[int] = (), workers: Iterable[str] = (), offered: Iterable[int] = ()
+) -> list[str]:
+    """The notification payloads announcing these jobs, workers and offered verifications
+    (duplicates removed, first-seen order kept), each at most `MAX_PAYLOAD_BYTES` long; none
+    when all are empty."""
+    lists = {
+        "jobs": [str(j) for j in dict.fromkeys(int(j) for j in jobs)],
+        "workers": [json.dumps(str(w)) for w in dict.fromkeys(workers)],
+        "offered": [str(j) for j in dict.fromkeys(int(j) for j in offered)],
+    }
+    if not any(lists.values()):
         return []
-    head = '{"source":' + json.dumps(source) + ',"jobs":['
-    budget = MAX_PAYLOAD_BYTES - len(head) - len('],"workers":[]}')
+    head = '{"source":' + json.dumps(source)
+    budget = MAX_PAYLOAD_BYTES - len(head) - len(',"jobs":[],"workers":[],"offered":[]}')
     out: list[str] = []
-    batch: tuple[list[str], list[str]] = ([], [])
+    batch: dict[str, list[str]] = {key: [] for key in lists}
     used = 0
-    for kind, texts in enumerate((job_texts, worker_texts)):
+    for key, texts in lists.items():
         for text in texts:
-            if used + len(text) + 1 > budget and (batch[0] or batch[1]):
-                out.append(head + ",".join(batch[0]) + '],"workers":[' + ",".join(batch[1]) + "]}")
-                batch, used = ([], []), 0
-            batch[kind].append(text)
+            if used + len(text) + 1 > budget and any(batch.values()):
+                out.append(_payload(head, batch))
+                batch, used = {k: [] for k in lists}, 0
+            batch[key].append(text)
             used += len(text) + 1
-    out.append(head + ",".join(batch[0]) + '],"workers":[' + ",".join(batch[1]) + "]}")
+    out.append(_payload(head, batch))
     return out
 
 
+def _payload(head: str, batch: dict[str, list[str]]) -> str:
+    """One payload: `jobs` and `workers` always (their readers expect both), `offered` when
+    there are any."""
+    parts = [head] + [
+        f'"{key}":[' + ",".join(texts) + "]"
+        for key, texts in batch.items()
+        if texts or key != "offered"
+    ]
+    return ",".join(parts) + "}"
+
+
 def notify_changes(
-    conn: sa.Connection, *, source: str, jobs: Iterable[int] = (), workers: Iterable[str] = ()
+    conn: sa.Connection,
+    *,
+    source: str,
+    jobs: Iterable[int] = (),
+    workers: Iterable[str] = (),
+    offered: Iterable[int] = (),
 ) -> None:
     """Announce, on commit of `conn`'s transaction, that these job ids and worker addresses
-    (normalised, `0x` + 64 hex digits) changed. One statement, whatever the number of ids."""
-    found = payloads(source, jobs, workers)
+    (normalised, `0x` + 64 hex digits) changed, and these jobs' verifications became
+    claimable. One statement, whatever the number of ids."""
+    found = payloads(source, jobs, workers, offered)
     if found:
         conn.execute(_NOTIFY, {"channel": CHANNEL, "payloads": found})
 

@@ -1,6 +1,7 @@
 """Verification through the claim protocol over real HTTP: a delivery opens a verification
 with windows and seeds, a verifier (never the deliverer) takes it with a lease and decides
-it; a rejection reopens the job, blocks its worker from it and counts against it."""
+it; a rejection reopens the job, blocks its worker from it and counts against it. Over the
+websocket, the job's topic follows each step and verifiers hear of every task offered."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from api.maintenance import offer_lapsed
 from tests.support.api import (
     ApiServer,
     api_settings,
@@ -20,6 +22,7 @@ from tests.support.api import (
     token_for,
 )
 from tests.support.chain import Driver
+from tests.support.live import live
 from tests.support.warehouse import ingestor
 from veriframe_core.chain.addresses import normalize_address
 from veriframe_core.chain.cids import cid_to_felts
@@ -239,11 +242,16 @@ def test_verifiers_that_cannot_verify_give_it_back_until_it_is_rejected(
 
 
 def test_results_on_chain_without_a_verified_delivery_are_verified_too(
-    api: httpx.Client, chain: Driver, warehouse: sa.Engine, open_jobs: Iterator[int], verifier
+    api: httpx.Client,
+    api_server: ApiServer,
+    chain: Driver,
+    warehouse: sa.Engine,
+    open_jobs: Iterator[int],
+    verifier,
 ):
     """A bypass (`submit_result` straight on chain) and a front-run (a second account
-    submits while the holder's delivery is being verified): each on-chain CID is verified,
-    and the front-run worker is named."""
+    submits while the holder's delivery is being verified): each on-chain CID is verified
+    (verifiers hear of it as ingestion opens it), and the front-run worker is named."""
     bypassed, raced = next(open_jobs), next(open_jobs)
     eligible = [
         a
@@ -254,7 +262,12 @@ def test_results_on_chain_without_a_verified_delivery_are_verified_too(
     deliver(api, raced, bearer(sign_in(api, honest)))
     for account, job in ((bypassing, bypassed), (front_runner, raced)):
         chain.send(account, chain.reg("submit_result", job, *cid_to_felts(OTHER_CID)))
-    ingestor(warehouse, chain).tick(60, until_caught_up=True)
+    client = live(api_server.url)
+    with client.ws:
+        client.subscribe("verifications:available")
+        ingestor(warehouse, chain).tick(60, until_caught_up=True)
+        heard = {client.next()["data"]["job_id"] for _ in "12"}
+    assert heard == {bypassed, raced}
 
     for account, job in ((bypassing, bypassed), (front_runner, raced)):
         found = api.get(f"/api/v1/jobs/{job}").json()["verification"]
@@ -274,3 +287,79 @@ def test_results_on_chain_without_a_verified_delivery_are_verified_too(
             {"j": bypassed},
         ).scalar()
     assert opened == 1
+
+
+@pytest.mark.parametrize("verdict", ["verified", "rejected"])
+def test_job_subscribers_follow_the_verification_to_its_verdict(
+    api: httpx.Client,
+    api_server: ApiServer,
+    warehouse: sa.Engine,
+    open_jobs: Iterator[int],
+    verifier,
+    verdict: str,
+):
+    """Each step's document is the one `GET /jobs/{id}` serves, verification included."""
+    _, worker = seeded(warehouse)
+    job = next(open_jobs)
+    client = live(api_server.url)
+    seen: list[tuple[str | None, str | None]] = []
+
+    def step(state: str) -> dict:  # the job's messages until its verification is `state`
+        while not seen or seen[-1][1] != state:
+            data = client.wait_for(lambda m: m["type"] == "job")["data"]
+            document = JobDetail.model_validate(data)
+            claim, found = document.claim, document.verification
+            seen.append((claim and claim.state, found and found.state))
+        return data
+
+    with client.ws:
+        client.subscribe(f"job:{job}")
+        deliver(api, job, worker)
+        step("open")
+        task = take_job(api, verifier, job)
+        step("claimed")
+        reasons = ["crop 1: shifted"] if verdict == "rejected" else []
+        api.post(
+            f"/api/v1/verifications/{task['verification_id']}/report",
+            json={**REPORT, "verdict": verdict, "reasons": reasons},
+            headers=verifier,
+        ).raise_for_status()
+        assert step(verdict) == api.get(f"/api/v1/jobs/{job}").json()
+    delivered = [states for states in seen if states[1] is not None]
+    settled = None if verdict == "rejected" else "verified"  # a rejected attempt is not live
+    assert delivered == [("completed", "open"), ("verifying", "claimed"), (settled, verdict)]
+
+
+def test_verifiers_hear_of_every_verification_offered(
+    api: httpx.Client,
+    api_server: ApiServer,
+    warehouse: sa.Engine,
+    open_jobs: Iterator[int],
+    verifier,
+):
+    """Opened by a delivery, given back, released, and its verifier's lease lapsed: each
+    time `verifications:available` says which job's verification is claimable."""
+    _, worker = seeded(warehouse)
+    job = next(open_jobs)
+    offered = {"type": "available", "topic": "verifications:available", "data": {"job_id": job}}
+    client = live(api_server.url)
+    with client.ws:
+        assert client.subscribe("verifications:available") is None
+        deliver(api, job, worker)
+        assert client.wait_for(lambda m: m["type"] == "available") == offered
+        vid = take_job(api, verifier, job)["verification_id"]
+        path = f"/api/v1/verifications/{vid}"
+        back = api.post(f"{path}/fail", json={"reason": "IPFS is down"}, headers=verifier)
+        assert back.status_code == 200, back.text
+        assert client.wait_for(lambda m: m["data"] == {"job_id": job}) == offered
+        take_job(api, verifier, job)
+        assert api.post(f"{path}/release", headers=verifier).status_code == 200
+        assert client.wait_for(lambda m: m["data"] == {"job_id": job}) == offered
+        take_job(api, verifier, job)
+        with warehouse.begin() as conn:  # the verifier died: its lease runs out
+            conn.execute(
+                sa.text("UPDATE verifications SET lease_expires_at = now() WHERE id = :id"),
+                {"id": vid},
+            )
+        offer_lapsed(warehouse, None)  # what every API process's sweep does
+        assert client.wait_for(lambda m: m["data"] == {"job_id": job}) == offered

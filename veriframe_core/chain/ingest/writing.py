@@ -27,7 +27,7 @@ def write_batch(
         store.insert_jobs(conn, writes.new_jobs)
         store.upsert_jobs(conn, writes.jobs)
         store.insert_history(conn, writes.history)
-        verify_unverified_results(conn, writes.job_ids)
+        opened = verify_unverified_results(conn, writes.job_ids)
         store.upsert_blocks(conn, writes.blocks)
         expired, reopened = store.sweep_expiry(conn, writes.chain_time)
         store.set_cursor(conn, contract, *writes.end)
@@ -37,6 +37,7 @@ def write_batch(
             source="chain",
             jobs=[*writes.job_ids, *expired, *reopened],
             workers=writes.worker_addresses,
+            offered=opened,
         )
     report.seconds["db"] += time.perf_counter() - started
     report.batches += 1
