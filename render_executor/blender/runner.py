@@ -7,6 +7,11 @@ scripts off and applies the job's settings, each render gets a scratch folder of
 (user config and scripts folders inside it, so no add-on or preference of the machine's
 user is loaded), and its output is watched line by line for progress.
 
+A scene reads files from the job's folder only (`RenderJob.folder`): a library linked from
+outside it is refused before Blender starts (`blendfile.outside_libraries`: Blender loads
+libraries while it opens the file), and `inside.py` refuses any other path outside it once
+the file is open, before anything is evaluated. Either way RenderFailed names the paths.
+
 A render succeeds only when the process exits 0, the script reports success, the log shows
 no GPU error and the frame passes `checks.check_frame`; otherwise RenderFailed says why,
 with the log's last lines.
@@ -30,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from render_executor.blender.blendfile import NotABlend, outside_libraries
 from render_executor.blender.checks import gpu_errors
 from veriframe_core.frames import FrameRejected, check_frame
 from veriframe_core.verification import Window
@@ -66,6 +72,7 @@ class RenderJob:
     """What to render: the file, and the job's settings (never the file's own)."""
 
     blend: Path
+    folder: Path | None = None  # the only folder it may read files from; None: its own
     frame: int = 1
     resolution: tuple[int, int] = (1920, 1080)
     samples: int = 64
@@ -247,9 +254,8 @@ class BlenderRunner:
     def describe(self, blend: Path, scratch: Path, timeout_s: float = 120) -> SceneSettings:
         """The file's own render settings (`inside.describe`), read with nothing of it
         running: the defaults of a job or a verification that gives none."""
-        report = self._run(
-            {"mode": "describe", "blend": str(blend.resolve())}, scratch, RenderLimits(timeout_s)
-        ).report
+        spec = {"mode": "describe", "blend": str(blend.resolve()), "folder": str(blend.parent)}
+        report = self._run(spec, scratch, RenderLimits(timeout_s)).report
         return SceneSettings(
             frame=report["frame"],
             frame_range=(report["frame_start"], report["frame_end"]),
@@ -281,6 +287,8 @@ class BlenderRunner:
         """`inside.py` on `spec` in `scratch`; RenderFailed unless the process ended well,
         said so, and the log shows no GPU error."""
         scratch.mkdir(parents=True, exist_ok=True)
+        if "blend" in spec:
+            _refuse_outside_libraries(Path(spec["blend"]), Path(spec["folder"]), scratch)
         mode = spec["mode"]
         result_file, spec_file = scratch / f"{mode}.json", scratch / f"{mode}-spec.json"
         log_file = scratch / ("blender.log" if mode == "render" else f"{mode}.log")
@@ -291,6 +299,8 @@ class BlenderRunner:
         if reason:
             raise RenderFailed(reason, tail)
         report = json.loads(result_file.read_text()) if result_file.exists() else {}
+        if "refused" in report:
+            raise RenderFailed(report["refused"], tail)
         if report.get("ok") is False:
             raise RenderFailed(f"Blender could not render the file: {report['error']}", tail)
         if exit_code != 0 or not report:
@@ -301,6 +311,20 @@ class BlenderRunner:
         return _Done(report, peak_mb, cpu_seconds, log_file, tail)
 
 
+def _refuse_outside_libraries(blend: Path, folder: Path, cwd: Path) -> None:
+    """RenderFailed naming the libraries `blend` links from outside `folder`, or saying
+    that its libraries cannot be read (then they cannot be checked either)."""
+    try:
+        outside = outside_libraries(blend, folder, cwd)
+    except NotABlend as err:
+        raise RenderFailed(f"the scene's libraries cannot be checked: {err}") from None
+    if outside:
+        raise RenderFailed(
+            "the scene links libraries outside the job's folder, which a worker does not "
+            f"load (put them in its archive): {'; '.join(outside)}"
+        )
+
+
 def extension(output_format: str) -> str:
     return EXTENSIONS.get(output_format.upper(), ".img")
 
@@ -309,6 +333,7 @@ def _settings(job: RenderJob) -> dict:
     """The job's settings as `inside.py` reads them."""
     return {
         "blend": str(job.blend.resolve()),
+        "folder": str((job.folder or job.blend.parent).resolve()),
         "frame": job.frame,
         "resolution": list(job.resolution),
         "samples": job.samples,

@@ -1,0 +1,110 @@
+"""Run by Blender: `-- DIR`. Writes scenes that read files from outside their job's folder
+`DIR/job`, and one that reads only inside it, each a plane filling an orthographic camera's
+view and lit by its own image texture (so a frame's colour is the texture's):
+
+- `outside/secret.png` (magenta), `outside/lib.blend` (a magenta object), files of the
+  worker's that no scene may read; `job/tex/inside.png` (green), the job's own texture;
+- `job/clean.blend`: the job's texture, as `//tex/inside.png`;
+- `job/image.blend`: the secret image by its absolute path;
+- `job/relative.blend`: the secret image as `//../outside/secret.png`;
+- `job/library.blend`: the clean scene plus the library's object, linked;
+- `job/nested.blend`: the clean scene plus `job/library.blend`'s own plane, linked (the
+  outside library is linked through the job's library, not by this file);
+- `job/volume.blend`: the clean scene plus an OpenVDB volume at `outside/smoke.vdb`.
+"""
+
+import sys
+from pathlib import Path
+
+import bpy
+
+MAGENTA, GREEN = (1.0, 0.0, 1.0, 1.0), (0.0, 1.0, 0.0, 1.0)
+
+
+def png(path: Path, colour: tuple) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = bpy.data.images.new(path.stem, 4, 4)
+    image.pixels = colour * 16
+    image.filepath_raw, image.file_format = str(path), "PNG"
+    image.save()
+    bpy.data.images.remove(image)
+
+
+def emitting(name: str, texture: str) -> bpy.types.Material:
+    """A material that emits its image texture's colour."""
+    material = bpy.data.materials.new(name)
+    if material.node_tree is None:  # before Blender 5, materials had no nodes by default
+        material.use_nodes = True
+    nodes, links = material.node_tree.nodes, material.node_tree.links
+    nodes.clear()
+    image = nodes.new("ShaderNodeTexImage")
+    image.image = bpy.data.images.load(texture)
+    emission, output = nodes.new("ShaderNodeEmission"), nodes.new("ShaderNodeOutputMaterial")
+    links.new(image.outputs["Color"], emission.inputs["Color"])
+    links.new(emission.outputs["Emission"], output.inputs["Surface"])
+    return material
+
+
+def plane(name: str, material: bpy.types.Material) -> bpy.types.Object:
+    mesh = bpy.data.meshes.new(name)
+    mesh.from_pydata([(-1, -1, 0), (1, -1, 0), (1, 1, 0), (-1, 1, 0)], [], [(0, 1, 2, 3)])
+    mesh.uv_layers.new()
+    mesh.materials.append(material)
+    obj = bpy.data.objects.new(name, mesh)
+    bpy.context.scene.collection.objects.link(obj)
+    return obj
+
+
+def scene(texture: str) -> None:
+    """An empty file: a camera looking down at a plane emitting `texture`, nothing else."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    camera = bpy.data.objects.new("camera", bpy.data.cameras.new("camera"))
+    camera.data.type, camera.data.ortho_scale = "ORTHO", 2.0
+    camera.location = (0.0, 0.0, 1.0)
+    scene.collection.objects.link(camera)
+    scene.camera = camera
+    plane("plane", emitting("texture", texture))
+    scene.view_settings.view_transform = "Standard"
+    scene.render.engine = "CYCLES"
+
+
+def save(path: Path, absolute: bool = False) -> None:
+    """Save as `path`, its paths made relative to it (`//`) unless `absolute`."""
+    bpy.ops.wm.save_as_mainfile(filepath=str(path), relative_remap=False)
+    if not absolute:
+        bpy.ops.file.make_paths_relative()
+        bpy.ops.wm.save_mainfile()
+
+
+def main(root: Path) -> None:
+    outside, job = root / "outside", root / "job"
+    secret, inside = outside / "secret.png", job / "tex" / "inside.png"
+    png(secret, MAGENTA)
+    png(inside, GREEN)
+    scene(str(secret))
+    bpy.data.libraries.write(str(outside / "lib.blend"), {bpy.data.objects["plane"]})
+    scene(str(inside))
+    save(job / "clean.blend")
+    scene(str(secret))
+    save(job / "image.blend", absolute=True)
+    save(job / "relative.blend")
+    scene(str(inside))
+    with bpy.data.libraries.load(str(outside / "lib.blend"), link=True) as (_, linked):
+        linked.objects = ["plane"]
+    bpy.context.scene.collection.objects.link(linked.objects[0])
+    save(job / "library.blend")
+    scene(str(inside))
+    with bpy.data.libraries.load(str(job / "library.blend"), link=True) as (_, linked):
+        linked.objects = ["plane"]
+    bpy.context.scene.collection.objects.link(linked.objects[0])
+    save(job / "nested.blend")
+    scene(str(inside))
+    volume = bpy.data.volumes.new("smoke")
+    volume.filepath = str(outside / "smoke.vdb")
+    bpy.context.scene.collection.objects.link(bpy.data.objects.new("smoke", volume))
+    save(job / "volume.blend", absolute=True)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[sys.argv.index("--") + 1]))

@@ -1,0 +1,130 @@
+"""A worker's files stay its own: a scene reads files from its job's folder only. Scenes that
+read an image, a library or a volume from elsewhere on the worker's disk are refused with
+the paths named, by the render, the verifier's crops and `describe` alike, and no frame is
+written; a scene whose files are all in its folder renders them. Real Blender (bpy), 32×32
+frames at one sample."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+import zstandard
+from PIL import Image
+
+from render_executor.archives import unpack
+from render_executor.blender.blendfile import linked_libraries, outside_libraries
+from render_executor.blender.runner import BlenderRunner, CropRender, RenderFailed, RenderJob
+from tests.support.blender import blender_python
+from veriframe_core.verification import Window
+
+HERE = Path(__file__).parent
+runner = BlenderRunner()
+GREEN, MAGENTA = (0, 255, 0), (255, 0, 255)
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`outside_scenes.py`'s folder: `job/` (the scenes, the job's texture) and `outside/`
+    (the worker's files: a magenta image and a library)."""
+    root = tmp_path_factory.mktemp("outside")
+    blender_python(HERE / "outside_scenes.py", root)
+    return root
+
+
+def tiny(blend: Path, folder: Path) -> RenderJob:
+    return RenderJob(blend, folder=folder, resolution=(32, 32), samples=1, threads=1)
+
+
+def looks(frame: Path) -> tuple[int, int, int]:
+    """The plane's colour: GREEN or MAGENTA when every pixel inside the frame's edges (where
+    the plane's edge is filtered with the background) is within 32 of it."""
+    with Image.open(frame) as image:
+        pixels = image.convert("RGB").crop((4, 4, 28, 28)).getdata()
+        for colour in (GREEN, MAGENTA):
+            if all(max(abs(a - b) for a, b in zip(p, colour, strict=True)) <= 32 for p in pixels):
+                return colour
+    raise AssertionError(f"{frame} is neither all green nor all magenta")
+
+
+def test_a_scene_with_its_texture_in_its_archive_renders_it(scenes: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "asset"
+    with zipfile.ZipFile(archive, "w") as out:
+        out.write(scenes / "job" / "clean.blend", "shot/clean.blend")
+        out.write(scenes / "job" / "tex" / "inside.png", "shot/tex/inside.png")
+    folder = tmp_path / "unpacked"
+    result = runner.render(tiny(unpack(archive, folder), folder), tmp_path / "scratch")
+    assert looks(result.frame) == GREEN
+
+
+@pytest.mark.parametrize(
+    ("scene", "named"),
+    [
+        ("image", "{outside}/secret.png (Image 'secret.png')"),
+        ("relative", "//../outside/secret.png (Image 'secret.png')"),
+        ("volume", "{outside}/smoke.vdb (Volume 'smoke')"),
+    ],
+)
+def test_a_scene_reading_a_file_outside_its_folder_is_refused_with_the_path(
+    scenes: Path, tmp_path: Path, scene: str, named: str
+) -> None:
+    scratch = tmp_path / "scratch"
+    with pytest.raises(RenderFailed) as failure:
+        runner.render(tiny(scenes / "job" / f"{scene}.blend", scenes / "job"), scratch)
+    reason = failure.value.reason
+    assert reason.startswith("the scene refers to files outside the job's folder")
+    assert named.format(outside=scenes / "outside") in reason
+    assert not list(scratch.glob("frame*")), "no frame is written"
+
+
+def test_the_same_image_renders_when_the_worker_trusts_the_whole_disk(
+    scenes: Path, tmp_path: Path
+) -> None:
+    """The control: with the disk's root as the job's folder, the outside image is what the
+    frame shows, so the refusal above is what keeps its pixels out of the frame."""
+    job = tiny(scenes / "job" / "image.blend", Path("/"))
+    assert looks(runner.render(job, tmp_path / "scratch").frame) == MAGENTA
+
+
+def test_a_library_outside_the_folder_is_refused_before_blender_starts(
+    scenes: Path, tmp_path: Path
+) -> None:
+    scratch = tmp_path / "scratch"
+    with pytest.raises(RenderFailed) as failure:
+        runner.render(tiny(scenes / "job" / "library.blend", scenes / "job"), scratch)
+    assert failure.value.reason == (
+        "the scene links libraries outside the job's folder, which a worker does not load "
+        "(put them in its archive): //../outside/lib.blend"
+    )
+    assert not (scratch / "blender.log").exists(), "Blender never ran"
+
+
+def test_a_library_linked_through_a_library_in_the_folder_is_refused(scenes: Path) -> None:
+    nested = scenes / "job" / "nested.blend"
+    assert linked_libraries(nested) == ["//library.blend"]
+    assert outside_libraries(nested, scenes / "job", scenes) == ["//../outside/lib.blend"]
+
+
+def test_the_libraries_of_a_compressed_and_of_a_plain_blend_are_read(
+    scenes: Path, tmp_path: Path
+) -> None:
+    compressed = scenes / "job" / "library.blend"  # Blender 5 saves zstd, in several frames
+    plain = tmp_path / "library.blend"
+    with compressed.open("rb") as source:
+        reader = zstandard.ZstdDecompressor().stream_reader(source, read_across_frames=True)
+        plain.write_bytes(reader.read())
+    assert plain.read_bytes().startswith(b"BLENDER")
+    assert linked_libraries(compressed) == linked_libraries(plain) == ["//../outside/lib.blend"]
+
+
+def test_the_verifiers_crops_and_describe_apply_the_same_rule(scenes: Path, tmp_path: Path) -> None:
+    image = scenes / "job" / "image.blend"
+    crop = CropRender(Window(x=0, y=0, width=8, height=8), seed=1)
+    with pytest.raises(RenderFailed, match=r"outside the job's folder.*secret\.png"):
+        runner.render_crops(tiny(image, scenes / "job"), [crop], tmp_path / "crops")
+    with pytest.raises(RenderFailed, match=r"outside the job's folder.*secret\.png"):
+        runner.describe(image, tmp_path / "describe")
+    library = scenes / "job" / "library.blend"
+    with pytest.raises(RenderFailed, match="libraries outside the job's folder"):
+        runner.describe(library, tmp_path / "describe-library")
