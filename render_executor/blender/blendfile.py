@@ -1,4 +1,4 @@
-"""The libraries a `.blend` links, read from its bytes without Blender.
+"""The libraries a `.blend` links from disk, read from its bytes without Blender.
 
 Blender loads every linked library while it opens a file, before any script could look at
 it, so a library outside the job's folder has to be refused before Blender starts: its
@@ -99,15 +99,15 @@ def _strings(data: bytes, count: int, at: int) -> tuple[list[str], int]:
     return names, (at + 3) & ~3
 
 
-def _filepath_field(dna: bytes, pointer: int, endian: str) -> dict[int, tuple[int, int]]:
-    """Offset and size of `Library`'s path member, by SDNA index of the structs named
-    `Library` (one, in any file Blender wrote)."""
+def _library_fields(dna: bytes, pointer: int, endian: str) -> dict[int, dict[str, tuple]]:
+    """Offset and size of each member of the structs named `Library` (one, in any file
+    Blender wrote), by their SDNA index."""
     int32, int16 = struct.Struct(endian + "i"), struct.Struct(endian + "h")
     names, at = _strings(dna, int32.unpack_from(dna, 8)[0], 12)
     types, at = _strings(dna, int32.unpack_from(dna, at + 4)[0], at + 8)
     lengths = [int16.unpack_from(dna, at + 4 + 2 * i)[0] for i in range(len(types))]
     at = (at + 4 + 2 * len(types) + 3) & ~3
-    found: dict[int, tuple[int, int]] = {}
+    found: dict[int, dict[str, tuple]] = {}
     at += 8  # "STRC" and the count
     for index in range(int32.unpack_from(dna, at - 4)[0]):
         kind, count = int16.unpack_from(dna, at)[0], int16.unpack_from(dna, at + 2)[0]
@@ -123,13 +123,14 @@ def _filepath_field(dna: bytes, pointer: int, endian: str) -> dict[int, tuple[in
                 size *= int(dim.rstrip("]"))
             offsets[name.split("[")[0]] = (offset, size)
             offset += size
-        found[index] = offsets.get("name") or offsets["filepath"]
+        found[index] = offsets
     return found
 
 
 def linked_libraries(path: Path) -> list[str]:
-    """The library paths written in the `.blend` at `path`, as written (`//` relative);
-    NotABlend when it cannot be read, however its bytes fail (they are the creator's)."""
+    """The paths of the libraries the `.blend` at `path` links and has not packed, as
+    written (`//` relative); NotABlend when it cannot be read, however its bytes fail (they
+    are the creator's)."""
     try:
         return _linked_libraries(path)
     except NotABlend:
@@ -147,14 +148,18 @@ def _linked_libraries(path: Path) -> list[str]:
             if code == b"LI":
                 libraries.append((sdna, _read(stream, length)))
             elif code == b"DNA1":
-                fields = _filepath_field(_read(stream, length), pointer, endian)
+                fields = _library_fields(_read(stream, length), pointer, endian)
             else:
                 _skip(stream, length)
     if not fields:  # no DNA: Blender cannot read the file, and loads nothing it links
         return []
     paths = []
     for sdna, data in libraries:
-        offset, size = fields[sdna]
+        members = fields[sdna]
+        packed = members.get("*packedfile")
+        if packed and any(data[packed[0] : packed[0] + packed[1]]):
+            continue  # packed into the file: Blender reads it from there, not from its path
+        offset, size = members.get("name") or members["filepath"]
         raw = data[offset : offset + size].split(b"\0", 1)[0]
         paths.append(raw.decode("utf-8", errors="surrogateescape"))
     return paths

@@ -172,7 +172,10 @@ def _paths(bpy):
     """(ID, path) for every file the scene reads: Blender's list, and the point caches on
     disk and geometry nodes' bakes, which it leaves out."""
     for block, paths in bpy.data.file_path_map(include_libraries=True).items():
-        yield from ((block, path) for path in paths if path)
+        # a linked block lists its library's path too: that is the library's to check (its
+        # own entry, relative to the main file; and a packed library is not read from it)
+        library = block.library.filepath if block.library else None
+        yield from ((block, path) for path in paths if path and path != library)
     for obj in bpy.data.objects:
         caches = [system.point_cache for system in obj.particle_systems]
         for modifier in obj.modifiers:

@@ -8,6 +8,8 @@ view and lit by its own image texture (so a frame's colour is the texture's):
 - `job/image.blend`: the secret image by its absolute path;
 - `job/relative.blend`: the secret image as `//../outside/secret.png`;
 - `job/library.blend`: the clean scene plus the library's object, linked;
+- `job/packed.blend`: `job/library.blend` with the library packed into it (its image is
+  not: the library refers to it by its absolute path);
 - `job/nested.blend`: the clean scene plus `job/library.blend`'s own plane, linked (the
   outside library is linked through the job's library, not by this file);
 - `job/volume.blend`: the clean scene plus an OpenVDB volume at `outside/smoke.vdb`.
@@ -94,6 +96,8 @@ def main(root: Path) -> None:
         linked.objects = ["plane"]
     bpy.context.scene.collection.objects.link(linked.objects[0])
     save(job / "library.blend")
+    bpy.ops.file.pack_libraries()
+    save(job / "packed.blend")
     scene(str(inside))
     with bpy.data.libraries.load(str(job / "library.blend"), link=True) as (_, linked):
         linked.objects = ["plane"]

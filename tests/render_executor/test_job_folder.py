@@ -100,6 +100,16 @@ def test_a_library_outside_the_folder_is_refused_before_blender_starts(
     assert not (scratch / "blender.log").exists(), "Blender never ran"
 
 
+def test_a_packed_library_is_read_from_the_file_but_not_its_outside_image(
+    scenes: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(RenderFailed) as failure:
+        runner.render(tiny(scenes / "job" / "packed.blend", scenes / "job"), tmp_path / "s")
+    assert failure.value.reason.endswith(
+        "in its archive): " + str(scenes / "outside" / "secret.png") + " (Image 'secret.png')"
+    )
+
+
 def test_a_library_linked_through_a_library_in_the_folder_is_refused(scenes: Path) -> None:
     nested = scenes / "job" / "nested.blend"
     assert linked_libraries(nested) == ["//library.blend"]
