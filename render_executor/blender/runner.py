@@ -24,6 +24,7 @@ import ctypes
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from render_executor.blender import fence
 from render_executor.blender.blendfile import NotABlend, outside_libraries
 from render_executor.blender.checks import gpu_errors
 from veriframe_core.frames import FrameRejected, check_frame
@@ -293,7 +295,14 @@ class BlenderRunner:
         result_file, spec_file = scratch / f"{mode}.json", scratch / f"{mode}-spec.json"
         log_file = scratch / ("blender.log" if mode == "render" else f"{mode}.log")
         spec_file.write_text(json.dumps({**spec, "result": str(result_file)}))
-        run = _Run(self.command(spec_file), scratch, log_file, limits, on_progress, cancel)
+        walls = self._fence(scratch, [Path(spec[k]) for k in ("folder", "blend") if k in spec])
+        try:
+            run = _Run(
+                self.command(spec_file), scratch, log_file, limits, on_progress, cancel, walls
+            )
+        finally:
+            if walls:
+                walls.close()
         exit_code, peak_mb, cpu_seconds, reason = run.wait()
         tail = run.tail()
         if reason:
@@ -309,6 +318,14 @@ class BlenderRunner:
         if errors:
             raise RenderFailed(f"the GPU failed during the render: {errors[0]}", tail)
         return _Done(report, peak_mb, cpu_seconds, log_file, tail)
+
+    def _fence(self, scratch: Path, scene: list[Path]) -> fence.Fence | None:
+        """Blender may read the system, its own installation and the scene (the job's
+        folder and its `.blend`), and write its scratch folder (`fence`)."""
+        read = fence.runtime() + scene
+        if self.blender_path:
+            read.append(Path(shutil.which(self.blender_path) or self.blender_path).resolve().parent)
+        return fence.build(read, [scratch])
 
 
 def _refuse_outside_libraries(blend: Path, folder: Path, cwd: Path) -> None:
@@ -355,7 +372,14 @@ class _Run:
     memory watched, its time bounded; the whole process group killed past a limit."""
 
     def __init__(
-        self, argv, scratch: Path, log_file: Path, limits: RenderLimits, on_progress, cancel
+        self,
+        argv,
+        scratch: Path,
+        log_file: Path,
+        limits: RenderLimits,
+        on_progress,
+        cancel,
+        walls: fence.Fence | None,
     ):
         home = scratch / "home"
         env = {
@@ -365,6 +389,7 @@ class _Run:
             "BLENDER_USER_SCRIPTS": str(home / "scripts"),
             "BLENDER_USER_DATAFILES": str(home / "datafiles"),
             "PYTHONNOUSERSITE": "1",
+            "TMPDIR": str(scratch),  # Blender's session folder: the only place it may write
         }
         self.limits = limits
         self.on_progress = on_progress
@@ -380,7 +405,7 @@ class _Run:
             text=True,
             errors="replace",
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=lambda: _in_child(walls),
         )
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -432,11 +457,13 @@ class _Run:
         return "\n".join(self.lines)
 
 
-def _die_with_parent() -> None:
+def _in_child(walls: fence.Fence | None) -> None:
     """In the child: Linux kills Blender when the agent dies (even by SIGKILL), so a crashed
-    agent leaves no render running that nobody will deliver. Elsewhere it does nothing."""
+    agent leaves no render running that nobody will deliver; and Blender is fenced in."""
     if _LIBC is not None:
         _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if walls:
+        walls.enter()
 
 
 def _rss_kb(pid: int) -> int:

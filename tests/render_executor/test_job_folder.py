@@ -1,11 +1,14 @@
 """A worker's files stay its own: a scene reads files from its job's folder only. Scenes that
 read an image, a library or a volume from elsewhere on the worker's disk are refused with
 the paths named, by the render, the verifier's crops and `describe` alike, and no frame is
-written; a scene whose files are all in its folder renders them. Real Blender (bpy), 32×32
+written; what Blender reads while it opens the file is fenced off by the kernel; a scene
+whose files are all in its folder renders them. Real Blender (bpy), 32×32
 frames at one sample."""
 
 from __future__ import annotations
 
+import os
+import time
 import zipfile
 from pathlib import Path
 
@@ -14,8 +17,15 @@ import zstandard
 from PIL import Image
 
 from render_executor.archives import unpack
+from render_executor.blender import fence
 from render_executor.blender.blendfile import linked_libraries, outside_libraries
-from render_executor.blender.runner import BlenderRunner, CropRender, RenderFailed, RenderJob
+from render_executor.blender.runner import (
+    BlenderRunner,
+    CropRender,
+    RenderFailed,
+    RenderJob,
+    RenderLimits,
+)
 from tests.support.blender import blender_python
 from veriframe_core.verification import Window
 
@@ -85,6 +95,26 @@ def test_the_same_image_renders_when_the_worker_trusts_the_whole_disk(
     frame shows, so the refusal above is what keeps its pixels out of the frame."""
     job = tiny(scenes / "job" / "image.blend", Path("/"))
     assert looks(runner.render(job, tmp_path / "scratch").frame) == MAGENTA
+
+
+def test_an_outside_file_blender_reads_while_opening_is_fenced_off(
+    scenes: Path, tmp_path: Path
+) -> None:
+    """Blender evaluates a volume while it opens the file, before the check: the kernel's
+    fence denies the read (unfenced, the fifo hangs the open until the time limit:
+    measured, 20 s of a 20 s limit), and the check then names the path."""
+    if fence.build([], []) is None:
+        pytest.skip("this kernel has no Landlock: nothing is fenced")
+    fifo = scenes / "outside" / "smoke.vdb"
+    os.mkfifo(fifo)
+    try:
+        started = time.monotonic()
+        with pytest.raises(RenderFailed, match=r"outside the job's folder.*smoke\.vdb"):
+            job = tiny(scenes / "job" / "volume.blend", scenes / "job")
+            runner.render(job, tmp_path / "scratch", RenderLimits(timeout_s=60))
+        assert time.monotonic() - started < 30
+    finally:
+        fifo.unlink()
 
 
 def test_a_library_outside_the_folder_is_refused_before_blender_starts(
