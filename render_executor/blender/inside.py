@@ -9,14 +9,15 @@ expressions" (evaluated without Python) is muted. A render's settings come from 
 never from the file: engine, frame, resolution, samples, output format and device.
 
 Nothing outside the job's folder (the spec's `folder`) is read: once the file is open, and
-before anything is evaluated or rendered, every path the scene refers to (Blender's own list
+before anything is rendered, every path the scene refers to (Blender's own list
 of them, `bpy.data.file_path_map`: images, libraries, movie clips, sounds, fonts, volumes,
 caches, modifiers' files, nodes' files) and the external point caches and bakes (which that
 list leaves out) must resolve inside it, and no node may compute a file path while it is
 evaluated; otherwise the scene is refused with the paths named. Packed files are not paths.
 Libraries are loaded while the file opens, so the runner refuses outside ones before Blender
-starts (`blendfile.py`). The compositor's File Output nodes are removed: a render writes the
-job's frame only.
+starts (`blendfile.py`); volumes and caches are read while it opens too, which the kernel's
+fence around this process denies (`fence.py`). The compositor's File Output nodes are
+removed: a render writes the job's frame only.
 
 It prints progress as Blender does and writes what happened to the spec's `result` path.
 """

@@ -10,7 +10,10 @@ user is loaded), and its output is watched line by line for progress.
 A scene reads files from the job's folder only (`RenderJob.folder`): a library linked from
 outside it is refused before Blender starts (`blendfile.outside_libraries`: Blender loads
 libraries while it opens the file), and `inside.py` refuses any other path outside it once
-the file is open, before anything is evaluated. Either way RenderFailed names the paths.
+the file is open, before anything is rendered. Either way RenderFailed names the paths.
+Blender reads some files while it opens the `.blend` (volumes, caches), before that check:
+on Linux the process is fenced by the kernel (`fence`), so that it can read only the
+system, its own installation and the job's folder, and write only its scratch folder.
 
 A render succeeds only when the process exits 0, the script reports success, the log shows
 no GPU error and the frame passes `checks.check_frame`; otherwise RenderFailed says why,
