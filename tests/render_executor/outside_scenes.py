@@ -12,7 +12,13 @@ view and lit by its own image texture (so a frame's colour is the texture's):
   not: the library refers to it by its absolute path);
 - `job/nested.blend`: the clean scene plus `job/library.blend`'s own plane, linked (the
   outside library is linked through the job's library, not by this file);
-- `job/volume.blend`: the clean scene plus an OpenVDB volume at `outside/smoke.vdb`.
+- `job/volume.blend`: the clean scene plus an OpenVDB volume at `outside/smoke.vdb`;
+- `job/cache.blend`: the clean scene plus particles whose point cache is on disk, in
+  `outside/cache/`;
+- `job/import.blend`: the clean scene plus geometry nodes that import `outside/mesh.obj`;
+- `job/computed.blend`: the same, the path computed by a String node;
+- `job/output.blend`: the clean scene whose compositor has a File Output node writing to
+  `outside/written/` (a trusting render writes `outside/written/file_name.exr`).
 """
 
 import sys
@@ -71,6 +77,34 @@ def scene(texture: str) -> None:
     scene.render.engine = "CYCLES"
 
 
+def importing(path: str, computed: bool) -> None:
+    """Geometry nodes on the plane that import an OBJ at `path`, given as the node's own
+    value or `computed` by a String node."""
+    tree = bpy.data.node_groups.new("import", "GeometryNodeTree")
+    tree.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
+    reader, output = tree.nodes.new("GeometryNodeImportOBJ"), tree.nodes.new("NodeGroupOutput")
+    tree.links.new(reader.outputs[0], output.inputs[0])
+    if computed:
+        string = tree.nodes.new("FunctionNodeInputString")
+        string.string = path
+        tree.links.new(string.outputs[0], reader.inputs["Path"])
+    else:
+        reader.inputs["Path"].default_value = path
+    bpy.data.objects["plane"].modifiers.new("import", "NODES").node_group = tree
+
+
+def file_output(directory: Path) -> None:
+    """The compositor passes the render through, and writes it to `directory` too."""
+    tree = bpy.data.node_groups.new("compositor", "CompositorNodeTree")
+    bpy.context.scene.compositing_node_group = tree
+    layers, output = tree.nodes.new("CompositorNodeRLayers"), tree.nodes.new("NodeGroupOutput")
+    tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+    tree.links.new(layers.outputs["Image"], output.inputs[0])
+    writer = tree.nodes.new("CompositorNodeOutputFile")
+    writer.directory = f"{directory}/"
+    tree.links.new(layers.outputs["Image"], writer.inputs[0])
+
+
 def save(path: Path, absolute: bool = False) -> None:
     """Save as `path`, its paths made relative to it (`//`) unless `absolute`."""
     bpy.ops.wm.save_as_mainfile(filepath=str(path), relative_remap=False)
@@ -108,6 +142,22 @@ def main(root: Path) -> None:
     volume.filepath = str(outside / "smoke.vdb")
     bpy.context.scene.collection.objects.link(bpy.data.objects.new("smoke", volume))
     save(job / "volume.blend", absolute=True)
+    scene(str(inside))
+    plane = bpy.data.objects["plane"]
+    plane.modifiers.new("particles", "PARTICLE_SYSTEM")
+    cache = plane.particle_systems[0].point_cache
+    cache.use_disk_cache, cache.use_external = True, True
+    cache.filepath, cache.name = str(outside / "cache"), "particles"
+    save(job / "cache.blend", absolute=True)
+    scene(str(inside))
+    importing(str(outside / "mesh.obj"), computed=False)
+    save(job / "import.blend", absolute=True)
+    scene(str(inside))
+    importing(str(outside / "mesh.obj"), computed=True)
+    save(job / "computed.blend", absolute=True)
+    scene(str(inside))
+    file_output(outside / "written")
+    save(job / "output.blend", absolute=True)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """A worker's files stay its own: a scene reads files from its job's folder only. Scenes that
-read an image, a library or a volume from elsewhere on the worker's disk are refused with
+read an image, a library, a volume, a point cache or a geometry-node import from elsewhere
+on the worker's disk, or a file path computed while rendering, are refused with
 the paths named, by the render, the verifier's crops and `describe` alike, and no frame is
 written; what Blender reads while it opens the file is fenced off by the kernel; a scene
 whose files are all in its folder renders them. Real Blender (bpy), 32×32
@@ -68,12 +69,28 @@ def test_a_scene_with_its_texture_in_its_archive_renders_it(scenes: Path, tmp_pa
     assert looks(result.frame) == GREEN
 
 
+def test_the_scenes_own_file_outputs_write_nothing(scenes: Path, tmp_path: Path) -> None:
+    scratch = tmp_path / "scratch"
+    result = runner.render(tiny(scenes / "job" / "output.blend", scenes / "job"), scratch)
+    assert looks(result.frame) == GREEN
+    assert not (scenes / "outside" / "written").exists()
+    assert sorted(p.name for p in scratch.iterdir() if p.is_file()) == [
+        "blender.log",
+        "frame.png",
+        "render-spec.json",
+        "render.json",
+    ]
+
+
 @pytest.mark.parametrize(
     ("scene", "named"),
     [
         ("image", "{outside}/secret.png (Image 'secret.png')"),
         ("relative", "//../outside/secret.png (Image 'secret.png')"),
         ("volume", "{outside}/smoke.vdb (Volume 'smoke')"),
+        ("cache", "{outside}/cache (Object 'plane')"),
+        ("import", "{outside}/mesh.obj (GeometryNodeTree 'import')"),
+        ("computed", "a computed file path (node 'Import OBJ' in 'import')"),
     ],
 )
 def test_a_scene_reading_a_file_outside_its_folder_is_refused_with_the_path(
