@@ -27,25 +27,19 @@ from render_executor.blender.runner import (
     RenderJob,
     RenderLimits,
 )
-from tests.support.blender import blender_python
 from veriframe_core.verification import Window
 
-HERE = Path(__file__).parent
 runner = BlenderRunner()
 GREEN, MAGENTA = (0, 255, 0), (255, 0, 255)
 
 
-@pytest.fixture(scope="module")
-def scenes(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`outside_scenes.py`'s folder: `job/` (the scenes, the job's texture) and `outside/`
-    (the worker's files: a magenta image and a library)."""
-    root = tmp_path_factory.mktemp("outside")
-    blender_python(HERE / "outside_scenes.py", root)
-    return root
-
-
 def tiny(blend: Path, folder: Path) -> RenderJob:
     return RenderJob(blend, folder=folder, resolution=(32, 32), samples=1, threads=1)
+
+
+def scene_job(scenes: Path, name: str) -> RenderJob:
+    """`tiny` for the scene `name` of `outside_scenes`, its folder the job's."""
+    return tiny(scenes / "job" / f"{name}.blend", scenes / "job")
 
 
 def looks(frame: Path) -> tuple[int, int, int]:
@@ -59,21 +53,23 @@ def looks(frame: Path) -> tuple[int, int, int]:
     raise AssertionError(f"{frame} is neither all green nor all magenta")
 
 
-def test_a_scene_with_its_texture_in_its_archive_renders_it(scenes: Path, tmp_path: Path) -> None:
+def test_a_scene_with_its_texture_in_its_archive_renders_it(
+    outside_scenes: Path, tmp_path: Path
+) -> None:
     archive = tmp_path / "asset"
     with zipfile.ZipFile(archive, "w") as out:
-        out.write(scenes / "job" / "clean.blend", "shot/clean.blend")
-        out.write(scenes / "job" / "tex" / "inside.png", "shot/tex/inside.png")
+        out.write(outside_scenes / "job" / "clean.blend", "shot/clean.blend")
+        out.write(outside_scenes / "job" / "tex" / "inside.png", "shot/tex/inside.png")
     folder = tmp_path / "unpacked"
     result = runner.render(tiny(unpack(archive, folder), folder), tmp_path / "scratch")
     assert looks(result.frame) == GREEN
 
 
-def test_the_scenes_own_file_outputs_write_nothing(scenes: Path, tmp_path: Path) -> None:
+def test_the_scenes_own_file_outputs_write_nothing(outside_scenes: Path, tmp_path: Path) -> None:
     scratch = tmp_path / "scratch"
-    result = runner.render(tiny(scenes / "job" / "output.blend", scenes / "job"), scratch)
+    result = runner.render(scene_job(outside_scenes, "output"), scratch)
     assert looks(result.frame) == GREEN
-    assert not (scenes / "outside" / "written").exists()
+    assert not (outside_scenes / "outside" / "written").exists()
     assert sorted(p.name for p in scratch.iterdir() if p.is_file()) == [
         "blender.log",
         "frame.png",
@@ -94,40 +90,40 @@ def test_the_scenes_own_file_outputs_write_nothing(scenes: Path, tmp_path: Path)
     ],
 )
 def test_a_scene_reading_a_file_outside_its_folder_is_refused_with_the_path(
-    scenes: Path, tmp_path: Path, scene: str, named: str
+    outside_scenes: Path, tmp_path: Path, scene: str, named: str
 ) -> None:
     scratch = tmp_path / "scratch"
     with pytest.raises(RenderFailed) as failure:
-        runner.render(tiny(scenes / "job" / f"{scene}.blend", scenes / "job"), scratch)
+        runner.render(scene_job(outside_scenes, scene), scratch)
     reason = failure.value.reason
     assert reason.startswith("the scene refers to files outside the job's folder")
-    assert named.format(outside=scenes / "outside") in reason
+    assert named.format(outside=outside_scenes / "outside") in reason
     assert not list(scratch.glob("frame*")), "no frame is written"
 
 
 def test_the_same_image_renders_when_the_worker_trusts_the_whole_disk(
-    scenes: Path, tmp_path: Path
+    outside_scenes: Path, tmp_path: Path
 ) -> None:
     """The control: with the disk's root as the job's folder, the outside image is what the
     frame shows, so the refusal above is what keeps its pixels out of the frame."""
-    job = tiny(scenes / "job" / "image.blend", Path("/"))
+    job = tiny(outside_scenes / "job" / "image.blend", Path("/"))
     assert looks(runner.render(job, tmp_path / "scratch").frame) == MAGENTA
 
 
 def test_an_outside_file_blender_reads_while_opening_is_fenced_off(
-    scenes: Path, tmp_path: Path
+    outside_scenes: Path, tmp_path: Path
 ) -> None:
     """Blender evaluates a volume while it opens the file, before the check: the kernel's
     fence denies the read (unfenced, the fifo hangs the open until the time limit:
     measured, 20 s of a 20 s limit), and the check then names the path."""
     if fence.build([], []) is None:
         pytest.skip("this kernel has no Landlock: nothing is fenced")
-    fifo = scenes / "outside" / "smoke.vdb"
+    fifo = outside_scenes / "outside" / "smoke.vdb"
     os.mkfifo(fifo)
     try:
         started = time.monotonic()
         with pytest.raises(RenderFailed, match=r"outside the job's folder.*smoke\.vdb"):
-            job = tiny(scenes / "job" / "volume.blend", scenes / "job")
+            job = scene_job(outside_scenes, "volume")
             runner.render(job, tmp_path / "scratch", RenderLimits(timeout_s=60))
         assert time.monotonic() - started < 30
     finally:
@@ -135,11 +131,11 @@ def test_an_outside_file_blender_reads_while_opening_is_fenced_off(
 
 
 def test_a_library_outside_the_folder_is_refused_before_blender_starts(
-    scenes: Path, tmp_path: Path
+    outside_scenes: Path, tmp_path: Path
 ) -> None:
     scratch = tmp_path / "scratch"
     with pytest.raises(RenderFailed) as failure:
-        runner.render(tiny(scenes / "job" / "library.blend", scenes / "job"), scratch)
+        runner.render(scene_job(outside_scenes, "library"), scratch)
     assert failure.value.reason == (
         "the scene links libraries outside the job's folder, which a worker does not load "
         "(put them in its archive): //../outside/lib.blend"
@@ -148,25 +144,29 @@ def test_a_library_outside_the_folder_is_refused_before_blender_starts(
 
 
 def test_a_packed_library_is_read_from_the_file_but_not_its_outside_image(
-    scenes: Path, tmp_path: Path
+    outside_scenes: Path, tmp_path: Path
 ) -> None:
     with pytest.raises(RenderFailed) as failure:
-        runner.render(tiny(scenes / "job" / "packed.blend", scenes / "job"), tmp_path / "s")
+        runner.render(scene_job(outside_scenes, "packed"), tmp_path / "s")
     assert failure.value.reason.endswith(
-        "in its archive): " + str(scenes / "outside" / "secret.png") + " (Image 'secret.png')"
+        "in its archive): "
+        + str(outside_scenes / "outside" / "secret.png")
+        + " (Image 'secret.png')"
     )
 
 
-def test_a_library_linked_through_a_library_in_the_folder_is_refused(scenes: Path) -> None:
-    nested = scenes / "job" / "nested.blend"
+def test_a_library_linked_through_a_library_in_the_folder_is_refused(outside_scenes: Path) -> None:
+    nested = outside_scenes / "job" / "nested.blend"
     assert linked_libraries(nested) == ["//library.blend"]
-    assert outside_libraries(nested, scenes / "job", scenes) == ["//../outside/lib.blend"]
+    assert outside_libraries(nested, outside_scenes / "job", outside_scenes) == [
+        "//../outside/lib.blend"
+    ]
 
 
 def test_the_libraries_of_a_compressed_and_of_a_plain_blend_are_read(
-    scenes: Path, tmp_path: Path
+    outside_scenes: Path, tmp_path: Path
 ) -> None:
-    compressed = scenes / "job" / "library.blend"  # Blender 5 saves zstd, in several frames
+    compressed = outside_scenes / "job" / "library.blend"  # Blender 5 saves zstd, in several frames
     plain = tmp_path / "library.blend"
     with compressed.open("rb") as source:
         reader = zstandard.ZstdDecompressor().stream_reader(source, read_across_frames=True)
@@ -175,13 +175,15 @@ def test_the_libraries_of_a_compressed_and_of_a_plain_blend_are_read(
     assert linked_libraries(compressed) == linked_libraries(plain) == ["//../outside/lib.blend"]
 
 
-def test_the_verifiers_crops_and_describe_apply_the_same_rule(scenes: Path, tmp_path: Path) -> None:
-    image = scenes / "job" / "image.blend"
+def test_the_verifiers_crops_and_describe_apply_the_same_rule(
+    outside_scenes: Path, tmp_path: Path
+) -> None:
+    image = outside_scenes / "job" / "image.blend"
     crop = CropRender(Window(x=0, y=0, width=8, height=8), seed=1)
     with pytest.raises(RenderFailed, match=r"outside the job's folder.*secret\.png"):
-        runner.render_crops(tiny(image, scenes / "job"), [crop], tmp_path / "crops")
+        runner.render_crops(scene_job(outside_scenes, "image"), [crop], tmp_path / "crops")
     with pytest.raises(RenderFailed, match=r"outside the job's folder.*secret\.png"):
         runner.describe(image, tmp_path / "describe")
-    library = scenes / "job" / "library.blend"
+    library = outside_scenes / "job" / "library.blend"
     with pytest.raises(RenderFailed, match="libraries outside the job's folder"):
         runner.describe(library, tmp_path / "describe-library")
