@@ -21,6 +21,8 @@ from typing import IO
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 GZIP_MAGIC = b"\x1f\x8b"
 CHUNK = 1 << 20
+MAX_READ = 64 << 20
+"""Bytes at most of a block read whole (`LI`, `DNA1`: kilobytes in any file Blender wrote)."""
 
 
 class NotABlend(ValueError):
@@ -47,6 +49,8 @@ def _raw(path: Path) -> Iterator[IO[bytes]]:
 
 
 def _read(stream: IO[bytes], size: int) -> bytes:
+    if size > MAX_READ:
+        raise NotABlend(f"a block of {size:,} bytes where a few kilobytes are expected")
     data = stream.read(size)
     if len(data) != size:
         raise NotABlend("the file ends inside a block")
@@ -87,6 +91,8 @@ def _blocks(stream: IO[bytes], layout: struct.Struct) -> Iterator[tuple[bytes, i
         if code == b"ENDB":
             return
         sdna, length = (fields[1], fields[3]) if large else (fields[3], fields[1])
+        if length < 0:
+            raise NotABlend(f"a {code!r} block of {length} bytes")
         yield code, sdna, length
 
 

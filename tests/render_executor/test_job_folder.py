@@ -14,12 +14,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import zstandard
 from PIL import Image
 
 from render_executor.archives import unpack
 from render_executor.blender import fence
-from render_executor.blender.blendfile import linked_libraries, outside_libraries
 from render_executor.blender.runner import (
     BlenderRunner,
     CropRender,
@@ -153,26 +151,6 @@ def test_a_packed_library_is_read_from_the_file_but_not_its_outside_image(
         + str(outside_scenes / "outside" / "secret.png")
         + " (Image 'secret.png')"
     )
-
-
-def test_a_library_linked_through_a_library_in_the_folder_is_refused(outside_scenes: Path) -> None:
-    nested = outside_scenes / "job" / "nested.blend"
-    assert linked_libraries(nested) == ["//library.blend"]
-    assert outside_libraries(nested, outside_scenes / "job", outside_scenes) == [
-        "//../outside/lib.blend"
-    ]
-
-
-def test_the_libraries_of_a_compressed_and_of_a_plain_blend_are_read(
-    outside_scenes: Path, tmp_path: Path
-) -> None:
-    compressed = outside_scenes / "job" / "library.blend"  # Blender 5 saves zstd, in several frames
-    plain = tmp_path / "library.blend"
-    with compressed.open("rb") as source:
-        reader = zstandard.ZstdDecompressor().stream_reader(source, read_across_frames=True)
-        plain.write_bytes(reader.read())
-    assert plain.read_bytes().startswith(b"BLENDER")
-    assert linked_libraries(compressed) == linked_libraries(plain) == ["//../outside/lib.blend"]
 
 
 def test_the_verifiers_crops_and_describe_apply_the_same_rule(
