@@ -13,6 +13,7 @@ view and lit by its own image texture (so a frame's colour is the texture's):
 - `job/nested.blend`: the clean scene plus `job/library.blend`'s own plane, linked (the
   outside library is linked through the job's library, not by this file);
 - `job/volume.blend`: the clean scene plus an OpenVDB volume at `outside/smoke.vdb`;
+- `job/udim.blend`: the clean scene plus UDIM tiles in `outside/` (`tiles.<UDIM>.png`);
 - `job/cache.blend`: the clean scene plus particles whose point cache is on disk, in
   `outside/cache/`;
 - `job/import.blend`: the clean scene plus geometry nodes that import `outside/mesh.obj`;
@@ -142,6 +143,11 @@ def main(root: Path) -> None:
     volume.filepath = str(outside / "smoke.vdb")
     bpy.context.scene.collection.objects.link(bpy.data.objects.new("smoke", volume))
     save(job / "volume.blend", absolute=True)
+    scene(str(inside))
+    tiles = bpy.data.images.new("tiles", 4, 4, tiled=True)
+    tiles.source, tiles.filepath = "TILED", str(outside / "tiles.<UDIM>.png")
+    tiles.use_fake_user = True
+    save(job / "udim.blend", absolute=True)
     scene(str(inside))
     plane = bpy.data.objects["plane"]
     plane.modifiers.new("particles", "PARTICLE_SYSTEM")

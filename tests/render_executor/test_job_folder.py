@@ -82,6 +82,7 @@ def test_the_scenes_own_file_outputs_write_nothing(outside_scenes: Path, tmp_pat
         ("image", "{outside}/secret.png (Image 'secret.png')"),
         ("relative", "//../outside/secret.png (Image 'secret.png')"),
         ("volume", "{outside}/smoke.vdb (Volume 'smoke')"),
+        ("udim", "{outside}/tiles.<UDIM>.png (Image 'tiles')"),
         ("cache", "{outside}/cache (Object 'plane')"),
         ("import", "{outside}/mesh.obj (GeometryNodeTree 'import')"),
         ("computed", "a computed file path (node 'Import OBJ' in 'import')"),
