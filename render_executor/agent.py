@@ -37,7 +37,7 @@ import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from render_executor.archives import ArchiveLimits
-from render_executor.assets import SceneUnavailable, fetch_scene, render_job
+from render_executor.assets import Scene, SceneUnavailable, fetch_scene, render_job
 from render_executor.blender.runner import BlenderRunner, RenderFailed, RenderLimits
 from render_executor.capabilities import detect
 from render_executor.chain import ChainSubmitter
@@ -329,9 +329,9 @@ class Agent:
         progress = _Progress()
         with _Heartbeat(self.api, job_id, progress, self._heartbeat_s(job.claim)) as beat:
             with _timed(outcome, "download"):
-                blend = self._fetch(job, scratch, pipes)
+                scene = self._fetch(job, scratch, pipes)
             with _timed(outcome, "render"):
-                result = self._render(job, blend, scratch, pipes, progress, beat.lost)
+                result = self._render(job, scene, scratch, pipes, progress, beat.lost)
             with _timed(outcome, "upload"):
                 cid = self._upload(result.frame)
         outcome.seconds["blender_render"] = result.render_seconds
@@ -368,18 +368,18 @@ class Agent:
             }
         )
 
-    def _fetch(self, job: ClaimedJob, scratch: Path, pipes) -> Path:
+    def _fetch(self, job: ClaimedJob, scratch: Path, pipes) -> Scene:
         try:
-            blend, size = fetch_scene(self.ipfs, job.asset_cid, scratch, self.archive_limits)
+            scene = fetch_scene(self.ipfs, job.asset_cid, scratch, self.archive_limits)
         except SceneUnavailable as err:
             raise JobFailed(str(err)) from None
-        pipes.log.info(f"Downloaded {job.asset_cid} ({size:,} bytes)")
-        return blend
+        pipes.log.info(f"Downloaded {job.asset_cid} ({scene.size:,} bytes)")
+        return scene
 
     def _render(
-        self, job: ClaimedJob, blend: Path, scratch: Path, pipes, progress, lost: threading.Event
+        self, job: ClaimedJob, scene: Scene, scratch: Path, pipes, progress, lost: threading.Event
     ):
-        wanted = render_job(blend, job.render_settings, self.settings.worker_device)
+        wanted = render_job(scene, job.render_settings, self.settings.worker_device)
         try:
             result = self.runner.render(
                 wanted,

@@ -98,13 +98,15 @@ def is_blend(path: Path) -> bool:
 
 
 def unpack(asset: Path, dest: Path, limits: ArchiveLimits = ArchiveLimits()) -> Path:
-    """The `.blend` to render from `asset`: the file itself, or the one `.blend` at the
-    shallowest level of the archive, extracted into `dest` (which must not exist)."""
-    if not (zipfile.is_zipfile(asset) or tarfile.is_tarfile(asset)):
-        if is_blend(asset):
-            return asset
+    """The `.blend` to render from `asset`, in `dest` (which must not exist): the file
+    itself moved there, or the one `.blend` at the shallowest level of the archive,
+    extracted there. `dest` is the job's folder, the only one its scene may read from."""
+    archive = zipfile.is_zipfile(asset) or tarfile.is_tarfile(asset)
+    if not (archive or is_blend(asset)):
         raise UnsafeArchive("neither a Blender file nor a zip or tar archive")
     dest.mkdir(parents=True)
+    if not archive:
+        return asset.rename(dest / "scene.blend")
     try:
         with _members(asset) as members:
             if len(members) > limits.max_members:

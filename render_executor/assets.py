@@ -4,6 +4,7 @@ and the verifier re-renders crops of it: both fetch it here, so both see the sam
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from render_executor.archives import ArchiveLimits, UnsafeArchive, unpack
@@ -16,11 +17,17 @@ class SceneUnavailable(Exception):
     """The scene could not be fetched or was refused; the message says which and why."""
 
 
-def fetch_scene(
-    ipfs: IpfsClient, cid: str | None, scratch: Path, limits: ArchiveLimits
-) -> tuple[Path, int]:
-    """The `.blend` to render from the asset `cid`, fetched into `scratch`, and the asset's
-    size in bytes."""
+@dataclass(frozen=True)
+class Scene:
+    """A job's scene on this machine."""
+
+    blend: Path
+    folder: Path  # where it was unpacked: the only folder Blender may read its files from
+    size: int  # bytes of the asset as downloaded
+
+
+def fetch_scene(ipfs: IpfsClient, cid: str | None, scratch: Path, limits: ArchiveLimits) -> Scene:
+    """The scene of the asset `cid`, fetched and unpacked into `scratch`."""
     if not cid:
         raise SceneUnavailable("the job's asset CID cannot be read from the chain")
     asset = scratch / "asset"
@@ -28,18 +35,21 @@ def fetch_scene(
         size = ipfs.download(cid, asset)
     except IpfsError as err:
         raise SceneUnavailable(f"downloading the asset {cid} failed: {err}") from None
+    folder = scratch / "unpacked"
     try:
-        return unpack(asset, scratch / "unpacked", limits), size
+        return Scene(unpack(asset, folder, limits), folder, size)
     except UnsafeArchive as err:
         raise SceneUnavailable(f"the asset was refused: {err}") from None
 
 
 def render_job(
-    blend: Path, wanted: RenderSettings, device: str, output_format: str | None = None
+    scene: Scene, wanted: RenderSettings, device: str, output_format: str | None = None
 ) -> RenderJob:
-    """What Blender renders of `blend`: the job's settings (never the file's), on `device`."""
+    """What Blender renders of `scene`: the job's settings (never the file's), on `device`,
+    reading files from the scene's folder only."""
     return RenderJob(
-        blend,
+        scene.blend,
+        folder=scene.folder,
         frame=wanted.frame,
         resolution=(wanted.resolution_x, wanted.resolution_y),
         samples=wanted.samples,

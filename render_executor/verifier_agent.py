@@ -271,7 +271,7 @@ class VerifierAgent:
         if wanted.output_format in UNREADABLE_FORMATS:
             raise CannotVerify(f"{wanted.output_format} frames cannot be verified yet")
         try:
-            blend, _ = fetch_scene(self.ipfs, task.asset_cid, scratch, self.archive_limits)
+            scene = fetch_scene(self.ipfs, task.asset_cid, scratch, self.archive_limits)
         except SceneUnavailable as err:
             raise CannotVerify(str(err)) from None
         frame = scratch / "delivered"
@@ -284,7 +284,7 @@ class VerifierAgent:
             return rejected_unrendered(reason, task.windows, seeds, started)
         except IpfsError as err:
             raise CannotVerify(f"downloading the frame {task.result_cid} failed: {err}") from None
-        job = render_job(blend, wanted, self.settings.worker_device, output_format="PNG")
+        job = render_job(scene, wanted, self.settings.worker_device, output_format="PNG")
         try:
             return verify_frame(
                 self.runner,

@@ -9,6 +9,17 @@ load anyway, and every scripted driver whose expression is not one of Blender's 
 expressions" (evaluated without Python) is muted. A render's settings come from the spec,
 never from the file: engine, frame, resolution, samples, output format and device.
 
+Nothing outside the job's folder (the spec's `folder`) is read: once the file is open, and
+before anything is rendered, every path the scene refers to (Blender's own list
+of them, `bpy.data.file_path_map`: images, libraries, movie clips, sounds, fonts, volumes,
+caches, modifiers' files, nodes' files) and the external point caches and bakes (which that
+list leaves out) must resolve inside it, and no node may compute a file path while it is
+evaluated; otherwise the scene is refused with the paths named. Packed files are not paths.
+Libraries are loaded while the file opens, so the runner refuses outside ones before Blender
+starts (`blendfile.py`); volumes and caches are read while it opens too, which the kernel's
+fence around this process denies (`fence.py`). The compositor's File Output nodes are
+removed: a render writes the job's frame only.
+
 It prints progress as Blender does and writes what happened to the spec's `result` path.
 """
 
@@ -16,6 +27,7 @@ from __future__ import annotations
 
 import array
 import json
+import os
 import sys
 import time
 
@@ -25,6 +37,12 @@ ENGINES = ("CYCLES", "BLENDER_EEVEE", "BLENDER_EEVEE_NEXT", "BLENDER_WORKBENCH")
 EEVEE_NAMES = {"BLENDER_EEVEE_NEXT": "BLENDER_EEVEE", "BLENDER_EEVEE": "BLENDER_EEVEE_NEXT"}
 """EEVEE's identifier changed twice (4.2: EEVEE_NEXT, 5.0: EEVEE again); either works."""
 FORMATS = ("PNG", "JPEG", "OPEN_EXR", "TIFF", "WEBP")
+COMPUTED_PATH = "NodeSocketStringFilePath"
+"""A node's file path input (geometry nodes' Import nodes): checked unless it is linked."""
+
+
+class Refused(Exception):
+    """The scene is refused, not failed by Blender: the message is for the creator."""
 
 
 def choose_device(available: dict[str, list[str]], requested: str = "AUTO") -> tuple[str, list]:
@@ -119,12 +137,69 @@ def _print_stats(stats: str) -> None:
     print(f"VERIFRAME stats {stats}", flush=True)
 
 
-def _open(bpy, path: str) -> dict[str, int]:
-    """Open the file with nothing of it running (see the module's docstring)."""
+def _open(bpy, spec: dict) -> dict[str, int]:
+    """Open the file with nothing of it running and nothing outside the job's folder read
+    (see the module's docstring)."""
     bpy.context.preferences.filepaths.use_scripts_auto_execute = False
     before = _handlers(bpy)
-    bpy.ops.wm.open_mainfile(filepath=path, load_ui=False, use_scripts=False)
-    return _disarm(bpy, before)
+    bpy.ops.wm.open_mainfile(filepath=spec["blend"], load_ui=False, use_scripts=False)
+    disarmed = _disarm(bpy, before)
+    outside = _outside_paths(bpy, os.path.realpath(spec["folder"]))
+    if outside:
+        raise Refused(
+            "the scene refers to files outside the job's folder, which a worker does not "
+            f"read (pack them into the .blend or put them in its archive): {'; '.join(outside)}"
+        )
+    return {**disarmed, "file_outputs_removed": _remove_file_outputs(bpy)}
+
+
+def _outside_paths(bpy, root: str) -> list[str]:
+    """Each path the open scene refers to that does not resolve inside `root`, with what
+    refers to it; and each node whose file path is computed (so cannot be checked)."""
+    found = []
+    for block, path in _paths(bpy):
+        # a library's path is relative to the file that links it, others to their library's
+        base = block.parent if isinstance(block, bpy.types.Library) else block.library
+        resolved = os.path.realpath(bpy.path.abspath(path, library=base))
+        if os.path.commonpath((root, resolved)) != root:
+            found.append(f"{path} ({type(block).__name__} {block.name!r})")
+    for tree in bpy.data.node_groups:
+        for node in tree.nodes:
+            if any(s.bl_idname == COMPUTED_PATH and s.is_linked for s in node.inputs):
+                found.append(f"a computed file path (node {node.name!r} in {tree.name!r})")
+    return found
+
+
+def _paths(bpy):
+    """(ID, path) for every file the scene reads: Blender's list, and the point caches on
+    disk and geometry nodes' bakes, which it leaves out."""
+    for block, paths in bpy.data.file_path_map(include_libraries=True).items():
+        # a linked block lists its library's path too: that is the library's to check (its
+        # own entry, relative to the main file; and a packed library is not read from it)
+        library = block.library.filepath if block.library else None
+        yield from ((block, path) for path in paths if path and path != library)
+    for obj in bpy.data.objects:
+        caches = [system.point_cache for system in obj.particle_systems]
+        for modifier in obj.modifiers:
+            caches.append(getattr(modifier, "point_cache", None))
+            canvas = getattr(modifier, "canvas_settings", None)
+            caches += [s.point_cache for s in canvas.canvas_surfaces] if canvas else []
+            if modifier.type == "NODES":
+                yield from ((obj, p) for p in [modifier.bake_directory] if p)
+                yield from ((obj, b.directory) for b in modifier.bakes if b.use_custom_path)
+        for cache in filter(None, caches):
+            yield from ((obj, c.filepath) for c in cache.point_caches if c.use_external)
+
+
+def _remove_file_outputs(bpy) -> int:
+    """Remove the compositor's File Output nodes (they write where the file says)."""
+    trees = [*bpy.data.node_groups, *(getattr(s, "node_tree", None) for s in bpy.data.scenes)]
+    removed = 0
+    for tree in filter(None, trees):
+        for node in [n for n in tree.nodes if n.bl_idname == "CompositorNodeOutputFile"]:
+            tree.nodes.remove(node)
+            removed += 1
+    return removed
 
 
 def _apply(bpy, scene, spec: dict) -> str:
@@ -168,7 +243,7 @@ def _apply(bpy, scene, spec: dict) -> str:
 def render(spec: dict) -> dict:
     import bpy
 
-    disarmed = _open(bpy, spec["blend"])
+    disarmed = _open(bpy, spec)
     scene = bpy.context.scene
     device = _apply(bpy, scene, spec)
     scene.render.filepath = spec["output"]
@@ -196,7 +271,7 @@ def render_crops(spec: dict) -> dict:
     frame disagrees most with the delivered frame (`guided_windows`), and rendered too."""
     import bpy
 
-    disarmed = _open(bpy, spec["blend"])
+    disarmed = _open(bpy, spec)
     scene = bpy.context.scene
     device = _apply(bpy, scene, spec)
     render = scene.render
@@ -358,7 +433,7 @@ def describe(spec: dict) -> dict:
     it renders unless told otherwise."""
     import bpy
 
-    _open(bpy, spec["blend"])
+    _open(bpy, spec)
     scene = bpy.context.scene
     render = scene.render
     engine = render.engine
@@ -396,6 +471,8 @@ def main(argv: list[str]) -> int:
         spec = json.load(handle)
     try:
         result = {"ok": True, **MODES[spec.get("mode", "render")](spec)}
+    except Refused as err:
+        result = {"ok": False, "refused": str(err)}
     except Exception as err:  # reported to the runner, which fails the render with it
         result = {"ok": False, "error": f"{type(err).__name__}: {err}"}
     with open(spec["result"], "w") as handle:

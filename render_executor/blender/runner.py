@@ -7,6 +7,14 @@ scripts off and applies the job's settings, each render gets a scratch folder of
 (user config and scripts folders inside it, so no add-on or preference of the machine's
 user is loaded), and its output is watched line by line for progress.
 
+A scene reads files from the job's folder only (`RenderJob.folder`): a library linked from
+outside it is refused before Blender starts (`blendfile.outside_libraries`: Blender loads
+libraries while it opens the file), and `inside.py` refuses any other path outside it once
+the file is open, before anything is rendered. Either way RenderFailed names the paths.
+Blender reads some files while it opens the `.blend` (volumes, caches), before that check:
+on Linux the process is fenced by the kernel (`fence`), so that it can read only the
+system, its own installation and the job's folder, and write only its scratch folder.
+
 A render succeeds only when the process exits 0, the script reports success, the log shows
 no GPU error and the frame passes `checks.check_frame`; otherwise RenderFailed says why,
 with the log's last lines.
@@ -19,6 +27,7 @@ import ctypes
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from render_executor.blender import fence
+from render_executor.blender.blendfile import NotABlend, outside_libraries
 from render_executor.blender.checks import gpu_errors
 from veriframe_core.frames import FrameRejected, check_frame
 from veriframe_core.verification import Window
@@ -66,6 +77,7 @@ class RenderJob:
     """What to render: the file, and the job's settings (never the file's own)."""
 
     blend: Path
+    folder: Path | None = None  # the only folder it may read files from; None: its own
     frame: int = 1
     resolution: tuple[int, int] = (1920, 1080)
     samples: int = 64
@@ -270,9 +282,8 @@ class BlenderRunner:
     def describe(self, blend: Path, scratch: Path, timeout_s: float = 120) -> SceneSettings:
         """The file's own render settings (`inside.describe`), read with nothing of it
         running: the defaults of a job or a verification that gives none."""
-        report = self._run(
-            {"mode": "describe", "blend": str(blend.resolve())}, scratch, RenderLimits(timeout_s)
-        ).report
+        spec = {"mode": "describe", "blend": str(blend.resolve()), "folder": str(blend.parent)}
+        report = self._run(spec, scratch, RenderLimits(timeout_s)).report
         return SceneSettings(
             frame=report["frame"],
             frame_range=(report["frame_start"], report["frame_end"]),
@@ -304,16 +315,30 @@ class BlenderRunner:
         """`inside.py` on `spec` in `scratch`; RenderFailed unless the process ended well,
         said so, and the log shows no GPU error."""
         scratch.mkdir(parents=True, exist_ok=True)
+        if "blend" in spec:
+            _refuse_outside_libraries(Path(spec["blend"]), Path(spec["folder"]), scratch)
         mode = spec["mode"]
         result_file, spec_file = scratch / f"{mode}.json", scratch / f"{mode}-spec.json"
         log_file = scratch / ("blender.log" if mode == "render" else f"{mode}.log")
         spec_file.write_text(json.dumps({**spec, "result": str(result_file)}))
-        run = _Run(self.command(spec_file), scratch, log_file, limits, on_progress, cancel)
+        readable = [Path(spec[k]) for k in ("folder", "blend") if k in spec]
+        if "guide" in spec:  # the delivered frame the verifier's preview is compared with
+            readable.append(Path(spec["guide"]["frame"]))
+        walls = self._fence(scratch, readable)
+        try:
+            run = _Run(
+                self.command(spec_file), scratch, log_file, limits, on_progress, cancel, walls
+            )
+        finally:
+            if walls:
+                walls.close()
         exit_code, peak_mb, cpu_seconds, reason = run.wait()
         tail = run.tail()
         if reason:
             raise RenderFailed(reason, tail)
         report = json.loads(result_file.read_text()) if result_file.exists() else {}
+        if "refused" in report:
+            raise RenderFailed(report["refused"], tail)
         if report.get("ok") is False:
             raise RenderFailed(f"Blender could not render the file: {report['error']}", tail)
         if exit_code != 0 or not report:
@@ -322,6 +347,28 @@ class BlenderRunner:
         if errors:
             raise RenderFailed(f"the GPU failed during the render: {errors[0]}", tail)
         return _Done(report, peak_mb, cpu_seconds, log_file, tail)
+
+    def _fence(self, scratch: Path, scene: list[Path]) -> fence.Fence | None:
+        """Blender may read the system, its own installation and the scene (the job's
+        folder and its `.blend`), and write its scratch folder (`fence`)."""
+        read = fence.runtime() + scene
+        if self.blender_path:
+            read.append(Path(shutil.which(self.blender_path) or self.blender_path).resolve().parent)
+        return fence.build(read, [scratch])
+
+
+def _refuse_outside_libraries(blend: Path, folder: Path, cwd: Path) -> None:
+    """RenderFailed naming the libraries `blend` links from outside `folder`, or saying
+    that its libraries cannot be read (then they cannot be checked either)."""
+    try:
+        outside = outside_libraries(blend, folder, cwd)
+    except NotABlend as err:
+        raise RenderFailed(f"the scene's libraries cannot be checked: {err}") from None
+    if outside:
+        raise RenderFailed(
+            "the scene links libraries outside the job's folder, which a worker does not "
+            f"load (put them in its archive): {'; '.join(outside)}"
+        )
 
 
 def extension(output_format: str) -> str:
@@ -332,6 +379,7 @@ def _settings(job: RenderJob) -> dict:
     """The job's settings as `inside.py` reads them."""
     return {
         "blend": str(job.blend.resolve()),
+        "folder": str((job.folder or job.blend.parent).resolve()),
         "frame": job.frame,
         "resolution": list(job.resolution),
         "samples": job.samples,
@@ -354,7 +402,14 @@ class _Run:
     memory watched, its time bounded; the whole process group killed past a limit."""
 
     def __init__(
-        self, argv, scratch: Path, log_file: Path, limits: RenderLimits, on_progress, cancel
+        self,
+        argv,
+        scratch: Path,
+        log_file: Path,
+        limits: RenderLimits,
+        on_progress,
+        cancel,
+        walls: fence.Fence | None,
     ):
         home = scratch / "home"
         env = {
@@ -364,6 +419,7 @@ class _Run:
             "BLENDER_USER_SCRIPTS": str(home / "scripts"),
             "BLENDER_USER_DATAFILES": str(home / "datafiles"),
             "PYTHONNOUSERSITE": "1",
+            "TMPDIR": str(scratch),  # Blender's session folder: the only place it may write
         }
         self.limits = limits
         self.on_progress = on_progress
@@ -379,7 +435,7 @@ class _Run:
             text=True,
             errors="replace",
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=lambda: _in_child(walls),
         )
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -431,11 +487,13 @@ class _Run:
         return "\n".join(self.lines)
 
 
-def _die_with_parent() -> None:
+def _in_child(walls: fence.Fence | None) -> None:
     """In the child: Linux kills Blender when the agent dies (even by SIGKILL), so a crashed
-    agent leaves no render running that nobody will deliver. Elsewhere it does nothing."""
+    agent leaves no render running that nobody will deliver; and Blender is fenced in."""
     if _LIBC is not None:
         _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if walls:
+        walls.enter()
 
 
 def _rss_kb(pid: int) -> int:

@@ -10,6 +10,7 @@ import pytest
 from tests.support.blender import blender_python
 
 MALICIOUS = Path(__file__).with_name("malicious_scene.py")
+OUTSIDE = Path(__file__).with_name("outside_scenes.py")
 
 
 @pytest.fixture
@@ -21,3 +22,12 @@ def malicious_scene(demo_scene: Path, tmp_path: Path) -> tuple[Path, Path]:
     path = tmp_path / "malicious.blend"
     blender_python(MALICIOUS, demo_scene, path, markers)
     return path, markers
+
+
+@pytest.fixture(scope="session")
+def outside_scenes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`outside_scenes.py`'s folder: `job/` (the scenes, the job's texture) and `outside/`
+    (the worker's files: a magenta image and a library)."""
+    root = tmp_path_factory.mktemp("outside")
+    blender_python(OUTSIDE, root)
+    return root

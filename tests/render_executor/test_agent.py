@@ -112,6 +112,20 @@ def test_an_archive_that_escapes_is_refused_with_the_reason(
     assert not (tmp_path.parent / "etc").exists()
 
 
+def test_a_scene_reading_a_workers_file_fails_with_the_path_and_delivers_nothing(
+    platform: WorkerPlatform, outside_scenes: Path, tmp_path: Path
+) -> None:
+    api = platform.api
+    job_id = platform.post_job(platform.upload(outside_scenes / "job" / "image.blend"))
+    with platform.agent(platform.activity.workers[3], tmp_path) as agent:
+        (outcome,) = agent.run(once=True)
+    assert not outcome.completed and outcome.result_cid is None
+    (attempt,) = api.get(f"/api/v1/jobs/{job_id}/attempts").json()["items"]
+    assert attempt["state"] == "failed"
+    assert attempt["failure_reason"].startswith("the scene refers to files outside the job's")
+    assert str(outside_scenes / "outside" / "secret.png") in attempt["failure_reason"]
+
+
 def test_a_worker_that_may_claim_nothing_claims_nothing(
     platform: WorkerPlatform, tmp_path: Path
 ) -> None:

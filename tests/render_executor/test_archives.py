@@ -46,11 +46,12 @@ def special(name: str, kind: bytes, target: str = "") -> tarfile.TarInfo:
     return info
 
 
-def test_a_plain_blend_is_used_as_it_is(tmp_path: Path) -> None:
+def test_a_plain_blend_is_moved_alone_into_the_jobs_folder(tmp_path: Path) -> None:
     blend = tmp_path / "asset"
     blend.write_bytes(BLEND)
-    assert unpack(blend, tmp_path / "out") == blend
-    assert not (tmp_path / "out").exists()
+    assert unpack(blend, tmp_path / "out") == tmp_path / "out" / "scene.blend"
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["scene.blend"]
+    assert (tmp_path / "out" / "scene.blend").read_bytes() == BLEND
 
 
 @pytest.mark.parametrize("kind", ["zip", "tar"])
