@@ -5,7 +5,7 @@ A delivered frame is `completed`, then `verifying` once a verifier claims it, th
 agent learns it from `GET /api/v1/jobs/{id}` (the verification of the job's latest
 delivery), which it reads again at once whenever the job's websocket topic (`job:<id>`)
 says the job changed. Polling is the fallback: every 0.5 s, backing off to 2 s while the
-websocket is down (a verdict takes seconds: a verifier re-renders about 2 % of the frame,
+websocket is down (a verdict takes seconds: a verifier re-renders about 1 % of the frame,
 twice, so faster polling would only load the API), and to 5 s, a backstop, while it is up.
 The wait ends at the job's deadline, after which the contract takes no result; a stopped
 agent waits `STOP_GRACE_S` more at most, so that a verdict about to come is not thrown away,

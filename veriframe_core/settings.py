@@ -374,7 +374,7 @@ class Settings(WorkerSettings):
         "random, half placed by the verifier where its preview of the frame disagrees most.",
     )
     verification_share: float = Field(
-        0.02,
+        0.01,
         gt=0,
         le=1,
         description="Share of the frame the crop windows cover together.",

@@ -23,7 +23,7 @@ from random import Random
 from pydantic import BaseModel, Field
 
 DEFAULT_CROPS = 12
-DEFAULT_SHARE = 0.02
+DEFAULT_SHARE = 0.01
 """The frame's share the windows cover together (before any overlap)."""
 MIN_SIDE = 32
 BLOCK = 8  # sides are multiples of the comparison's blocks
