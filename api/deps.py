@@ -120,12 +120,17 @@ CurrentVerifier = Annotated[Claims, Depends(role("verifier"))]
 """The caller, a worker login of one of the operator's verifier accounts (403 otherwise)."""
 
 
-async def claim_transaction(pool: PoolDep, announcer: AnnouncerDep) -> AsyncIterator[Transaction]:
+async def claim_transaction(
+    pool: PoolDep, announcer: AnnouncerDep, offers: Offers
+) -> AsyncIterator[Transaction]:
     """One transaction of the worker protocol around the route: committed (and its changes
     announced) before the answer is sent, rolled back when the route raises; a claim rule's
-    refusal (`ClaimRefused`) becomes its status in `api.errors`."""
+    refusal (`ClaimRefused`) becomes its status in `api.errors`. This process's offers
+    forget at once what it changed, so its caller's next read sees its own write (the
+    notification that tells every process comes a moment later)."""
     async with transaction(pool, announcer) as tx:
         yield tx
+    offers.heard(tx.pending)
 
 
 async def claim_limits(settings: SettingsDep) -> ClaimLimits:

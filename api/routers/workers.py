@@ -9,8 +9,9 @@ from fastapi import APIRouter, Query
 from sqlalchemy.dialects.postgresql import insert
 
 from api.auth.tokens import Claims
-from api.deps import Engine, Pages, Principal, require_live_session
+from api.deps import Engine, Offers, Pages, Principal, require_live_session
 from api.errors import ApiError, errors, not_found
+from api.protocol.offers import AvailableJobs
 from api.rows import fetch, plain
 from api.schemas import ReputationChange, Worker, WorkerStats
 from veriframe_core.protocol import Address, Page, WorkerProfileRequest
@@ -85,9 +86,15 @@ def reputation_changes(engine: Engine, address: Address, pages: Pages) -> dict:
 
 
 def _save_profile(
-    engine: sa.Engine, principal: Claims, address: str, body: WorkerProfileRequest
+    engine: sa.Engine,
+    offers: AvailableJobs,
+    principal: Claims,
+    address: str,
+    body: WorkerProfileRequest,
 ) -> dict:
-    """Create or replace the off-chain profile; the chain columns stay the chain's."""
+    """Create or replace the off-chain profile; the chain columns stay the chain's. This
+    process's offers forget the worker's facts at once, so that its next poll is matched
+    against the new capabilities (other processes hear of it through the notification)."""
     if address != principal.address and "admin" not in principal.roles:
         raise ApiError(403, f"{principal.address} may not change the profile of {address}")
     values = {
@@ -103,6 +110,7 @@ def _save_profile(
         conn.execute(statement.on_conflict_do_update(index_elements=["address"], set_=values))
         notify_changes(conn, source="api", workers=[address])
         (row,) = conn.execute(sa.select(*WORKER_COLUMNS).where(workers.c.address == address))
+    offers.heard([address])
     return plain(row)
 
 
@@ -112,10 +120,12 @@ def _save_profile(
     responses=errors(401, 422),
     summary="Register or update your own off-chain profile (capabilities, contact)",
 )
-def register_profile(body: WorkerProfileRequest, engine: Engine, principal: Principal) -> dict:
+def register_profile(
+    body: WorkerProfileRequest, engine: Engine, offers: Offers, principal: Principal
+) -> dict:
     """On-chain `register_worker` and the owner's verification stay the source of truth for
     `registered`, `verified` and `reputation`; this stores what jobs can be matched against."""
-    return _save_profile(engine, principal, principal.address, body)
+    return _save_profile(engine, offers, principal, principal.address, body)
 
 
 @router.put(
@@ -125,6 +135,10 @@ def register_profile(body: WorkerProfileRequest, engine: Engine, principal: Prin
     summary="Update a worker's off-chain profile (the worker itself, or an admin)",
 )
 def update_profile(
-    address: Address, body: WorkerProfileRequest, engine: Engine, principal: Principal
+    address: Address,
+    body: WorkerProfileRequest,
+    engine: Engine,
+    offers: Offers,
+    principal: Principal,
 ) -> dict:
-    return _save_profile(engine, principal, address, body)
+    return _save_profile(engine, offers, principal, address, body)
