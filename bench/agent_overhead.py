@@ -88,13 +88,15 @@ def verify_once_delivered(pf: WorkerPlatform, jobs: list[int], data_dir: Path) -
 def last_delivery(pf: WorkerPlatform, jobs: list[int]) -> float:
     """When the last of `jobs` was delivered, as the API recorded it (epoch seconds)."""
     with pf.warehouse.connect() as conn:
-        return conn.execute(
-            sa.text(
-                "SELECT extract(epoch FROM max(ended_at)) FROM job_attempts "
-                "WHERE job_id = ANY(:jobs) AND result_cid IS NOT NULL"
-            ),
-            {"jobs": jobs},
-        ).scalar_one()
+        return float(
+            conn.execute(
+                sa.text(
+                    "SELECT extract(epoch FROM max(ended_at)) FROM job_attempts "
+                    "WHERE job_id = ANY(:jobs) AND result_cid IS NOT NULL"
+                ),
+                {"jobs": jobs},
+            ).scalar_one()
+        )
 
 
 def main() -> None:
