@@ -1,7 +1,6 @@
 """The script Blender runs: `-- SPEC.json`, whose `mode` says what for: a job's render, a
 verifier's crop renders, a description of the file's own settings, or a probe of this
-Blender. Standard library and bpy only (and numpy, which Blender bundles, where a verifier
-places its guided windows).
+Blender. Standard library, bpy and numpy (which Blender bundles).
 
 Nothing in the file runs: the file is opened with script auto-execution off (no registered
 text blocks, so no handlers or add-ons of its own), every handler list is emptied after the
@@ -25,7 +24,6 @@ It prints progress as Blender does and writes what happened to the spec's `resul
 
 from __future__ import annotations
 
-import array
 import json
 import os
 import sys
@@ -276,6 +274,9 @@ def render_crops(spec: dict) -> dict:
     device = _apply(bpy, scene, spec)
     render = scene.render
     render.use_persistent_data = True
+    render.image_settings.file_format = "PNG"
+    render.image_settings.color_mode = "RGBA"
+    render.image_settings.color_depth = "16"
     crops, guided = list(spec["crops"]), []
     if spec.get("guide"):
         guided = _guide(bpy, scene, spec["guide"], spec["crops"])
@@ -285,9 +286,6 @@ def render_crops(spec: dict) -> dict:
             for n, seed in enumerate(spec["guide"]["seeds"])
         ]
     render.use_border, render.use_crop_to_border = True, True
-    render.image_settings.file_format = "PNG"
-    render.image_settings.color_mode = "RGBA"
-    render.image_settings.color_depth = "16"
     width, height = spec["resolution"]
     margin = spec["margin"] if _filters_neighbours(scene) else 0
     if scene.render.engine == "CYCLES":
@@ -305,8 +303,14 @@ def render_crops(spec: dict) -> dict:
             scene.cycles.seed = crop["seed"]
         render.filepath = crop["output"] + ".png"
         bpy.ops.render.render(write_still=True)
-        rows = _display_values(bpy, render.filepath, (right - left, bottom - top))
-        _write_window(rows, crop, (crop["x"] - left, crop["y"] - top))
+        values = _pixels(bpy, render.filepath)
+        if values.shape[:2] != (bottom - top, right - left):
+            raise RuntimeError(
+                f"Blender rendered {values.shape[1]}×{values.shape[0]} pixels for a "
+                f"{right - left}×{bottom - top} border"
+            )
+        x, y = crop["x"] - left, crop["y"] - top
+        values[y : y + crop["height"], x : x + crop["width"]].tofile(crop["output"])
     return {
         "render_seconds": time.perf_counter() - started,
         "device": device,
@@ -314,6 +318,7 @@ def render_crops(spec: dict) -> dict:
         "margin": margin,
         "dither": render.dither_intensity,
         "guided": guided,
+        "guided_images": [c["output"] for c in crops[len(spec["crops"]) :]],
         **disarmed,
     }
 
@@ -332,19 +337,18 @@ def _guide(bpy, scene, guide: dict, drawn: list[dict]) -> list[dict]:
     samples = scene.cycles.samples
     scene.cycles.samples = max(1, samples // PREVIEW_SAMPLES_DIVISOR)
     scene.cycles.seed = guide["seeds"][0]
-    render.image_settings.file_format = "PNG"
-    render.image_settings.color_depth = "16"
     render.filepath = guide["output"] + "-preview.png"
     bpy.ops.render.render(write_still=True)
     render.resolution_percentage, scene.cycles.samples = 100, samples
-    preview, delivered = _pixels(bpy, render.filepath), _pixels(bpy, guide["frame"])
+    preview, delivered = (_pixels(bpy, path)[..., :3] for path in (render.filepath, guide["frame"]))
     taken = [(c["x"], c["y"], c["width"], c["height"]) for c in drawn]
     found = guided_windows(delivered, preview, guide["side"], guide["count"], taken)
     return [{"x": x, "y": y, "width": w, "height": h} for x, y, w, h in found]
 
 
 def _pixels(bpy, path: str):
-    """An image file's RGB values as stored (H × W × 3 floats, rows from the top)."""
+    """An image file's RGBA values as stored, not linearised (H × W × 4 float32, rows from
+    the top)."""
     import numpy as np
 
     image = bpy.data.images.load(path)
@@ -353,7 +357,7 @@ def _pixels(bpy, path: str):
     values = np.empty(width * height * 4, dtype=np.float32)
     image.pixels.foreach_get(values)
     bpy.data.images.remove(image)
-    return values.reshape(height, width, 4)[::-1, :, :3]
+    return values.reshape(height, width, 4)[::-1]
 
 
 def guided_windows(delivered, preview, side: int, count: int, taken: list, step: int = 8) -> list:
@@ -393,27 +397,6 @@ def guided_windows(delivered, preview, side: int, count: int, taken: list, step:
         found.append((int(xs[0, best[1]]), int(ys[best[0], 0]), side, side))
         clear(*found[-1])
     return found
-
-
-def _display_values(bpy, path: str, size: tuple[int, int]) -> list:
-    """A written image's RGBA values as floats, rows from the top."""
-    image = bpy.data.images.load(path)
-    image.colorspace_settings.name = "Non-Color"  # the file's values, not linearised
-    if tuple(image.size) != size:
-        raise RuntimeError(f"Blender rendered {tuple(image.size)} pixels for a {size} border")
-    values = array.array("f", bytes(4 * 4 * size[0] * size[1]))
-    image.pixels.foreach_get(values)
-    bpy.data.images.remove(image)
-    row = 4 * size[0]
-    return [values[i : i + row] for i in range(len(values) - row, -1, -row)]
-
-
-def _write_window(rows: list, crop: dict, offset: tuple[int, int]) -> None:
-    """The crop's window (its rows, from the top) out of the rendered rows."""
-    x, y = offset
-    with open(crop["output"], "wb") as out:
-        for row in rows[y : y + crop["height"]]:
-            row[4 * x : 4 * (x + crop["width"])].tofile(out)
 
 
 def _filters_neighbours(scene) -> bool:

@@ -263,13 +263,9 @@ class BlenderRunner:
             }
         started = time.perf_counter()
         done = self._run(spec, scratch, limits, cancel=cancel)
-        guided = [Window(**w) for w in done.report.get("guided", [])]
-        outputs += [
-            scratch / f"guided-{i}-{n}.rgba32f" for i in range(len(guided)) for n in range(2)
-        ]
         return CropsResult(
-            images=outputs,
-            guided=guided,
+            images=outputs + [Path(p) for p in done.report.get("guided_images", [])],
+            guided=[Window(**w) for w in done.report.get("guided", [])],
             render_seconds=done.report["render_seconds"],
             wall_seconds=time.perf_counter() - started,
             cpu_seconds=done.cpu_seconds,
