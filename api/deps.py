@@ -130,7 +130,8 @@ async def claim_transaction(
     notification that tells every process comes a moment later)."""
     async with transaction(pool, announcer) as tx:
         yield tx
-    offers.heard(tx.pending)
+    if tx.pending:
+        offers.forget()
 
 
 async def claim_limits(settings: SettingsDep) -> ClaimLimits:

@@ -104,14 +104,17 @@ class AvailableJobs:
         """Rows changed somewhere (every notification names some: no need to parse it on the
         event loop to know)."""
         if payloads:
-            self._forget()
+            self.forget()
 
     def connected(self, listening: bool) -> None:
         """The LISTEN session came up or went away."""
         self.listening = listening
-        self._forget()
+        self.forget()
 
-    def _forget(self) -> None:
+    def forget(self) -> None:
+        """Empty the caches: this process changed rows itself (its caller's next read must
+        see its own write before the notification comes back), heard of a change, or its
+        LISTEN session came or went."""
         with self._lock:
             self._generation += 1
             self._facts.clear()

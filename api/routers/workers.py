@@ -110,7 +110,7 @@ def _save_profile(
         conn.execute(statement.on_conflict_do_update(index_elements=["address"], set_=values))
         notify_changes(conn, source="api", workers=[address])
         (row,) = conn.execute(sa.select(*WORKER_COLUMNS).where(workers.c.address == address))
-    offers.heard([address])
+    offers.forget()
     return plain(row)
 
 
