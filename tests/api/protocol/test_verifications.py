@@ -309,7 +309,9 @@ def test_job_subscribers_follow_the_verification_to_its_verdict(
             data = client.wait_for(lambda m: m["type"] == "job")["data"]
             document = JobDetail.model_validate(data)
             claim, found = document.claim, document.verification
-            seen.append((claim and claim.state, found and found.state))
+            states = (claim and claim.state, found and found.state)
+            if not seen or seen[-1] != states:  # a document is the job as it is when sent:
+                seen.append(states)  # two notifications may both show the latest step
         return data
 
     with client.ws:
