@@ -334,10 +334,12 @@ class Agent:
                 result = self._render(job, scene, scratch, pipes, progress, beat.lost)
             with _timed(outcome, "upload"):
                 cid = self._upload(result.frame)
+                noisy_cid = self._upload(result.noisy) if result.noisy else None
         outcome.seconds["blender_render"] = result.render_seconds
         try:
             delivery = CompleteRequest(
                 result_cid=cid,
+                noisy_cid=noisy_cid,
                 render_time_s=round(result.render_seconds, 3),
                 device=result.device,
                 metadata={
@@ -396,11 +398,11 @@ class Agent:
         )
         return result
 
-    def _upload(self, frame: Path) -> str:
+    def _upload(self, file: Path) -> str:
         try:
-            return self.ipfs.add(frame)
+            return self.ipfs.add(file)
         except IpfsError as err:
-            raise JobFailed(f"uploading the frame failed: {err}") from None
+            raise JobFailed(f"uploading {file.name} failed: {err}") from None
 
     def _fail(self, job_id: int, reason: str) -> None:
         answer = self.api.post(f"{JOBS}/{job_id}/fail", json=request_body(reason_given(reason)))

@@ -97,7 +97,7 @@ def report_of(verdict: Verdict, comparison_cid: str | None) -> VerificationRepor
 
 
 def frame_cap(width: int, height: int) -> int:
-    """The most bytes a delivered frame of `width` × `height` may weigh."""
+    """The most bytes a delivered frame (or noisy pass) of `width` × `height` may weigh."""
     return width * height * FRAME_BYTES_PER_PIXEL + FRAME_SLACK_BYTES
 
 
@@ -274,27 +274,30 @@ class VerifierAgent:
             scene = fetch_scene(self.ipfs, task.asset_cid, scratch, self.archive_limits)
         except SceneUnavailable as err:
             raise CannotVerify(str(err)) from None
-        frame = scratch / "delivered"
-        try:
-            self.ipfs.download(
-                task.result_cid, frame, frame_cap(wanted.resolution_x, wanted.resolution_y)
-            )
-        except IpfsTooLarge as err:
-            reason = f"the delivered frame is too large: {err}"
-            return rejected_unrendered(reason, task.windows, seeds, started)
-        except IpfsError as err:
-            raise CannotVerify(f"downloading the frame {task.result_cid} failed: {err}") from None
+        cap = frame_cap(wanted.resolution_x, wanted.resolution_y)
+        delivered = {"frame": task.result_cid, "noisy pass": task.noisy_cid}
+        files = {name: scratch / name.replace(" ", "-") for name in delivered}
+        for name, cid in delivered.items():
+            try:
+                if cid:
+                    self.ipfs.download(cid, files[name], cap)
+            except IpfsTooLarge as err:
+                reason = f"the delivered {name} is too large: {err}"
+                return rejected_unrendered(reason, task.windows, seeds, started)
+            except IpfsError as err:
+                raise CannotVerify(f"downloading the {name} {cid} failed: {err}") from None
         job = render_job(scene, wanted, self.settings.worker_device, output_format="PNG")
         try:
             return verify_frame(
                 self.runner,
                 job,
-                frame,
+                files["frame"],
                 task.windows,
                 seeds,
                 scratch / "crops",
                 limits=self.limits,
                 cancel=self.stopping,
+                noisy=files["noisy pass"] if task.noisy_cid else None,
             )
         except FrameUnreadable as err:
             return rejected_unrendered(str(err), task.windows, seeds, started)

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from kubonode.process import KuboProcess
+from tests.support.blender import with_denoiser
 from tests.support.chain import Driver, devchain_fixture
 from tests.support.platform import WorkerPlatform, worker_platform
 from veriframe.demo import write_demo_blend
@@ -93,6 +94,12 @@ def kubo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KuboProcess]:
 def demo_scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo scene (a cube, a light, a camera; 320×240), made by the bpy wheel."""
     return write_demo_blend(tmp_path_factory.mktemp("scenes") / "demo.blend")
+
+
+@pytest.fixture(scope="session")
+def denoised_scene(demo_scene: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo scene with Cycles' denoiser on."""
+    return with_denoiser(demo_scene, tmp_path_factory.mktemp("scenes") / "denoised.blend")
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,10 @@
 machine, with the code verifier agents run.
 
 What is not given comes from the scene file (frame, samples, engine), the resolution from
-the frame itself; the crop windows and seeds are drawn here with the CSPRNG. Exit status:
+the frame itself; the crop windows and seeds are drawn here with the CSPRNG. A denoised
+scene's render cost shows only in its noisy pass (`--noisy`, which agents deliver beside
+the frame); without it only the frame's content is checked, and the output says so. Exit
+status:
 0 verified, 1 rejected, 2 bad input (a file missing, not a scene, not an image, or a scene
 that does not render).
 """
@@ -29,6 +32,11 @@ class BadInput(ValueError):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scene", type=Path, help="the job's .blend file")
     parser.add_argument("frame", type=Path, help="the delivered frame (PNG, JPEG, TIFF, WebP)")
+    parser.add_argument(
+        "--noisy",
+        type=Path,
+        help="a denoised frame's noisy pass (OpenEXR): checks the render's cost too",
+    )
     parser.add_argument("--frame", dest="frame_number", type=int, help="default: the scene's")
     parser.add_argument("--samples", type=int, help="default: the scene's")
     parser.add_argument(
@@ -69,8 +77,8 @@ def _verify(args: argparse.Namespace):
         from render_executor.blender.runner import BlenderRunner, RenderFailed, RenderJob
         from render_executor.verification.verifier import FrameUnreadable, read_frame, verify_frame
 
-    for path, what in ((args.scene, "scene"), (args.frame, "frame")):
-        if not path.is_file():
+    for path, what in ((args.scene, "scene"), (args.frame, "frame"), (args.noisy, "noisy pass")):
+        if path is not None and not path.is_file():
             raise BadInput(f"the {what} {path} is not a file")
     if args.crops < 1 or not 0 < args.share <= 1:
         raise BadInput("--crops must be at least 1 and --share between 0 and 1")
@@ -100,10 +108,19 @@ def _verify(args: argparse.Namespace):
         drawn = draw(width, height, args.crops, args.share)
         try:
             verdict = verify_frame(
-                runner, job, args.frame, drawn.windows, drawn.seeds, Path(scratch)
+                runner,
+                job,
+                args.frame,
+                drawn.windows,
+                drawn.seeds,
+                Path(scratch),
+                noisy=args.noisy,
+                require_noisy=False,
             )
         except RenderFailed as err:
             raise BadInput(f"{args.scene} does not render: {err.reason}") from None
+        except FrameUnreadable as err:
+            raise BadInput(str(err)) from None
         if args.comparison and verdict.comparison:
             shutil.copyfile(verdict.comparison, args.comparison)
         return verdict
@@ -127,3 +144,8 @@ def _print(verdict) -> None:
         )
     for reason in verdict.reasons:
         print(f"  - {reason}")
+    if verdict.noisy_scores:
+        ratios = ", ".join(f"{s.noise_ratio:.2f}" for s in verdict.noisy_scores)
+        print(f"noisy pass: {ratios}× honest noise per crop")
+    elif verdict.denoised:
+        print("the scene is denoised: without its noisy pass (--noisy) the cost is not checked")

@@ -364,6 +364,11 @@ class CompleteRequest(BaseModel):
     )
 
     result_cid: ResultCid
+    noisy_cid: ResultCid | None = Field(
+        None,
+        description="with a denoised frame, the render before the denoiser (its noisy pass, an "
+        "OpenEXR), which verification needs: a denoised delivery without it is rejected",
+    )
     render_time_s: float | None = Field(None, ge=0, le=10**7)
     device: Device | None = None
     metadata: JsonObject = Field(
@@ -433,6 +438,12 @@ class VerificationReport(BaseModel):
         description="windows the verifier placed itself, where a preview of the whole frame "
         "disagreed most with the delivery; `crops` scores the drawn windows, then these",
     )
+    noisy_crops: list[CropScoreOut] = Field(
+        default_factory=list,
+        max_length=256,
+        description="a denoised frame's noisy pass (the render before the denoiser), scored "
+        "in the same windows as `crops`: what shows the render's cost",
+    )
 
     @model_validator(mode="after")
     def _verdict_has_reasons(self) -> VerificationReport:
@@ -463,6 +474,9 @@ class Verification(BaseModel):
     )
     worker_address: str = Field(description="who delivered the frame")
     result_cid: str
+    noisy_cid: str | None = Field(
+        None, description="a denoised delivery's noisy pass, which is verified beside the frame"
+    )
     source: Literal["delivery", "chain"] = Field(
         description="a delivery through the API, or a result found on chain without one"
     )

@@ -486,8 +486,8 @@ COMPLETE = Prepared(
         WHERE id = :id RETURNING id, job_id, attempt, worker_address, result_cid),
     verification AS (
         INSERT INTO verifications (job_id, attempt_id, attempt, worker_address, result_cid,
-                                   source, state, windows, seeds)
-        SELECT job_id, id, attempt, worker_address, result_cid, 'delivery', 'open',
+                                   noisy_cid, source, state, windows, seeds)
+        SELECT job_id, id, attempt, worker_address, result_cid, :noisy_cid, 'delivery', 'open',
                CAST(:windows AS jsonb), CAST(:seeds AS jsonb)
         FROM done)
     UPDATE jobs SET status = 'completed'
@@ -509,6 +509,7 @@ async def complete(
     session_id: str,
     job_id: int,
     result_cid: str,
+    noisy_cid: str | None,
     result: dict[str, Any],
     verification: VerificationDraw,
 ) -> str:
@@ -527,6 +528,7 @@ async def complete(
         values = {
             "id": attempt["id"],
             "cid": result_cid,
+            "noisy_cid": noisy_cid,
             "result": result,
             "windows": [w.model_dump() for w in drawn.windows],
             "seeds": list(drawn.seeds),

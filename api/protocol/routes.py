@@ -163,7 +163,14 @@ async def complete(
     report = {**body.metadata, "render_time_s": body.render_time_s, "device": body.device}
     return as_json(
         await claims.complete(
-            tx, worker.address, worker.session_id, job_id, body.result_cid, report, drawing
+            tx,
+            worker.address,
+            worker.session_id,
+            job_id,
+            body.result_cid,
+            body.noisy_cid,
+            report,
+            drawing,
         )
     )
 

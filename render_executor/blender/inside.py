@@ -245,16 +245,48 @@ def render(spec: dict) -> dict:
     scene = bpy.context.scene
     device = _apply(bpy, scene, spec)
     scene.render.filepath = spec["output"]
+    noisy = _store_noisy(scene)
     bpy.app.handlers.render_stats.append(_print_stats)
     started = time.perf_counter()
     bpy.ops.render.render(write_still=True)
+    if noisy:
+        _save_passes(bpy, scene, spec["passes"])
     return {
         "render_seconds": time.perf_counter() - started,
         "device": device,
         "blender_version": bpy.app.version_string,
         "autoexec_blocked": bool(bpy.app.autoexec_fail),
+        "passes": spec["passes"] if noisy else None,
         **disarmed,
     }
+
+
+def _store_noisy(scene) -> bool:
+    """Keep the render before the denoiser (its "Noisy Image" pass), when Cycles denoises
+    a scene of one view layer: what a verifier checks the render's cost on, since the
+    denoised frame hides how many samples it took."""
+    layers = [layer for layer in scene.view_layers if layer.use]
+    if scene.render.engine != "CYCLES" or not scene.cycles.use_denoising or len(layers) != 1:
+        return False
+    layers[0].cycles.denoising_store_passes = True
+    return True
+
+
+def _save_passes(bpy, scene, path: str) -> None:
+    """The last render's passes as a multilayer OpenEXR (half floats), the output's own
+    settings left as they were."""
+    settings = scene.render.image_settings
+    kept = (settings.file_format, settings.color_depth, settings.exr_codec)
+    if hasattr(settings, "media_type"):  # Blender 5: the kind of file first
+        kept = (settings.media_type, *kept)
+        settings.media_type = "MULTI_LAYER_IMAGE"
+    settings.file_format = "OPEN_EXR_MULTILAYER"
+    settings.color_depth, settings.exr_codec = "16", "ZIP"
+    bpy.data.images["Render Result"].save_render(path)
+    if hasattr(settings, "media_type"):
+        settings.media_type = kept[0]
+        kept = kept[1:]
+    settings.file_format, settings.color_depth, settings.exr_codec = kept
 
 
 def render_crops(spec: dict) -> dict:
@@ -290,6 +322,8 @@ def render_crops(spec: dict) -> dict:
     margin = spec["margin"] if _filters_neighbours(scene) else 0
     if scene.render.engine == "CYCLES":
         scene.cycles.use_animated_seed = False
+    noisy = _store_noisy(scene)
+    passes = []
     started = time.perf_counter()
     for crop in crops:
         left, top = max(crop["x"] - margin, 0), max(crop["y"] - margin, 0)
@@ -311,6 +345,12 @@ def render_crops(spec: dict) -> dict:
             )
         x, y = crop["x"] - left, crop["y"] - top
         values[y : y + crop["height"], x : x + crop["width"]].tofile(crop["output"])
+        if noisy:
+            passes.append(
+                {"path": crop["output"] + ".exr", "x": x, "y": y}
+                | {"width": crop["width"], "height": crop["height"]}
+            )
+            _save_passes(bpy, scene, passes[-1]["path"])
     return {
         "render_seconds": time.perf_counter() - started,
         "device": device,
@@ -319,6 +359,7 @@ def render_crops(spec: dict) -> dict:
         "dither": render.dither_intensity,
         "guided": guided,
         "guided_images": [c["output"] for c in crops[len(spec["crops"]) :]],
+        "passes": passes,
         **disarmed,
     }
 

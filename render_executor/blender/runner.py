@@ -35,13 +35,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from render_executor.blender import fence
 from render_executor.blender.blendfile import NotABlend, outside_libraries
 from render_executor.blender.checks import gpu_errors
+from render_executor.passes import read_noisy, write_noisy
 from veriframe_core.frames import FrameRejected, check_frame
 from veriframe_core.verification import Window
 
@@ -124,6 +125,7 @@ class CropsResult:
     blender_version: str
     margin: int  # pixels rendered around each window
     dither: float  # the scene's dither intensity, which its 8-bit frames were written with
+    noisy: list[Path] = field(default_factory=list)  # per image, its noisy pass (`passes`)
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,7 @@ class RenderResult:
     peak_memory_mb: float
     python_drivers_muted: int
     log: Path
+    noisy: Path | None = None  # the render before the denoiser, when it denoised (`passes`)
 
 
 class BlenderRunner:
@@ -202,9 +205,10 @@ class BlenderRunner:
         fraction done (0–1) and Blender's status line as they come; setting `cancel` stops
         the render (RenderFailed)."""
         output = scratch / f"frame{extension(job.output_format)}"
+        passes = scratch / "passes.exr"
         started = time.perf_counter()
         done = self._run(
-            {"mode": "render", **_settings(job), "output": str(output)},
+            {"mode": "render", **_settings(job), "output": str(output), "passes": str(passes)},
             scratch,
             limits,
             on_progress,
@@ -227,6 +231,7 @@ class BlenderRunner:
             peak_memory_mb=done.peak_mb,
             python_drivers_muted=done.report["python_drivers_muted"],
             log=done.log,
+            noisy=write_noisy(passes, scratch / "noisy.exr") if done.report["passes"] else None,
         )
 
     def render_crops(
@@ -242,7 +247,8 @@ class BlenderRunner:
         """Each crop's window of `job`'s frame at the crop's seed, in one Blender process
         (`inside.render_crops`; `margin` pixels around each window rendered too when the
         scene's denoiser or compositor needs them), and the `guide`'s windows: the windows'
-        display values before rounding, as float32 RGBA files. Setting `cancel` stops it."""
+        display values before rounding, as float32 RGBA files, and when the scene denoises,
+        each one's noisy pass (linear RGB, float32). Setting `cancel` stops it."""
         outputs = [scratch / f"crop-{i}.rgba32f" for i in range(len(crops))]
         spec = {
             "mode": "crops",
@@ -263,8 +269,10 @@ class BlenderRunner:
             }
         started = time.perf_counter()
         done = self._run(spec, scratch, limits, cancel=cancel)
+        images = outputs + [Path(p) for p in done.report.get("guided_images", [])]
+        passes = done.report["passes"]
         return CropsResult(
-            images=outputs + [Path(p) for p in done.report.get("guided_images", [])],
+            images=images,
             guided=[Window(**w) for w in done.report.get("guided", [])],
             render_seconds=done.report["render_seconds"],
             wall_seconds=time.perf_counter() - started,
@@ -273,6 +281,10 @@ class BlenderRunner:
             blender_version=done.report["blender_version"],
             margin=done.report["margin"],
             dither=done.report["dither"],
+            noisy=[
+                _cut_noisy(found, image)
+                for found, image in zip(passes, images, strict=bool(passes))
+            ],
         )
 
     def describe(self, blend: Path, scratch: Path, timeout_s: float = 120) -> SceneSettings:
@@ -365,6 +377,15 @@ def _refuse_outside_libraries(blend: Path, folder: Path, cwd: Path) -> None:
             "the scene links libraries outside the job's folder, which a worker does not "
             f"load (put them in its archive): {'; '.join(outside)}"
         )
+
+
+def _cut_noisy(found: dict, image: Path) -> Path:
+    """A window's noisy pass out of its border render's passes (`found`: the file, and the
+    window's place and size in it), as float32 RGB rows beside the window's `image`."""
+    x, y, width, height = (found[k] for k in ("x", "y", "width", "height"))
+    out = image.with_suffix(".noisy")
+    read_noisy(Path(found["path"]))[y : y + height, x : x + width].tofile(out)
+    return out
 
 
 def extension(output_format: str) -> str:

@@ -9,6 +9,12 @@ ones find a change that is local (another frame of a nearly static shot, a repla
 small shift). Verifying the same delivery again renders the same pixels and reaches the
 same verdict: Cycles' noise at a seed depends on the pixel, not on the tiles, threads or
 border, and the preview is rendered at the first seed.
+
+A denoised frame hides what its render cost (a denoised render of half the samples passes
+for the job's), so a denoised job's delivery carries the render before the denoiser too
+(`render_executor.passes`): the verifier's crops keep theirs, and the delivered pass is
+judged against them as a frame without a denoiser is (`DEFAULT_THRESHOLDS`), beside the
+frame itself, which is judged for its content (`DENOISED_THRESHOLDS`).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from render_executor.blender.runner import (
     RenderJob,
     RenderLimits,
 )
+from render_executor.passes import PassUnreadable, display_values, read_noisy
 from render_executor.verification.compare import (
     BLOCK,
     DEFAULT_THRESHOLDS,
@@ -68,6 +75,8 @@ class Verdict:
     blender_version: str
     comparison: Path | None = None  # each crop as delivered beside the verifier's (PNG)
     guided: list[Window] = field(default_factory=list)  # placed by the verifier
+    noisy_scores: list[CropScore] = field(default_factory=list)  # the noisy pass's, same order
+    denoised: bool = False  # the scene's denoiser ran: its noisy pass shows the cost
 
     def report(self) -> VerificationReport:
         """The verdict as a verifier reports it to the API."""
@@ -83,6 +92,7 @@ class Verdict:
             device=self.device,
             blender_version=self.blender_version,
             guided=self.guided,
+            noisy_crops=[CropScoreOut(**asdict(s)) for s in self.noisy_scores],
         )
 
     def to_dict(self) -> dict:
@@ -110,6 +120,12 @@ def _read_crop(path: Path, window: Window) -> np.ndarray:
     return np.clip(rgba[..., :3], 0, 1)
 
 
+def _read_noisy_crop(path: Path, window: Window) -> np.ndarray:
+    """A rendered window's noisy pass, through the comparison's display curve."""
+    linear = np.fromfile(path, dtype=np.float32).reshape(window.height, window.width, 3)
+    return display_values(linear)
+
+
 def _cut(frame: np.ndarray, window: Window) -> np.ndarray:
     return frame[window.y : window.y + window.height, window.x : window.x + window.width]
 
@@ -124,22 +140,28 @@ def verify_frame(
     thresholds: Thresholds | None = None,
     limits: RenderLimits | None = None,
     cancel: Cancel | None = None,
+    noisy: Path | None = None,
+    require_noisy: bool = True,
 ) -> Verdict:
     """Render `windows` of `job` at both `seeds` and judge `delivered` against them (by
-    `thresholds`, or those fitted for frames with or without a denoiser). A frame of another
-    size is rejected without rendering; RenderFailed if the scene does not render (or
-    `cancel` was set), FrameUnreadable if the delivery is not an image."""
+    `thresholds`, or those fitted for frames with or without a denoiser), and when the
+    scene denoises, the delivered `noisy` pass against theirs (a denoised delivery without
+    one is rejected, unless not `require_noisy`: a creator checking a frame alone). A frame
+    or pass of another size is rejected without rendering; RenderFailed if the scene does
+    not render (or `cancel` was set), FrameUnreadable if the delivery is not an image."""
     started = time.perf_counter()
     frame = read_frame(delivered)
     width, height = job.resolution
-    if frame.shape[:2] != (height, width):
-        return rejected_unrendered(
-            f"the frame is {frame.shape[1]}×{frame.shape[0]} pixels; "
-            f"the job asked for {width}×{height}",
-            windows,
-            seeds,
-            started,
-        )
+    noisy_pass = _read_noisy_pass(noisy) if noisy else None
+    for name, found in (("frame", frame), ("noisy pass", noisy_pass)):
+        if found is not None and found.shape[:2] != (height, width):
+            return rejected_unrendered(
+                f"the {name} is {found.shape[1]}×{found.shape[0]} pixels; "
+                f"the job asked for {width}×{height}",
+                windows,
+                seeds,
+                started,
+            )
     for window in windows:
         if not window.fits(width, height):
             raise ValueError(f"window {window} is outside the {width}×{height} frame")
@@ -166,11 +188,20 @@ def verify_frame(
             )
         )
     judgement = judge(scores, thresholds)
+    reasons, noisy_scores = list(judgement.reasons), []
+    if rendered.noisy and noisy_pass is not None:
+        noisy_scores = _score_noisy(noisy_pass, [*windows, *rendered.guided], rendered.noisy)
+        reasons += [f"noisy pass: {r}" for r in judge(noisy_scores, DEFAULT_THRESHOLDS).reasons]
+    elif rendered.noisy and require_noisy:
+        reasons.append(
+            "the scene is denoised and the delivery has no noisy pass (the render before the "
+            "denoiser), which is what shows the render's cost"
+        )
     comparison = scratch / "comparison.png"
     side_by_side(rows).save(comparison)
     return Verdict(
-        passed=judgement.passed,
-        reasons=judgement.reasons,
+        passed=not reasons,
+        reasons=reasons,
         windows=list(windows),
         seeds=seeds,
         scores=scores,
@@ -183,7 +214,29 @@ def verify_frame(
         blender_version=rendered.blender_version,
         comparison=comparison,
         guided=rendered.guided,
+        noisy_scores=noisy_scores,
+        denoised=bool(rendered.noisy),
     )
+
+
+def _read_noisy_pass(path: Path) -> np.ndarray:
+    """The delivered noisy pass through the display curve; FrameUnreadable if it is not one."""
+    try:
+        return display_values(read_noisy(path))
+    except PassUnreadable as err:
+        raise FrameUnreadable(str(err)) from None
+
+
+def _score_noisy(
+    delivered: np.ndarray, windows: Sequence[Window], rendered: Sequence[Path]
+) -> list[CropScore]:
+    """Each window of the delivered noisy pass against the verifier's two (no rounding on
+    either side: half floats are far finer than the noise)."""
+    scores = []
+    for i, window in enumerate(windows):
+        first, second = (_read_noisy_crop(p, window) for p in rendered[2 * i : 2 * i + 2])
+        scores.append(score_crop(_cut(delivered, window), first, second))
+    return scores
 
 
 def side_by_side(rows: Sequence[tuple[np.ndarray, np.ndarray]], gap: int = 4) -> Image.Image:

@@ -24,7 +24,7 @@ from api.realtime import Hub
 from kubonode.process import KuboProcess
 from render_executor.agent import Agent, Outcome
 from render_executor.verdicts import Polling, await_verdict
-from tests.render_executor.forging_render import FlatFrameForgingRunner
+from tests.render_executor.forging_render import FlatFrameForgingRunner, HalfSamplesForgingRunner
 from tests.support.api import bearer, sign_in
 from tests.support.chain import Driver
 from tests.support.platform import VERIFIABLE, WorkerPlatform, eventually, worker_platform
@@ -117,6 +117,28 @@ def test_a_forged_delivery_is_rejected_never_submitted_and_the_job_reopens(
             (rendered,) = agent.run(once=True)
     assert rendered.job_id == job_id and rendered.verification.state == "verified"
     assert chain.view(chain.registry, "get_job_worker", job_id) == honest.address
+    assert attempt_states(platform, job_id) == ["rejected", "verified"]
+
+
+def test_a_denoised_job_is_verified_on_its_noisy_pass_and_half_its_samples_rejected(
+    platform: WorkerPlatform, denoised_scene: Path, tmp_path: Path
+) -> None:
+    """The agent delivers a denoised frame with the render before the denoiser; a cheater's
+    half-sample render, denoised, passes for the job's own but its noisy pass does not."""
+    job_id = platform.post_job(platform.upload(denoised_scene), **VERIFIABLE)
+    cheater, honest = platform.activity.workers[3], platform.activity.workers[4]
+    with platform.verifying(tmp_path / "verifier"):
+        with platform.agent(cheater, tmp_path / "cheater") as forging:
+            forging.runner = HalfSamplesForgingRunner()
+            (forged,) = forging.run(once=True)
+        with platform.agent(honest, tmp_path / "honest") as agent:
+            (rendered,) = agent.run(once=True)
+    assert forged.verification.state == "rejected" and forged.submitted_tx is None
+    assert any(r.startswith("noisy pass: ") for r in forged.verification.report.reasons)
+    assert rendered.verification.state == "verified", rendered.verification.report.reasons
+    found = verification(platform, job_id)
+    assert found.noisy_cid and found.noisy_cid != found.result_cid
+    assert len(found.report.noisy_crops) == len(found.report.crops) == 12
     assert attempt_states(platform, job_id) == ["rejected", "verified"]
 
 

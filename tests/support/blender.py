@@ -15,3 +15,20 @@ def blender_python(script: Path | str, *args: object) -> None:
         capture_output=True,
         timeout=120,
     )
+
+
+DENOISER_ON = """
+import bpy, sys
+source, saved = sys.argv[sys.argv.index("--") + 1 :]
+bpy.ops.wm.open_mainfile(filepath=source, use_scripts=False)
+bpy.context.scene.cycles.use_denoising = True
+bpy.ops.wm.save_as_mainfile(filepath=saved)
+"""
+
+
+def with_denoiser(source: Path, saved: Path) -> Path:
+    """`source` saved at `saved` with Cycles' denoiser on, as a creator would send it."""
+    script = saved.with_suffix(".py")
+    script.write_text(DENOISER_ON)
+    blender_python(script, source, saved)
+    return saved

@@ -370,6 +370,11 @@ verifications = sa.Table(
     sa.Column("attempt", sa.Integer),
     sa.Column("worker_address", Address, nullable=False),
     sa.Column("result_cid", sa.String(62), nullable=False),
+    sa.Column(
+        "noisy_cid",
+        sa.String(62),
+        comment="a denoised delivery's noisy pass (OpenEXR): what shows the render's cost",
+    ),
     sa.Column("source", sa.String(16), nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("windows", JSONB, nullable=False),
