@@ -214,7 +214,14 @@ def main(argv: Iterable[str] | None = None) -> None:
     print("                                  the verifier's table:", DITHERED_ROUNDING)
     refs = references(labelled, scenes)
     trials = score_frames(
-        frames, refs, args.draws, args.honest_draws, args.crops, args.share, args.cache
+        frames,
+        refs,
+        args.draws,
+        args.honest_draws,
+        args.crops,
+        args.share,
+        args.cache,
+        labelled.noisy_for,
     )
     seconds = time.perf_counter() - started
     print(f"scored {len(frames)} frames: {len(trials)} trials, {args.crops} crops, {seconds:.0f} s")

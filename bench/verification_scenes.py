@@ -3,9 +3,12 @@
 The spec names one scene (`scene`), the .blend to build it into (`blend`, built from nothing
 when missing) and the renders to make (`renders`: `out`, `seed`, and optionally `samples`
 or `samples_factor` (of the scene's own), `threads`, `tile`, `denoise`, `frame`,
-`camera_turn_deg`, `resolution_percentage`, `display_values`). Renders
-whose `out` exists are skipped, so an interrupted build resumes. One process renders all of
-a scene's frames with persistent data, so Blender's start and the scene's sync are paid once.
+`camera_turn_deg`, `resolution_percentage`, `display_values`, `noisy`). Renders
+whose outputs exist are skipped, so an interrupted build resumes. A render with `noisy` that
+denoises also writes its passes there (a multilayer OpenEXR, `inside.save_passes`): the
+render before the denoiser, which a worker delivers beside a denoised frame. One process
+renders all of a scene's frames with persistent data, so Blender's start and the scene's
+sync are paid once.
 A render with `display_values` is a verifier's reference: its display values before the 8-bit
 rounding and dither (a 16-bit PNG read back as floats), saved as a float32 H x W x 4 `.npy`,
 as the verifier's crop renders are, and as the 8-bit PNG a delivery would be (beside it, same
@@ -16,7 +19,7 @@ Each scene stresses the noise a verifier must tell from a forgery: glass and cau
 volume, depth of field, motion blur, a high-frequency texture, and an interior rendered with
 the denoiser on. Every scene is animated (frames 1-30) so "another frame" exists, renders at
 320x180 on the CPU without adaptive sampling (as the agent does) and keeps Blender's dither.
-Standard library, bpy and numpy (bpy's own dependency) only.
+Standard library, bpy, numpy (bpy's own dependency) and the verifier's own Blender script.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from render_executor.blender.inside import save_passes, store_noisy
 
 WIDTH, HEIGHT = 320, 180
 SCENE_FRAME = 10
@@ -263,6 +269,7 @@ def render(bpy, job: dict, base: dict) -> float:
         1, round(base["samples"] * job.get("samples_factor", 1))
     )
     cycles.use_denoising = job.get("denoise", base["denoise"])
+    noisy = bool(job.get("noisy")) and store_noisy(scene)
     cycles.tile_size = job.get("tile", 2048)
     threads = job.get("threads")
     scene.render.threads_mode = "FIXED" if threads else "AUTO"
@@ -279,6 +286,8 @@ def render(bpy, job: dict, base: dict) -> float:
     started = time.perf_counter()
     bpy.ops.render.render(write_still=True)
     seconds = time.perf_counter() - started
+    if noisy:
+        save_passes(bpy, scene, job["noisy"])
     if job.get("display_values"):
         np.save(job["out"], _display_values(bpy, scene.render.filepath))
         os.remove(scene.render.filepath)
@@ -318,7 +327,7 @@ def main(spec_path: str) -> None:
         json.dump(facts | {"samples": base["samples"]}, f)
     done = []
     for job in spec["renders"]:
-        if os.path.exists(job["out"]):
+        if all(os.path.exists(job[k]) for k in ("out", "noisy") if job.get(k)):
             continue
         os.makedirs(os.path.dirname(job["out"]), exist_ok=True)
         seconds = render(bpy, job, base)

@@ -6,7 +6,9 @@ references (display values before rounding, as the verifier's crops) are rendere
 every delivered frame is scored on any number of window draws (`veriframe_core.verification
 .draw`, seeded) by cutting crops from arrays, with the verifier's own arguments to
 `score_crop`. A trial is one frame on one draw of K windows; its crops are scored once and
-judged again for every threshold the curve tries.
+judged again for every threshold the curve tries. In a denoised scene the frame's noisy pass
+is scored in the same windows against the references' noisy passes, as the verifier does,
+and judged with its thresholds for frames without a denoiser (which the curve leaves).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import dataclasses
 import inspect
 import math
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from random import Random
@@ -25,6 +27,7 @@ from PIL import Image
 
 from bench.verification_set import Frame, LabelledSet
 from render_executor.blender.inside import guided_windows
+from render_executor.passes import display_values, read_noisy
 from render_executor.verification.compare import (
     BLOCK,
     DEFAULT_THRESHOLDS,
@@ -48,6 +51,7 @@ class Reference:
     preview: np.ndarray  # the verifier's cheap render of the whole frame
     rounding_levels2: float | np.ndarray  # the delivery's 8-bit rounding after dither
     block: int  # BLOCK when the denoiser mixes neighbours, as the verifier has
+    noisy: tuple[np.ndarray, np.ndarray] | None = None  # a and b's noisy passes, displayed
 
 
 LEVEL_BINS = 16
@@ -86,7 +90,12 @@ def references(labelled: LabelledSet, scenes: Iterable[str]) -> dict[str, Refere
         )
         facts = labelled.facts(scene)
         rounding = rounding_variance((a + b) / 2, facts["dither"])
-        found[scene] = Reference(a, b, preview, rounding, BLOCK if facts["denoise"] else 1)
+        noisy = None
+        if facts["denoise"]:
+            paths = (labelled.noisy(labelled.reference(scene, w)) for w in "ab")
+            noisy = tuple(display_values(read_noisy(p)) for p in paths)
+        block = BLOCK if facts["denoise"] else 1
+        found[scene] = Reference(a, b, preview, rounding, block, noisy)
     return found
 
 
@@ -104,6 +113,7 @@ class Trial:
     draw: int
     scores: tuple[CropScore, ...]
     denoised: bool  # judged by the verifier with its thresholds for denoised frames
+    noisy_scores: tuple[CropScore, ...] = ()  # its noisy pass's, in a denoised scene
 
     @property
     def honest(self) -> bool:
@@ -118,14 +128,17 @@ def score_frames(
     crops: int,
     share: float,
     root: Path,
+    noisy_for: Callable[[Frame], Path | None] = lambda frame: None,
 ) -> list[Trial]:
     """Every frame scored on its window draws (seeded by its path and the draw, so a rerun
-    draws the same windows) and the windows the verifier would place with its preview."""
+    draws the same windows) and the windows the verifier would place with its preview, and
+    the noisy pass delivered with it (`noisy_for`) in a scene that has the references'."""
     floor = Thresholds().floor_levels2
     trials = []
     for frame in frames:
         delivered = read_frame(frame.path)
         ref = refs[frame.scene]
+        noisy = ref.noisy and display_values(read_noisy(noisy_for(frame)))
         height, width = ref.a.shape[:2]
         key = zlib.crc32(str(frame.path.relative_to(root)).encode())
         for n in range(honest_draws if frame.kind == "honest" else draws):
@@ -145,17 +158,25 @@ def score_frames(
                 score_crop(*c, rounding_levels2=r, floor_levels2=floor, block=ref.block)
                 for c, r in zip(cuts, roundings, strict=True)
             )
-            trials.append(Trial(frame, n, scores, ref.block > 1))
+            noisy_scores = ()
+            if ref.noisy:
+                noisy_scores = tuple(
+                    score_crop(cut(noisy, w), cut(ref.noisy[0], w), cut(ref.noisy[1], w))
+                    for w in windows
+                )
+            trials.append(Trial(frame, n, scores, ref.block > 1, noisy_scores))
     return trials
 
 
 def rejected(trials: Iterable[Trial], thresholds: Thresholds | None = None) -> list[bool]:
     """Each trial's verdict by `thresholds`, or (None) by the verifier's own: those fitted
-    for frames with or without a denoiser, as its scene has."""
+    for frames with or without a denoiser, as its scene has; a noisy pass always by those
+    without (as the verifier judges it)."""
     return [
         not judge(
             t.scores, thresholds or (DENOISED_THRESHOLDS if t.denoised else DEFAULT_THRESHOLDS)
         ).passed
+        or (bool(t.noisy_scores) and not judge(t.noisy_scores, DEFAULT_THRESHOLDS).passed)
         for t in trials
     ]
 

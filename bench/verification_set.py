@@ -5,8 +5,12 @@ verifier's, as display values before the 8-bit rounding, like its crop renders),
 frames (seeds 1000+, every fourth on one thread, every fourth with 32-pixel tiles; the
 machine has no GPU, so none on a GPU device), and `instances` of every forgery at every
 strength (render-level ones rendered with seeds 5000+, image-level ones made by
-`tests/support/forgeries.py` from honest frames). Everything is cached under one folder and
-skipped when present, so a second run builds nothing.
+`tests/support/forgeries.py` from honest frames). In a scene rendered with the denoiser,
+every render also keeps its noisy pass (the render before the denoiser, which a worker
+delivers beside a denoised frame: `render_executor.passes`); an image-level forgery is
+delivered with its honest frame's pass (the cheater rendered it; only the frame is forged),
+an upscaled one with its small render's pass upscaled too. Everything is cached under one
+folder and skipped when present, so a second run builds nothing.
 """
 
 from __future__ import annotations
@@ -22,8 +26,12 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 from bench.verification_scenes import HEIGHT, SCENE_FRAME, SCENES, WIDTH
 from render_executor.blender.inside import PREVIEW_PERCENTAGE, PREVIEW_SAMPLES_DIVISOR
+from render_executor.passes import read_noisy, save_noisy, write_noisy
 from tests.support import forgeries
 
 SCRIPT = Path(__file__).with_name("verification_scenes.py")
@@ -106,6 +114,19 @@ class LabelledSet:
         """What the scene script found in the scene: `denoise`, `dither`, `samples`."""
         return json.loads(self.blend(scene).with_suffix(".json").read_text())
 
+    @staticmethod
+    def noisy(path: Path) -> Path:
+        """The noisy pass delivered beside the frame at `path` (denoised scenes)."""
+        return path.with_suffix(".noisy.exr")
+
+    def noisy_for(self, frame: Frame) -> Path | None:
+        """The noisy pass delivered with `frame`; None in a scene without the denoiser."""
+        if not self.facts(frame.scene)["denoise"]:
+            return None
+        if frame.kind in forgeries.RENDER_FORGERIES:
+            return self.noisy(frame.path)
+        return self.noisy(Path(self._honest_job(frame.scene, frame.instance)["out"]))
+
     def _honest_job(self, scene: str, i: int) -> dict:
         threads = 1 if i % 4 == 1 else None
         tile = 32 if i % 4 == 3 else 2048
@@ -125,7 +146,8 @@ class LabelledSet:
             {"out": str(self.reference(scene, which)), "seed": seed, "display_values": True}
             for which, seed in REFERENCE_SEEDS.items()
         ]
-        jobs.append({"out": str(self.reference(scene, "preview"))} | PREVIEW)
+        preview = {"out": str(self.reference(scene, "preview"))} | PREVIEW
+        jobs.append(preview)
         jobs += [self._honest_job(scene, i) for i in range(self.honest)]
         for kind, strengths in forgeries.RENDER_FORGERIES.items():
             for strength, change in strengths.items():
@@ -135,7 +157,15 @@ class LabelledSet:
                         {"out": str(out), "seed": FORGED_SEED + j}
                         | change.render_settings(SCENE_FRAME)
                     )
+        if self.facts(scene)["denoise"]:
+            for job in jobs:
+                if job is not preview:  # it only places windows
+                    job["noisy"] = str(Path(job["out"]).with_suffix(".passes.exr"))
         return jobs
+
+    def _missing(self, job: dict) -> bool:
+        out = Path(job["out"])
+        return not out.exists() or ("noisy" in job and not self.noisy(out).exists())
 
     def build(self, log: Callable[[str], None] = print) -> BuildReport:
         """Render what is missing (one Blender process per scene), then make the image-level
@@ -143,15 +173,25 @@ class LabelledSet:
         started, cpu_before = time.perf_counter(), _children_cpu()
         renders = 0
         for scene in SCENES:
-            jobs = [j for j in self.render_jobs(scene) if not Path(j["out"]).exists()]
+            if not self.blend(scene).exists():
+                self._render(scene, [])  # builds the scene, whose facts say what to render
+            jobs = [j for j in self.render_jobs(scene) if self._missing(j)]
             if not jobs:
                 continue
             log(f"{scene}: rendering {len(jobs)} frames")
             renders += self._render(scene, jobs)
+            for job in jobs:
+                if "noisy" in job:  # the delivered pass alone, as the agent writes it
+                    write_noisy(Path(job["noisy"]), self.noisy(Path(job["out"])))
+                    Path(job["noisy"]).unlink()
         report = BuildReport(renders, time.perf_counter() - started, _children_cpu() - cpu_before)
         for frame in self.frames():
             if not frame.path.exists():
                 self._forge(frame)
+            small = self._rendered(frame.scene, frame.kind, frame.strength, frame.instance)
+            wanted = self.noisy(frame.path)
+            if frame.kind == "upscaled" and self.noisy(small).exists() and not wanted.exists():
+                _upscale_noisy(self.noisy(small), wanted)
         return report
 
     def _render(self, scene: str, jobs: list[dict]) -> int:
@@ -207,6 +247,16 @@ class LabelledSet:
             forgeries.replay(source, frame.path, SIZE)
         else:
             IMAGE_FORGERIES[frame.kind][frame.strength](honest, frame.path, frame.instance)
+
+
+def _upscale_noisy(small: Path, dst: Path) -> None:
+    """A smaller render's noisy pass brought to SIZE as `forgeries.upscale` brings its frame
+    (bicubic), each channel as floats."""
+    channels = [
+        np.asarray(Image.fromarray(c).resize(SIZE, Image.Resampling.BICUBIC))
+        for c in np.moveaxis(read_noisy(small), 2, 0)
+    ]
+    save_noisy(np.stack(channels, axis=2), dst)
 
 
 def _children_cpu() -> float:

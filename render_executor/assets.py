@@ -42,9 +42,7 @@ def fetch_scene(ipfs: IpfsClient, cid: str | None, scratch: Path, limits: Archiv
         raise SceneUnavailable(f"the asset was refused: {err}") from None
 
 
-def render_job(
-    scene: Scene, wanted: RenderSettings, device: str, output_format: str | None = None
-) -> RenderJob:
+def render_job(scene: Scene, wanted: RenderSettings, device: str) -> RenderJob:
     """What Blender renders of `scene`: the job's settings (never the file's), on `device`,
     reading files from the scene's folder only."""
     return RenderJob(
@@ -54,6 +52,6 @@ def render_job(
         resolution=(wanted.resolution_x, wanted.resolution_y),
         samples=wanted.samples,
         engine=wanted.engine,
-        output_format=output_format or wanted.output_format,
+        output_format=wanted.output_format,
         device=device,
     )

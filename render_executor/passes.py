@@ -15,33 +15,28 @@ from pathlib import Path
 import numpy as np
 import OpenEXR
 
+from veriframe_core.exr import read_rgb
+
 NOISY_PASS = "Noisy Image"
-
-
-class PassUnreadable(ValueError):
-    """The file is not an OpenEXR with a noisy pass."""
 
 
 def read_noisy(path: Path) -> np.ndarray:
     """The noisy pass's linear RGB (H × W × 3 float32, rows from the top), from Blender's
-    multilayer file (the layer's "Noisy Image") or from a delivered pass (`write_noisy`)."""
-    try:
-        with OpenEXR.File(str(path)) as exr:
-            for part in exr.parts:
-                for name, channel in part.channels.items():
-                    if name in ("RGB", "RGBA") or name.endswith(f".{NOISY_PASS}"):
-                        return np.asarray(channel.pixels[..., :3], dtype=np.float32)
-    except (OSError, RuntimeError, ValueError) as err:
-        raise PassUnreadable(f"{path.name} is not an OpenEXR file: {err}") from None
-    raise PassUnreadable(f"{path.name} has no {NOISY_PASS} pass")
+    multilayer file (the layer's "Noisy Image") or from a delivered pass (`write_noisy`);
+    ExrUnreadable if it is neither."""
+    return read_rgb(path, NOISY_PASS)
 
 
 def write_noisy(source: Path, path: Path) -> Path:
     """The noisy pass of Blender's multilayer `source` alone, as the file a worker delivers
-    (RGB half floats, ZIP: a twentieth of the multilayer file's channels)."""
-    pixels = read_noisy(source).astype(np.float16)
+    (RGB half floats, ZIP: a third of the multilayer file's bytes)."""
+    return save_noisy(read_noisy(source), path)
+
+
+def save_noisy(pixels: np.ndarray, path: Path) -> Path:
+    """Linear RGB values (H × W × 3) as a delivered noisy pass."""
     header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
-    with OpenEXR.File(header, {"RGB": pixels}) as exr:
+    with OpenEXR.File(header, {"RGB": pixels.astype(np.float16)}) as exr:
         exr.write(str(path))
     return path
 

@@ -60,7 +60,6 @@ FIRST_IDLE_S = 0.5
 FRAME_BYTES_PER_PIXEL = 8  # 16-bit RGBA, uncompressed: no honest frame weighs more
 FRAME_SLACK_BYTES = 1 << 20  # headers, filter bytes, metadata
 SEND_TRIES = 4
-UNREADABLE_FORMATS = ("OPEN_EXR",)  # `verifier.read_frame` reads what Pillow decodes
 
 
 class CannotVerify(Exception):
@@ -268,8 +267,6 @@ class VerifierAgent:
         started = time.perf_counter()
         wanted = task.render_settings
         seeds = (task.seeds[0], task.seeds[1])
-        if wanted.output_format in UNREADABLE_FORMATS:
-            raise CannotVerify(f"{wanted.output_format} frames cannot be verified yet")
         try:
             scene = fetch_scene(self.ipfs, task.asset_cid, scratch, self.archive_limits)
         except SceneUnavailable as err:
@@ -286,7 +283,7 @@ class VerifierAgent:
                 return rejected_unrendered(reason, task.windows, seeds, started)
             except IpfsError as err:
                 raise CannotVerify(f"downloading the {name} {cid} failed: {err}") from None
-        job = render_job(scene, wanted, self.settings.worker_device, output_format="PNG")
+        job = render_job(scene, wanted, self.settings.worker_device)
         try:
             return verify_frame(
                 self.runner,

@@ -31,7 +31,7 @@ class BadInput(ValueError):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("scene", type=Path, help="the job's .blend file")
-    parser.add_argument("frame", type=Path, help="the delivered frame (PNG, JPEG, TIFF, WebP)")
+    parser.add_argument("frame", type=Path, help="the delivered frame (PNG, JPEG, OpenEXR, TIFF)")
     parser.add_argument(
         "--noisy",
         type=Path,
@@ -76,6 +76,7 @@ def _verify(args: argparse.Namespace):
         from render_executor.blender.inside import FORMATS
         from render_executor.blender.runner import BlenderRunner, RenderFailed, RenderJob
         from render_executor.verification.verifier import FrameUnreadable, read_frame, verify_frame
+        from veriframe_core.exr import is_exr
 
     for path, what in ((args.scene, "scene"), (args.frame, "frame"), (args.noisy, "noisy pass")):
         if path is not None and not path.is_file():
@@ -86,8 +87,11 @@ def _verify(args: argparse.Namespace):
         height, width = read_frame(args.frame).shape[:2]
     except FrameUnreadable as err:
         raise BadInput(str(err)) from None
-    with Image.open(args.frame) as image:  # the references are written as the frame was
-        output_format = image.format if image.format in FORMATS else "PNG"
+    if is_exr(args.frame):  # the references are written as the frame was
+        output_format = "OPEN_EXR"
+    else:
+        with Image.open(args.frame) as image:
+            output_format = image.format if image.format in FORMATS else "PNG"
     runner = BlenderRunner()
     with tempfile.TemporaryDirectory(prefix="veriframe-verify-") as scratch:
         try:

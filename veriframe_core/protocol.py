@@ -68,7 +68,9 @@ ResultCid = Annotated[str, Field(max_length=62), AfterValidator(_result_cid)]
 
 JobStatus = Literal["open", "assigned", "completed", "submitted", "finalized", "expired"]
 RenderEngine = Literal["CYCLES", "BLENDER_EEVEE", "BLENDER_EEVEE_NEXT", "BLENDER_WORKBENCH"]
-OutputFormat = Literal["PNG", "JPEG", "OPEN_EXR", "TIFF", "WEBP"]
+OutputFormat = Literal["PNG", "JPEG", "OPEN_EXR", "OPEN_EXR_MULTILAYER", "TIFF"]
+"""What the frame checks read and the verifier reproduces (not WebP: its lossy coding
+predicts each block from its neighbours, so a verifier cannot re-code a window alone)."""
 Device = Literal["OPTIX", "CUDA", "HIP", "ONEAPI", "METAL", "CPU"]
 OperatingSystem = Literal["linux", "windows", "macos"]
 BlenderVersion = Annotated[

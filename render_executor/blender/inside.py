@@ -34,7 +34,11 @@ DEVICE_ORDER = ("OPTIX", "CUDA", "HIP", "ONEAPI", "METAL")
 ENGINES = ("CYCLES", "BLENDER_EEVEE", "BLENDER_EEVEE_NEXT", "BLENDER_WORKBENCH")
 EEVEE_NAMES = {"BLENDER_EEVEE_NEXT": "BLENDER_EEVEE", "BLENDER_EEVEE": "BLENDER_EEVEE_NEXT"}
 """EEVEE's identifier changed twice (4.2: EEVEE_NEXT, 5.0: EEVEE again); either works."""
-FORMATS = ("PNG", "JPEG", "OPEN_EXR", "TIFF", "WEBP")
+FORMATS = ("PNG", "JPEG", "OPEN_EXR", "OPEN_EXR_MULTILAYER", "TIFF")
+"""What a job may ask for: what the frame checks read and the verifier reproduces (WebP's
+lossy coding predicts each block from its neighbours, so a window cannot be re-coded alone)."""
+LINEAR_FORMATS = ("OPEN_EXR", "OPEN_EXR_MULTILAYER")
+"""Formats that keep the scene's linear light (no view transform, no rounding)."""
 COMPUTED_PATH = "NodeSocketStringFilePath"
 """A node's file path input (geometry nodes' Import nodes): checked unless it is linked."""
 
@@ -219,7 +223,11 @@ def _apply(bpy, scene, spec: dict) -> str:
     file_format = spec["format"].upper()
     if file_format not in FORMATS:
         raise ValueError(f"unknown output format {file_format!r}: one of {FORMATS}")
-    render.image_settings.file_format = file_format
+    set_format(render.image_settings, file_format)
+    if file_format not in LINEAR_FORMATS:  # 8-bit frames: the values the verifier models
+        render.image_settings.color_depth = "8"
+    if file_format == "JPEG":  # a verifier's JPEG crops then code the same values the same way
+        render.dither_intensity = 0.0
     device = "CPU"
     if engine == "CYCLES":
         device, _ = choose_device(_gpu_devices(bpy), spec.get("device", "AUTO"))
@@ -245,12 +253,12 @@ def render(spec: dict) -> dict:
     scene = bpy.context.scene
     device = _apply(bpy, scene, spec)
     scene.render.filepath = spec["output"]
-    noisy = _store_noisy(scene)
+    noisy = store_noisy(scene)
     bpy.app.handlers.render_stats.append(_print_stats)
     started = time.perf_counter()
     bpy.ops.render.render(write_still=True)
     if noisy:
-        _save_passes(bpy, scene, spec["passes"])
+        save_passes(bpy, scene, spec["passes"])
     return {
         "render_seconds": time.perf_counter() - started,
         "device": device,
@@ -261,7 +269,7 @@ def render(spec: dict) -> dict:
     }
 
 
-def _store_noisy(scene) -> bool:
+def store_noisy(scene) -> bool:
     """Keep the render before the denoiser (its "Noisy Image" pass), when Cycles denoises
     a scene of one view layer: what a verifier checks the render's cost on, since the
     denoised frame hides how many samples it took."""
@@ -272,21 +280,44 @@ def _store_noisy(scene) -> bool:
     return True
 
 
-def _save_passes(bpy, scene, path: str) -> None:
+def set_format(settings, file_format: str) -> None:
+    """An output format by Blender's name: Blender 5 takes the kind of file first (a
+    multilayer OpenEXR is a "multi-layer image", every other format an "image")."""
+    if hasattr(settings, "media_type"):
+        multilayer = file_format == "OPEN_EXR_MULTILAYER"
+        settings.media_type = "MULTI_LAYER_IMAGE" if multilayer else "IMAGE"
+    settings.file_format = file_format
+
+
+def save_passes(bpy, scene, path: str) -> None:
     """The last render's passes as a multilayer OpenEXR (half floats), the output's own
     settings left as they were."""
     settings = scene.render.image_settings
     kept = (settings.file_format, settings.color_depth, settings.exr_codec)
-    if hasattr(settings, "media_type"):  # Blender 5: the kind of file first
-        kept = (settings.media_type, *kept)
-        settings.media_type = "MULTI_LAYER_IMAGE"
-    settings.file_format = "OPEN_EXR_MULTILAYER"
+    set_format(settings, "OPEN_EXR_MULTILAYER")
     settings.color_depth, settings.exr_codec = "16", "ZIP"
     bpy.data.images["Render Result"].save_render(path)
-    if hasattr(settings, "media_type"):
-        settings.media_type = kept[0]
-        kept = kept[1:]
-    settings.file_format, settings.color_depth, settings.exr_codec = kept
+    set_format(settings, kept[0])
+    settings.color_depth, settings.exr_codec = kept[1:]
+
+
+JPEG_BLOCK = 16
+"""A JPEG's largest block (a 4:2:0 macroblock); 8 pixels around a window keep the decoder's
+chroma smoothing at the border's edge out of it."""
+
+
+def _border(crop: dict, margin: int, width: int, height: int, jpeg: bool) -> tuple:
+    """The pixels (left, top, right, bottom) rendered for a window: the window and `margin`
+    around it within the frame, for a JPEG job widened to whole blocks."""
+    if jpeg:
+        margin, block = max(margin, JPEG_BLOCK // 2), JPEG_BLOCK
+    else:
+        block = 1
+    left = max(crop["x"] - margin, 0) // block * block
+    top = max(crop["y"] - margin, 0) // block * block
+    right = min(-(-(crop["x"] + crop["width"] + margin) // block) * block, width)
+    bottom = min(-(-(crop["y"] + crop["height"] + margin) // block) * block, height)
+    return left, top, right, bottom
 
 
 def render_crops(spec: dict) -> dict:
@@ -295,7 +326,11 @@ def render_crops(spec: dict) -> dict:
     when the denoiser or compositor looks at neighbours, so that what they do at its edge
     is what they do inside a full frame). Each window's display values are written before
     any 8-bit rounding or dither (a 16-bit PNG, read back as floats), as raw float32 RGBA
-    rows from the top: the comparison models the delivery's rounding itself.
+    rows from the top: the comparison models the delivery's rounding itself. An OpenEXR
+    job's are its linear values (32-bit OpenEXR). A JPEG job's are JPEGs at the job's
+    quality, their borders on the frame's 16-pixel blocks and 8 pixels clear of the window:
+    JPEG codes each block by itself, so the window's pixels are then what the same render's
+    full-frame JPEG has there, and an honest delivery differs from them by noise alone.
 
     With a `guide`, windows of its own are placed first where a cheap preview of the whole
     frame disagrees most with the delivered frame (`guided_windows`), and rendered too."""
@@ -306,12 +341,16 @@ def render_crops(spec: dict) -> dict:
     device = _apply(bpy, scene, spec)
     render = scene.render
     render.use_persistent_data = True
-    render.image_settings.file_format = "PNG"
-    render.image_settings.color_mode = "RGBA"
-    render.image_settings.color_depth = "16"
+    linear = spec["format"].upper() in LINEAR_FORMATS
+    jpeg = spec["format"].upper() == "JPEG"
+    crop_format = "OPEN_EXR" if linear else "JPEG" if jpeg else "PNG"
+    set_format(render.image_settings, crop_format)
+    render.image_settings.color_mode = "RGB" if jpeg else "RGBA"
+    render.image_settings.color_depth = "32" if linear else "8" if jpeg else "16"
+    suffix = {"OPEN_EXR": ".exr", "JPEG": ".jpg", "PNG": ".png"}[crop_format]
     crops, guided = list(spec["crops"]), []
     if spec.get("guide"):
-        guided = _guide(bpy, scene, spec["guide"], spec["crops"])
+        guided = _guide(bpy, scene, spec["guide"], spec["crops"], suffix)
         crops += [
             {**window, "seed": seed, "output": f"{spec['guide']['output']}-{i}-{n}.rgba32f"}
             for i, window in enumerate(guided)
@@ -322,20 +361,18 @@ def render_crops(spec: dict) -> dict:
     margin = spec["margin"] if _filters_neighbours(scene) else 0
     if scene.render.engine == "CYCLES":
         scene.cycles.use_animated_seed = False
-    noisy = _store_noisy(scene)
+    noisy = store_noisy(scene)
     passes = []
     started = time.perf_counter()
     for crop in crops:
-        left, top = max(crop["x"] - margin, 0), max(crop["y"] - margin, 0)
-        right = min(crop["x"] + crop["width"] + margin, width)
-        bottom = min(crop["y"] + crop["height"] + margin, height)
+        left, top, right, bottom = _border(crop, margin, width, height, jpeg)
         # fractions a quarter pixel inside each edge: Blender truncates them to pixels
         render.border_min_x, render.border_max_x = (left + 0.25) / width, (right + 0.25) / width
         render.border_min_y = (height - bottom + 0.25) / height
         render.border_max_y = (height - top + 0.25) / height
         if scene.render.engine == "CYCLES":
             scene.cycles.seed = crop["seed"]
-        render.filepath = crop["output"] + ".png"
+        render.filepath = crop["output"] + suffix
         bpy.ops.render.render(write_still=True)
         values = _pixels(bpy, render.filepath)
         if values.shape[:2] != (bottom - top, right - left):
@@ -350,13 +387,15 @@ def render_crops(spec: dict) -> dict:
                 {"path": crop["output"] + ".exr", "x": x, "y": y}
                 | {"width": crop["width"], "height": crop["height"]}
             )
-            _save_passes(bpy, scene, passes[-1]["path"])
+            save_passes(bpy, scene, passes[-1]["path"])
     return {
         "render_seconds": time.perf_counter() - started,
         "device": device,
         "blender_version": bpy.app.version_string,
         "margin": margin,
         "dither": render.dither_intensity,
+        "linear": linear,
+        "rounded": jpeg,
         "guided": guided,
         "guided_images": [c["output"] for c in crops[len(spec["crops"]) :]],
         "passes": passes,
@@ -370,18 +409,21 @@ PREVIEW_SAMPLES_DIVISOR = 16
 samples, 1/256 of the render's cost."""
 
 
-def _guide(bpy, scene, guide: dict, drawn: list[dict]) -> list[dict]:
+def _guide(bpy, scene, guide: dict, drawn: list[dict], suffix: str) -> list[dict]:
     """Windows of `guide["side"]` placed where the preview (rendered at the guide's first
-    seed) and the delivered frame disagree most, clear of the drawn windows and each other."""
+    seed, written as the crops are) and the delivered frame (its values as the crops' are
+    read, a .npy) disagree most, clear of the drawn windows and each other."""
+    import numpy as np
+
     render = scene.render
     render.resolution_percentage = PREVIEW_PERCENTAGE
     samples = scene.cycles.samples
     scene.cycles.samples = max(1, samples // PREVIEW_SAMPLES_DIVISOR)
     scene.cycles.seed = guide["seeds"][0]
-    render.filepath = guide["output"] + "-preview.png"
+    render.filepath = guide["output"] + "-preview" + suffix
     bpy.ops.render.render(write_still=True)
     render.resolution_percentage, scene.cycles.samples = 100, samples
-    preview, delivered = (_pixels(bpy, path)[..., :3] for path in (render.filepath, guide["frame"]))
+    preview, delivered = _pixels(bpy, render.filepath)[..., :3], np.load(guide["frame"])
     taken = [(c["x"], c["y"], c["width"], c["height"]) for c in drawn]
     found = guided_windows(delivered, preview, guide["side"], guide["count"], taken)
     return [{"x": x, "y": y, "width": w, "height": h} for x, y, w, h in found]

@@ -48,7 +48,13 @@ from veriframe_core.verification import Window
 
 INSIDE = Path(__file__).with_name("inside.py")
 SAMPLE = re.compile(r"\bSample (\d+)/(\d+)")
-EXTENSIONS = {"PNG": ".png", "JPEG": ".jpg", "OPEN_EXR": ".exr", "TIFF": ".tif", "WEBP": ".webp"}
+EXTENSIONS = {
+    "PNG": ".png",
+    "JPEG": ".jpg",
+    "OPEN_EXR": ".exr",
+    "OPEN_EXR_MULTILAYER": ".exr",
+    "TIFF": ".tif",
+}
 LOG_TAIL_LINES = 30
 MEMORY_POLL_S = 0.2
 PR_SET_PDEATHSIG = 1
@@ -106,7 +112,9 @@ class CropRender:
 @dataclass(frozen=True)
 class CropGuide:
     """Windows a verifier places itself, where a cheap preview of the whole frame disagrees
-    most with the delivered `frame` (`inside.guided_windows`), each rendered at both seeds."""
+    most with the delivered frame (`inside.guided_windows`), each rendered at both seeds.
+    `frame`: its values as the crops are written (display values, or linear for OpenEXR
+    jobs), H × W × 3 in a .npy."""
 
     frame: Path
     count: int
@@ -125,6 +133,8 @@ class CropsResult:
     blender_version: str
     margin: int  # pixels rendered around each window
     dither: float  # the scene's dither intensity, which its 8-bit frames were written with
+    linear: bool = False  # the images hold linear light (an OpenEXR job's), not display values
+    rounded: bool = False  # coded as the delivery is (a JPEG job's): no rounding to model
     noisy: list[Path] = field(default_factory=list)  # per image, its noisy pass (`passes`)
 
 
@@ -281,6 +291,8 @@ class BlenderRunner:
             blender_version=done.report["blender_version"],
             margin=done.report["margin"],
             dither=done.report["dither"],
+            linear=done.report["linear"],
+            rounded=done.report["rounded"],
             noisy=[
                 _cut_noisy(found, image)
                 for found, image in zip(passes, images, strict=bool(passes))

@@ -27,15 +27,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from render_executor.blender.inside import LINEAR_FORMATS
 from render_executor.blender.runner import (
     BlenderRunner,
     Cancel,
     CropGuide,
     CropRender,
+    CropsResult,
     RenderJob,
     RenderLimits,
 )
-from render_executor.passes import PassUnreadable, display_values, read_noisy
+from render_executor.passes import display_values, read_noisy
 from render_executor.verification.compare import (
     BLOCK,
     DEFAULT_THRESHOLDS,
@@ -46,6 +48,7 @@ from render_executor.verification.compare import (
     rounding_variance,
     score_crop,
 )
+from veriframe_core.exr import ExrUnreadable, is_exr, read_rgb
 from veriframe_core.protocol import CropScoreOut, VerificationReport
 from veriframe_core.verification import Window
 
@@ -106,18 +109,36 @@ class Verdict:
 
 
 def read_frame(path: Path) -> np.ndarray:
-    """The frame's RGB values in [0, 1] (H × W × 3); FrameUnreadable if it does not decode."""
+    """The frame's RGB values in [0, 1] as they are compared (H × W × 3): an OpenEXR frame's
+    linear light through the display curve; FrameUnreadable if it does not decode."""
+    values, kind = _stored_values(path)
+    return display_values(values) if kind == EXR else values
+
+
+EXR = "OPEN_EXR"
+
+
+def _stored_values(path: Path) -> tuple[np.ndarray, str]:
+    """The frame's RGB values as stored (linear light for OpenEXR), and its format (Pillow's
+    name for it, or OPEN_EXR)."""
     try:
+        if is_exr(path):
+            return read_rgb(path), EXR
         with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"), dtype=np.float32) / 255
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+            return np.asarray(image.convert("RGB"), dtype=np.float32) / 255, image.format
+    except (UnidentifiedImageError, OSError, SyntaxError, ExrUnreadable) as err:
         raise FrameUnreadable(f"{path.name} does not decode as an image: {err}") from None
 
 
-def _read_crop(path: Path, window: Window) -> np.ndarray:
-    """A rendered window's RGB display values (`BlenderRunner.render_crops`)."""
-    rgba = np.fromfile(path, dtype=np.float32).reshape(window.height, window.width, 4)
-    return np.clip(rgba[..., :3], 0, 1)
+def _read_crop(path: Path, rendered: CropsResult, window: Window) -> np.ndarray:
+    """A rendered window's RGB values as compared (`BlenderRunner.render_crops`): linear
+    light through the display curve, 8-bit codes (a JPEG's) as the levels they are."""
+    rgb = np.fromfile(path, dtype=np.float32).reshape(window.height, window.width, 4)[..., :3]
+    if rendered.linear:
+        return display_values(rgb)
+    if rendered.rounded:  # Blender's decoder's floats, a hair off Pillow's k / 255
+        return (np.round(rgb * 255) / 255).astype(np.float32)
+    return np.clip(rgb, 0, 1)
 
 
 def _read_noisy_crop(path: Path, window: Window) -> np.ndarray:
@@ -150,9 +171,15 @@ def verify_frame(
     or pass of another size is rejected without rendering; RenderFailed if the scene does
     not render (or `cancel` was set), FrameUnreadable if the delivery is not an image."""
     started = time.perf_counter()
-    frame = read_frame(delivered)
+    stored, kind = _stored_values(delivered)
+    linear = kind == EXR
+    frame = display_values(stored) if linear else stored
     width, height = job.resolution
     noisy_pass = _read_noisy_pass(noisy) if noisy else None
+    wanted = EXR if job.output_format.upper() in LINEAR_FORMATS else job.output_format.upper()
+    if kind != wanted:
+        reason = f"the frame is {kind}; the job asked for {job.output_format}"
+        return rejected_unrendered(reason, windows, seeds, started)
     for name, found in (("frame", frame), ("noisy pass", noisy_pass)):
         if found is not None and found.shape[:2] != (height, width):
             return rejected_unrendered(
@@ -166,7 +193,11 @@ def verify_frame(
         if not window.fits(width, height):
             raise ValueError(f"window {window} is outside the {width}×{height} frame")
     crops = [CropRender(w, seed) for w in windows for seed in seeds]
-    guide = CropGuide(delivered, len(windows), windows[0].width, seeds) if windows else None
+    scratch.mkdir(parents=True, exist_ok=True)
+    np.save(scratch / "delivered.npy", stored)
+    guide = CropGuide(scratch / "delivered.npy", len(windows), windows[0].width, seeds)
+    if not windows:
+        guide = None
     rendered = runner.render_crops(
         job, crops, scratch, MARGIN, limits or RenderLimits(), cancel, guide
     )
@@ -175,14 +206,21 @@ def verify_frame(
         thresholds = DENOISED_THRESHOLDS if denoised else DEFAULT_THRESHOLDS
     scores, rows = [], []
     for i, window in enumerate([*windows, *rendered.guided]):
-        first, second = (_read_crop(p, window) for p in rendered.images[2 * i : 2 * i + 2])
+        first, second = (
+            _read_crop(p, rendered, window) for p in rendered.images[2 * i : 2 * i + 2]
+        )
         rows.append((_cut(frame, window), first))
+        rounding = (
+            0.0
+            if linear or rendered.rounded
+            else rounding_variance((first + second) / 2, rendered.dither)
+        )
         scores.append(
             score_crop(
                 _cut(frame, window),
                 first,
                 second,
-                rounding_levels2=rounding_variance((first + second) / 2, rendered.dither),
+                rounding_levels2=rounding,
                 floor_levels2=thresholds.floor_levels2,
                 block=BLOCK if denoised else 1,
             )
@@ -223,7 +261,7 @@ def _read_noisy_pass(path: Path) -> np.ndarray:
     """The delivered noisy pass through the display curve; FrameUnreadable if it is not one."""
     try:
         return display_values(read_noisy(path))
-    except PassUnreadable as err:
+    except ExrUnreadable as err:
         raise FrameUnreadable(str(err)) from None
 
 

@@ -286,7 +286,7 @@ job_render_settings = sa.Table(
     sa.Column("resolution_y", sa.Integer, nullable=False),
     sa.Column("samples", sa.Integer, nullable=False),
     sa.Column("engine", sa.String(32), nullable=False),
-    sa.Column("output_format", sa.String(16), nullable=False),
+    sa.Column("output_format", sa.String(24), nullable=False),
     sa.Column("required_devices", sa.ARRAY(sa.String(16)), comment="any of these; NULL: any"),
     sa.Column("min_vram_mb", sa.Integer),
     sa.Column("min_blender_version", sa.ARRAY(sa.Integer), comment="e.g. {4,2}; NULL: any"),

@@ -87,7 +87,7 @@ def test_a_noisy_pass_of_another_size_or_not_an_exr_is_refused(denoised_job, ren
     assert not verdict.passed and verdict.reasons == [
         f"the noisy pass is 10×10 pixels; the job asked for {SIZE[0]}×{SIZE[1]}"
     ]
-    with pytest.raises(FrameUnreadable, match="not an OpenEXR"):
+    with pytest.raises(FrameUnreadable, match="does not decode as OpenEXR"):
         verify(denoised_job, renders["honest"], tmp_path, noisy=renders["honest"].frame)
 
 

@@ -36,7 +36,7 @@ ENDED = ("failed", "expired")
 DELIVERED = ("completed", "verifying", "verified", "rejected")
 VERDICT = sa.text(
     """
-    SELECT state, verifier_address, report, jsonb_array_length(windows) AS windows
+    SELECT state, verifier_address, report, jsonb_array_length(windows) AS windows, noisy_cid
     FROM verifications WHERE attempt_id = :attempt_id
     """
 )
@@ -133,6 +133,11 @@ def _verdict(ipfs: IpfsResource, job_id: int, verdict: sa.Row | None) -> dict[st
     for key in ("noise_ratio", "noise_z", "noise_level", "seconds", "cpu_seconds"):
         if report.get(key) is not None:
             found[f"verification_{key}"] = report[key]
+    if verdict.noisy_cid:  # a denoised frame: its cost shows in the render before the denoiser
+        found["noisy_pass_cid"] = verdict.noisy_cid
+    if report.get("noisy_crops"):
+        ratios = [crop["noise_ratio"] for crop in report["noisy_crops"]]
+        found["noisy_pass_noise_ratio_max"] = max(ratios)
     if report.get("reasons"):
         found["rejected_because"] = dg.MetadataValue.md(
             "\n".join(f"- {reason}" for reason in report["reasons"])
