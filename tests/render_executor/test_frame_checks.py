@@ -1,10 +1,13 @@
-"""A frame passes only if it decodes, has the asked size and is not blank; GPU failures in
+"""A frame passes only if it decodes (PNG, JPEG, TIFF by Pillow; OpenEXR, single layer or
+multilayer, by the OpenEXR package), has the asked size and is not blank; GPU failures in
 Blender's log fail a render; the device is chosen OptiX > CUDA > HIP > oneAPI > Metal > CPU."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import OpenEXR
 import pytest
 from PIL import Image
 
@@ -44,6 +47,45 @@ def test_a_truncated_or_missing_frame_is_rejected(tmp_path: Path) -> None:
         check_frame(path, 64, 64)
     with pytest.raises(FrameRejected, match="no frame"):
         check_frame(tmp_path / "missing.png", 64, 64)
+
+
+def exr(tmp_path: Path, channels: dict[str, np.ndarray], name: str = "frame.exr") -> Path:
+    path = tmp_path / name
+    with OpenEXR.File({"compression": OpenEXR.ZIP_COMPRESSION}, channels) as file:
+        file.write(str(path))
+    return path
+
+
+def test_openexr_frames_are_read_single_layer_or_a_multilayer_files_combined_pass(
+    tmp_path: Path,
+) -> None:
+    pixels = np.random.default_rng(1).random((6, 8, 4), dtype=np.float32) * 4  # beyond 1
+    single = check_frame(exr(tmp_path, {"RGBA": pixels}), 8, 6)
+    assert (single.width, single.height, single.format) == (8, 6, "OPEN_EXR")
+    layered = {"ViewLayer.Depth.Z": pixels[..., 0], "ViewLayer.Combined": pixels}
+    assert check_frame(exr(tmp_path, layered, "layers.exr"), 8, 6).format == "OPEN_EXR"
+    with pytest.raises(FrameRejected, match="8×6 pixels, 16×12 were asked for"):
+        check_frame(single.path, 16, 12)
+
+
+def test_openexr_frames_blank_not_numbers_truncated_or_without_an_image_are_rejected(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(FrameRejected, match="blank"):
+        check_frame(exr(tmp_path, {"RGB": np.full((6, 8, 3), 0.5, np.float32)}), 8, 6)
+    nan = np.ones((6, 8, 3), np.float32)
+    nan[2, 3] = np.nan
+    with pytest.raises(FrameRejected, match="not numbers"):
+        check_frame(exr(tmp_path, {"RGB": nan}, "nan.exr"), 8, 6)
+    depth_only = exr(tmp_path, {"ViewLayer.Depth.Z": np.ones((6, 8), np.float32)}, "z.exr")
+    with pytest.raises(FrameRejected, match="has no RGB image"):
+        check_frame(depth_only, 8, 6)
+    truncated = exr(
+        tmp_path, {"RGB": np.random.default_rng(2).random((64, 64, 3), np.float32)}, "cut.exr"
+    )
+    truncated.write_bytes(truncated.read_bytes()[:300])
+    with pytest.raises(FrameRejected, match="does not decode as OpenEXR"):
+        check_frame(truncated, 64, 64)
 
 
 def test_gpu_failures_in_the_log_are_found_and_library_probes_are_not() -> None:
