@@ -141,4 +141,3 @@ def test_bad_requests_get_the_error_shape(api: httpx.Client) -> None:
     assert_error(api.get("/api/v1/events", params={"name": "Job\x00"}), 422, "invalid_request")
     assert_error(api.get("/api/v1/nothing"), 404, "not_found")
     assert_error(api.delete("/api/v1/jobs"), 405, "method_not_allowed")
-

@@ -1,0 +1,34 @@
+"""`GET /metrics`: Prometheus's text format. The platform's figures come from the warehouse
+and the chain at scrape time, this process's requests from its own registry. A part that
+does not answer is `veriframe_up{part=...} 0` in a 200, never a failed scrape, so an alert
+can name it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
+
+from api import probes
+from api.deps import Chain, Engine, SettingsDep, app_state
+from api.metrics.platform import PlatformMetrics, read_counts
+
+router = APIRouter(tags=["health"])
+Registry = Annotated[CollectorRegistry, Depends(app_state("metrics_registry"))]
+
+
+@router.get("/metrics", include_in_schema=False)  # text, not JSON: docs/operators.md lists it
+async def metrics(
+    engine: Engine, chain: Chain, settings: SettingsDep, registry: Registry
+) -> Response:
+    counts, head, ipfs = await asyncio.gather(
+        probes.warehouse(engine, read_counts),
+        probes.chain_head(chain),
+        probes.ipfs_version(settings.ipfs_api_url),
+    )
+    body = generate_latest(PlatformMetrics(counts, head, ipfs)) + generate_latest(registry)
+    # the text format every Prometheus reads (2.x too); the names are all plain ASCII
+    return Response(body, media_type=CONTENT_TYPE_PLAIN_0_0_4)
