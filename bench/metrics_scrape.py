@@ -145,6 +145,12 @@ def main() -> None:
             }
             env.pop("VERIFRAME_IPFS_API_URL", None)
             api = ApiProcess(1, env, work / "api.log").start()
+            head = {"jsonrpc": "2.0", "id": 1, "method": "starknet_getBlockWithTxHashes"}
+            with httpx.Client(timeout=10) as node:
+                latest = {**head, "params": {"block_id": "latest"}}
+                report(
+                    "the chain head request alone", timed(lambda: node.post(rpc, json=latest), 50)
+                )
             with httpx.Client(base_url=api.url, timeout=10) as client:
                 text = client.get("/metrics").text  # warm: connections, prepared plans
                 assert "veriframe_ingestion_lag_blocks" in text, text[:2000]

@@ -9,7 +9,7 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
 
 from api import probes
@@ -20,7 +20,22 @@ router = APIRouter(tags=["health"])
 Registry = Annotated[CollectorRegistry, Depends(app_state("metrics_registry"))]
 
 
-@router.get("/metrics", include_in_schema=False)  # text, not JSON: docs/operators.md lists it
+EXAMPLE = """\
+# HELP veriframe_jobs Jobs by status.
+# TYPE veriframe_jobs gauge
+veriframe_jobs{status="open"} 42.0
+# HELP veriframe_ingestion_lag_blocks Blocks between the chain's head and the last ingested block.
+# TYPE veriframe_ingestion_lag_blocks gauge
+veriframe_ingestion_lag_blocks 1.0
+"""
+
+
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {"example": EXAMPLE}}}},
+    summary="Prometheus metrics: the queue, claims, verdicts, ingestion lag, requests",
+)
 async def metrics(
     engine: Engine, chain: Chain, settings: SettingsDep, registry: Registry
 ) -> Response:

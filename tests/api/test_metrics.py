@@ -5,8 +5,10 @@ lag follows the chain; requests are counted by route template; a stopped part is
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -33,6 +35,7 @@ REPORT = {
     "blender_version": "5.0.1",
 }
 VERIFIER = normalize_address(0xF00D)
+ALERTS = Path(__file__).resolve().parents[2] / "deploy" / "veriframe-alerts.yml"
 Samples = dict[tuple[str, frozenset], float]
 UNCOMPARED = ("veriframe_api_", "veriframe_verification_oldest_pending_seconds")
 
@@ -269,3 +272,12 @@ def test_stopped_parts_are_reported_down_in_a_scrape_that_still_answers(
     assert value(samples, "veriframe_up", part="database") == 0
     assert value(samples, "veriframe_up", part="chain") == 1
     assert not any(name == "veriframe_jobs" for name, _ in samples)
+
+
+def test_every_metric_the_example_alert_rules_use_is_served(api: httpx.Client) -> None:
+    """Families with no sample yet (no sanction so far) count: their TYPE line is served."""
+    named = set(re.findall(r"\b(veriframe_[a-z_]+)", ALERTS.read_text()))
+    api.get("/health")  # a request measured before the scrape
+    text = api.get("/metrics").text
+    served = set(re.findall(r"^(?:# TYPE )?(veriframe_[a-z_]+)", text, re.MULTILINE))
+    assert named and named <= served, named - served
