@@ -5,6 +5,7 @@ concurrently."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -100,3 +101,22 @@ async def ipfs_version(url: str | None) -> Probe[str] | None:
             return Probe(str(answer.json()["Version"]))
     except (httpx.HTTPError, ValueError, KeyError, TypeError) as err:
         return Probe(error=f"IPFS node at {url} unreachable ({type(err).__name__})")
+
+
+@dataclass(frozen=True)
+class Observation(Generic[T]):
+    """The three parts probed at once: what `read` found in the warehouse, the chain's head,
+    and the IPFS node (None when none is configured)."""
+
+    warehouse: Probe[T]
+    head: Probe[BlockHeader]
+    ipfs: Probe[str] | None
+
+
+async def observe(
+    engine: sa.Engine, chain: ApiChain, ipfs_url: str | None, read: Callable[[sa.Connection], T]
+) -> Observation[T]:
+    found, head, ipfs = await asyncio.gather(
+        warehouse(engine, read), chain_head(chain), ipfs_version(ipfs_url)
+    )
+    return Observation(found, head, ipfs)

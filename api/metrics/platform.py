@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from api.probes import Cursor, Lag, Probe, read_cursor
+from api.probes import Cursor, Lag, Observation, read_cursor
 from veriframe_core.chain.rpc import BlockHeader
 from veriframe_core.warehouse.tables import (
     CLAIM_STATES,
@@ -82,21 +82,21 @@ def _by(family: Metric, label_values: Iterable[str], found: dict[str, float]) ->
 class PlatformMetrics(Collector):
     """One scrape's observation of the platform, as metric families."""
 
-    counts: Probe[Counts]
-    head: Probe[BlockHeader]
-    ipfs: Probe[str] | None
+    seen: Observation[Counts]
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily(
             "veriframe_up", "Whether a part answered this scrape (1) or not (0).", labels=["part"]
         )
-        for part, probe in zip(PARTS, (self.counts, self.head, self.ipfs), strict=True):
+        probes = (self.seen.warehouse, self.seen.head, self.seen.ipfs)
+        for part, probe in zip(PARTS, probes, strict=True):
             if probe is not None:
                 up.add_metric([part], 1 if probe.ok else 0)
         yield up
-        if self.counts.value is not None:
-            yield from self._warehouse(self.counts.value)
-        yield from self._ingestion()
+        counts = self.seen.warehouse.value
+        if counts is not None:
+            yield from self._warehouse(counts)
+        yield from self._ingestion(counts.cursor if counts else None, self.seen.head.value)
 
     def _warehouse(self, counts: Counts) -> Iterator[Metric]:
         jobs = {status: n for (status, _), n in counts.of("jobs").items()}
@@ -175,18 +175,18 @@ class PlatformMetrics(Collector):
             sanctions.add_metric([action, outcome], n)
         yield sanctions
 
-    def _ingestion(self) -> Iterator[Metric]:
-        cursor = self.counts.value.cursor if self.counts.value else None
+    @staticmethod
+    def _ingestion(cursor: Cursor | None, head: BlockHeader | None) -> Iterator[Metric]:
         if cursor is not None and cursor.block is not None:
             yield GaugeMetricFamily(
                 "veriframe_ingested_block", "Last block ingestion finished.", value=cursor.block
             )
-        if self.head.value is None:
+        if head is None:
             return
         yield GaugeMetricFamily(
-            "veriframe_chain_head_block", "The chain's newest block.", value=self.head.value.number
+            "veriframe_chain_head_block", "The chain's newest block.", value=head.number
         )
-        lag = Lag.between(self.head.value, cursor) if cursor is not None else None
+        lag = Lag.between(head, cursor) if cursor is not None else None
         if lag is None:
             return
         yield GaugeMetricFamily(

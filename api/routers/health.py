@@ -4,13 +4,14 @@ and IPFS answer, and ingestion is current; else 503 naming what fails)."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api import probes
+from api.chain import ApiChain
 from api.deps import Chain, Engine, SettingsDep
 from api.schemas import Liveness, Readiness, Service
 from veriframe_core.settings import Settings
@@ -24,13 +25,10 @@ def _ipfs(url: str | None, probe: probes.Probe[str] | None) -> dict[str, Any]:
     return {"status": "ok" if probe.ok else "unreachable", "url": url, "version": probe.value}
 
 
-async def readiness(engine: Engine, chain: Chain, settings: Settings) -> dict[str, Any]:
+async def readiness(engine: sa.Engine, chain: ApiChain, settings: Settings) -> dict[str, Any]:
     """The readiness document: every part probed at once, the failing ones named."""
-    cursor, head, ipfs = await asyncio.gather(
-        probes.warehouse(engine, probes.read_cursor),
-        probes.chain_head(chain),
-        probes.ipfs_version(settings.ipfs_api_url),
-    )
+    seen = await probes.observe(engine, chain, settings.ipfs_api_url, probes.read_cursor)
+    cursor, head, ipfs = seen.warehouse, seen.head, seen.ipfs
     failing = {
         name: probe.error
         for name, probe in (("database", cursor), ("chain", head), ("ipfs", ipfs))

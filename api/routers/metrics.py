@@ -5,7 +5,6 @@ can name it."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -39,11 +38,7 @@ veriframe_ingestion_lag_blocks 1.0
 async def metrics(
     engine: Engine, chain: Chain, settings: SettingsDep, registry: Registry
 ) -> Response:
-    counts, head, ipfs = await asyncio.gather(
-        probes.warehouse(engine, read_counts),
-        probes.chain_head(chain),
-        probes.ipfs_version(settings.ipfs_api_url),
-    )
-    body = generate_latest(PlatformMetrics(counts, head, ipfs)) + generate_latest(registry)
+    seen = await probes.observe(engine, chain, settings.ipfs_api_url, read_counts)
+    body = generate_latest(PlatformMetrics(seen)) + generate_latest(registry)
     # the text format every Prometheus reads (2.x too); the names are all plain ASCII
     return Response(body, media_type=CONTENT_TYPE_PLAIN_0_0_4)
