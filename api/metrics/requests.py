@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 UNMATCHED = "<unmatched>"
@@ -28,6 +28,9 @@ class RequestMetrics:
     """This process's request counter and latency histogram, in `registry`."""
 
     def __init__(self, registry: CollectorRegistry):
+        # no `_created` series: they would double every label set's series, and Prometheus
+        # reads counter resets without them (the switch is prometheus-client's, per process)
+        disable_created_metrics()
         self.requests = Counter(
             "veriframe_api_requests",
             "Requests answered by this API process, by route template and status.",

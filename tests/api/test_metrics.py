@@ -242,6 +242,7 @@ def test_requests_are_counted_and_timed_by_route_template(api: httpx.Client, ope
     assert grew("veriframe_api_request_duration_seconds_count", method="GET", route=route) == 3
     assert grew("veriframe_api_request_duration_seconds_sum", method="GET", route=route) > 0
     assert not any("/no/such" in str(labels) for _, labels in after)
+    assert not any(name.endswith("_created") for name, _ in after)
 
 
 def test_stopped_parts_are_reported_down_in_a_scrape_that_still_answers(
