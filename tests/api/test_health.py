@@ -12,8 +12,9 @@ from api.auth.tokens import TokenIssuer
 from kubonode.process import KuboProcess
 from tests.support.api import TEST_JWT_SECRET, ApiServer, api_settings
 from tests.support.chain import Driver
-from tests.support.warehouse import ingestor
+from tests.support.warehouse import fresh_warehouse, ingestor
 from veriframe_core.processes import free_port
+from veriframe_core.warehouse.embedded import EmbeddedPostgres
 from veriframe_core.warehouse.engine import make_engine
 
 NOWHERE = "http://127.0.0.1:{port}"
@@ -83,6 +84,22 @@ def test_readiness_follows_ingestion(api: httpx.Client, chain: Driver, warehouse
     ingestor(warehouse, chain).tick(60, until_caught_up=True)
     ready = api.get("/ready")
     assert ready.status_code == 200 and ready.json()["chain"]["lag_blocks"] == 0
+
+
+def test_a_warehouse_nothing_was_ingested_into_is_not_ready(
+    chain: Driver, embedded_pg: EmbeddedPostgres
+) -> None:
+    empty = fresh_warehouse(embedded_pg)
+    server = ApiServer(api_settings(chain), empty).start()
+    try:
+        health, ready = probe(server)
+    finally:
+        server.stop()
+        empty.dispose()
+    assert health.status_code == 200
+    assert ready.status_code == 503
+    failing = ready.json()["failing"]
+    assert list(failing) == ["ingestion"] and "nothing ingested yet" in failing["ingestion"]
 
 
 def test_requests_get_503_while_the_warehouse_is_unreachable(chain: Driver) -> None:
