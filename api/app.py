@@ -1,4 +1,5 @@
-"""The FastAPI application: routers under `/api/v1`, health at the root, one error shape."""
+"""The FastAPI application: routers under `/api/v1`; health, readiness and metrics at the
+root; one error shape."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
+from prometheus_client import CollectorRegistry
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api.auth.tokens import TokenIssuer
@@ -19,11 +21,12 @@ from api.chain import ApiChain
 from api.database import open_pool
 from api.errors import install_error_handlers
 from api.maintenance import run_maintenance
+from api.metrics.requests import MeasureRequests, RequestMetrics
 from api.protocol import routes as protocol
 from api.protocol import verification_routes as verification
 from api.protocol.offers import AvailableJobs
 from api.realtime import ChangeFeed
-from api.routers import auth, events, health, jobs, workers
+from api.routers import auth, events, health, jobs, metrics, workers
 from api.routers.ws import router as ws_router
 from veriframe_core.settings import Settings, get_settings
 from veriframe_core.warehouse.engine import make_engine
@@ -87,7 +90,11 @@ def create_app(settings: Settings | None = None, engine: sa.Engine | None = None
         # Run uvicorn with proxy headers off (`veriframe api` and `up` do): its own middleware
         # would trust any local process's X-Forwarded-For before this one runs.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.api_trusted_proxies)
+    registry = CollectorRegistry()  # per app: tests run several in one process
+    app.state.metrics_registry = registry
+    app.add_middleware(MeasureRequests, metrics=RequestMetrics(registry))  # outermost: all
     app.include_router(health.router)
+    app.include_router(metrics.router)
     # the protocol before jobs: `/jobs/claimed` and `/jobs/available` are not `/jobs/{job_id}`
     for module in (auth, workers, protocol, verification, jobs, events):
         app.include_router(module.router, prefix=API_PREFIX)

@@ -10,7 +10,7 @@ from starknet_py.hash.selector import get_selector_from_name
 
 from api.auth.signatures import LoginMessage, signature_is_valid
 from veriframe_core.chain.addresses import normalize_address
-from veriframe_core.chain.rpc import ChainRpcError, StarknetRpc
+from veriframe_core.chain.rpc import BlockHeader, ChainRpcError, StarknetRpc
 from veriframe_core.chain.target import resolve_target
 from veriframe_core.settings import Settings
 
@@ -38,6 +38,10 @@ class ApiChain:
         assert self.session is not None, "ApiChain.open() first"
         timeout = timeout_s or self.settings.starknet_rpc_timeout_s
         return StarknetRpc(self.settings.starknet_rpc_url, self.session, timeout)
+
+    async def head(self, timeout_s: float) -> BlockHeader:
+        """The newest block (number and time), for probes that must answer within `timeout_s`."""
+        return await self.rpc(timeout_s).latest_header()
 
     async def chain_id(self) -> int:
         """The node's chain id (asked once: it never changes under a running node)."""

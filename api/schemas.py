@@ -186,10 +186,21 @@ class EventStats(BaseModel):
     last_block: int | None
 
 
-class Health(BaseModel):
+class Liveness(BaseModel):
+    """The process answers; nothing else is asked (a liveness probe restarts on failure)."""
+
+    model_config = examples({"status": "ok"})
+
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    """Each part the API needs, and which of them keep it from serving (`failing`)."""
+
     model_config = examples(
         {
             "status": "ok",
+            "failing": {},
             "database": "ok",
             "ipfs": {"status": "ok", "url": "http://127.0.0.1:5001", "version": "0.32.1"},
             "chain": {
@@ -197,26 +208,56 @@ class Health(BaseModel):
                 "head": 131,
                 "cursor": 131,
                 "lag_blocks": 0,
+                "lag_seconds": 0.0,
                 "max_lag_blocks": 5,
             },
-        }
+        },
+        {
+            "status": "not_ready",
+            "failing": {
+                "ipfs": "IPFS node at http://127.0.0.1:5001 unreachable (ConnectError)",
+                "ingestion": "ingestion trails the head by 12 blocks (at most 5)",
+            },
+            "database": "ok",
+            "ipfs": {"status": "unreachable", "url": "http://127.0.0.1:5001", "version": None},
+            "chain": {
+                "rpc": "ok",
+                "head": 143,
+                "cursor": 131,
+                "lag_blocks": 12,
+                "lag_seconds": 36.0,
+                "max_lag_blocks": 5,
+            },
+        },
     )
 
-    status: Literal["ok", "degraded"]
-    database: str
+    status: Literal["ok", "not_ready"]
+    failing: dict[str, str] = Field(
+        description="each failing part (database, chain, ipfs, ingestion) and why, in one line"
+    )
+    database: Literal["ok", "unreachable"]
     ipfs: dict[str, Any]
     chain: dict[str, Any]
 
 
 class Service(BaseModel):
     model_config = examples(
-        {"service": "veriframe-api", "api": "/api/v1", "docs": "/docs", "health": "/health"}
+        {
+            "service": "veriframe-api",
+            "api": "/api/v1",
+            "docs": "/docs",
+            "health": "/health",
+            "ready": "/ready",
+            "metrics": "/metrics",
+        }
     )
 
     service: str
     api: str
     docs: str
     health: str
+    ready: str
+    metrics: str
 
 
 class JobSettingsRequest(RenderSettingsIn):

@@ -107,7 +107,7 @@ def status(settings: Settings, args: argparse.Namespace) -> None:
     with httpx.Client(base_url=api_url, timeout=10) as api:
         jobs = _reachable(lambda: _get(api, "/api/v1/jobs/stats/overview"), f"the API at {api_url}")
         workers = _get(api, "/api/v1/workers/stats/overview")
-        health = api.get("/health").json()
+        health = api.get("/ready").json()  # 503 too: the document names what fails
     chain = health.get("chain", {})
     report = {
         "jobs": jobs["by_status"],

@@ -398,7 +398,7 @@ class Settings(WorkerSettings):
     )
     ipfs_api_url: str | None = Field(
         None,
-        description="Kubo RPC API (`/api/v0`) whose reachability `/health` reports. "
+        description="Kubo RPC API (`/api/v0`) whose reachability `/ready` and `/metrics` report. "
         "Unset: not checked.",
     )
 

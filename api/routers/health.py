@@ -1,93 +1,87 @@
-"""Liveness and readiness: the database, and how far ingestion trails the chain."""
+"""Liveness (`/health`: the process answers, nothing else is asked, so a slow database never
+gets a healthy API restarted) and readiness (`/ready`: the warehouse, the chain's RPC node
+and IPFS answer, and ingestion is current; else 503 naming what fails)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import sqlalchemy as sa
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.deps import Engine, SettingsDep
-from api.schemas import Health, Service
-from veriframe_core.chain.rpc import ChainRpcError, ChainUnavailable
-from veriframe_core.chain.views import ChainReader
+from api import probes
+from api.chain import ApiChain
+from api.deps import Chain, Engine, SettingsDep
+from api.schemas import Liveness, Readiness, Service
 from veriframe_core.settings import Settings
-from veriframe_core.warehouse.tables import chain_cursor
 
 router = APIRouter(tags=["health"])
-CHAIN_TIMEOUT_S = 2.0
 
 
-def _database(engine: sa.Engine) -> tuple[bool, int | None]:
-    """(reachable, cursor block) of the warehouse."""
-    try:
-        with engine.connect() as conn:
-            return True, conn.execute(sa.select(sa.func.max(chain_cursor.c.block_number))).scalar()
-    except sa.exc.SQLAlchemyError:
-        return False, None
-
-
-def _chain_head(settings: Settings) -> int | None:
-    try:
-        return ChainReader(settings.starknet_rpc_url, 0, CHAIN_TIMEOUT_S).head()
-    except (ChainUnavailable, ChainRpcError):
-        return None
-
-
-def _ipfs(url: str | None) -> dict[str, Any]:
-    """Reachability of the Kubo RPC API (`POST /api/v0/version`), when one is configured."""
-    if url is None:
+def _ipfs(url: str | None, probe: probes.Probe[str] | None) -> dict[str, Any]:
+    if probe is None:
         return {"status": "not_configured", "url": None, "version": None}
-    try:
-        answer = httpx.post(f"{url.rstrip('/')}/api/v0/version", timeout=CHAIN_TIMEOUT_S)
-        answer.raise_for_status()
-        version = answer.json().get("Version")
-    except (httpx.HTTPError, ValueError, AttributeError):
-        return {"status": "unreachable", "url": url, "version": None}
-    return {"status": "ok", "url": url, "version": version}
+    return {"status": "ok" if probe.ok else "unreachable", "url": url, "version": probe.value}
 
 
-def _status(engine: sa.Engine, settings: Settings) -> tuple[dict[str, Any], bool]:
-    """The health document, and whether the API is ready to serve workers."""
-    database_ok, cursor = _database(engine)
-    head = _chain_head(settings)
-    ipfs = _ipfs(settings.ipfs_api_url)
-    lag = head - cursor if head is not None and cursor is not None else None
-    ready = database_ok and lag is not None and lag <= settings.api_ready_max_lag_blocks
-    healthy = database_ok and head is not None and ipfs["status"] != "unreachable"
-    document = {
-        "status": "ok" if healthy else "degraded",
-        "database": "ok" if database_ok else "unreachable",
-        "ipfs": ipfs,
+async def readiness(engine: sa.Engine, chain: ApiChain, settings: Settings) -> dict[str, Any]:
+    """The readiness document: every part probed at once, the failing ones named."""
+    seen = await probes.observe(engine, chain, settings.ipfs_api_url, probes.read_cursor)
+    cursor, head, ipfs = seen.warehouse, seen.head, seen.ipfs
+    failing = {
+        name: probe.error
+        for name, probe in (("database", cursor), ("chain", head), ("ipfs", ipfs))
+        if probe is not None and probe.error is not None
+    }
+    lag = probes.Lag.between(head.value, cursor.value) if head.value and cursor.value else None
+    allowed = settings.api_ready_max_lag_blocks
+    if cursor.ok and head.ok:
+        if lag is None:
+            failing["ingestion"] = "nothing ingested yet: run the chain sensor or `veriframe index`"
+        elif lag.blocks > allowed:
+            failing["ingestion"] = (
+                f"ingestion trails the head by {lag.blocks} blocks (at most {allowed})"
+            )
+    return {
+        "status": "not_ready" if failing else "ok",
+        "failing": failing,
+        "database": "ok" if cursor.ok else "unreachable",
+        "ipfs": _ipfs(settings.ipfs_api_url, ipfs),
         "chain": {
-            "rpc": "ok" if head is not None else "unreachable",
-            "head": head,
-            "cursor": cursor,
-            "lag_blocks": lag,
-            "max_lag_blocks": settings.api_ready_max_lag_blocks,
+            "rpc": "ok" if head.ok else "unreachable",
+            "head": head.value.number if head.value else None,
+            "cursor": cursor.value.block if cursor.value else None,
+            "lag_blocks": lag.blocks if lag else None,
+            "lag_seconds": lag.seconds if lag else None,
+            "max_lag_blocks": allowed,
         },
     }
-    return document, ready
 
 
-@router.get("/", response_model=Service, summary="Where the API, its docs and health are")
-def root() -> dict:
-    return {"service": "veriframe-api", "api": "/api/v1", "docs": "/docs", "health": "/health"}
+@router.get("/", response_model=Service, summary="Where the API, its docs and probes are")
+async def root() -> dict:
+    return {
+        "service": "veriframe-api",
+        "api": "/api/v1",
+        "docs": "/docs",
+        "health": "/health",
+        "ready": "/ready",
+        "metrics": "/metrics",
+    }
 
 
-@router.get("/health", response_model=Health, summary="Database, chain and IPFS status")
-def health(engine: Engine, settings: SettingsDep) -> dict:
-    return _status(engine, settings)[0]
+@router.get("/health", response_model=Liveness, summary="200 while the process answers")
+async def health() -> dict:
+    return {"status": "ok"}
 
 
 @router.get(
     "/ready",
-    response_model=Health,
-    responses={503: {"model": Health, "description": "not ready: database or ingestion lag"}},
-    summary="200 when the warehouse is reachable and ingestion is current",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "not ready: the failing parts named"}},
+    summary="200 when the warehouse, chain and IPFS answer and ingestion is current",
 )
-def ready(engine: Engine, settings: SettingsDep) -> JSONResponse:
-    document, is_ready = _status(engine, settings)
-    return JSONResponse(document, status_code=200 if is_ready else 503)
+async def ready(engine: Engine, chain: Chain, settings: SettingsDep) -> JSONResponse:
+    document = await readiness(engine, chain, settings)
+    return JSONResponse(document, status_code=503 if document["failing"] else 200)

@@ -6,7 +6,6 @@ import httpx
 import sqlalchemy as sa
 
 from tests.support.chain import Driver
-from tests.support.warehouse import ingestor
 from veriframe_core.chain.addresses import normalize_address
 
 
@@ -142,17 +141,3 @@ def test_bad_requests_get_the_error_shape(api: httpx.Client) -> None:
     assert_error(api.get("/api/v1/events", params={"name": "Job\x00"}), 422, "invalid_request")
     assert_error(api.get("/api/v1/nothing"), 404, "not_found")
     assert_error(api.delete("/api/v1/jobs"), 405, "method_not_allowed")
-
-
-def test_health_and_readiness_follow_ingestion(api: httpx.Client, chain: Driver, warehouse) -> None:
-    root = api.get("/").json()
-    assert root["api"] == "/api/v1"
-    chain.rpc("devchain_mine")  # the head moves past the cursor (allowed lag: 0 blocks)
-    health = api.get("/health").json()
-    assert health["status"] == "ok" and health["database"] == "ok"
-    assert health["chain"]["lag_blocks"] >= 1
-    not_ready = api.get("/ready")
-    assert not_ready.status_code == 503 and not_ready.json()["chain"]["lag_blocks"] >= 1
-    ingestor(warehouse, chain).tick(60, until_caught_up=True)
-    ready = api.get("/ready")
-    assert ready.status_code == 200 and ready.json()["chain"]["lag_blocks"] == 0

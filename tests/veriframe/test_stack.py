@@ -113,7 +113,7 @@ def test_up_serves_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         ui = f"http://127.0.0.1:{env['VERIFRAME_DAGSTER_PORT']}"
         assert httpx.get(f"{ui}/server_info").json()["dagster_version"] == "1.13.27"
         api = f"http://127.0.0.1:{env['VERIFRAME_API_PORT']}"
-        health = httpx.get(f"{api}/health").json()
+        health = httpx.get(f"{api}/ready").json()
         assert health["database"] == "ok" and health["chain"]["head"] >= head["result"]
         # the demo job: created once the platform is up, from a generated scene
         demo = wait_for(

@@ -147,6 +147,11 @@ class StarknetRpc:
     async def header(self, number: int) -> BlockHeader:
         return (await self.headers([number]))[number]
 
+    async def latest_header(self) -> BlockHeader:
+        """The newest accepted block's header: the head and its time in one request."""
+        raw = await self.request("starknet_getBlockWithTxHashes", {"block_id": "latest"})
+        return self._header(raw)
+
     # ------------------------------------------------------------------ events
     async def events(
         self, address: int, from_block: int, to_block: int, page_size: int = PAGE_SIZE
