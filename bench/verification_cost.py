@@ -7,6 +7,7 @@ render and its verification alternate, `--rounds` times, so the machine's drift 
 both alike; each verification draws new windows and seeds.
 
     .venv/bin/python bench/verification_cost.py [--scene S.blend] [--samples 2048] [--rounds 2]
+        [--denoise]
 """
 
 from __future__ import annotations
@@ -34,19 +35,34 @@ def main() -> None:
     parser.add_argument("--crops", type=int, default=DEFAULT_CROPS)
     parser.add_argument("--share", type=float, default=DEFAULT_SHARE)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--denoise", action="store_true", help="with the denoiser, its noisy pass verified too"
+    )
     args = parser.parse_args()
     width, height = (int(v) for v in args.resolution.split("x"))
     runner = BlenderRunner()
     with tempfile.TemporaryDirectory(prefix="bench-verify-") as scratch:
         root = Path(scratch)
         scene = args.scene or write_demo_blend(root / "demo.blend")
-        job = RenderJob(scene, resolution=(width, height), samples=args.samples, device="CPU")
+        job = RenderJob(
+            scene,
+            resolution=(width, height),
+            samples=args.samples,
+            device="CPU",
+            denoise=args.denoise or None,
+        )
         renders, verifications = [], []
         for round_ in range(args.rounds):
             rendered = runner.render(job, root / f"render-{round_}")
             drawn = draw(width, height, args.crops, args.share)
             verdict = verify_frame(
-                runner, job, rendered.frame, drawn.windows, drawn.seeds, root / f"verify-{round_}"
+                runner,
+                job,
+                rendered.frame,
+                drawn.windows,
+                drawn.seeds,
+                root / f"verify-{round_}",
+                noisy=rendered.noisy,
             )
             renders.append(rendered.cpu_seconds)
             verifications.append(verdict.cpu_seconds)
