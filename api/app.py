@@ -23,7 +23,7 @@ from api.protocol import routes as protocol
 from api.protocol import verification_routes as verification
 from api.protocol.offers import AvailableJobs
 from api.realtime import ChangeFeed
-from api.routers import assets, auth, events, health, jobs, network, workers
+from api.routers import assets, auth, events, health, jobs, network, outlook, workers
 from api.routers.ws import router as ws_router
 from veriframe_core.settings import Settings, get_settings
 from veriframe_core.warehouse.engine import make_engine
@@ -89,7 +89,8 @@ def create_app(settings: Settings | None = None, engine: sa.Engine | None = None
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.api_trusted_proxies)
     app.include_router(health.router)
     # the protocol before jobs: `/jobs/claimed` and `/jobs/available` are not `/jobs/{job_id}`
-    for module in (auth, workers, protocol, verification, jobs, events, assets, network):
+    modules = (auth, workers, protocol, verification, jobs, outlook, events, assets, network)
+    for module in modules:
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(ws_router, prefix=API_PREFIX)
     return app

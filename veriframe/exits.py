@@ -6,7 +6,7 @@ script can tell a platform that is down from a file that is wrong from a job tha
 | 1 | anything else: the API refused the request (not your job, a bad score, …) |
 | 2 | a bad argument or file (not a `.blend`, a scene that reads files outside its folder) |
 | 3 | the platform's API cannot be reached, or failed |
-| 4 | IPFS: the platform's node (behind the API) or your own cannot be reached, or the file is over the upload cap |
+| 4 | IPFS: the platform's node or your own is unreachable, or the file is over the cap |
 | 5 | the chain: the node cannot be reached, or a transaction was refused |
 | 6 | not enough reward tokens: the account's balance (or allowance) is below the reward |
 | 7 | the job failed: no worker can render it, it expired, or it has no verified frame |

@@ -120,8 +120,9 @@ async def frame(job_id: JobId, pool: PoolDep, settings: SettingsDep) -> Streamin
         await client.aclose()
         raise _unavailable(err) from None
     headers = {"X-Result-CID": cid, "Content-Disposition": f'attachment; filename="{cid}"'}
-    if size := answer.headers.get("X-Content-Length"):
-        headers["X-Content-Length"] = size  # Kubo's: the client's progress bar total
+    size = answer.headers.get("X-Content-Length") or answer.headers.get("Content-Length")
+    if size:
+        headers["X-Content-Length"] = size  # the client's progress bar total
     return StreamingResponse(
         answer.aiter_bytes(1 << 16),
         media_type="application/octet-stream",
