@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-
 TIMEOUT = httpx.Timeout(30, read=600)
 """Kubo answers `add` only after the last byte is in and hashed: minutes for a large scene."""
 
