@@ -83,9 +83,8 @@ def submit(settings: Settings, args: argparse.Namespace) -> None:
         resolution(args.resolution)  # a typo fails before anything is uploaded
     creator = signed_in(settings, args)
     try:
-        network = creator.network  # the platform is reachable before the scene is read
         with packed(path) as upload:
-            scene = read_defaults(upload)
+            scene = read_defaults(upload)  # a file no worker can render stops here
             if scene is None:
                 print("no Blender here to read the scene's settings: using the defaults")
             render = render_settings(args, scene or WITHOUT_BLENDER)
@@ -94,6 +93,7 @@ def submit(settings: Settings, args: argparse.Namespace) -> None:
                 f"{render['resolution_y']}, {render['samples']} samples, {render['engine']}",
                 flush=True,
             )
+            network = creator.network
             if settings.creator_ipfs_api:
                 cid = upload_to_own_node(settings.creator_ipfs_api, upload)
             else:

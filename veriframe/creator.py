@@ -134,10 +134,15 @@ def send(api: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Resp
     except LoginRefused as err:
         raise CreatorError(str(err)) from None
     except httpx.TransportError as err:
-        raise ApiUnavailable(
-            f"the platform at {api.base_url} is not reachable ({type(err).__name__}): check "
-            "--url / VERIFRAME_URL, or start it (`./dev up`)"
-        ) from None
+        raise unreachable(api, err) from None
+
+
+def unreachable(api: httpx.Client, err: httpx.TransportError) -> ApiUnavailable:
+    where = str(api.base_url).rstrip("/")
+    return ApiUnavailable(
+        f"the platform at {where} is not reachable ({type(err).__name__}): check --url / "
+        "VERIFRAME_URL, or start it (`./dev up`)"
+    )
 
 
 def checked(answer: httpx.Response) -> httpx.Response:
@@ -197,9 +202,7 @@ def upload_through_api(api: httpx.Client, path: Path, max_bytes: int) -> str:
                 timeout=httpx.Timeout(30, read=600),
             )
         except httpx.TransportError as err:
-            raise ApiUnavailable(
-                f"uploading to the platform at {api.base_url} failed ({type(err).__name__})"
-            ) from None
+            raise unreachable(api, err) from None
         except LoginRefused as err:
             raise CreatorError(str(err)) from None
     if answer.status_code in (413, 503):
@@ -251,9 +254,7 @@ def download_frame(api: httpx.Client, job_id: int, folder: Path) -> Path:
             finally:
                 partial.unlink(missing_ok=True)
     except httpx.TransportError as err:
-        raise ApiUnavailable(
-            f"downloading from the platform at {api.base_url} failed ({type(err).__name__})"
-        ) from None
+        raise unreachable(api, err) from None
     return dest
 
 
