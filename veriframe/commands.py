@@ -56,7 +56,9 @@ def resolution(text: str) -> tuple[int, int]:
 
 
 def platform_url(settings: Settings, args: argparse.Namespace) -> str:
-    return (getattr(args, "url", None) or settings.platform_url).rstrip("/")
+    """`--url`, else `VERIFRAME_URL`, else the API `./dev up` serves on this machine."""
+    chosen = getattr(args, "url", None) or settings.platform_url or settings.local_api_url
+    return chosen.rstrip("/")
 
 
 def signed_in(settings: Settings, args: argparse.Namespace) -> Creator:

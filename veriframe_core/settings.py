@@ -450,11 +450,12 @@ class Settings(WorkerSettings):
     )
 
     # --- the creator's commands (`veriframe submit`, `jobs`, `status`, `download`, `rate`)
-    platform_url: str = Field(
-        "http://127.0.0.1:8000",
+    platform_url: str | None = Field(
+        None,
         validation_alias=AliasChoices("VERIFRAME_URL", "VERIFRAME_PLATFORM_URL"),
         description="The platform's public URL the creator's commands work through (also "
-        "`--url`; https included). Default: the API `./dev up` serves on this machine.",
+        "`--url`; https included). Unset: the API `./dev up` serves on this machine "
+        "(`api_host`, `api_port`).",
     )
     creator_address: str | None = Field(
         None,

@@ -16,6 +16,7 @@ from api import kubo
 from api.auth.store import LIVE_SESSION, SESSION_ENDED
 from api.deps import JobId, PoolDep, Principal, SettingsDep
 from api.errors import ApiError, errors, not_found, unauthorized
+from veriframe_core.protocol import ASSET_CID, examples
 from veriframe_core.settings import Settings
 
 router = APIRouter(tags=["assets"], responses=errors(503))
@@ -29,6 +30,8 @@ LATEST_VERDICT = """
 
 class Asset(BaseModel):
     """A file the platform's IPFS node holds, pinned."""
+
+    model_config = examples({"cid": ASSET_CID, "size": 1_204_113})
 
     cid: str = Field(description="its CID (v0), what `create_job` takes in two parts")
     size: int = Field(description="bytes stored, as IPFS counts them")
@@ -50,7 +53,7 @@ def _unavailable(err: kubo.KuboUnavailable) -> ApiError:
 @router.post(
     "/assets",
     response_model=Asset,
-    responses=errors(401, said={413: "larger than `VERIFRAME_API_MAX_UPLOAD_BYTES`"}),
+    responses=errors(401, 422, said={413: "larger than `VERIFRAME_API_MAX_UPLOAD_BYTES`"}),
     summary="Upload a scene to the platform's IPFS node, pinned",
     openapi_extra={
         "requestBody": {

@@ -13,11 +13,22 @@ from api.deps import SettingsDep
 from api.errors import ApiError, errors
 from veriframe_core.chain.addresses import normalize_address
 from veriframe_core.chain.target import resolve_target
+from veriframe_core.protocol import examples
 
 router = APIRouter(tags=["network"])
 
 
 class Network(BaseModel):
+    model_config = examples(
+        {
+            "rpc_url": "https://starknet-sepolia.example/rpc/v0_10",
+            "job_registry_address": "0x" + "0" * 60 + "4e67",
+            "token_address": "0x" + "0" * 60 + "70cc",
+            "max_upload_bytes": 2 * 1024**3,
+            "max_failures_per_job": 3,
+        }
+    )
+
     rpc_url: str = Field(description="a StarkNet JSON-RPC endpoint for creators to sign with")
     job_registry_address: str
     token_address: str | None = Field(description="the reward token (ERC-20); null: unknown")

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from api.deps import Engine, JobId, SettingsDep
 from api.errors import errors, not_found
 from veriframe_core.chain import rules
+from veriframe_core.protocol import examples
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], responses=errors(503))
 
@@ -40,6 +41,18 @@ OUTLOOK = sa.text(f"""
 
 class Outlook(BaseModel):
     """Whether any worker can still render the job, and what stopped those that tried."""
+
+    model_config = examples(
+        {
+            "job_id": 7,
+            "renderable": False,
+            "failed_attempts": 3,
+            "max_failed_attempts": 3,
+            "eligible_workers": 4,
+            "workers_given_up": 1,
+            "reasons": ["neither a Blender file nor a zip or tar archive"],
+        }
+    )
 
     job_id: int
     renderable: bool = Field(
