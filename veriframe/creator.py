@@ -101,28 +101,27 @@ class Network:
     registry: int
     token: int
     max_upload_bytes: int
-    max_failures_per_job: int
 
     @classmethod
     def read(cls, api: httpx.Client, settings: Settings) -> Network:
         said = call_api(api, "GET", "/api/v1/network").json()
-        chosen = settings.model_fields_set
-
-        def pick(field: str, key: str) -> str | None:
-            return getattr(settings, field) if field in chosen else said.get(key)
-
-        token = pick("token_address", "token_address")
+        overrides = {"starknet_rpc_url", "job_registry_address", "token_address"}
+        mine = {
+            name: value
+            for name, value in settings.model_dump(include=overrides).items()
+            if name in settings.model_fields_set and value
+        }
+        token = mine.get("token_address", said["token_address"])
         if not token:
             raise CreatorError(
                 "the platform does not say which reward token it escrows: set "
                 "VERIFRAME_TOKEN_ADDRESS"
             )
         return cls(
-            pick("starknet_rpc_url", "rpc_url") or said["rpc_url"],
-            int(pick("job_registry_address", "job_registry_address") or "0", 16),
+            mine.get("starknet_rpc_url", said["rpc_url"]),
+            int(mine.get("job_registry_address", said["job_registry_address"]), 16),
             int(token, 16),
             said["max_upload_bytes"],
-            said["max_failures_per_job"],
         )
 
 

@@ -151,6 +151,9 @@ def observe(api: httpx.Client, dagster: Dagster | None, progress: Progress, at: 
             reasons = "; ".join((verification.get("report") or {}).get("reasons") or [])
             progress.detail = f"rejected: {reasons[:160]}; re-queued, waiting for a worker"
             progress.result_cid = None
+    if (job.get("verification") or {}).get("state") == "verified":  # the claim may be gone
+        progress.see("verified", at)
+        progress.result_cid = progress.result_cid or job["verification"]["result_cid"]
     if job["status"] in ("submitted", "finalized"):
         progress.see("uploaded", at)
         progress.result_cid = progress.result_cid or job.get("result_cid")

@@ -162,7 +162,7 @@ def test_a_scene_goes_from_submit_to_a_downloaded_verified_frame_through_the_url
     creator_platform: WorkerPlatform, tmp_path: Path
 ) -> None:
     platform = creator_platform
-    creator = platform.activity.creators[0]
+    creator = platform.activity.creators[2]  # submit's approve() would reset post_job's allowance
     env = remote_env(tmp_path, platform.api_server.url, creator, platform.chain)
     submit = subprocess.Popen(
         [
