@@ -27,38 +27,58 @@ class TooLarge(Exception):
     """The body went past the cap while it streamed."""
 
 
+BLOCK = 1 << 20
+"""Bytes passed on to the node per write: the server reads a body in 64 KiB pieces, and a
+write per piece halved the upload's throughput (bench/asset_throughput.py)."""
+
+
 async def capped(chunks: AsyncIterator[bytes], cap: int) -> AsyncIterator[bytes]:
-    """`chunks` until more than `cap` bytes have passed: then TooLarge."""
-    size = 0
+    """`chunks` regrouped in blocks of `BLOCK` bytes, until more than `cap` bytes have
+    passed: then TooLarge."""
+    size, pending = 0, bytearray()
     async for chunk in chunks:
         size += len(chunk)
         if size > cap:
             raise TooLarge(f"more than {cap:,} bytes")
-        yield chunk
+        pending += chunk
+        if len(pending) >= BLOCK:
+            yield bytes(pending)
+            pending.clear()
+    if pending:
+        yield bytes(pending)
 
 
-async def _multipart(chunks: AsyncIterator[bytes], boundary: str) -> AsyncIterator[bytes]:
-    """One file part around `chunks`, the form Kubo's `add` reads."""
-    yield (
+def _multipart(boundary: str) -> tuple[bytes, bytes]:
+    """What goes before and after the file in the one-part form Kubo's `add` reads."""
+    head = (
         f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="scene"\r\n'
         "Content-Type: application/octet-stream\r\n\r\n"
     ).encode()
+    return head, f"\r\n--{boundary}--\r\n".encode()
+
+
+async def _framed(head: bytes, chunks: AsyncIterator[bytes], tail: bytes) -> AsyncIterator[bytes]:
+    yield head
     async for chunk in chunks:
         yield chunk
-    yield f"\r\n--{boundary}--\r\n".encode()
+    yield tail
 
 
-async def add(node: str, chunks: AsyncIterator[bytes]) -> tuple[str, int]:
-    """Stream `chunks` into the node, pinned (CIDv0); the CID and its size. TooLarge (from
-    `chunks`) propagates with nothing pinned."""
+async def add(node: str, chunks: AsyncIterator[bytes], length: int | None) -> tuple[str, int]:
+    """Stream `chunks` (`length` bytes, when known) into the node, pinned (CIDv0); the CID
+    and its size. TooLarge (from `chunks`) propagates with nothing pinned. A known length
+    goes on as the form's `Content-Length`: a chunked body is slower for the node to read."""
     boundary = secrets.token_hex(16)
+    head, tail = _multipart(boundary)
     url = f"{node.rstrip('/')}/api/v0/add"
     params = {"pin": "true", "cid-version": "0", "quieter": "true", "progress": "false"}
     headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    if length is not None:
+        headers["Content-Length"] = str(len(head) + length + len(tail))
     async with httpx.AsyncClient(timeout=TIMEOUT) as client:
         try:
             answer = await client.post(
-                url, params=params, headers=headers, content=_multipart(chunks, boundary)
+                url, params=params, headers=headers, content=_framed(head, chunks, tail)
             )
         except httpx.TransportError as err:
             raise KuboUnavailable(f"the IPFS node at {node} is unreachable ({err!r})") from None

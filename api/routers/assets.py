@@ -79,7 +79,8 @@ async def upload(
         if not await LIVE_SESSION.fetchval(conn, {"sid": principal.session_id}):
             raise unauthorized(SESSION_ENDED)
     try:
-        cid, size = await kubo.add(node(settings), kubo.capped(request.stream(), cap))
+        body = kubo.capped(request.stream(), cap)
+        cid, size = await kubo.add(node(settings), body, content_length)
     except kubo.TooLarge:
         raise _too_large(None, cap) from None
     except kubo.KuboUnavailable as err:
@@ -127,7 +128,7 @@ async def frame(job_id: JobId, pool: PoolDep, settings: SettingsDep) -> Streamin
     if size:
         headers["X-Content-Length"] = size  # the client's progress bar total
     return StreamingResponse(
-        answer.aiter_bytes(1 << 16),
+        answer.aiter_raw(),  # as the node sends it: nothing to decode, no copies
         media_type="application/octet-stream",
         headers=headers,
         background=BackgroundTask(_close, answer, client),
