@@ -10,6 +10,7 @@ from devchain.cli import add_arguments as devchain_arguments
 from devchain.cli import serve as serve_devchain
 from kubonode.cli import add_arguments as ipfs_arguments
 from kubonode.cli import serve as serve_ipfs
+from veriframe.exits import STATUSES
 from veriframe.verify import add_arguments as verify_arguments
 from veriframe_core.distribution import MissingExtra, add_version_option
 from veriframe_core.settings import get_settings
@@ -104,7 +105,9 @@ def _creator_command(name: str):
     return run
 
 
-def _platform_url(parser: argparse.ArgumentParser) -> None:
+def _creator_options(parser: argparse.ArgumentParser) -> None:
+    """What every creator command takes (`--url`), and its exit statuses in `--help`."""
+    parser.epilog = STATUSES
     parser.add_argument(
         "--url",
         help="the platform's public URL, e.g. https://veriframe.example (VERIFRAME_URL; "
@@ -180,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
         "frame is verified",
     )
     submit.add_argument("path", help="a .blend, a folder holding one, or a zip/tar archive")
-    _platform_url(submit)
+    _creator_options(submit)
     submit.add_argument("--reward", default="1", help="in tokens (18 decimals; default 1)")
     submit.add_argument(
         "--deadline", type=int, default=3600, help="seconds from now (default 3600)"
@@ -200,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit.set_defaults(func=_creator_command("submit"))
 
     jobs = sub.add_parser("jobs", help="your jobs, newest first, with states and verdicts")
-    _platform_url(jobs)
+    _creator_options(jobs)
     jobs.add_argument("--creator", help="another creator's address (default: your account's)")
     jobs.add_argument("--limit", type=int, default=20, help="how many (default 20)")
     _json(jobs)
@@ -212,21 +215,21 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument(
         "job", type=int, nargs="?", help="one job: its state, failed attempts and verdict"
     )
-    _platform_url(status)
+    _creator_options(status)
     _json(status)
     status.set_defaults(func=_creator_command("status"))
 
     download = sub.add_parser("download", help="a job's verified frame")
     download.add_argument("job", type=int, help="the chain job id")
     download.add_argument("dir", nargs="?", default=".", help="folder to save it in (default .)")
-    _platform_url(download)
+    _creator_options(download)
     _json(download)
     download.set_defaults(func=_creator_command("download"))
 
     rate = sub.add_parser("rate", help="rate the worker of a paid job (update_worker_reputation)")
     rate.add_argument("job", type=int, help="the chain job id")
     rate.add_argument("score", type=int, help="quality score, 0-100")
-    _platform_url(rate)
+    _creator_options(rate)
     rate.set_defaults(func=_creator_command("rate"))
 
     verify = sub.add_parser(

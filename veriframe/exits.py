@@ -16,6 +16,10 @@ script can tell a platform that is down from a file that is wrong from a job tha
 from __future__ import annotations
 
 INTERRUPTED = 130
+STATUSES = """exit status: 0 done, 1 refused by the platform, 2 bad argument or file, 3 the
+platform's API, 4 IPFS, 5 the chain, 6 not enough reward tokens, 7 the job failed,
+130 interrupted"""
+"""What `--help` says of the statuses."""
 
 
 class CreatorError(RuntimeError):
