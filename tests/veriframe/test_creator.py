@@ -7,6 +7,7 @@ Each failure is one line on stderr, no traceback, and its exit status (`verifram
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from rich.console import Console
 from starknet_py.net.account.account import Account
 
 from kubonode.process import KuboProcess
@@ -229,7 +231,14 @@ def test_a_job_no_worker_can_render_is_reported_failed_with_the_reasons(
     platform = creator_platform
     job_id = platform.post_job(platform.upload(PNG), indexed_by="the indexer")
     with platform.agent(platform.activity.workers[1], tmp_path / "worker") as agent:
-        for _ in range(3):
+        (outcome,) = agent.run(once=True)
+        assert outcome.job_id == job_id and not outcome.completed
+        shown = io.StringIO()
+        with pytest.raises(FollowFailed, match="did not reach 'finalized'"):  # still renderable
+            follow(platform.api, None, job_id, timeout_s=2, console=Console(file=shown, width=200))
+        line = r"✗ attempt 1 by 0x\w+… failed: the asset was refused: neither a Blender file"
+        assert re.search(line, shown.getvalue()), shown.getvalue()  # shown at once
+        for _ in range(2):
             (outcome,) = agent.run(once=True)
             assert outcome.job_id == job_id and not outcome.completed
     started = time.monotonic()
