@@ -26,6 +26,8 @@ from rich.console import Console
 from starknet_py.net.account.account import Account
 
 from kubonode.process import KuboProcess
+from tests.render_executor.conftest import OUTSIDE as OUTSIDE_SCENES
+from tests.support.blender import blender_python
 from tests.support.chain import Driver
 from tests.support.platform import WorkerPlatform, eventually, veriframe_cli, worker_platform
 from veriframe.creator import upload_through_api
@@ -125,6 +127,18 @@ def test_a_file_that_is_not_a_blend_is_refused_before_anything_is_sent(tmp_path:
     result = veriframe_cli("submit", str(fake), env=env, timeout=120)
     line = one_line_failure(result, "submit", 2)
     assert "neither a Blender file nor a zip or tar archive" in line
+
+
+def test_a_scene_reading_files_outside_its_folder_is_refused_before_anything_is_sent(
+    tmp_path: Path,
+) -> None:
+    blender_python(OUTSIDE_SCENES, tmp_path / "scenes")
+    env = remote_env(tmp_path, f"http://127.0.0.1:{free_port()}", None, None)
+    env |= {"VERIFRAME_CREATOR_ADDRESS": "0x1234", "VERIFRAME_CREATOR_PRIVATE_KEY": "0x5678"}
+    scene = tmp_path / "scenes" / "job" / "library.blend"
+    result = veriframe_cli("submit", str(scene), env=env, timeout=120)
+    line = one_line_failure(result, "submit", 2)
+    assert "links libraries outside the job's folder" in line and "outside/lib.blend" in line
 
 
 def test_ctrl_c_is_one_line_and_status_130(tmp_path: Path) -> None:
