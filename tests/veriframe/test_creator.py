@@ -27,6 +27,7 @@ from starknet_py.net.account.account import Account
 
 from kubonode.process import KuboProcess
 from tests.render_executor.conftest import OUTSIDE as OUTSIDE_SCENES
+from tests.support.api import ApiServer, api_settings
 from tests.support.blender import blender_python
 from tests.support.chain import Driver
 from tests.support.platform import WorkerPlatform, eventually, veriframe_cli, worker_platform
@@ -292,3 +293,20 @@ def test_submit_fails_in_one_line_with_the_status_of_what_failed(
         "submit", str(platform.demo_scene), "--reward", reward, "--no-wait", env=env
     )
     assert said in one_line_failure(result, "submit", code)
+
+
+def test_submit_with_the_platforms_ipfs_node_down_is_status_4(
+    creator_platform: WorkerPlatform, tmp_path: Path
+) -> None:
+    platform, chain = creator_platform, creator_platform.chain
+    settings = api_settings(
+        chain, ipfs_api_url="http://127.0.0.1:9", token_address=hex(chain.token.address)
+    )
+    server = ApiServer(settings, platform.warehouse).start()  # nothing listens at :9
+    try:
+        env = remote_env(tmp_path, server.url, platform.activity.creators[1], chain)
+        result = veriframe_cli("submit", str(platform.demo_scene), "--no-wait", env=env)
+    finally:
+        server.stop()
+    line = one_line_failure(result, "submit", 4)
+    assert "the platform did not take the upload" in line and "unreachable" in line
