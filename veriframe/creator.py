@@ -35,6 +35,7 @@ from rich.progress import (
 from starknet_py.contract import Contract
 from starknet_py.net.client_errors import ClientError
 from starknet_py.net.full_node_client import FullNodeClient
+from starknet_py.transaction_errors import TransactionFailedError
 
 from veriframe.exits import (
     ApiUnavailable,
@@ -275,8 +276,8 @@ def chain_errors(what: str) -> Iterator[None]:
         yield
     except (TimeoutError, aiohttp.ClientError, OSError) as err:
         raise ChainFailed(f"{what}: the StarkNet node cannot be reached ({err})") from None
-    except ClientError as err:
-        text = str(err.message or err)
+    except (ClientError, TransactionFailedError) as err:
+        text = str(getattr(err, "message", None) or err)
         if "insufficient" in text:
             raise NotEnoughTokens(f"{what}: {text[:300]}") from None
         raise ChainFailed(f"{what}: the chain refused it: {text[:300]}") from None
