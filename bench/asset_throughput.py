@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -127,6 +128,7 @@ def main() -> None:
         kubo.stop()
         chain_node.stop()
         postgres.stop()
+        shutil.rmtree(work, ignore_errors=True)  # the file and its copies: 600 MB
     median = {k: statistics.median(v) for k, v in rates.items()}
     print(f"{size_mb:.0f} MB, {args.rounds} rounds, median MB/s:")
     for direction in ("up", "down"):
