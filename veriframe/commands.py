@@ -114,7 +114,11 @@ def submit(settings: Settings, args: argparse.Namespace) -> None:
 
 def jobs(settings: Settings, args: argparse.Namespace) -> None:
     """The creator's jobs, newest first, with their states and verdicts."""
-    creator_address = args.creator or hex(CreatorAccount.from_settings(settings).address)
+    creator_address = (
+        args.creator
+        or settings.creator_address
+        or hex(CreatorAccount.from_settings(settings).address)  # devchain's, on up's machine
+    )
     creator = Creator(platform_url(settings, args), None, settings)
     try:
         page = creator.api_get("/api/v1/jobs", creator=creator_address, limit=args.limit)
