@@ -26,7 +26,7 @@ from api.protocol import routes as protocol
 from api.protocol import verification_routes as verification
 from api.protocol.offers import AvailableJobs
 from api.realtime import ChangeFeed
-from api.routers import auth, events, health, jobs, metrics, workers
+from api.routers import assets, auth, events, health, jobs, metrics, network, outlook, workers
 from api.routers.ws import router as ws_router
 from veriframe_core.settings import Settings, get_settings
 from veriframe_core.warehouse.engine import make_engine
@@ -96,7 +96,8 @@ def create_app(settings: Settings | None = None, engine: sa.Engine | None = None
     app.include_router(health.router)
     app.include_router(metrics.router)
     # the protocol before jobs: `/jobs/claimed` and `/jobs/available` are not `/jobs/{job_id}`
-    for module in (auth, workers, protocol, verification, jobs, events):
+    modules = (auth, workers, protocol, verification, jobs, outlook, events, assets, network)
+    for module in modules:
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(ws_router, prefix=API_PREFIX)
     return app

@@ -37,6 +37,7 @@ def test_the_distribution_is_named_as_on_pypi_and_the_local_parts_have_their_own
     assert _names(extras[LOCAL]) == LOCAL_ONLY
     assert not _names(extras["platform"]) & LOCAL_ONLY
     assert "rich" in _names(extras["platform"])  # veriframe.follow imports it
+    assert _names(extras["creator"]) == {"rich"}  # a creator's machine needs no platform
     assert f"{LOCAL}," in (ROOT / "dev").read_text()  # ./dev installs the local extra
 
 

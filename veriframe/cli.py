@@ -10,6 +10,7 @@ from devchain.cli import add_arguments as devchain_arguments
 from devchain.cli import serve as serve_devchain
 from kubonode.cli import add_arguments as ipfs_arguments
 from kubonode.cli import serve as serve_ipfs
+from veriframe.exits import STATUSES
 from veriframe.verify import add_arguments as verify_arguments
 from veriframe_core.distribution import MissingExtra, add_version_option
 from veriframe_core.settings import get_settings
@@ -83,19 +84,39 @@ def _api(args: argparse.Namespace) -> None:
 
 
 def _creator_command(name: str):
-    """`veriframe.commands.<name>` with its errors as one line on stderr, exit status 1."""
+    """`veriframe.commands.<name>` with its failures as one line on stderr and the exit
+    status of their kind (`veriframe.exits`); Ctrl-C as one line too, status 130."""
 
     def run(args: argparse.Namespace) -> None:
+        import sys
+
         from veriframe import commands
-        from veriframe.creator import CreatorError
-        from veriframe.follow import FollowFailed
+        from veriframe.exits import INTERRUPTED, CreatorError
 
         try:
             getattr(commands, name)(get_settings(), args)
-        except (CreatorError, FollowFailed) as err:
-            raise SystemExit(f"veriframe {name}: {err}") from None
+        except CreatorError as err:
+            print(f"veriframe {name}: {err}", file=sys.stderr)
+            raise SystemExit(err.exit_code) from None
+        except KeyboardInterrupt:
+            print(f"veriframe {name}: interrupted", file=sys.stderr)
+            raise SystemExit(INTERRUPTED) from None
 
     return run
+
+
+def _creator_options(parser: argparse.ArgumentParser) -> None:
+    """What every creator command takes (`--url`), and its exit statuses in `--help`."""
+    parser.epilog = STATUSES
+    parser.add_argument(
+        "--url",
+        help="the platform's public URL, e.g. https://veriframe.example (VERIFRAME_URL; "
+        "default: the API `./dev up` serves here)",
+    )
+
+
+def _json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="one JSON document, for scripts")
 
 
 def _verify(args: argparse.Namespace) -> None:
@@ -157,38 +178,58 @@ def build_parser() -> argparse.ArgumentParser:
     api.set_defaults(func=_api)
 
     submit = sub.add_parser(
-        "submit", help="upload a scene, escrow a reward on chain and follow the job to its image"
+        "submit",
+        help="check and upload a scene, escrow a reward on chain and follow the job until its "
+        "frame is verified",
     )
     submit.add_argument("path", help="a .blend, a folder holding one, or a zip/tar archive")
+    _creator_options(submit)
     submit.add_argument("--reward", default="1", help="in tokens (18 decimals; default 1)")
     submit.add_argument(
         "--deadline", type=int, default=3600, help="seconds from now (default 3600)"
     )
-    submit.add_argument("--frame", type=int, default=1)
-    submit.add_argument("--resolution", default="1920x1080", help="WIDTHxHEIGHT")
-    submit.add_argument("--samples", type=int, default=128)
+    scene = "default: the scene's own"
+    submit.add_argument("--frame", type=int, help=scene)
+    submit.add_argument("--resolution", help=f"WIDTHxHEIGHT ({scene})")
+    submit.add_argument("--samples", type=int, help=scene)
     submit.add_argument(
         "--engine",
-        default="CYCLES",
         choices=["CYCLES", "BLENDER_EEVEE", "BLENDER_EEVEE_NEXT", "BLENDER_WORKBENCH"],
+        help=scene,
     )
     submit.add_argument("--min-reputation", type=int, default=400)
     submit.add_argument("--no-wait", action="store_true", help="print the job id and return")
     submit.add_argument("--timeout", type=float, default=3600, help="seconds to wait for it")
     submit.set_defaults(func=_creator_command("submit"))
 
+    jobs = sub.add_parser("jobs", help="your jobs, newest first, with states and verdicts")
+    _creator_options(jobs)
+    jobs.add_argument("--creator", help="another creator's address (default: your account's)")
+    jobs.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    _json(jobs)
+    jobs.set_defaults(func=_creator_command("jobs"))
+
     status = sub.add_parser(
-        "status", help="jobs by state, workers, chain sync, Dagster's run queue"
+        "status", help="one job's state, attempts and verdict; without JOB, the platform's"
     )
     status.add_argument(
-        "job", type=int, nargs="?", help="one job: its state and the verdict on its result"
+        "job", type=int, nargs="?", help="one job: its state, failed attempts and verdict"
     )
-    status.add_argument("--json", action="store_true", help="one JSON document, for scripts")
+    _creator_options(status)
+    _json(status)
     status.set_defaults(func=_creator_command("status"))
+
+    download = sub.add_parser("download", help="a job's verified frame")
+    download.add_argument("job", type=int, help="the chain job id")
+    download.add_argument("dir", nargs="?", default=".", help="folder to save it in (default .)")
+    _creator_options(download)
+    _json(download)
+    download.set_defaults(func=_creator_command("download"))
 
     rate = sub.add_parser("rate", help="rate the worker of a paid job (update_worker_reputation)")
     rate.add_argument("job", type=int, help="the chain job id")
     rate.add_argument("score", type=int, help="quality score, 0-100")
+    _creator_options(rate)
     rate.set_defaults(func=_creator_command("rate"))
 
     verify = sub.add_parser(

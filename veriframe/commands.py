@@ -1,6 +1,7 @@
-"""`veriframe submit`, `status` and `rate`: a creator's and an operator's daily commands,
-through the platform's public faces (API, IPFS, chain, Dagster's GraphQL API). Every failure
-is one sentence, not a traceback."""
+"""`veriframe submit`, `jobs`, `status`, `download` and `rate`: a creator's commands, from any
+machine, through the platform's public URL (`--url` / `VERIFRAME_URL`) and the chain it
+names; and `status` without a job, the operator's glance (Dagster's queue when it is on this
+machine). Every failure is one line and an exit status (`veriframe.exits`)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,25 @@ import argparse
 import json
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-from veriframe.creator import Creator, CreatorAccount, CreatorError, upload
-from veriframe.follow import Dagster, FollowFailed, follow
+from veriframe.creator import (
+    Creator,
+    CreatorAccount,
+    download_frame,
+    upload_through_api,
+    upload_to_own_node,
+)
+from veriframe.exits import BadInput, CreatorError
+from veriframe.follow import Dagster, FollowFailed, follow, unrenderable
+from veriframe.scene import SceneDefaults, packed, read_defaults
 from veriframe_core.settings import Settings
 
 TOKEN_DECIMALS = 18
+WITHOUT_BLENDER = SceneDefaults(frame=1, resolution=(1920, 1080), samples=128, engine="CYCLES")
+"""The render settings when this machine cannot read the scene's own (no Blender here)."""
 QUEUE = """
 query Queue {
   queued: runsOrError(filter: {statuses: [QUEUED]}) { ... on Runs { count } }
@@ -24,23 +36,14 @@ query Queue {
 """
 
 
-def urls(settings: Settings) -> tuple[str, str, str]:
-    """The API, the IPFS RPC API and the Dagster UI this machine's `veriframe up` serves."""
-    return (
-        settings.local_api_url,
-        settings.ipfs_api_url or settings.local_ipfs_url,
-        settings.local_dagster_url,
-    )
-
-
 def token_amount(text: str) -> int:
     """'1.5' tokens as base units (18 decimals), exactly."""
     try:
         amount = Decimal(text) * 10**TOKEN_DECIMALS
     except InvalidOperation:
-        raise CreatorError(f"--reward {text!r} is not a number of tokens") from None
+        raise BadInput(f"--reward {text!r} is not a number of tokens") from None
     if amount <= 0 or amount != amount.to_integral_value():
-        raise CreatorError(f"--reward {text!r}: must be positive, at most 18 decimals")
+        raise BadInput(f"--reward {text!r}: must be positive, at most 18 decimals")
     return int(amount)
 
 
@@ -48,80 +51,122 @@ def resolution(text: str) -> tuple[int, int]:
     try:
         width, height = (int(x) for x in text.lower().split("x"))
     except ValueError:
-        raise CreatorError(
-            f"--resolution {text!r}: expected WIDTHxHEIGHT, e.g. 1920x1080"
-        ) from None
+        raise BadInput(f"--resolution {text!r}: expected WIDTHxHEIGHT, e.g. 1920x1080") from None
     return width, height
 
 
-def submit(settings: Settings, args: argparse.Namespace) -> None:
-    api_url, ipfs_api, ui = urls(settings)
-    path = Path(args.path)
-    reward = token_amount(args.reward)
-    width, height = resolution(args.resolution)
-    render = {
-        "frame": args.frame,
+def platform_url(settings: Settings, args: argparse.Namespace) -> str:
+    """`--url`, else `VERIFRAME_URL`, else the API `./dev up` serves on this machine."""
+    chosen = getattr(args, "url", None) or settings.platform_url or settings.local_api_url
+    return chosen.rstrip("/")
+
+
+def signed_in(settings: Settings, args: argparse.Namespace) -> Creator:
+    """The creator's account on the platform, logging in with its key when a call needs it."""
+    return Creator(platform_url(settings, args), CreatorAccount.from_settings(settings), settings)
+
+
+def render_settings(args: argparse.Namespace, scene: SceneDefaults) -> dict[str, Any]:
+    """The scene's own settings, each replaced by the option given for it."""
+    width, height = resolution(args.resolution) if args.resolution else scene.resolution
+    return {
+        "frame": scene.frame if args.frame is None else args.frame,
         "resolution_x": width,
         "resolution_y": height,
-        "samples": args.samples,
-        "engine": args.engine,
+        "samples": args.samples or scene.samples,
+        "engine": args.engine or scene.engine,
     }
-    creator = Creator(CreatorAccount.from_settings(settings), api_url)
+
+
+def submit(settings: Settings, args: argparse.Namespace) -> None:
+    path = Path(args.path)
+    reward = token_amount(args.reward)
+    if args.resolution:
+        resolution(args.resolution)  # a typo fails before anything is uploaded
+    creator = signed_in(settings, args)
     try:
-        cid = _reachable(lambda: upload(ipfs_api, path), f"the IPFS node at {ipfs_api}")
+        with packed(path) as upload:
+            scene = read_defaults(upload)  # a file no worker can render stops here
+            if scene is None:
+                print("no Blender here to read the scene's settings: using the defaults")
+            render = render_settings(args, scene or WITHOUT_BLENDER)
+            print(
+                f"rendering frame {render['frame']} at {render['resolution_x']}x"
+                f"{render['resolution_y']}, {render['samples']} samples, {render['engine']}",
+                flush=True,
+            )
+            network = creator.network
+            if settings.creator_ipfs_api:
+                cid = upload_to_own_node(settings.creator_ipfs_api, upload)
+            else:
+                cid = upload_through_api(creator.api, upload, network.max_upload_bytes)
         print(f"uploaded {path} as {cid}", flush=True)
-        try:
-            job_id = creator.create_job(cid, reward, args.deadline, args.min_reputation)
-        except Exception as err:  # the node down, or the contract's refusal (its message)
-            raise CreatorError(f"creating the job on chain failed: {err}") from None
+        job_id = creator.create_job(cid, reward, args.deadline, args.min_reputation)
         print(f"job {job_id} created on chain", flush=True)
-        _reachable(lambda: creator.attach(job_id, render), f"the API at {api_url}")
-        dagster = Dagster(ui)
-        print(f"job {job_id}: {dagster.partition_url(job_id)}", flush=True)
+        creator.attach(job_id, render)
         if args.no_wait:
             return
-        done = follow(creator.api, dagster, job_id, until="materialized", timeout_s=args.timeout)
-        print(f"\nrendered: {ipfs_api}/ipfs/{done.result_cid}")
+        follow(creator.api, None, job_id, until="verified", timeout_s=args.timeout)
+        print(f"\njob {job_id} verified: `veriframe download {job_id}` fetches the frame")
     finally:
         creator.close()
 
 
-def rate(settings: Settings, args: argparse.Namespace) -> None:
-    if not 0 <= args.score <= 100:
-        raise CreatorError(f"score {args.score}: must be 0-100")
-    api_url, _, _ = urls(settings)
-    creator = Creator(CreatorAccount.from_settings(settings), api_url)
+def jobs(settings: Settings, args: argparse.Namespace) -> None:
+    """The creator's jobs, newest first, with their states and verdicts."""
+    creator_address = (
+        args.creator
+        or settings.creator_address
+        or hex(CreatorAccount.from_settings(settings).address)  # devchain's, on up's machine
+    )
+    creator = Creator(platform_url(settings, args), None, settings)
     try:
-        tx = creator.rate(args.job, args.score)
-    except Exception as err:  # the contract's refusal, or the node down
-        raise CreatorError(f"rating job {args.job} failed: {err}") from None
+        page = creator.api_get("/api/v1/jobs", creator=creator_address, limit=args.limit)
+        details = [creator.api_get(f"/api/v1/jobs/{job['job_id']}") for job in page["items"]]
     finally:
         creator.close()
-    print(f"job {args.job} rated {args.score} in transaction {hex(tx)}")
+    if args.json:
+        print(json.dumps(details, indent=2))
+        return
+    if not details:
+        print(f"no jobs created by {creator_address}")
+        return
+    print(f"{'job':>6}  {'status':<10} {'reward':>10}  {'verdict':<10} deadline")
+    for job in details:
+        verdict = (job.get("verification") or {}).get("state") or "-"
+        reward = int(job["reward_amount"]) / 10**TOKEN_DECIMALS
+        print(
+            f"{job['job_id']:>6}  {job['status']:<10} {reward:>10g}  {verdict:<10} "
+            f"{job['deadline']}"
+        )
 
 
 def status(settings: Settings, args: argparse.Namespace) -> None:
-    api_url, _, ui = urls(settings)
+    url = platform_url(settings, args)
     if args.job is not None:
-        return job_status(api_url, args.job, args.json)
-    with httpx.Client(base_url=api_url, timeout=10) as api:
-        jobs = _reachable(lambda: _get(api, "/api/v1/jobs/stats/overview"), f"the API at {api_url}")
-        workers = _get(api, "/api/v1/workers/stats/overview")
-        health = api.get("/ready").json()  # 503 too: the document names what fails
+        return job_status(settings, url, args.job, args.json)
+    creator = Creator(url, None, settings)
+    try:
+        jobs_overview = creator.api_get("/api/v1/jobs/stats/overview")
+        workers = creator.api_get("/api/v1/workers/stats/overview")
+        health = creator.api.get("/ready").json()  # 503 too: the document names what fails
+    finally:
+        creator.close()
     chain = health.get("chain", {})
     report = {
-        "jobs": jobs["by_status"],
-        "escrowed_reward": jobs["escrowed_reward"],
-        "paid_reward": jobs["paid_reward"],
+        "jobs": jobs_overview["by_status"],
+        "escrowed_reward": jobs_overview["escrowed_reward"],
+        "paid_reward": jobs_overview["paid_reward"],
         "workers": workers,
         "chain": {k: chain.get(k) for k in ("head", "cursor", "lag_blocks", "rpc")},
         "queue": None,
     }
+    ui = settings.local_dagster_url
     try:
         runs = Dagster(ui).query(QUEUE)
         report["queue"] = {"queued": runs["queued"]["count"], "running": runs["running"]["count"]}
     except (httpx.HTTPError, FollowFailed):
-        pass  # Dagster down: the rest still says something
+        pass  # no Dagster on this machine (a creator's), or it is down: the rest still says
     if args.json:
         print(json.dumps(report, indent=2))
         return
@@ -140,47 +185,69 @@ def status(settings: Settings, args: argparse.Namespace) -> None:
     )
 
 
-def job_status(api_url: str, job_id: int, as_json: bool) -> None:
-    """One job: its state, the live attempt, and the verdict on its latest result."""
-    with httpx.Client(base_url=api_url, timeout=10) as api:
-        answer = _reachable(lambda: api.get(f"/api/v1/jobs/{job_id}"), f"the API at {api_url}")
-    if answer.status_code == 404:
-        raise CreatorError(f"job {job_id} is not known (not created, or not indexed yet)")
-    answer.raise_for_status()
-    job = answer.json()
+def job_status(settings: Settings, url: str, job_id: int, as_json: bool) -> None:
+    """One job: its state, the live attempt, the failed ones with their reasons, and the
+    verdict on its latest result."""
+    creator = Creator(url, None, settings)
+    try:
+        job = creator.api_get(f"/api/v1/jobs/{job_id}", missing_ok=True)
+        if job is None:
+            raise BadInput(f"job {job_id} is not known (not created, or not indexed yet)")
+        attempts = creator.api_get(f"/api/v1/jobs/{job_id}/attempts", limit=50)["items"]
+        outlook = creator.api_get(f"/api/v1/jobs/{job_id}/outlook")
+    finally:
+        creator.close()
     if as_json:
-        print(json.dumps(job, indent=2))
+        print(json.dumps({**job, "attempts": attempts, "outlook": outlook}, indent=2))
         return
     print(f"job {job_id}  {job['status']}, deadline {job['deadline']}")
+    if not outlook["renderable"]:
+        print(f"FAILED   {unrenderable(outlook)}")
     if claim := job.get("claim"):
         print(f"attempt  {claim['attempt']} by {claim['worker_address']}: {claim['state']}")
+    for attempt in attempts:
+        if attempt["state"] in ("failed", "rejected"):
+            reason = attempt["failure_reason"] or "no reason given"
+            print(f"attempt  {attempt['attempt']} {attempt['state']}: {reason}")
     verification = job.get("verification")
     if verification is None:
         print("verdict  none yet")
         return
-    verdict = verification["state"]
     who = "delivered" if verification["source"] == "delivery" else "submitted on chain"
     print(
-        f"verdict  {verdict}: {verification['result_cid']} {who} by "
+        f"verdict  {verification['state']}: {verification['result_cid']} {who} by "
         f"{verification['worker_address']}"
     )
-    report = verification.get("report") or {}
-    for reason in report.get("reasons") or []:
+    for reason in (verification.get("report") or {}).get("reasons") or []:
         print(f"  - {reason}")
     if verification.get("front_ran"):
         print(f"  front-ran the delivery of {verification['front_ran']}")
 
 
-def _get(api: httpx.Client, path: str) -> dict:
-    answer = api.get(path)
-    answer.raise_for_status()
-    return answer.json()
-
-
-def _reachable(call, what: str):
+def download(settings: Settings, args: argparse.Namespace) -> None:
+    """The job's verified frame into DIR; JobFailed when it has none."""
+    creator = Creator(platform_url(settings, args), None, settings)
     try:
-        return call()
-    except httpx.ConnectError:
-        raise CreatorError(
-            f"{what} is not reachable: is the platform running (`veriframe up`)?"
-        ) from None
+        dest = download_frame(creator.api, args.job, Path(args.dir))
+    finally:
+        creator.close()
+    if args.json:
+        print(json.dumps({"job_id": args.job, "path": str(dest)}))
+    else:
+        print(f"job {args.job}: verified frame saved as {dest}")
+
+
+def rate(settings: Settings, args: argparse.Namespace) -> None:
+    if not 0 <= args.score <= 100:
+        raise BadInput(f"score {args.score}: must be 0-100")
+    creator = signed_in(settings, args)
+    try:
+        job = creator.api_get(f"/api/v1/jobs/{args.job}", missing_ok=True)
+        if job is None:
+            raise BadInput(f"job {args.job} is not known (not created, or not indexed yet)")
+        if job["status"] != "finalized":
+            raise CreatorError(f"job {args.job} is {job['status']}: only a paid job can be rated")
+        tx = creator.rate(args.job, args.score)
+    finally:
+        creator.close()
+    print(f"job {args.job} rated {args.score} in transaction {hex(tx)}")

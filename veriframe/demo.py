@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from render_executor.blender import scene
-from veriframe.creator import Creator, CreatorAccount, upload
+from veriframe.creator import Creator, CreatorAccount, upload_to_own_node
 from veriframe.follow import Dagster, Progress
 from veriframe_core.settings import Settings
 
@@ -35,11 +35,10 @@ def demo_job(
         if saved.get("job_registry_address") == chain["job_registry_address"]:
             return int(saved["job_id"]), False
     blend = scene.ready()
-    creator = Creator(CreatorAccount.from_settings(settings), api_url)
+    creator = Creator(api_url, CreatorAccount.from_settings(settings), settings)
     try:
-        job_id = creator.create_job(
-            upload(ipfs_api, blend), DEMO_REWARD, settings.demo_deadline_s, min_reputation=400
-        )
+        cid = upload_to_own_node(ipfs_api, blend)
+        job_id = creator.create_job(cid, DEMO_REWARD, settings.demo_deadline_s, min_reputation=400)
         state.write_text(
             json.dumps({"job_id": job_id, "job_registry_address": chain["job_registry_address"]})
         )

@@ -2,9 +2,11 @@
 `veriframe submit` the creator's: created → claimed → rendering n% → uploaded →
 materialized → submitted → finalized.
 
-Everything is read from the platform's public faces: the job and its live claim from the
-API, the `render` partition's materialization from Dagster's GraphQL API, and the settlement
-run launched through the same GraphQL API (what an operator's "Launch run" does).
+Everything is read from the platform's public faces: the job, its live claim and its failed
+attempts from the API, and (on the operator's machine only) the `render` partition's
+materialization from Dagster's GraphQL API, and the settlement run launched through the same
+GraphQL API (what an operator's "Launch run" does). A failed attempt is shown with its
+reason as soon as it ends; a job no worker can render any more stops the following.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from veriframe.exits import JobFailed
 from veriframe_dagster.dagster_home import CODE_LOCATION
 
 STAGES = (
@@ -51,7 +54,7 @@ mutation Launch($selector: JobOrPipelineSelector!) {
 """
 
 
-class FollowFailed(RuntimeError):
+class FollowFailed(JobFailed):
     """The job cannot reach the end: the message says where it stopped and why."""
 
 
@@ -66,6 +69,9 @@ class Progress:
     result_cid: str | None = None
     run_id: str | None = None
     deadline: str | None = None
+    failed_attempts: set[int] = field(default_factory=set)
+    news: list[str] = field(default_factory=list)
+    """Failed attempts not shown yet, one line each."""
 
     @property
     def stage(self) -> str:
@@ -145,6 +151,9 @@ def observe(api: httpx.Client, dagster: Dagster | None, progress: Progress, at: 
             reasons = "; ".join((verification.get("report") or {}).get("reasons") or [])
             progress.detail = f"rejected: {reasons[:160]}; re-queued, waiting for a worker"
             progress.result_cid = None
+    if (job.get("verification") or {}).get("state") == "verified":  # the claim may be gone
+        progress.see("verified", at)
+        progress.result_cid = progress.result_cid or job["verification"]["result_cid"]
     if job["status"] in ("submitted", "finalized"):
         progress.see("uploaded", at)
         progress.result_cid = progress.result_cid or job.get("result_cid")
@@ -153,11 +162,47 @@ def observe(api: httpx.Client, dagster: Dagster | None, progress: Progress, at: 
         progress.reached.setdefault("finalized", at)
     if job["status"] == "expired":
         raise FollowFailed(f"job {progress.job_id} expired before any worker delivered it")
+    if job["status"] in ("open", "assigned"):
+        _failures(api, progress)
     if dagster is not None and "materialized" not in progress.reached:
         progress.run_id = dagster.materialization_run(progress.job_id)
         if progress.run_id:
             progress.see("uploaded", at)
             progress.reached["materialized"] = at
+
+
+def _failures(api: httpx.Client, progress: Progress) -> None:
+    """Queue a line for each attempt that failed since the last look; FollowFailed with the
+    reasons once no worker can render the job any more."""
+    job_id = progress.job_id
+    answer = api.get(f"/api/v1/jobs/{job_id}/attempts", params={"limit": 50})
+    answer.raise_for_status()
+    ended = [a for a in answer.json()["items"] if a["state"] in ("failed", "rejected")]
+    fresh = [a for a in reversed(ended) if a["attempt"] not in progress.failed_attempts]
+    for attempt in fresh:
+        progress.failed_attempts.add(attempt["attempt"])
+        progress.news.append(
+            f"attempt {attempt['attempt']} by {attempt['worker_address'][:12]}… "
+            f"{attempt['state']}: {attempt['failure_reason'] or 'no reason given'}"
+        )
+    if not fresh:
+        return
+    outlook = api.get(f"/api/v1/jobs/{job_id}/outlook")
+    outlook.raise_for_status()
+    found = outlook.json()
+    if not found["renderable"]:
+        raise FollowFailed(unrenderable(found))
+
+
+def unrenderable(outlook: dict) -> str:
+    """Why no worker can render the job, in one line."""
+    failed, allowed = outlook["failed_attempts"], outlook["max_failed_attempts"]
+    if failed >= allowed:
+        why = f"{failed} attempts failed (the platform allows {allowed})"
+    else:
+        why = f"all {outlook['eligible_workers']} eligible workers gave up on it"
+    reasons = "; ".join(outlook["reasons"]) or "no reason given"
+    return f"job {outlook['job_id']} failed: {why}: {reasons[:400]}"
 
 
 def table(progress: Progress) -> Table:
@@ -209,6 +254,8 @@ def follow(
                 progress.detail = f"cannot reach the platform: {err}"
             if on_tick is not None:
                 on_tick(progress)
+            while progress.news:
+                live.console.print(f"[red]✗[/] {progress.news.pop(0)}")
             live.update(table(progress))
             time.sleep(every_s)
     return progress

@@ -366,6 +366,17 @@ class Settings(WorkerSettings):
         ge=1,
         description="Rejected deliveries after which a worker may claim no more jobs.",
     )
+    api_max_upload_bytes: int = Field(
+        2 * 1024**3,
+        ge=1,
+        description="Largest scene `POST /api/v1/assets` takes (bytes); a larger one is "
+        "refused with 413 before or while it streams to IPFS.",
+    )
+    api_public_rpc_url: str | None = Field(
+        None,
+        description="The StarkNet RPC URL `GET /api/v1/network` tells creators (theirs to sign "
+        "jobs with). Unset: `starknet_rpc_url`.",
+    )
     verification_crops: int = Field(
         12,
         ge=1,
@@ -438,14 +449,33 @@ class Settings(WorkerSettings):
         "SN_DEVCHAIN", description="Chain id of devchain, as a short string."
     )
 
-    # --- the creator's account (`veriframe submit`, `veriframe rate`) ------------------
+    # --- the creator's commands (`veriframe submit`, `jobs`, `status`, `download`, `rate`)
+    platform_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("VERIFRAME_URL", "VERIFRAME_PLATFORM_URL"),
+        description="The platform's public URL the creator's commands work through (also "
+        "`--url`; https included). Unset: the API `./dev up` serves on this machine "
+        "(`api_host`, `api_port`).",
+    )
     creator_address: str | None = Field(
         None,
         description="Account `veriframe submit` creates jobs from (on devchain, unset: its "
         "first funded account).",
     )
+    creator_key_file: Path | None = Field(
+        None,
+        description="A file holding the creator account's private key (hex), readable by its "
+        "owner only. Never a key on the command line.",
+    )
     creator_private_key: SecretStr | None = Field(
-        None, description="The creator account's private key.", json_schema_extra=SECRET
+        None,
+        description="The creator account's private key; or use `creator_key_file`.",
+        json_schema_extra=SECRET,
+    )
+    creator_ipfs_api: str | None = Field(
+        None,
+        description="The creator's own Kubo RPC API: `veriframe submit` adds the scene there "
+        "instead of uploading it through the platform's API.",
     )
     token_address: str | None = Field(
         None,
