@@ -20,10 +20,8 @@ import signal
 from collections.abc import Sequence
 
 from render_executor.agent import Agent
-from render_executor.chain import ChainSubmitter
-from render_executor.session import worker_key
+from render_executor.session import chain_submitter
 from render_executor.verifier_agent import VerifierAgent
-from veriframe_core.chain.target import resolve_target
 from veriframe_core.distribution import add_version_option
 from veriframe_core.settings import WorkerSettings
 
@@ -63,18 +61,7 @@ def _stopped_by_signals(stop, what: str) -> None:
 
 
 def render(settings: WorkerSettings, *, once: bool) -> None:
-    submitter = None
-    if settings.worker_submit_on_chain:
-        try:
-            registry = resolve_target(settings).contract
-        except RuntimeError as err:
-            raise SystemExit(f"veriframe-worker: {err}") from None
-        submitter = ChainSubmitter(
-            settings.starknet_rpc_url,
-            registry,
-            int(settings.worker_address or "0", 16),
-            worker_key(settings),
-        )
+    submitter = chain_submitter(settings) if settings.worker_submit_on_chain else None
     agent = Agent(settings, submitter=submitter)
     _stopped_by_signals(agent.stop, "releasing the job in hand")
     with agent:

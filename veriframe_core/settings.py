@@ -190,6 +190,28 @@ class WorkerSettings(CommonSettings):
         "releases the claims it finds there). Unset: `data_dir/worker`.",
     )
 
+    worker_retry_first_s: float = Field(
+        0.5,
+        gt=0,
+        validation_alias=AliasChoices("VERIFRAME_WORKER_RETRY_FIRST_S"),
+        description="First wait before a call to a part that is down (the API, IPFS, the "
+        "chain) is tried again; each wait doubles, with jitter, up to `worker_retry_max_s`.",
+    )
+    worker_retry_max_s: float = Field(
+        30,
+        gt=0,
+        validation_alias=AliasChoices("VERIFRAME_WORKER_RETRY_MAX_S"),
+        description="Longest wait between two tries of a call to a part that is down.",
+    )
+    worker_outage_give_up_s: float = Field(
+        3600,
+        gt=0,
+        validation_alias=AliasChoices("VERIFRAME_WORKER_OUTAGE_GIVE_UP_S"),
+        description="How long one call waits out an outage of the API, IPFS or the chain "
+        "before the agent gives up on it (the job in hand is then released; the agent goes "
+        "on looking for work).",
+    )
+
     worker_role: Literal["worker", "verifier"] = Field(
         "worker",
         validation_alias=AliasChoices("VERIFRAME_WORKER_ROLE"),
