@@ -100,7 +100,8 @@ def test_a_job_outlasts_restarts_of_ipfs_the_api_and_the_chain_and_is_paid_once(
     assert outcome.completed and outcome.job_id == job_id, outcome.reason
     assert outcome.verification.state == "verified" and outcome.submitted_tx
     # each outage: one line when it started, one when it ended
-    for part in (f"IPFS at {kubo.url}", f"The API at {server.url}", f"The chain's node"):
+    parts = (f"IPFS at {kubo.url}", f"The API at {server.url}", f"The chain's node at {chain.url}")
+    for part in parts:
         assert len(worker_log.said(part, "is unreachable")) == 1, worker_log.lines
         assert len(worker_log.said(part, "is back after")) == 1, worker_log.lines
     # delivered once, in one attempt that was never given up
