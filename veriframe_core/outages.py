@@ -35,7 +35,7 @@ class RetryPolicy:
     long each time (jittered) up to `max_wait_s`; given up after `give_up_s` (None: never)."""
 
     first_s: float = 0.5
-    max_wait_s: float = 30.0
+    max_wait_s: float = 2.0
     give_up_s: float | None = 3600.0
 
 

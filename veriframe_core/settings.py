@@ -198,10 +198,12 @@ class WorkerSettings(CommonSettings):
         "chain) is tried again; each wait doubles, with jitter, up to `worker_retry_max_s`.",
     )
     worker_retry_max_s: float = Field(
-        30,
+        2,
         gt=0,
         validation_alias=AliasChoices("VERIFRAME_WORKER_RETRY_MAX_S"),
-        description="Longest wait between two tries of a call to a part that is down.",
+        description="Longest wait between two tries of a call to a part that is down: how "
+        "late, at most, an agent resumes once the part is back (a refused connection costs "
+        "the part nothing).",
     )
     worker_outage_give_up_s: float = Field(
         3600,
