@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import httpx
 from starknet_py.net.full_node_client import FullNodeClient
 
-from render_executor.register import RegisterFailed, machine_profile
+from render_executor.register import machine_profile
 from render_executor.session import api_client, chain_submitter, worker_address
 from veriframe_core.ipfs import IpfsClient
 from veriframe_core.login import LoginRefused
@@ -37,7 +37,7 @@ class Check:
 
 def checks(settings: WorkerSettings) -> Iterator[Check]:
     """Each part's check, in the order a worker would fix them."""
-    profile = _checked("Blender", _blender, settings)
+    profile = _checked("Blender", machine_profile, settings)
     if isinstance(profile, Check):
         yield profile
         yield Check("Cycles devices", False, "unknown: Blender did not run")
@@ -58,13 +58,6 @@ def _checked(part: str, check: Callable[[WorkerSettings], object], settings: Wor
         return check(settings)
     except (Exception, SystemExit) as err:  # each part's own errors; all say what happened
         return Check(part, False, str(err).splitlines()[0] if str(err) else type(err).__name__)
-
-
-def _blender(settings: WorkerSettings) -> WorkerProfileRequest:
-    try:
-        return machine_profile(settings)
-    except RegisterFailed as err:
-        raise RuntimeError(str(err)) from None
 
 
 def _devices(settings: WorkerSettings, profile: WorkerProfileRequest) -> Check:

@@ -8,15 +8,17 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from devchain.process import DevchainProcess
 from render_executor.agent import Outcome
 from tests.support.chain import Driver
-from tests.support.platform import VERIFIABLE, WorkerPlatform, eventually
+from tests.support.platform import VERIFIABLE, WorkerPlatform, eventually, rendering
 from veriframe_core.processes import free_port
 
 PLATFORM_VERIFIES = False  # its verifier retries as quickly as the agent (below)
@@ -115,3 +117,36 @@ def test_a_job_outlasts_restarts_of_ipfs_the_api_and_the_chain_and_is_paid_once(
     chain.rpc("devchain_increaseTime", {"seconds": 10**6 + 60})
     chain.send(creator, chain.reg("finalize_job", job_id))
     assert chain.view(chain.token, "balance_of", worker.address) == before + reward
+
+
+def test_a_stop_during_an_api_outage_ends_the_retries_at_once(
+    platform: WorkerPlatform, tmp_path: Path
+) -> None:
+    """SIGTERM (`systemctl stop`) while the API is away: the agent cancels the render, tries
+    to release the claim once, says the lease will lapse, and exits, without waiting the
+    outage out."""
+    server = platform.api_server
+    job_id = platform.post_job(platform.upload(), resolution_x=320, resolution_y=240, samples=400)
+    agent = platform.worker_process(
+        platform.activity.workers[1],
+        tmp_path,
+        VERIFRAME_WORKER_RETRY_FIRST_S="0.1",
+        VERIFRAME_WORKER_RETRY_MAX_S="0.5",
+    )
+    try:
+        blender = eventually(lambda: rendering(agent, job_id), timeout=90)
+        server.stop()
+        try:
+            agent.terminate()
+            stopped = time.monotonic()
+            assert agent.wait(30) == 0
+            assert time.monotonic() - stopped < 10
+        finally:
+            server.start()
+    finally:
+        agent.kill()
+    _, still_running = psutil.wait_procs(blender, timeout=10)
+    assert not still_running  # the render was cancelled
+    said = (tmp_path / "worker.log").read_text()
+    assert f"could not release job {job_id}" in said and "lease will lapse" in said
+    assert "Traceback" not in said
