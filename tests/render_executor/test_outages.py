@@ -106,6 +106,10 @@ def test_a_job_outlasts_restarts_of_ipfs_the_api_and_the_chain_and_is_paid_once(
     for part in parts:
         assert len(worker_log.said(part, "is unreachable")) == 1, worker_log.lines
         assert len(worker_log.said(part, "is back after")) == 1, worker_log.lines
+    # every step of the job in the worker's own log too, not only in Dagster's
+    steps = ["took job", "Downloaded", "Rendered frame", "Uploaded", "Delivered", "verified in"]
+    for step in [*steps, f"submit_result for job {job_id}: 0x"]:
+        assert len(worker_log.said(step)) == 1, (step, worker_log.lines)
     # delivered once, in one attempt that was never given up
     (attempt,) = api.get(f"/api/v1/jobs/{job_id}/attempts").json()["items"]
     assert attempt["state"] == "verified" and attempt["result_cid"] == outcome.result_cid
