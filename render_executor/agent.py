@@ -406,7 +406,9 @@ class Agent:
             scene = fetch_scene(self.ipfs, job.asset_cid, scratch, self.archive_limits)
         except SceneUnavailable as err:
             raise JobFailed(str(err)) from None
-        _say(pipes, "info", f"Downloaded {job.asset_cid} ({scene.size:,} bytes)")
+        _say(
+            pipes, "info", f"Downloaded {job.asset_cid} ({scene.size:,} bytes) for job {job.job_id}"
+        )
         return scene
 
     def _render(
@@ -426,9 +428,9 @@ class Agent:
         _say(
             pipes,
             "info",
-            f"Rendered frame {wanted.frame} of job {job.job_id} at {result.width}×"
-            f"{result.height} on {result.device} in {result.render_seconds:.2f} s "
-            f"(Blender {result.blender_version})",
+            f"Rendered frame {wanted.frame} at {result.width}×{result.height} on "
+            f"{result.device} in {result.render_seconds:.2f} s (Blender "
+            f"{result.blender_version}) for job {job.job_id}",
         )
         return result
 
