@@ -71,7 +71,10 @@ def _devices(settings: WorkerSettings, profile: WorkerProfileRequest) -> Check:
 
 def _api(settings: WorkerSettings) -> Check:
     url = settings.worker_api_url
-    answer = httpx.get(f"{url.rstrip('/')}/health", timeout=TIMEOUT_S)
+    try:
+        answer = httpx.get(f"{url.rstrip('/')}/health", timeout=TIMEOUT_S)
+    except httpx.HTTPError as err:
+        return Check("API", False, f"{url} unreachable ({err}): check VERIFRAME_WORKER_API_URL")
     if answer.status_code != 200:
         return Check("API", False, f"{url}/health answered {answer.status_code}")
     return Check("API", True, f"{url} ({answer.json().get('status', 'answering')})")
@@ -82,7 +85,7 @@ def _login(settings: WorkerSettings) -> Check:
     with api_client(settings, address) as api:
         try:
             answer = api.get("/api/v1/jobs/claimed")
-        except LoginRefused as err:
+        except (LoginRefused, httpx.HTTPError) as err:
             return Check("API login", False, f"{hex(address)}: {err}")
     if answer.status_code != 200:
         return Check("API login", False, f"{hex(address)}: answered {answer.status_code}")

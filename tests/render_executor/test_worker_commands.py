@@ -104,15 +104,21 @@ def test_doctor_says_each_part_is_fine_for_a_verified_worker(
 
 
 def test_doctor_names_what_is_wrong_and_exits_1(platform: WorkerPlatform, tmp_path: Path) -> None:
-    """The last worker is registered but not verified; its IPFS node is not running."""
+    """The last worker is registered but not verified; its API URL and its IPFS node are
+    wrong: every part is still checked, each failure one line that names it."""
+    api, ipfs = (f"http://127.0.0.1:{free_port()}" for _ in range(2))
     env = environment(
         platform,
         platform.activity.workers[-1],
         tmp_path,
-        VERIFRAME_WORKER_IPFS_API=f"http://127.0.0.1:{free_port()}",
+        VERIFRAME_WORKER_API_URL=api,
+        VERIFRAME_WORKER_IPFS_API=ipfs,
     )
     result = worker("doctor", env=env)
     assert result.returncode == 1
-    failed = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
-    assert [line.split(":")[0] for line in failed] == ["FAIL  IPFS", "FAIL  Account"]
-    assert "not verified" in failed[1] and "Traceback" not in result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 7 and "Traceback" not in result.stderr
+    failed = {line.split(":")[0].split(None, 1)[1]: line for line in lines if line[:4] == "FAIL"}
+    assert list(failed) == ["API", "API login", "IPFS", "Account"]
+    assert api in failed["API"] and ipfs in failed["IPFS"]
+    assert "not verified" in failed["Account"]
