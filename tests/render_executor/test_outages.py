@@ -16,7 +16,9 @@ import psutil
 import pytest
 
 from devchain.process import DevchainProcess
+from kubonode.process import KuboProcess
 from render_executor.agent import Outcome
+from tests.support.api import ApiServer
 from tests.support.chain import Driver
 from tests.support.platform import VERIFIABLE, WorkerPlatform, eventually, rendering
 from veriframe_core.processes import free_port
@@ -68,6 +70,16 @@ class WorkerLog(logging.Handler):
         return eventually(lambda: self.said(*words), timeout=timeout)[0]
 
 
+def _restore(kubo: KuboProcess, server: ApiServer, devchain_node: DevchainProcess) -> None:
+    """Every part running again, the session's IPFS node above all (other modules use it)."""
+    if kubo.child is None:
+        kubo.start()
+    if not server.thread.is_alive():
+        server.start()
+    if devchain_node.child is None:
+        devchain_node.start()
+
+
 def test_a_job_outlasts_restarts_of_ipfs_the_api_and_the_chain_and_is_paid_once(
     platform: WorkerPlatform, devchain_node: DevchainProcess, tmp_path: Path
 ) -> None:
@@ -97,6 +109,7 @@ def test_a_job_outlasts_restarts_of_ipfs_the_api_and_the_chain_and_is_paid_once(
             devchain_node.start()
         finally:
             thread.join(180)
+            _restore(kubo, server, devchain_node)  # when a wait above failed: for later tests
     assert not thread.is_alive()
     (outcome,) = outcomes
     assert outcome.completed and outcome.job_id == job_id, outcome.reason
