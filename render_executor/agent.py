@@ -14,7 +14,12 @@ One job, start to end (`Agent.work_on`):
 5. on any failure, the session is closed (its messages flushed) and the job failed with the
    reason, so it reopens for others. The scratch folder is removed either way.
 
-Between jobs it waits on the API's websocket (`wakeup`), polling as a fallback. Stopped
+Every step is logged in the worker's own log as well as in the job's Pipes session.
+
+Between jobs it waits on the API's websocket (`wakeup`), polling as a fallback. Calls to the
+API, IPFS and the chain outlast their outages (`session`, `outlasting`): a restart of any of
+them delays the job in hand, which stays claimed (its lease renewed once the API is back) and
+is delivered and submitted once the part is back; one the agent gives up on is released. Stopped
 (`stop`, SIGTERM), it cancels the render in hand and releases the claim, which reopens the
 job at once. The scratch folder of a job is made at the claim and removed at the end, so a
 folder found at start is a claim of a crashed run of this agent: it is released then.
@@ -41,7 +46,9 @@ from render_executor.assets import Scene, SceneUnavailable, fetch_scene, render_
 from render_executor.blender.runner import BlenderRunner, RenderFailed, RenderLimits
 from render_executor.capabilities import detect
 from render_executor.chain import ChainSubmitter
-from render_executor.pipes import open_render_pipes
+from render_executor.metrics import AgentMetrics
+from render_executor.outlasting import ONCE
+from render_executor.pipes import PipesDeliveryError, open_render_pipes
 from render_executor.session import api_client, download_cap, ipfs_client, worker_address
 from render_executor.verdicts import await_verdict
 from render_executor.wakeup import jobs_available, wait_for_work
@@ -114,8 +121,9 @@ class Agent:
     ):
         self.settings = settings
         self.address = worker_address(settings)
-        self.api = api_client(settings, self.address)
-        self.ipfs = ipfs_client(settings)
+        self.stopping = threading.Event()  # also ends the retries of a call in an outage
+        self.api = api_client(settings, self.address, self.stopping)
+        self.ipfs = ipfs_client(settings, self.stopping)
         self.archive_limits = ArchiveLimits(max_total_bytes=download_cap(settings))
         self.runner = BlenderRunner(settings.blender_path)
         self.limits = RenderLimits(
@@ -123,8 +131,8 @@ class Agent:
         )
         self.submitter = submitter
         self.heartbeat_s = heartbeat_s
-        self.stopping = threading.Event()
         self.wakeup = jobs_available(settings.worker_api_url) if settings.worker_websocket else None
+        self.metrics = AgentMetrics("render")
         self.profile: WorkerProfileRequest | None = None
         # a delivered job's submit_result runs beside the next render, not before it
         self._chain = ThreadPoolExecutor(1, thread_name_prefix="submit")
@@ -237,7 +245,14 @@ class Agent:
                 log.error("Worker: closing a delivered job's Pipes session failed: %s", err)
 
     def claim_next(self) -> ClaimedJob | None:
-        answer = self.api.post(f"{JOBS}/claim-next")
+        """The next job, or None (none there, or the API could not be reached: a claim whose
+        answer was lost lapses with its lease)."""
+        try:
+            answer = self.api.post(f"{JOBS}/claim-next")
+        except httpx.HTTPError as err:
+            if not self.stopping.is_set():
+                log.warning("Worker: claiming failed: %s", err or type(err).__name__)
+            return None
         if answer.status_code == 204:
             return None
         if answer.status_code in (403, 409):
@@ -258,14 +273,18 @@ class Agent:
         try:
             with session:
                 pipes = session.enter_context(open_render_pipes(self.api, job_id, attempt))
-                pipes.log.info(f"Worker {hex(self.address)} took job {job_id} (attempt {attempt})")
+                _say(
+                    pipes,
+                    "info",
+                    f"Worker {hex(self.address)} took job {job_id} (attempt {attempt})",
+                )
                 try:
                     self._deliver(job, scratch, pipes, outcome)
                 except JobFailed as failed:
                     if self.stopping.is_set():
-                        pipes.log.warning(f"Job {job_id} released: {STOPPED}")
+                        _say(pipes, "warning", f"Job {job_id} released: {STOPPED}")
                     else:
-                        pipes.log.error(f"Job {job_id} failed: {failed}")
+                        _say(pipes, "error", f"Job {job_id} failed: {failed}")
                     raise
                 if self.submitter is not None:  # the session now closes when submitted
                     later = session.pop_all()
@@ -279,10 +298,29 @@ class Agent:
             else:
                 outcome.reason = str(failed)[:MAX_REASON]
                 self._fail(job_id, outcome.reason)
+        except (httpx.HTTPError, PipesDeliveryError) as err:  # the API gave up on, or refused
+            self._unreported(outcome, err)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         outcome.seconds["job"] = time.perf_counter() - started
+        ended = (
+            "delivered" if outcome.completed else "stopped" if self.stopping.is_set() else "failed"
+        )
+        self.metrics.job(ended, outcome.seconds)
         return outcome
+
+    def _unreported(self, outcome: Outcome, err: Exception) -> None:
+        """The job's session with the API broke (an outage outlasted no longer, or a claim
+        the API no longer knows): a delivered job stays delivered; any other is released."""
+        job_id = outcome.job_id
+        if outcome.completed:
+            log.error(
+                "Worker: job %d was delivered; its Pipes report is incomplete: %s", job_id, err
+            )
+            return
+        outcome.reason = f"the API could not be reached: {err}"[:MAX_REASON]
+        log.error("Worker: job %d: %s", job_id, outcome.reason)
+        self._release(job_id, outcome.reason)
 
     def _submit(self, session: ExitStack, pipes, job: ClaimedJob, outcome: Outcome) -> None:
         """Once the delivery is verified, `submit_result` from the worker's account, logged in
@@ -299,15 +337,16 @@ class Agent:
                     websocket=self.settings.worker_api_url if self.wakeup is not None else None,
                 )
             outcome.verification = verdict
+            self.metrics.verdict(verdict.state if verdict is not None else None)
             if not self._verified(verdict, pipes, outcome):
                 return
             try:
                 with _timed(outcome, "submit_on_chain"):
                     tx = self.submitter.submit_result(outcome.job_id, outcome.result_cid)
                 outcome.submitted_tx = tx
-                pipes.log.info(f"submit_result for job {outcome.job_id}: {hex(tx)}")
+                _say(pipes, "info", f"submit_result for job {outcome.job_id}: {hex(tx)}")
             except Exception as err:  # completed off-chain; the operator sees why
-                pipes.log.error(f"submit_result for job {outcome.job_id} failed: {err}")
+                _say(pipes, "error", f"submit_result for job {outcome.job_id} failed: {err}")
 
     def _verified(self, verdict: Verification | None, pipes, outcome: Outcome) -> bool:
         """Whether the delivery may go on chain; why not, in the job's and the worker's log."""
@@ -318,10 +357,9 @@ class Agent:
             reasons = "; ".join(verdict.report.reasons if verdict.report else []) or "no reason"
             said = f"Job {job_id}: the delivery was rejected by the verifier: {reasons}"
         else:
-            pipes.log.info(f"Job {job_id}: the delivery was verified in {seconds:.1f} s")
+            _say(pipes, "info", f"Job {job_id}: the delivery was verified in {seconds:.1f} s")
             return True
-        pipes.log.error(said)
-        log.error("Worker: %s", said)
+        _say(pipes, "error", said)
         return False
 
     def _deliver(self, job: ClaimedJob, scratch: Path, pipes, outcome: Outcome) -> None:
@@ -335,6 +373,12 @@ class Agent:
             with _timed(outcome, "upload"):
                 cid = self._upload(result.frame)
                 noisy_cid = self._upload(result.noisy) if result.noisy else None
+            _say(
+                pipes,
+                "info",
+                f"Uploaded the frame of job {job_id}: {cid}"
+                + (f" (noisy pass {noisy_cid})" if noisy_cid else ""),
+            )
         outcome.seconds["blender_render"] = result.render_seconds
         try:
             delivery = CompleteRequest(
@@ -357,6 +401,7 @@ class Agent:
         if done.status_code != 200:
             raise JobFailed(f"the API did not take the result: {error_message(done)}")
         outcome.completed, outcome.result_cid = True, cid
+        _say(pipes, "info", f"Delivered job {job_id}: {cid}")
         pipes.report_asset_materialization(
             metadata={
                 "result_cid": cid,
@@ -375,7 +420,9 @@ class Agent:
             scene = fetch_scene(self.ipfs, job.asset_cid, scratch, self.archive_limits)
         except SceneUnavailable as err:
             raise JobFailed(str(err)) from None
-        pipes.log.info(f"Downloaded {job.asset_cid} ({scene.size:,} bytes)")
+        _say(
+            pipes, "info", f"Downloaded {job.asset_cid} ({scene.size:,} bytes) for job {job.job_id}"
+        )
         return scene
 
     def _render(
@@ -392,9 +439,12 @@ class Agent:
             )
         except RenderFailed as err:
             raise JobFailed(err.reason) from None
-        pipes.log.info(
+        _say(
+            pipes,
+            "info",
             f"Rendered frame {wanted.frame} at {result.width}×{result.height} on "
-            f"{result.device} in {result.render_seconds:.2f} s (Blender {result.blender_version})"
+            f"{result.device} in {result.render_seconds:.2f} s (Blender "
+            f"{result.blender_version}) for job {job.job_id}",
         )
         return result
 
@@ -405,21 +455,38 @@ class Agent:
             raise JobFailed(f"uploading {file.name} failed: {err}") from None
 
     def _fail(self, job_id: int, reason: str) -> None:
-        answer = self.api.post(f"{JOBS}/{job_id}/fail", json=request_body(reason_given(reason)))
-        if answer.status_code != 200:
+        answer = self._give_back(job_id, "fail", reason)
+        if answer is not None and answer.status_code != 200:
             log.warning("Worker: failing job %d answered %s", job_id, error_message(answer))
 
     def _release(self, job_id: int, reason: str) -> None:
-        answer = self.api.post(f"{JOBS}/{job_id}/release", json=request_body(reason_given(reason)))
+        answer = self._give_back(job_id, "release", reason)
+        if answer is None:
+            return
         if answer.status_code != 200:
             log.warning("Worker: releasing job %d answered %s", job_id, error_message(answer))
         else:
             log.info("Worker: released job %d: %s", job_id, reason)
 
+    def _give_back(self, job_id: int, how: str, reason: str) -> httpx.Response | None:
+        """`fail` or `release` the job; None when the API could not be reached (the claim
+        then lapses with its lease)."""
+        try:
+            return self.api.post(f"{JOBS}/{job_id}/{how}", json=request_body(reason_given(reason)))
+        except httpx.HTTPError as err:
+            log.warning("Worker: could not %s job %d (%s); its lease will lapse", how, job_id, err)
+            return None
+
     def _heartbeat_s(self, claim: Claim) -> float:
         if self.heartbeat_s is not None:
             return self.heartbeat_s
         return max(claim.lease_s / 4, 1.0)
+
+
+def _say(pipes, level: str, line: str) -> None:
+    """A line about a job, in the worker's own log and in the job's Pipes session."""
+    getattr(log, level)("Worker: %s", line)
+    getattr(pipes.log, level)(line)
 
 
 class _Either:
@@ -466,9 +533,11 @@ class _Heartbeat:
                 body = HeartbeatRequest(
                     progress=self.progress.done, message=self.progress.line[:200] or None
                 )
-                answer = self.api.post(f"{JOBS}/{self.job_id}/heartbeat", json=request_body(body))
+                answer = self.api.post(
+                    f"{JOBS}/{self.job_id}/heartbeat", json=request_body(body), extensions=ONCE
+                )
             except (httpx.HTTPError, ValidationError) as err:  # next period; the lease has slack
-                log.warning("Worker: heartbeat for job %d failed: %s", self.job_id, err)
+                log.debug("Worker: heartbeat for job %d failed: %s", self.job_id, err)
                 continue
             if answer.status_code in (401, 403, 404, 409):
                 log.error("Worker: lost job %d: %s", self.job_id, error_message(answer))

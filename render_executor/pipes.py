@@ -2,9 +2,10 @@
 
 The agent cannot reach Dagster (workers are behind NAT and untrusted), so its Pipes context
 is read from the API and its messages are posted there, numbered from 0 per attempt, in
-batches (every `interval` seconds, and at the end). A batch that fails is kept and sent
-again with backoff; the API stores each message once, so a retry after a lost answer is
-harmless, and if it says messages are missing the channel resends from where it says.
+batches (every `interval` seconds, and at the end). A batch the API fails on (5xx, 429) is
+kept and sent again with backoff; an API that cannot be reached is the client's transport's
+to outlast (`outlasting`). The API stores each message once, so a retry after a lost answer
+is harmless, and if it says messages are missing the channel resends from where it says.
 
     with open_render_pipes(client, job_id, attempt) as pipes:
         pipes.log.info("rendering")
@@ -44,9 +45,11 @@ class PipesDeliveryError(RuntimeError):
 
 
 def _transient(err: BaseException) -> bool:
+    """The API answered that it failed, or asks to slow down (an outage, where it cannot be
+    reached at all, is outlasted by the agent's client: not retried again here)."""
     if isinstance(err, httpx.HTTPStatusError):
         return err.response.status_code >= 500 or err.response.status_code == 429
-    return isinstance(err, httpx.TransportError)
+    return False
 
 
 class ApiContextLoader(PipesContextLoader):

@@ -37,6 +37,7 @@ from render_executor.agent import MAX_REASON, request_body
 from render_executor.archives import ArchiveLimits
 from render_executor.assets import SceneUnavailable, fetch_scene, render_job
 from render_executor.blender.runner import BlenderRunner, RenderFailed, RenderLimits
+from render_executor.metrics import AgentMetrics
 from render_executor.session import api_client, download_cap, ipfs_client, worker_address
 from render_executor.verification.verifier import (
     FrameUnreadable,
@@ -59,7 +60,6 @@ TASKS = "/api/v1/verifications"
 FIRST_IDLE_S = 0.5
 FRAME_BYTES_PER_PIXEL = 8  # 16-bit RGBA, uncompressed: no honest frame weighs more
 FRAME_SLACK_BYTES = 1 << 20  # headers, filter bytes, metadata
-SEND_TRIES = 4
 
 
 class CannotVerify(Exception):
@@ -106,15 +106,16 @@ class VerifierAgent:
     def __init__(self, settings: WorkerSettings):
         self.settings = settings
         self.address = worker_address(settings)
-        self.api = api_client(settings, self.address)
-        self.ipfs = ipfs_client(settings)
+        self.stopping = threading.Event()  # also ends the clients' waits through an outage
+        self.api = api_client(settings, self.address, self.stopping)
+        self.ipfs = ipfs_client(settings, self.stopping)
         self.archive_limits = ArchiveLimits(max_total_bytes=download_cap(settings))
         self.runner = BlenderRunner(settings.blender_path)
         self.limits = RenderLimits(
             timeout_s=settings.worker_render_timeout_s, memory_mb=settings.worker_memory_limit_mb
         )
         self.scratch_root = settings.resolved_worker_scratch_dir
-        self.stopping = threading.Event()
+        self.metrics = AgentMetrics("verifier")
         self.wakeup = (
             verifications_available(settings.worker_api_url) if settings.worker_websocket else None
         )
@@ -214,6 +215,7 @@ class VerifierAgent:
                 self._send(task, "release", None)
                 return outcome
             outcome.reasons = [str(err)[:MAX_REASON]]
+            self.metrics.job("failed", {"verify": outcome.seconds})
             log.error(
                 "Verifier: could not verify job %d (verification %d) in %.1f s: %s",
                 task.job_id,
@@ -228,6 +230,7 @@ class VerifierAgent:
         outcome.verdict = "verified" if verdict.passed else "rejected"
         outcome.reasons = verdict.reasons
         outcome.seconds = time.perf_counter() - started
+        self.metrics.job(outcome.verdict, {"verify": outcome.seconds})
         log.info(
             "Verifier: job %d (verification %d) %s in %.1f s: %d crops, %.2f× honest noise%s",
             task.job_id,
@@ -302,28 +305,20 @@ class VerifierAgent:
             raise CannotVerify(f"the crops did not render: {err.reason}") from None
 
     def _send(self, task: VerificationTask, what: str, body) -> None:
-        """`report`, `fail` or `release` the task, retried while the API cannot be reached
-        (the verdict is the work; a lease that ran out meanwhile is the API's to say)."""
+        """`report`, `fail` or `release` the task (the client outlasts an outage of the API;
+        a lease that ran out meanwhile is the API's to say)."""
         path = f"{TASKS}/{task.verification_id}/{what}"
-        for attempt in range(SEND_TRIES):
-            try:
-                answer = self.api.post(path, json=None if body is None else request_body(body))
-            except httpx.TransportError as err:
-                log.warning(
-                    "Verifier: %s of verification %d failed: %s", what, task.verification_id, err
-                )
-                self.stopping.wait(2**attempt)
-                continue
-            if answer.status_code != 200:
-                log.warning(
-                    "Verifier: %s of verification %d answered %s",
-                    what,
-                    task.verification_id,
-                    error_message(answer),
-                )
+        try:
+            answer = self.api.post(path, json=None if body is None else request_body(body))
+        except httpx.TransportError as err:  # stopped during an outage, or given up
+            log.error(
+                "Verifier: %s of verification %d not sent: %s", what, task.verification_id, err
+            )
             return
-        log.error(
-            "Verifier: %s of verification %d not sent: the API is unreachable",
-            what,
-            task.verification_id,
-        )
+        if answer.status_code != 200:
+            log.warning(
+                "Verifier: %s of verification %d answered %s",
+                what,
+                task.verification_id,
+                error_message(answer),
+            )

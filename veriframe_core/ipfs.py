@@ -4,7 +4,9 @@ Any Kubo-compatible node works: a real Kubo daemon, a pinning service's RPC endp
 local node `veriframe ipfs` runs (`kubonode`). Calls go through `ipfshttpclient.Client`,
 constructed directly: its `connect()` refuses every Kubo since 0.8. Every call has a timeout
 and is retried with exponential backoff (and jitter) while the node cannot be reached;
-an error the node answers (a bad CID, say) is not retried.
+an error the node answers (a bad CID, say) is not retried. With `outages`, a call that
+still reaches nothing (no node, no gateway) then waits the outage out (`outages.Outages`):
+what a worker agent needs to keep working through a restart of its node.
 
 What is added is pinned and must fit the JobRegistry's two short strings (CIDv0, or base32
 CIDv1): the platform puts every CID it makes on chain. Downloads stop at a size cap, read
@@ -35,6 +37,7 @@ from tenacity import (
 )
 
 from veriframe_core.chain.cids import CidEncodingError, cid_to_felts
+from veriframe_core.outages import Outages
 
 # urllib3 2 warns on every request about a `strict` argument ipfshttpclient 0.7 still passes
 warnings.filterwarnings("ignore", message="The 'strict' parameter", category=FutureWarning)
@@ -106,8 +109,10 @@ class IpfsClient:
         attempts: int = 4,
         backoff_s: float = 0.5,
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
+        outages: Outages | None = None,
     ):
         self.api = api
+        self.outages = outages
         self.gateways = [g.rstrip("/") for g in gateways]
         self.timeout_s = timeout_s
         self.max_download_bytes = max_download_bytes
@@ -129,11 +134,21 @@ class IpfsClient:
         self._node.close()
 
     # ------------------------------------------------------------------ the RPC API
+    def _outlasting(self, fn, *args):
+        """`fn(*args)`, through the outages of IPFS when the client has them (what still
+        raises IpfsUnavailable after the quick retries is tried again until it is back)."""
+        if self.outages is None:
+            return fn(*args)
+        return self.outages.outlast(partial(fn, *args), _unavailable)
+
     def _call(self, what: str, fn, *args, **kwargs):
-        """`fn` retried while it fails transiently; IpfsError (or IpfsUnavailable) naming
-        `what` when it does not succeed."""
+        """`fn` retried while it fails transiently (then outlasted, with `outages`);
+        IpfsError (or IpfsUnavailable) naming `what` when it does not succeed."""
+        return self._outlasting(self._try, what, partial(fn, *args, **kwargs))
+
+    def _try(self, what: str, fn):
         try:
-            return self._retrying(fn, *args, **kwargs)
+            return self._retrying(fn)
         except RetryError as err:
             cause = err.last_attempt.exception()
             raise IpfsUnavailable(
@@ -189,7 +204,11 @@ class IpfsClient:
 
     def _fetch_into(self, cid: str, cap: int, out: BinaryIO) -> int:
         """Stream the content into `out` from the node, else from the first gateway that
-        serves it whole; a source failing half-way is started over, never mixed."""
+        serves it whole; a source failing half-way is started over, never mixed. With
+        `outages`, a round in which no source could be reached is started again."""
+        return self._outlasting(self._fetch_round, cid, cap, out)
+
+    def _fetch_round(self, cid: str, cap: int, out: BinaryIO) -> int:
         sources = [("node", self.api, self._node_stream)]
         sources += [("gateway", g, partial(self._gateway_stream, g)) for g in self.gateways]
         failures: list[str] = []
@@ -210,13 +229,17 @@ class IpfsClient:
                 return size
 
             try:
-                return self._call(f"reading {cid} from the {kind} at {where}", attempt)
+                return self._try(f"reading {cid} from the {kind} at {where}", attempt)
             except IpfsTooLarge:
                 raise
             except IpfsError as err:
-                unreachable |= isinstance(err, IpfsUnavailable)
+                missing = isinstance(err, IpfsUnavailable)
+                unreachable |= missing
                 failures.append(str(err))
-                log.warning("IPFS: %s", err)
+                # an outage is logged by `outages`, once, not by every round of it
+                log.log(
+                    logging.DEBUG if missing and self.outages else logging.WARNING, "IPFS: %s", err
+                )
         error = IpfsUnavailable if unreachable else IpfsError
         raise error(f"could not download {cid}: " + "; ".join(failures))
 
@@ -232,3 +255,7 @@ class IpfsClient:
             if int(answer.headers.get("content-length") or 0) > cap:
                 raise IpfsTooLarge(f"{cid} is larger than the download cap of {cap:,} bytes")
             yield from answer.iter_bytes(CHUNK)
+
+
+def _unavailable(err: BaseException) -> bool:
+    return isinstance(err, IpfsUnavailable)

@@ -153,6 +153,19 @@ class WorkerSettings(CommonSettings):
         "for its verdict; a verifier's `verifications:available`), polling only as a "
         "fallback; false: poll.",
     )
+    worker_metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        validation_alias=AliasChoices("VERIFRAME_WORKER_METRICS_PORT"),
+        description="Serve the agent's Prometheus metrics (`/metrics`: jobs by outcome, seconds "
+        "per step, verdicts) on this port; unset: none.",
+    )
+    worker_metrics_host: str = Field(
+        "127.0.0.1",
+        validation_alias=AliasChoices("VERIFRAME_WORKER_METRICS_HOST"),
+        description="The address the agent's metrics listen on (0.0.0.0: every interface).",
+    )
     worker_device: str = Field(
         "AUTO",
         validation_alias=AliasChoices("VERIFRAME_WORKER_DEVICE"),
@@ -188,6 +201,30 @@ class WorkerSettings(CommonSettings):
         validation_alias=AliasChoices("VERIFRAME_WORKER_SCRATCH_DIR"),
         description="Folder for downloads and renders, one per agent (a restarted agent "
         "releases the claims it finds there). Unset: `data_dir/worker`.",
+    )
+
+    worker_retry_first_s: float = Field(
+        0.5,
+        gt=0,
+        validation_alias=AliasChoices("VERIFRAME_WORKER_RETRY_FIRST_S"),
+        description="First wait before a call to a part that is down (the API, IPFS, the "
+        "chain) is tried again; each wait doubles, with jitter, up to `worker_retry_max_s`.",
+    )
+    worker_retry_max_s: float = Field(
+        2,
+        gt=0,
+        validation_alias=AliasChoices("VERIFRAME_WORKER_RETRY_MAX_S"),
+        description="Longest wait between two tries of a call to a part that is down: how "
+        "late, at most, an agent resumes once the part is back (a refused connection costs "
+        "the part nothing).",
+    )
+    worker_outage_give_up_s: float = Field(
+        3600,
+        gt=0,
+        validation_alias=AliasChoices("VERIFRAME_WORKER_OUTAGE_GIVE_UP_S"),
+        description="How long one call waits out an outage of the API, IPFS or the chain "
+        "before the agent gives up on it (the job in hand is then released; the agent goes "
+        "on looking for work).",
     )
 
     worker_role: Literal["worker", "verifier"] = Field(

@@ -81,7 +81,8 @@ def test_a_corrupt_file_is_failed_with_the_reason_and_reopened(
 def test_ipfs_down_at_upload_is_retried_then_failed_and_nothing_is_completed(
     platform: WorkerPlatform, tmp_path: Path
 ) -> None:
-    """The agent's node is down; it downloads through a gateway, cannot upload, says so."""
+    """The agent's node is down; it downloads through a gateway, cannot upload, waits the
+    outage out as long as it is told to (a second here), then gives up and says so."""
     chain = platform.chain
     job_id = platform.post_job(platform.upload())
     dead = f"http://127.0.0.1:{free_port()}"
@@ -90,6 +91,8 @@ def test_ipfs_down_at_upload_is_retried_then_failed_and_nothing_is_completed(
         tmp_path,
         worker_ipfs_api=dead,
         worker_ipfs_gateways=[f"{platform.kubo.url}/ipfs"],
+        worker_retry_first_s=0.1,
+        worker_outage_give_up_s=1,
     ) as agent:
         (outcome,) = agent.run(once=True)
     assert not outcome.completed

@@ -80,6 +80,15 @@ def test_an_honest_delivery_is_verified_then_submitted_on_chain(
         (outcome,) = delivered.result(timeout=120)
     assert checked.job_id == job_id and checked.verdict == "verified", checked.reasons
     assert outcome.verification.state == "verified" and outcome.submitted_tx
+    counted = agent.metrics.registry.get_sample_value
+    assert counted("veriframe_worker_jobs_total", {"role": "render", "outcome": "delivered"}) == 1
+    assert counted("veriframe_worker_verdicts_total", {"verdict": "verified"}) == 1
+    assert (
+        verifier.metrics.registry.get_sample_value(
+            "veriframe_worker_jobs_total", {"role": "verifier", "outcome": "verified"}
+        )
+        == 1
+    )
     assert chain.view(chain.registry, "get_job_worker", job_id) == worker.address
     found = verification(platform, job_id)
     assert found.verifier_address == normalize_address(verifier_account.address)

@@ -26,12 +26,20 @@ TEST_JWT_SECRET = "test-secret-" + "0" * 40
 
 
 class ApiServer:
-    """uvicorn in a thread of the test process, stopped through `should_exit`."""
+    """uvicorn in a thread of the test process, stopped through `should_exit`; started
+    again (`start` after `stop`) on the same port, as a restarted API process is."""
 
     def __init__(self, settings: Settings, engine: sa.Engine):
         self.port = free_port()
+        self.settings, self.engine = settings, engine
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ApiServer:
         config = uvicorn.Config(
-            create_app(settings, engine),
+            create_app(self.settings, self.engine),
             host="127.0.0.1",
             port=self.port,
             log_level="warning",
@@ -39,12 +47,6 @@ class ApiServer:
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> ApiServer:
         self.thread.start()
         deadline = time.monotonic() + 20
         while not self.server.started:

@@ -23,6 +23,7 @@ from starknet_py.net.account.account import Account
 from kubonode.process import KuboProcess
 from render_executor.agent import Agent
 from render_executor.chain import ChainSubmitter
+from render_executor.session import outages
 from render_executor.verifier_agent import VerifierAgent
 from tests.support.activity import Activity
 from tests.support.api import ApiServer, api_settings, bearer, sign_in
@@ -107,9 +108,15 @@ class WorkerPlatform:
             "worker_poll_s": 0.2,
             **settings,
         }
-        chain = self.chain
-        submitter = ChainSubmitter(chain.url, chain.registry.address, account.address, int(key, 16))
-        return Agent(WorkerSettings(**values), submitter=submitter, heartbeat_s=heartbeat_s)
+        chain, worker = self.chain, WorkerSettings(**values)
+        submitter = ChainSubmitter(
+            chain.url,
+            chain.registry.address,
+            account.address,
+            int(key, 16),
+            outages=outages(worker, f"The chain's node at {chain.url}"),
+        )
+        return Agent(worker, submitter=submitter, heartbeat_s=heartbeat_s)
 
     def verifier(self, account: Account, data_dir: Path, **settings: Any) -> VerifierAgent:
         """A verifier agent for `account` (one of `verifiers`, or not, to see it refused)."""
@@ -127,9 +134,10 @@ class WorkerPlatform:
         return VerifierAgent(WorkerSettings(**values))
 
     @contextmanager
-    def verifying(self, data_dir: Path) -> Iterator[VerifierAgent]:
-        """The first verifier account's agent verifying in a thread, until the block ends."""
-        with self.verifier(self.verifiers[0], data_dir) as verifier:
+    def verifying(self, data_dir: Path, **settings: Any) -> Iterator[VerifierAgent]:
+        """The first verifier account's agent verifying in a thread, until the block ends;
+        `settings` replace its worker settings."""
+        with self.verifier(self.verifiers[0], data_dir, **settings) as verifier:
             thread = threading.Thread(target=verifier.run, daemon=True, name="verifier")
             thread.start()
             try:
