@@ -96,7 +96,7 @@ def test_ipfs_down_at_upload_is_retried_then_failed_and_nothing_is_completed(
     ) as agent:
         (outcome,) = agent.run(once=True)
     assert not outcome.completed
-    assert "uploading the frame failed" in outcome.reason and "tries" in outcome.reason
+    assert "uploading frame.png failed" in outcome.reason and "tries" in outcome.reason
     job = platform.api.get(f"/api/v1/jobs/{job_id}").json()
     assert job["status"] == "open" and job["claim"] is None
     assert chain.view(chain.registry, "get_job_worker", job_id) == 0
