@@ -236,7 +236,8 @@ class WorkerSettings(CommonSettings):
 
     @property
     def resolved_worker_scratch_dir(self) -> Path:
-        return self.worker_scratch_dir or self.data_dir / "worker"
+        """Absolute: Blender runs in its scratch folders, where a relative path means another."""
+        return (self.worker_scratch_dir or self.data_dir / "worker").resolve()
 
 
 class Settings(WorkerSettings):

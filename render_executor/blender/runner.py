@@ -214,6 +214,7 @@ class BlenderRunner:
         """Render `job` in `scratch` (created; the caller removes it). `on_progress` gets the
         fraction done (0–1) and Blender's status line as they come; setting `cancel` stops
         the render (RenderFailed)."""
+        scratch = scratch.resolve()  # Blender runs in it: a relative path would be off by it
         output = scratch / f"frame{extension(job.output_format)}"
         passes = scratch / "passes.exr"
         started = time.perf_counter()
@@ -259,6 +260,7 @@ class BlenderRunner:
         scene's denoiser or compositor needs them), and the `guide`'s windows: the windows'
         display values before rounding, as float32 RGBA files, and when the scene denoises,
         each one's noisy pass (linear RGB, float32). Setting `cancel` stops it."""
+        scratch = scratch.resolve()
         outputs = [scratch / f"crop-{i}.rgba32f" for i in range(len(crops))]
         spec = {
             "mode": "crops",
@@ -334,6 +336,7 @@ class BlenderRunner:
     ) -> _Done:
         """`inside.py` on `spec` in `scratch`; RenderFailed unless the process ended well,
         said so, and the log shows no GPU error."""
+        scratch = scratch.resolve()
         scratch.mkdir(parents=True, exist_ok=True)
         if "blend" in spec:
             _refuse_outside_libraries(Path(spec["blend"]), Path(spec["folder"]), scratch)

@@ -41,6 +41,18 @@ def test_the_output_format_is_the_jobs(demo_scene: Path, tmp_path: Path) -> None
     assert result.frame.suffix == ".jpg" and result.frame.read_bytes()[:3] == b"\xff\xd8\xff"
 
 
+def test_a_relative_scratch_folder_works(
+    demo_scene: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default data folder is relative (`.veriframe`), and Blender runs inside its
+    scratch folder: the probe and the render still find their files."""
+    monkeypatch.chdir(tmp_path)
+    assert runner.probe(Path("relative") / "probe")["blender_version"] == "5.0.1"
+    result = runner.render(tiny(demo_scene), Path("relative") / "render")
+    assert result.frame == tmp_path / "relative" / "render" / "frame.png"
+    assert result.frame.is_file()
+
+
 def test_nothing_in_the_file_runs(malicious_scene: tuple[Path, Path], tmp_path: Path) -> None:
     blend, markers = malicious_scene
     result = runner.render(tiny(blend, frame=2), tmp_path / "scratch")
