@@ -120,11 +120,16 @@ class Child:
             raise
 
     def stop(self, timeout: float = 30, sig: signal.Signals = signal.SIGTERM) -> None:
-        """`sig` to the whole group (grandchildren too), SIGKILL after `timeout` seconds."""
+        """`sig` to the whole group, then SIGKILL to what is left of it after `timeout`
+        seconds: the leader exiting is not enough, its group (the daemon's forked runs,
+        uvicorn's workers) may outlive it."""
+        deadline = time.monotonic() + timeout
         self._signal_group(sig)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
+        while group_alive(self.proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self.proc.poll() is None or group_alive(self.proc.pid):
             log.warning(
                 "%s did not stop within %.0f s; killing its process group", self.name, timeout
             )
@@ -134,6 +139,19 @@ class Child:
     def _signal_group(self, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError):  # the whole group is already gone
             os.killpg(self.proc.pid, sig)
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether a process of group `pgid` still runs (zombies do not count: an orphan is
+    reaped by whoever adopted it, maybe never)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if fields[2] == str(pgid) and fields[0] != "Z":
+            return True
+    return False
 
 
 def first_dead(children: Iterable[Child]) -> Child | None:

@@ -506,6 +506,16 @@ class Settings(WorkerSettings):
     run_verifier: bool = Field(
         True, description="Start one local verifier agent with `up` (an operator account)."
     )
+    up_max_deaths: int = Field(
+        5,
+        ge=1,
+        description="A part of `up` that dies is restarted (after 1 s, then twice as long each "
+        "time, at most 30 s); one that dies this many times within `up_death_window_s` stops "
+        "the platform.",
+    )
+    up_death_window_s: float = Field(
+        300, gt=0, description="The window in which `up_max_deaths` deaths of a part stop `up`."
+    )
     dagster_host: str = Field("127.0.0.1", description="Dagster webserver listen address.")
     dagster_port: int = Field(3000, description="Dagster webserver (UI) port.")
 
