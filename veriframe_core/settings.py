@@ -294,6 +294,12 @@ class Settings(WorkerSettings):
     api_ready_max_lag_blocks: int = Field(
         20, ge=0, description="`/ready` answers 503 while ingestion trails the head by more."
     )
+    dagster_daemon_stale_s: float = Field(
+        90,
+        gt=0,
+        description="`/ready` and `veriframe status` report Dagster's daemon as stale (down or "
+        "frozen) when its latest heartbeat in Dagster's storage is older; it beats every 30 s.",
+    )
     api_processes: int = Field(
         1, ge=1, le=64, description="uvicorn worker processes of `veriframe api` and `up`."
     )
