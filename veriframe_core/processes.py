@@ -21,6 +21,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 LOG_TAIL_LINES = 15
+KILL_WAIT_S = 5
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -135,21 +136,35 @@ class Child:
             )
             self._signal_group(signal.SIGKILL)
             self.proc.wait()
+            killed = time.monotonic() + KILL_WAIT_S
+            while group_alive(self.proc.pid) and time.monotonic() < killed:
+                time.sleep(0.05)  # a SIGKILL takes effect a moment later
 
     def _signal_group(self, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError):  # the whole group is already gone
             os.killpg(self.proc.pid, sig)
 
 
+def _stat(path: Path) -> list[str] | None:
+    """A process's /proc stat fields after its name (state, ppid, pgrp, …); None if gone."""
+    try:
+        return path.read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def process_running(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie does not: an orphan is reaped by whoever adopted
+    it, maybe never)."""
+    fields = _stat(Path(f"/proc/{pid}/stat"))
+    return fields is not None and fields[0] != "Z"
+
+
 def group_alive(pgid: int) -> bool:
-    """Whether a process of group `pgid` still runs (zombies do not count: an orphan is
-    reaped by whoever adopted it, maybe never)."""
+    """Whether a process of group `pgid` still runs (zombies do not count)."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # gone meanwhile
-        if fields[2] == str(pgid) and fields[0] != "Z":
+        fields = _stat(stat)
+        if fields is not None and fields[2] == str(pgid) and fields[0] != "Z":
             return True
     return False
 

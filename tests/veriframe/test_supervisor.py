@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from veriframe.supervisor import LEFTOVERS_GRACE_S, PartKeepsDying, Supervisor
-from veriframe_core.processes import Child, group_alive
+from veriframe_core.processes import Child, group_alive, process_running
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 # a grandchild in the same group writes its pid to argv[1] once it ignores SIGTERM (argv[2]
@@ -55,14 +55,6 @@ def grandchild(pid_file: Path) -> int:
         assert time.monotonic() < deadline
         time.sleep(0.05)
     return int(pid_file.read_text())
-
-
-def running(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_a_dead_part_is_restarted_after_its_backoff_and_one_that_keeps_dying_stops_all(
@@ -122,12 +114,14 @@ def test_a_restart_stops_what_the_dead_part_left_unless_it_is_left_to_finish(
         clock.now = 1.0
         started = time.monotonic()
         parts.check()
-        assert not running(workers)  # SIGKILLed once the grace was over (it ignores SIGTERM)
+        assert not process_running(
+            workers
+        )  # SIGKILLed once the grace was over (it ignores SIGTERM)
         assert time.monotonic() - started < LEFTOVERS_GRACE_S + 2
-        assert running(run)  # the daemon's run goes on beside the new daemon
+        assert process_running(run)  # the daemon's run goes on beside the new daemon
     finally:
         parts.stop()
-    assert not running(run)  # and is stopped with the platform
+    assert not process_running(run)  # and is stopped with the platform
     assert not group_alive(daemon.pid)
 
 
@@ -138,5 +132,5 @@ def test_stop_reaches_the_whole_group_and_kills_what_ignores_sigterm(tmp_path: P
     kid = grandchild(tmp_path / "kid.pid")
     started = time.monotonic()
     family.stop(timeout=1)
-    assert not running(kid) and not family.alive()
+    assert not process_running(kid) and not family.alive()
     assert 1 <= time.monotonic() - started < 5
