@@ -109,7 +109,7 @@ class Supervisor:
         deaths = len(part.deaths)
         if deaths >= self.max_deaths:
             raise PartKeepsDying(
-                f"{part.child.death()}\n{part.name} died {deaths} times within "
+                f"{part.child.death()}\n{part.name} died {deaths} time{'s' * (deaths > 1)} within "
                 f"{self.window_s:.0f} s (VERIFRAME_UP_MAX_DEATHS, _UP_DEATH_WINDOW_S): "
                 "stopping the platform"
             )
