@@ -21,6 +21,7 @@ import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,10 +35,9 @@ from veriframe_core.chain.target import operator_account
 from veriframe_core.processes import (
     Child,
     ChildDied,
-    accepts,
     answers,
     first_dead,
-    free_port,
+    listens,
     wait_until,
 )
 from veriframe_core.settings import Settings
@@ -53,8 +53,6 @@ log = logging.getLogger("veriframe.up")
 READY_TIMEOUT_S = 120
 LOCAL_VERIFIER_POLL_S = 2
 DEMO_TIMEOUT_S = 600
-CODE_HOST = "127.0.0.1"
-CODE_SERVER_ATTEMPTS = 3
 
 
 class StopRequested(Exception):
@@ -154,9 +152,12 @@ def run_stack(settings: Settings, *, smoke: bool = False, fresh: bool = False) -
     exit_code = 0
     scene = DemoScene(data_dir / "demo.blend") if _can_demo(settings) else None
     try:
-        with running_warehouse(settings, say=lambda message: print(message, flush=True)) as urls:
+        with (
+            running_warehouse(settings, say=lambda message: print(message, flush=True)) as urls,
+            tempfile.TemporaryDirectory(prefix="veriframe-") as sockets,
+        ):
             try:
-                lines = _start_children(settings, urls, data_dir, parts, stopping)
+                lines = _start_children(settings, urls, data_dir, Path(sockets), parts, stopping)
                 print("VeriFrame is up:\n  " + "\n  ".join(lines), flush=True)
                 if not smoke:
                     print("Press Ctrl-C to stop.", flush=True)
@@ -198,6 +199,7 @@ def _start_children(
     settings: Settings,
     urls: DatabaseUrls,
     data_dir: Path,
+    sockets: Path,
     parts: Supervisor,
     stopping: Callable[[], bool],
 ) -> list[str]:
@@ -237,8 +239,9 @@ def _start_children(
             **dagster_environment(home, urls.dagster),
             "VERIFRAME_DATABASE_URL": urls.warehouse,
         }
-        code_port = _start_code_server(dagster_env, parts, stopping)
-        workspace = ["-w", str(code_server_workspace(home, CODE_HOST, code_port))]
+        code_socket = sockets / "dagster-code.sock"
+        _start_code_server(dagster_env, code_socket, parts, stopping)
+        workspace = ["-w", str(code_server_workspace(home, code_socket))]
         daemon = [str(bin_dir / "dagster-daemon"), "run", *workspace]
         parts.start("dagster-daemon", daemon, dagster_env, leaves_orphans=True)
         webserver = [str(bin_dir / "dagster-webserver"), "-h", settings.dagster_host]
@@ -290,27 +293,16 @@ def _start_children(
     return lines
 
 
-def _start_code_server(env: dict[str, str], parts: Supervisor, stopping: Callable[[], bool]) -> int:
-    """One code server for the webserver and the daemon, on a port of its own; its port.
-    The port is free when picked but bound by the server only later, so another program may
-    take it meanwhile (`add_insecure_port` refused once): then the server starts again on
-    another port."""
-    attempts = 1
-    while True:
-        port = free_port()
-        code = [sys.executable, "-m", "dagster", "api", "grpc", "-m", CODE_LOCATION]
-        code += ["-h", CODE_HOST, "-p", str(port), "--location-name", CODE_LOCATION]
-        server = parts.start("dagster-code", code, env)
-        try:
-            ready = functools.partial(accepts, CODE_HOST, port)
-            _wait_for(ready, "the Dagster code server", parts, stopping)
-            return port
-        except ChildDied:
-            if server.alive() or attempts == CODE_SERVER_ATTEMPTS:
-                raise
-        log.warning("the Dagster code server did not start on port %d; another port", port)
-        parts.discard(server)
-        attempts += 1
+def _start_code_server(
+    env: dict[str, str], path: Path, parts: Supervisor, stopping: Callable[[], bool]
+) -> None:
+    """One code server for the webserver and the daemon, on a Unix socket in a folder of
+    `up`'s own: a TCP port probed free and bound by the server later could be taken in
+    between (`add_insecure_port` refused once); nothing else binds this path."""
+    code = [sys.executable, "-m", "dagster", "api", "grpc", "-m", CODE_LOCATION]
+    code += ["--socket", str(path), "--location-name", CODE_LOCATION]
+    parts.start("dagster-code", code, env)
+    _wait_for(functools.partial(listens, path), "the Dagster code server", parts, stopping)
 
 
 def _start_worker(

@@ -40,6 +40,16 @@ def accepts(host: str, port: int) -> bool:
         return False
 
 
+def listens(path: Path) -> bool:
+    """Whether something listens on the Unix socket `path` (a readiness probe)."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        try:
+            sock.connect(str(path))
+            return True
+        except OSError:
+            return False
+
+
 def answers(url: str, method: str = "GET") -> bool:
     """Whether `url` answers 200 (a readiness probe)."""
     import httpx

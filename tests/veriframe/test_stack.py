@@ -114,6 +114,9 @@ def test_up_serves_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         assert head["result"] >= 2  # the local worker's bootstrap: registered, verified
         ui = f"http://127.0.0.1:{env['VERIFRAME_DAGSTER_PORT']}"
         assert httpx.get(f"{ui}/server_info").json()["dagster_version"] == "1.13.27"
+        # the code server on a Unix socket of up's own: no port probed free and taken meanwhile
+        workspace = (tmp_path / "data" / "dagster_home" / "workspace.yaml").read_text()
+        assert "socket: " in workspace and "port:" not in workspace
         api = f"http://127.0.0.1:{env['VERIFRAME_API_PORT']}"
         health = httpx.get(f"{api}/ready").json()
         assert health["database"] == "ok" and health["chain"]["head"] >= head["result"]
