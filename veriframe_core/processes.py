@@ -31,15 +31,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def accepts(host: str, port: int) -> bool:
-    """Whether something listens on host:port (a readiness probe)."""
-    try:
-        socket.create_connection((host, port), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
 def listens(path: Path) -> bool:
     """Whether something listens on the Unix socket `path` (a readiness probe)."""
     with socket.socket(socket.AF_UNIX) as sock:
