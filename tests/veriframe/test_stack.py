@@ -246,6 +246,7 @@ def test_up_restarts_a_worker_killed_mid_render_and_the_daemon(tmp_path: Path) -
         assert len(asset["assetMaterializations"]) == 1
         status = veriframe_cli("status", "--json", env=env)
         assert json.loads(status.stdout)["daemon"]["status"] == "ok", status.stdout
+        assert "daemon   ok, last heartbeat" in veriframe_cli("status", env=env).stdout
         os.kill(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=60) == 0
     text = log.read_text()
