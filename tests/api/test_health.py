@@ -4,6 +4,7 @@ naming each failing part. With the warehouse down, requests get 503s, not 500s."
 
 from __future__ import annotations
 
+import re
 import time
 
 import httpx
@@ -151,6 +152,7 @@ def test_ready_says_when_dagsters_daemon_is_stale_and_stays_200(
             for daemon in ("SENSOR", "QUEUED_RUN_COORDINATOR"):
                 storage.add_daemon_heartbeat(DaemonHeartbeat(time.time() - 400, daemon, "d1"))
             stale = api.get("/ready")
+            scraped = api.get("/metrics").text
             storage.add_daemon_heartbeat(DaemonHeartbeat(time.time() - 5, "SENSOR", "d1"))
             alive = api.get("/ready").json()
     finally:
@@ -162,6 +164,8 @@ def test_ready_says_when_dagsters_daemon_is_stale_and_stays_200(
     assert daemon["status"] == "stale" and 399 < daemon["heartbeat_age_s"] < 420
     warning = stale.json()["warnings"]["dagster_daemon"]
     assert "heartbeat is 40" in warning and "(at most 60 s)" in warning and "\n" not in warning
+    age = re.search(r"^veriframe_dagster_daemon_heartbeat_age_seconds (\S+)$", scraped, re.M)
+    assert age and 399 < float(age[1]) < 420  # for the alert rule on a stale daemon
     assert alive["dagster"]["daemon"]["status"] == "ok" and alive["warnings"] == {}
     assert alive["dagster"]["daemon"]["heartbeat_age_s"] < 30
 
