@@ -31,7 +31,7 @@ from api.routers.ws import router as ws_router
 from veriframe_core.settings import Settings, get_settings
 from veriframe_core.warehouse.engine import make_engine
 from veriframe_core.warehouse.notify import Announcer
-from veriframe_core.warehouse.urls import resolve_database_urls
+from veriframe_core.warehouse.urls import dagster_storage_url, resolve_database_urls
 
 API_PREFIX = "/api/v1"
 
@@ -49,6 +49,9 @@ def create_app(settings: Settings | None = None, engine: sa.Engine | None = None
         )
         anyio.to_thread.current_default_thread_limiter().total_tokens = connections
         app.state.pool = await open_pool(app.state.engine.url, connections)
+        app.state.dagster_engine = make_engine(  # its daemon's heartbeats, for /ready
+            dagster_storage_url(settings, app.state.engine.url), pool_size=1, max_overflow=0
+        )
         app.state.settings = settings
         app.state.tokens = TokenIssuer.from_settings(settings)
         app.state.chain = ApiChain(settings)
@@ -69,6 +72,7 @@ def create_app(settings: Settings | None = None, engine: sa.Engine | None = None
         await asyncio.to_thread(app.state.announcer.stop)
         await app.state.chain.close()
         await app.state.pool.close()
+        app.state.dagster_engine.dispose()
         if owned:
             app.state.engine.dispose()
 

@@ -104,6 +104,7 @@ async def paging(
 
 JobId = Annotated[int, Path(ge=1, lt=2**251, description="the chain job id")]
 Engine = Annotated[sa.Engine, Depends(app_state("engine"))]
+DagsterStorage = Annotated[sa.Engine, Depends(app_state("dagster_engine"))]
 Pages = Annotated[Paging, Depends(paging)]
 SettingsDep = Annotated[Settings, Depends(app_state("settings"))]
 Chain = Annotated[ApiChain, Depends(app_state("chain"))]

@@ -1,5 +1,6 @@
 """Probes of the parts the API depends on (the warehouse, the chain's RPC node, the IPFS
-node), shared by `/ready` and `/metrics`. Each answers within PROBE_TIMEOUT_S and says in
+node), shared by `/ready` and `/metrics`, and of Dagster's daemon (its heartbeats, for
+`/ready`). Each answers within PROBE_TIMEOUT_S and says in
 one line what failed, so a dead part never hangs a probe's caller; the three run
 concurrently."""
 
@@ -64,13 +65,23 @@ class Lag:
         return cls(max(head.number - cursor.block, 0), seconds)
 
 
+HEARTBEATS = sa.text(
+    "SELECT daemon_type, (body::jsonb ->> 'timestamp')::float8 FROM daemon_heartbeats"
+)
+"""Dagster's daemons' latest heartbeats (unix time), read from the serialized heartbeat:
+the `timestamp` column's time zone depends on the session that wrote it."""
+
+
 def read_cursor(conn: sa.Connection) -> Cursor:
     block, timestamp = conn.execute(CURSOR).one()
     return Cursor(block, timestamp)
 
 
-async def warehouse(engine: sa.Engine, read: Callable[[sa.Connection], T]) -> Probe[T]:
-    """`read` on one connection of the warehouse, in a worker thread."""
+async def warehouse(
+    engine: sa.Engine, read: Callable[[sa.Connection], T], name: str = "warehouse"
+) -> Probe[T]:
+    """`read` on one connection of the warehouse (or the database `name`d), in a worker
+    thread."""
 
     def run() -> T:
         with engine.connect() as conn:
@@ -80,7 +91,15 @@ async def warehouse(engine: sa.Engine, read: Callable[[sa.Connection], T]) -> Pr
         return Probe(await anyio.to_thread.run_sync(run))
     except sa.exc.SQLAlchemyError as err:
         cause = getattr(err, "orig", None) or err
-        return Probe(error=f"warehouse unreachable ({type(cause).__name__})")
+        return Probe(error=f"{name} unreachable ({type(cause).__name__})")
+
+
+async def daemon_heartbeats(engine: sa.Engine) -> Probe[dict[str, float]]:
+    """When each of Dagster's daemons last said it was alive, from Dagster's storage: its own
+    Daemons page counts a daemon healthy for 30 minutes after its last heartbeat."""
+    return await warehouse(
+        engine, lambda conn: dict(conn.execute(HEARTBEATS).tuples().all()), "Dagster's storage"
+    )
 
 
 async def chain_head(chain: ApiChain) -> Probe[BlockHeader]:

@@ -201,6 +201,7 @@ class Readiness(BaseModel):
         {
             "status": "ok",
             "failing": {},
+            "warnings": {},
             "database": "ok",
             "ipfs": {"status": "ok", "url": "http://127.0.0.1:5001", "version": "0.32.1"},
             "chain": {
@@ -211,12 +212,17 @@ class Readiness(BaseModel):
                 "lag_seconds": 0.0,
                 "max_lag_blocks": 5,
             },
+            "dagster": {"daemon": {"status": "ok", "heartbeat_age_s": 12.4, "stale_after_s": 90.0}},
         },
         {
             "status": "not_ready",
             "failing": {
                 "ipfs": "IPFS node at http://127.0.0.1:5001 unreachable (ConnectError)",
                 "ingestion": "ingestion trails the head by 12 blocks (at most 5)",
+            },
+            "warnings": {
+                "dagster_daemon": "Dagster's daemon's last heartbeat is 412 s old (at most 90 s): "
+                "it is down or frozen, so deliveries are not recorded nor jobs settled"
             },
             "database": "ok",
             "ipfs": {"status": "unreachable", "url": "http://127.0.0.1:5001", "version": None},
@@ -228,6 +234,9 @@ class Readiness(BaseModel):
                 "lag_seconds": 36.0,
                 "max_lag_blocks": 5,
             },
+            "dagster": {
+                "daemon": {"status": "stale", "heartbeat_age_s": 412.0, "stale_after_s": 90.0}
+            },
         },
     )
 
@@ -235,9 +244,17 @@ class Readiness(BaseModel):
     failing: dict[str, str] = Field(
         description="each failing part (database, chain, ipfs, ingestion) and why, in one line"
     )
+    warnings: dict[str, str] = Field(
+        description="parts that are down without keeping the API from serving "
+        "(dagster_daemon) and why, in one line"
+    )
     database: Literal["ok", "unreachable"]
     ipfs: dict[str, Any]
     chain: dict[str, Any]
+    dagster: dict[str, Any] = Field(
+        description="Dagster's daemon (`daemon`): its status (ok, stale, no_heartbeat, "
+        "unreachable), the age of its latest heartbeat and the age at which it is stale"
+    )
 
 
 class Service(BaseModel):

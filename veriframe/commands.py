@@ -160,6 +160,7 @@ def status(settings: Settings, args: argparse.Namespace) -> None:
         "workers": workers,
         "chain": {k: chain.get(k) for k in ("head", "cursor", "lag_blocks", "rpc")},
         "queue": None,
+        "daemon": health.get("dagster", {}).get("daemon"),
     }
     ui = settings.local_dagster_url
     try:
@@ -183,6 +184,16 @@ def status(settings: Settings, args: argparse.Namespace) -> None:
         if q
         else f"Dagster  not reachable at {ui}"
     )
+    print(f"daemon   {_daemon_line(report['daemon'], health.get('warnings', {}))}")
+
+
+def _daemon_line(daemon: dict | None, warnings: dict[str, str]) -> str:
+    """Dagster's daemon as `/ready` found it: alive, or why not."""
+    if daemon is None:
+        return "unknown (the API does not report it)"
+    if daemon["status"] == "ok":
+        return f"ok, last heartbeat {daemon['heartbeat_age_s']:.0f} s ago"
+    return f"{daemon['status'].upper()}: {warnings.get('dagster_daemon', '')}"
 
 
 def job_status(settings: Settings, url: str, job_id: int, as_json: bool) -> None:

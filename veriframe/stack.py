@@ -6,7 +6,8 @@ verifier (on the operator's account, which the API is told is a verifier) run as
 each started as soon as what it needs answers (the daemon runs the chain sensor,
 which ingests into the warehouse URL resolved here). Each child runs in its own process
 group so that one signal stops the whole tree (a background `dagster` ignores SIGTERM
-otherwise). If a child dies, everything is stopped and the command exits non-zero.
+otherwise). A part that dies while starting stops everything (the command exits non-zero);
+once the platform is up, a part that dies is restarted (`veriframe.supervisor`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,14 +30,14 @@ from veriframe.creator import CreatorError
 from veriframe.demo import DemoScene, DemoSceneFailed
 from veriframe.follow import FollowFailed
 from veriframe.postgres import running_warehouse
+from veriframe.supervisor import Supervisor
 from veriframe_core.chain.target import operator_account
 from veriframe_core.processes import (
     Child,
     ChildDied,
-    accepts,
     answers,
     first_dead,
-    free_port,
+    listens,
     wait_until,
 )
 from veriframe_core.settings import Settings
@@ -83,12 +85,6 @@ def _check_ports(settings: Settings) -> None:
                 ) from None
 
 
-def _spawn(name: str, argv: list[str], env: dict[str, str], logs: Path) -> Child:
-    child = Child.spawn(name, argv, logs / f"{name}.log", env=env)
-    log.info("started %s (pid %d), log %s", name, child.pid, child.log_path)
-    return child
-
-
 @contextlib.contextmanager
 def _blaming_a_dead_part(children: list[Child], grace_s: float = 2.0) -> Iterator[None]:
     """A call that fails because a part died says that part died, with its log. A killed
@@ -108,14 +104,14 @@ def _blaming_a_dead_part(children: list[Child], grace_s: float = 2.0) -> Iterato
 
 
 def _wait_for(
-    check: Callable[[], object], what: str, children: list[Child], stopping: Callable[[], bool]
+    check: Callable[[], object], what: str, parts: Supervisor, stopping: Callable[[], bool]
 ) -> None:
     def interrupt() -> None:
         if stopping():
             raise StopRequested
 
     waited = wait_until(
-        check, what, children, timeout=READY_TIMEOUT_S, interval=0.2, interrupt=interrupt
+        check, what, parts.children, timeout=READY_TIMEOUT_S, interval=0.2, interrupt=interrupt
     )
     log.info("%s is ready (waited %.1f s)", what, waited)
 
@@ -147,24 +143,32 @@ def run_stack(settings: Settings, *, smoke: bool = False, fresh: bool = False) -
     def stopping() -> bool:
         return stop_requested
 
-    children: list[Child] = []
+    def say(message: str) -> None:
+        print(f"veriframe up: {message}", flush=True)
+
+    parts = Supervisor(
+        logs, max_deaths=settings.up_max_deaths, window_s=settings.up_death_window_s, say=say
+    )
     exit_code = 0
     scene = DemoScene(data_dir / "demo.blend") if _can_demo(settings) else None
     try:
-        with running_warehouse(settings, say=lambda message: print(message, flush=True)) as urls:
+        with (
+            running_warehouse(settings, say=lambda message: print(message, flush=True)) as urls,
+            tempfile.TemporaryDirectory(prefix="veriframe-") as sockets,
+        ):
             try:
-                lines = _start_children(settings, urls, data_dir, logs, children, stopping)
+                lines = _start_children(settings, urls, data_dir, Path(sockets), parts, stopping)
                 print("VeriFrame is up:\n  " + "\n  ".join(lines), flush=True)
                 if not smoke:
                     print("Press Ctrl-C to stop.", flush=True)
                 if scene is not None:
-                    _run_demo(settings, scene, children, stopping)
+                    _run_demo(settings, scene, parts, stopping)
                 if smoke:
                     print(
                         "Smoke test passed: the demo job was rendered, verified, recorded and paid."
                     )
                 else:
-                    exit_code = _supervise(children, stopping)
+                    exit_code = _supervise(parts, stopping)
             except StopRequested:
                 log.info("stop requested while starting; stopping what has started")
                 exit_code = 1 if smoke else 0
@@ -172,8 +176,9 @@ def run_stack(settings: Settings, *, smoke: bool = False, fresh: bool = False) -
                 print(f"veriframe up: {err}", file=sys.stderr, flush=True)
                 exit_code = 1
             finally:
-                for child in reversed(children):
-                    child.stop()
+                if restarts := parts.restarts():
+                    say("restarts: " + ", ".join(f"{k} {v}" for k, v in restarts.items()))
+                parts.stop()
     finally:
         if scene is not None:
             scene.close()
@@ -182,12 +187,10 @@ def run_stack(settings: Settings, *, smoke: bool = False, fresh: bool = False) -
         raise SystemExit(exit_code)
 
 
-def _supervise(children: list[Child], stopping: Callable[[], bool]) -> int:
-    """Wait for Ctrl-C (0) or a child's death (1)."""
+def _supervise(parts: Supervisor, stopping: Callable[[], bool]) -> int:
+    """Keep the parts up until Ctrl-C (0), or until one keeps dying (PartKeepsDying)."""
     while not stopping():
-        if dead := first_dead(children):
-            log.error("%s; stopping the platform", dead.death())
-            return 1
+        parts.check()
         time.sleep(0.5)
     return 0
 
@@ -196,8 +199,8 @@ def _start_children(
     settings: Settings,
     urls: DatabaseUrls,
     data_dir: Path,
-    logs: Path,
-    children: list[Child],
+    sockets: Path,
+    parts: Supervisor,
     stopping: Callable[[], bool],
 ) -> list[str]:
     """Start the parts, each as soon as what it needs is ready: devchain, the IPFS node and
@@ -216,7 +219,7 @@ def _start_children(
             *("--host", settings.devchain_host, "--port", str(settings.devchain_port)),
             *("--state-dir", str(chain_file.parent)),
         ]
-        children.append(_spawn("devchain", python + devchain, env, logs))
+        parts.start("devchain", python + devchain, env)
     ipfs = settings.local_ipfs_url
     if settings.run_ipfs:
         kubo = [
@@ -224,7 +227,7 @@ def _start_children(
             *("--host", settings.ipfs_host, "--port", str(settings.ipfs_port)),
             *("--repo", str(settings.resolved_ipfs_repo.resolve())),
         ]
-        children.append(_spawn("ipfs", python + kubo, env, logs))
+        parts.start("ipfs", python + kubo, env)
         env["VERIFRAME_IPFS_API_URL"] = ipfs  # the API's health, the frame check, the agent
         env.setdefault("VERIFRAME_IPFS_GATEWAY_URL", f"{ipfs}/ipfs")
     ui = settings.local_dagster_url
@@ -236,25 +239,16 @@ def _start_children(
             **dagster_environment(home, urls.dagster),
             "VERIFRAME_DATABASE_URL": urls.warehouse,
         }
-        # one code server for the webserver and the daemon, on a port of its own
-        code_host, code_port = "127.0.0.1", free_port()
-        code = ["dagster", "api", "grpc", "-m", CODE_LOCATION, "-h", code_host]
-        code += ["-p", str(code_port), "--location-name", CODE_LOCATION]
-        children.append(_spawn("dagster-code", python + code, dagster_env, logs))
-        workspace = ["-w", str(code_server_workspace(home, code_host, code_port))]
-        _wait_for(
-            functools.partial(accepts, code_host, code_port),
-            "the Dagster code server",
-            children,
-            stopping,
-        )
+        code_socket = sockets / "dagster-code.sock"
+        _start_code_server(dagster_env, code_socket, parts, stopping)
+        workspace = ["-w", str(code_server_workspace(home, code_socket))]
         daemon = [str(bin_dir / "dagster-daemon"), "run", *workspace]
-        children.append(_spawn("dagster-daemon", daemon, dagster_env, logs))
+        parts.start("dagster-daemon", daemon, dagster_env, leaves_orphans=True)
         webserver = [str(bin_dir / "dagster-webserver"), "-h", settings.dagster_host]
         webserver += ["-p", str(settings.dagster_port), *workspace]
-        children.append(_spawn("dagster-webserver", webserver, dagster_env, logs))
+        parts.start("dagster-webserver", webserver, dagster_env)
     if settings.run_devchain:
-        _wait_for(chain_file.exists, "devchain", children, stopping)
+        _wait_for(chain_file.exists, "devchain", parts, stopping)
         chain = json.loads(chain_file.read_text())
         lines += [
             f"devchain    {chain['rpc_url']} (chain {chain['chain_id_name']})",
@@ -266,7 +260,7 @@ def _start_children(
         lines.append(f"StarkNet    {settings.starknet_rpc_url} (external node)")
     if settings.run_ipfs:
         ready = functools.partial(answers, f"{ipfs}/api/v0/version", "POST")
-        _wait_for(ready, "the IPFS node", children, stopping)
+        _wait_for(ready, "the IPFS node", parts, stopping)
         lines.append(f"IPFS        {ipfs}/api/v0 (gateway {ipfs}/ipfs)")
     if settings.run_api:
         api_env = {**env, "VERIFRAME_DATABASE_URL": urls.warehouse}
@@ -285,18 +279,30 @@ def _start_children(
             *("--ws-ping-interval", str(settings.api_ws_ping_s)),
             *("--ws-ping-timeout", str(settings.api_ws_ping_s)),
         ]
-        children.append(_spawn("api", python + uvicorn, api_env, logs))
+        parts.start("api", python + uvicorn, api_env)
         api = settings.local_api_url
-        _wait_for(lambda: answers(f"{api}/"), "the API", children, stopping)
+        _wait_for(lambda: answers(f"{api}/"), "the API", parts, stopping)
         lines.append(f"API         {api}/api/v1 (docs {api}/docs)")
         if settings.run_worker and settings.run_devchain:
-            lines.append(_start_worker(settings, chain, api, env, data_dir, logs, children))
+            lines.append(_start_worker(settings, chain, api, env, data_dir, parts))
         if verifier is not None:
-            lines.append(_start_verifier(settings, verifier, api, env, data_dir, logs, children))
+            lines.append(_start_verifier(settings, verifier, api, env, data_dir, parts))
     if settings.run_dagster:
-        _wait_for(lambda: answers(f"{ui}/server_info"), "the Dagster webserver", children, stopping)
+        _wait_for(lambda: answers(f"{ui}/server_info"), "the Dagster webserver", parts, stopping)
         lines.append(f"Dagster UI  {ui}")
     return lines
+
+
+def _start_code_server(
+    env: dict[str, str], path: Path, parts: Supervisor, stopping: Callable[[], bool]
+) -> None:
+    """One code server for the webserver and the daemon, on a Unix socket in a folder of
+    `up`'s own: a TCP port probed free and bound by the server later could be taken in
+    between (`add_insecure_port` refused once); nothing else binds this path."""
+    code = [sys.executable, "-m", "dagster", "api", "grpc", "-m", CODE_LOCATION]
+    code += ["--socket", str(path), "--location-name", CODE_LOCATION]
+    parts.start("dagster-code", code, env)
+    _wait_for(functools.partial(listens, path), "the Dagster code server", parts, stopping)
 
 
 def _start_worker(
@@ -305,8 +311,7 @@ def _start_worker(
     api: str,
     env: dict[str, str],
     data_dir: Path,
-    logs: Path,
-    children: list[Child],
+    parts: Supervisor,
 ) -> str:
     """The local worker: a devchain account registered and verified (`bootstrap`), its
     agent started."""
@@ -318,7 +323,7 @@ def _start_worker(
         "VERIFRAME_STARKNET_RPC_URL": chain["rpc_url"],
         "VERIFRAME_JOB_REGISTRY_ADDRESS": chain["job_registry_address"],
     }
-    _spawn_agent("worker", worker_env, logs, children)
+    _spawn_agent("worker", worker_env, parts)
     return f"worker      {hex(worker.address)} (reputation {worker.reputation}, verified)"
 
 
@@ -346,9 +351,8 @@ def _agent_env(
     }
 
 
-def _spawn_agent(name: str, env: dict[str, str], logs: Path, children: list[Child]) -> None:
-    command = [str(Path(sys.executable).parent / "veriframe-worker")]
-    children.append(_spawn(name, command, env, logs))
+def _spawn_agent(name: str, env: dict[str, str], parts: Supervisor) -> None:
+    parts.start(name, [str(Path(sys.executable).parent / "veriframe-worker")], env)
 
 
 def _verifier_account(settings: Settings, chain_file: Path) -> tuple[int, int] | None:
@@ -375,8 +379,7 @@ def _start_verifier(
     api: str,
     env: dict[str, str],
     data_dir: Path,
-    logs: Path,
-    children: list[Child],
+    parts: Supervisor,
 ) -> str:
     """The local verifier: `veriframe-worker` in the verifier role on the operator's account,
     its scratch apart from the worker's."""
@@ -389,7 +392,7 @@ def _start_verifier(
         "VERIFRAME_WORKER_ROLE": "verifier",
         "VERIFRAME_WORKER_SCRATCH_DIR": str(data_dir / "verifier"),
     }
-    _spawn_agent("verifier", verifier_env, logs, children)
+    _spawn_agent("verifier", verifier_env, parts)
     return (
         f"verifier    {hex(address)} (the operator's account): every delivery is verified "
         "before the worker submits it on chain"
@@ -412,7 +415,7 @@ def _can_demo(settings: Settings) -> bool:
 
 
 def _run_demo(
-    settings: Settings, scene: DemoScene, children: list[Child], stopping: Callable[[], bool]
+    settings: Settings, scene: DemoScene, parts: Supervisor, stopping: Callable[[], bool]
 ) -> None:
     """Create the demo job (once per chain) and follow it live until it is paid."""
     import httpx
@@ -424,7 +427,7 @@ def _run_demo(
     api_url = settings.local_api_url
     ipfs = settings.local_ipfs_url
     dagster = Dagster(settings.local_dagster_url)
-    with _blaming_a_dead_part(children):
+    with _blaming_a_dead_part(parts.children):
         job_id, created = demo_job(settings, chain, api_url, ipfs, scene)
     print(
         f"Demo job {job_id} ({'created now' if created else 'from an earlier run'}): "
@@ -436,11 +439,13 @@ def _run_demo(
     def watch(progress) -> None:
         if stopping():
             raise StopRequested
-        if dead := first_dead(children):
-            raise ChildDied(dead.death())
-        settle(progress)
+        parts.check()  # a part that dies meanwhile is restarted, the demo goes on
+        try:
+            settle(progress)
+        except httpx.HTTPError as err:  # the webserver restarting: launched at a later look
+            progress.detail = f"cannot reach Dagster: {err}"
 
-    with _blaming_a_dead_part(children), httpx.Client(base_url=api_url, timeout=30) as api:
+    with httpx.Client(base_url=api_url, timeout=30) as api:
         done = follow(api, dagster, job_id, timeout_s=DEMO_TIMEOUT_S, on_tick=watch)
     print(
         "\nDemo job paid:\n"

@@ -21,6 +21,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 LOG_TAIL_LINES = 15
+KILL_WAIT_S = 5
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -30,13 +31,14 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def accepts(host: str, port: int) -> bool:
-    """Whether something listens on host:port (a readiness probe)."""
-    try:
-        socket.create_connection((host, port), timeout=1).close()
-        return True
-    except OSError:
-        return False
+def listens(path: Path) -> bool:
+    """Whether something listens on the Unix socket `path` (a readiness probe)."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        try:
+            sock.connect(str(path))
+            return True
+        except OSError:
+            return False
 
 
 def answers(url: str, method: str = "GET") -> bool:
@@ -120,20 +122,52 @@ class Child:
             raise
 
     def stop(self, timeout: float = 30, sig: signal.Signals = signal.SIGTERM) -> None:
-        """`sig` to the whole group (grandchildren too), SIGKILL after `timeout` seconds."""
+        """`sig` to the whole group, then SIGKILL to what is left of it after `timeout`
+        seconds: the leader exiting is not enough, its group (the daemon's forked runs,
+        uvicorn's workers) may outlive it."""
+        deadline = time.monotonic() + timeout
         self._signal_group(sig)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
+        while group_alive(self.proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self.proc.poll() is None or group_alive(self.proc.pid):
             log.warning(
                 "%s did not stop within %.0f s; killing its process group", self.name, timeout
             )
             self._signal_group(signal.SIGKILL)
             self.proc.wait()
+            killed = time.monotonic() + KILL_WAIT_S
+            while group_alive(self.proc.pid) and time.monotonic() < killed:
+                time.sleep(0.05)  # a SIGKILL takes effect a moment later
 
     def _signal_group(self, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError):  # the whole group is already gone
             os.killpg(self.proc.pid, sig)
+
+
+def _stat(path: Path) -> list[str] | None:
+    """A process's /proc stat fields after its name (state, ppid, pgrp, …); None if gone."""
+    try:
+        return path.read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def process_running(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie does not: an orphan is reaped by whoever adopted
+    it, maybe never)."""
+    fields = _stat(Path(f"/proc/{pid}/stat"))
+    return fields is not None and fields[0] != "Z"
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether a process of group `pgid` still runs (zombies do not count)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        fields = _stat(stat)
+        if fields is not None and fields[2] == str(pgid) and fields[0] != "Z":
+            return True
+    return False
 
 
 def first_dead(children: Iterable[Child]) -> Child | None:

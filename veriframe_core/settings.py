@@ -332,6 +332,12 @@ class Settings(WorkerSettings):
     api_ready_max_lag_blocks: int = Field(
         20, ge=0, description="`/ready` answers 503 while ingestion trails the head by more."
     )
+    dagster_daemon_stale_s: float = Field(
+        90,
+        gt=0,
+        description="`/ready` and `veriframe status` report Dagster's daemon as stale (down or "
+        "frozen) when its latest heartbeat in Dagster's storage is older; it beats every 30 s.",
+    )
     api_processes: int = Field(
         1, ge=1, le=64, description="uvicorn worker processes of `veriframe api` and `up`."
     )
@@ -573,6 +579,16 @@ class Settings(WorkerSettings):
     )
     run_verifier: bool = Field(
         True, description="Start one local verifier agent with `up` (an operator account)."
+    )
+    up_max_deaths: int = Field(
+        5,
+        ge=1,
+        description="A part of `up` that dies is restarted (after 1 s, then twice as long each "
+        "time, at most 30 s); one that dies this many times within `up_death_window_s` stops "
+        "the platform.",
+    )
+    up_death_window_s: float = Field(
+        300, gt=0, description="The window in which `up_max_deaths` deaths of a part stop `up`."
     )
     dagster_host: str = Field("127.0.0.1", description="Dagster webserver listen address.")
     dagster_port: int = Field(3000, description="Dagster webserver (UI) port.")

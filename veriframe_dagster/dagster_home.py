@@ -54,18 +54,17 @@ Dagster keys sensor state and run-key deduplication by it, so renaming it would 
 render sensor's cursor and request every claimed job's run again."""
 
 
-def code_server_workspace(home: Path, host: str, port: int) -> Path:
+def code_server_workspace(home: Path, socket: Path) -> Path:
     """A workspace file in `home` that points the webserver and the daemon at one running
-    code server (`dagster api grpc`): the code is imported once, not by a server each, and
-    the daemon does not replace its own server every minute, as it does with a workspace of
-    `python_module` entries."""
+    code server (`dagster api grpc`) on the Unix `socket`: the code is imported once, not by
+    a server each, and the daemon does not replace its own server every minute, as it does
+    with a workspace of `python_module` entries."""
     workspace = home / "workspace.yaml"
     workspace.write_text(
         "# Written by `veriframe up`: the code server it started.\n"
         "load_from:\n"
         "  - grpc_server:\n"
-        f"      host: {host}\n"
-        f"      port: {port}\n"
+        f"      socket: {socket}\n"
         f"      location_name: {CODE_LOCATION}\n"
     )
     return workspace

@@ -16,6 +16,10 @@ terminated with SIGTERM, which Dagster turns into a clean cancellation as it doe
 run worker. Its database queries wait in Python (`wait_interruptibly`), not inside libpq:
 a run blocked in a query (a lock, a slow server) otherwise ignored SIGTERM until the query
 returned, and outlived the daemon until SIGKILL (tests/veriframe_dagster/test_run_launcher.py).
+
+A run whose process is gone without ending it (killed, or stopped with SIGKILL after the
+grace) is found by the daemon's run monitoring (`check_run_worker_health`) and marked failed,
+so that Dagster's run retries run it again (dagster.yaml); it stayed STARTED for ever.
 """
 
 from __future__ import annotations
@@ -29,9 +33,11 @@ from typing import Any
 
 import dagster as dg
 import psycopg2.extensions
-from dagster._core.launcher import LaunchRunContext, RunLauncher
+from dagster._core.launcher import CheckRunHealthResult, LaunchRunContext, RunLauncher, WorkerStatus
 from dagster._serdes import ConfigurableClass, ConfigurableClassData
 from dagster_shared.serdes import deserialize_value, serialize_value
+
+from veriframe_core.processes import process_running
 
 PID_TAG = "veriframe/run_pid"
 """The run process's pid, so any process of the deployment (the webserver too) can stop it."""
@@ -117,6 +123,21 @@ class ForkingRunLauncher(RunLauncher, ConfigurableClass):
             )
             return False
         return True
+
+    @property
+    def supports_check_run_worker_health(self) -> bool:
+        return True
+
+    def check_run_worker_health(self, run: dg.DagsterRun) -> CheckRunHealthResult:
+        """Whether the run's process still runs (the daemon forked it on this machine)."""
+        pid = run.tags.get(PID_TAG)
+        if pid is None:
+            return CheckRunHealthResult(WorkerStatus.UNKNOWN, "the run's process has no pid yet")
+        if not process_running(int(pid)):
+            return CheckRunHealthResult(
+                WorkerStatus.FAILED, f"the run's process (pid {pid}) is gone"
+            )
+        return CheckRunHealthResult(WorkerStatus.RUNNING)
 
 
 def execute_run(serialized_instance_ref: str, run_id: str) -> None:

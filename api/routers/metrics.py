@@ -1,10 +1,11 @@
-"""`GET /metrics`: Prometheus's text format. The platform's figures come from the warehouse
-and the chain at scrape time, this process's requests from its own registry. A part that
-does not answer is `veriframe_up{part=...} 0` in a 200, never a failed scrape, so an alert
-can name it."""
+"""`GET /metrics`: Prometheus's text format. The platform's figures come from the warehouse,
+the chain and Dagster's storage (its daemon's heartbeats) at scrape time, this process's
+requests from its own registry. A part that does not answer is `veriframe_up{part=...} 0`
+in a 200, never a failed scrape, so an alert can name it."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -12,7 +13,8 @@ from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
 
 from api import probes
-from api.deps import Chain, Engine, SettingsDep, app_state
+from api.deps import Chain, DagsterStorage, Engine, SettingsDep, app_state
+from api.metrics.daemon import DaemonMetrics
 from api.metrics.platform import PlatformMetrics, read_counts
 
 router = APIRouter(tags=["health"])
@@ -36,9 +38,13 @@ veriframe_ingestion_lag_blocks 1.0
     summary="Prometheus metrics: the queue, claims, verdicts, ingestion lag, requests",
 )
 async def metrics(
-    engine: Engine, chain: Chain, settings: SettingsDep, registry: Registry
+    engine: Engine, dagster: DagsterStorage, chain: Chain, settings: SettingsDep, registry: Registry
 ) -> Response:
-    seen = await probes.observe(engine, chain, settings.ipfs_api_url, read_counts)
-    body = generate_latest(PlatformMetrics(seen)) + generate_latest(registry)
+    seen, heartbeats = await asyncio.gather(
+        probes.observe(engine, chain, settings.ipfs_api_url, read_counts),
+        probes.daemon_heartbeats(dagster),
+    )
+    platform = generate_latest(PlatformMetrics(seen)) + generate_latest(DaemonMetrics(heartbeats))
+    body = platform + generate_latest(registry)
     # the text format every Prometheus reads (2.x too); the names are all plain ASCII
     return Response(body, media_type=CONTENT_TYPE_PLAIN_0_0_4)

@@ -4,9 +4,14 @@ naming each failing part. With the warehouse down, requests get 503s, not 500s."
 
 from __future__ import annotations
 
+import re
+import time
+
 import httpx
 import pytest
 import sqlalchemy as sa
+from dagster._daemon.types import DaemonHeartbeat
+from dagster_postgres import PostgresRunStorage
 
 from api.auth.tokens import TokenIssuer
 from kubonode.process import KuboProcess
@@ -127,3 +132,53 @@ def test_requests_get_503_while_the_warehouse_is_unreachable(chain: Driver) -> N
     assert health.status_code == 200 and health.json() == {"status": "ok"}
     assert ready.status_code == 503 and list(ready.json()["failing"]) == ["database"]
     assert ready.json()["database"] == "unreachable"
+
+
+def test_ready_says_when_dagsters_daemon_is_stale_and_stays_200(
+    chain: Driver, warehouse: sa.Engine, embedded_pg: EmbeddedPostgres
+) -> None:
+    """Dagster's own Daemons page counts a daemon healthy for 30 minutes after its last
+    heartbeat; `/ready` says it is stale after `dagster_daemon_stale_s`."""
+    ingestor(warehouse, chain).tick(60, until_caught_up=True)
+    embedded_pg.ensure_database("dagster_heartbeats")
+    url = embedded_pg.url("dagster_heartbeats")
+    storage = PostgresRunStorage(url)  # Dagster's own storage code writes the heartbeats
+    settings = api_settings(chain, dagster_database_url=url, dagster_daemon_stale_s=60)
+    server = ApiServer(settings, warehouse).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as api:
+            storage.wipe_daemon_heartbeats()
+            never = api.get("/ready").json()
+            for daemon in ("SENSOR", "QUEUED_RUN_COORDINATOR"):
+                storage.add_daemon_heartbeat(DaemonHeartbeat(time.time() - 400, daemon, "d1"))
+            stale = api.get("/ready")
+            scraped = api.get("/metrics").text
+            storage.add_daemon_heartbeat(DaemonHeartbeat(time.time() - 5, "SENSOR", "d1"))
+            alive = api.get("/ready").json()
+    finally:
+        server.stop()
+    assert never["dagster"]["daemon"]["status"] == "no_heartbeat"
+    assert "never run" in never["warnings"]["dagster_daemon"]
+    assert stale.status_code == 200 and stale.json()["failing"] == {}  # the API still serves
+    daemon = stale.json()["dagster"]["daemon"]
+    assert daemon["status"] == "stale" and 399 < daemon["heartbeat_age_s"] < 420
+    warning = stale.json()["warnings"]["dagster_daemon"]
+    assert "heartbeat is 40" in warning and "(at most 60 s)" in warning and "\n" not in warning
+    age = re.search(r"^veriframe_dagster_daemon_heartbeat_age_seconds (\S+)$", scraped, re.M)
+    assert age and 399 < float(age[1]) < 420  # for the alert rule on a stale daemon
+    assert alive["dagster"]["daemon"]["status"] == "ok" and alive["warnings"] == {}
+    assert alive["dagster"]["daemon"]["heartbeat_age_s"] < 30
+
+
+def test_ready_says_when_dagsters_storage_is_unreachable(
+    chain: Driver, warehouse: sa.Engine
+) -> None:
+    ingestor(warehouse, chain).tick(60, until_caught_up=True)
+    nowhere = f"postgresql+psycopg2://postgres@127.0.0.1:{free_port()}/dagster"
+    server = ApiServer(api_settings(chain, dagster_database_url=nowhere), warehouse).start()
+    try:
+        _, ready = probe(server)
+    finally:
+        server.stop()
+    assert ready.status_code == 200 and ready.json()["dagster"]["daemon"]["status"] == "unreachable"
+    assert "Dagster's storage unreachable" in ready.json()["warnings"]["dagster_daemon"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -16,13 +17,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 import sqlalchemy as sa
 from starknet_py.hash.selector import get_selector_from_name
 
 from tests.support.browser import check_pages
 from tests.support.debian_postgres import DebianPostgres
-from tests.support.platform import veriframe_cli
+from tests.support.platform import eventually, veriframe_cli
 from veriframe.demo import DEMO_SETTINGS
 from veriframe.stack import _blaming_a_dead_part, forget_state
 from veriframe_core.processes import Child, ChildDied, free_port
@@ -112,6 +114,9 @@ def test_up_serves_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         assert head["result"] >= 2  # the local worker's bootstrap: registered, verified
         ui = f"http://127.0.0.1:{env['VERIFRAME_DAGSTER_PORT']}"
         assert httpx.get(f"{ui}/server_info").json()["dagster_version"] == "1.13.27"
+        # the code server on a Unix socket of up's own: no port probed free and taken meanwhile
+        workspace = (tmp_path / "data" / "dagster_home" / "workspace.yaml").read_text()
+        assert "socket: " in workspace and "port:" not in workspace
         api = f"http://127.0.0.1:{env['VERIFRAME_API_PORT']}"
         health = httpx.get(f"{api}/ready").json()
         assert health["database"] == "ok" and health["chain"]["head"] >= head["result"]
@@ -189,12 +194,73 @@ def test_up_serves_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         assert not postmaster.exists()
 
 
-def test_up_stops_everything_when_a_child_dies(tmp_path: Path) -> None:
-    with running_up(tmp_path) as (proc, log, _):
+PARTITIONS = """
+{ assetNodeOrError(assetKey: {path: ["render"]}) { ... on AssetNode {
+    assetPartitionStatuses { ... on DefaultPartitionStatuses {
+        materializedPartitions failedPartitions materializingPartitions } }
+    assetMaterializations(partitions: ["2"]) { runId } } } }
+"""
+
+
+def test_up_restarts_a_worker_killed_mid_render_and_the_daemon(tmp_path: Path) -> None:
+    """Each is restarted and named; the job is delivered and recorded once, its partition
+    green, and `veriframe status` finds the new daemon alive."""
+    with running_up(tmp_path) as (proc, log, env):
+        api = f"http://127.0.0.1:{env['VERIFRAME_API_PORT']}"
+        ui = f"http://127.0.0.1:{env['VERIFRAME_DAGSTER_PORT']}"
+        wait_for(log.read_text, lambda text: "Demo job 1 (created now)" in text)
+        scene = str(tmp_path / "data" / "demo.blend")
+        slow = ("--resolution", "320x240", "--samples", "400")  # rendering for seconds
+        submitted = veriframe_cli("submit", scene, "--no-wait", *slow, env=env)
+        assert submitted.returncode == 0 and "job 2 created" in submitted.stdout
+        worker = psutil.Process(child_pids(log)["worker"])
+
+        def rendering_job_2() -> list[psutil.Process]:
+            with contextlib.suppress(psutil.Error):
+                found = worker.children(recursive=True)
+                return [c for c in found if any("job-2-" in a for a in c.cmdline())]
+            return []
+
+        eventually(rendering_job_2, timeout=240)
+        worker.kill()
+        wait_for(log.read_text, lambda text: "worker restarted (pid" in text)
+        os.kill(child_pids(log)["dagster-daemon"], signal.SIGKILL)
+        wait_for(log.read_text, lambda text: "dagster-daemon restarted (pid" in text)
+        wait_for(
+            lambda: httpx.get(f"{api}/api/v1/jobs/2").json()["verification"],
+            lambda found: found and found["state"] == "verified",
+            timeout=300,
+        )
+        attempts = httpx.get(f"{api}/api/v1/jobs/2/attempts").json()["items"]
+        assert [a["attempt"] for a in attempts] == [2, 1]
+        assert attempts[0]["state"] == "verified" and attempts[1]["state"] in ("failed", "expired")
+
+        def recorded() -> dict:
+            answer = httpx.post(f"{ui}/graphql", json={"query": PARTITIONS}).json()
+            return answer["data"]["assetNodeOrError"]
+
+        asset = wait_for(
+            recorded, lambda found: "2" in found["assetPartitionStatuses"]["materializedPartitions"]
+        )
+        assert "2" not in asset["assetPartitionStatuses"]["failedPartitions"]
+        assert len(asset["assetMaterializations"]) == 1
+        status = veriframe_cli("status", "--json", env=env)
+        assert json.loads(status.stdout)["daemon"]["status"] == "ok", status.stdout
+        assert "daemon   ok, last heartbeat" in veriframe_cli("status", env=env).stdout
+        os.kill(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+    text = log.read_text()
+    assert "worker exited with code -9; restarting it in 1 s" in text
+    assert "restarts: dagster-daemon 1, worker 1" in text
+
+
+def test_up_stops_everything_when_a_part_keeps_dying(tmp_path: Path) -> None:
+    with running_up(tmp_path, VERIFRAME_UP_MAX_DEATHS="1") as (proc, log, _):
+        wait_for(log.read_text, lambda text: "Demo job 1 (created now)" in text)  # supervised
         pids = child_pids(log)
         os.kill(pids["devchain"], signal.SIGKILL)
         assert proc.wait(timeout=60) == 1
-    assert "devchain exited" in log.read_text()
+    assert "devchain died 1 time within 300 s" in log.read_text()
     assert not any(alive(pid) for pid in pids.values())
     assert not (tmp_path / "data" / "postgres" / "postmaster.pid").exists()
 

@@ -7,6 +7,9 @@ from __future__ import annotations
 import io
 import os
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -14,13 +17,14 @@ import psutil
 import psycopg2.extensions
 import pytest
 import sqlalchemy as sa
+from dagster._core.launcher import WorkerStatus
 from PIL import Image
 
 from tests.support.api import bearer, sign_in
 from tests.support.dagster import DagsterDaemon, platform_environment, with_os_environ
 from tests.support.platform import WorkerPlatform, eventually
 from veriframe_core.warehouse.embedded import EmbeddedPostgres
-from veriframe_dagster.run_launcher import PID_TAG, wait_interruptibly
+from veriframe_dagster.run_launcher import PID_TAG, ForkingRunLauncher, wait_interruptibly
 
 
 def deliver(platform: WorkerPlatform) -> int:
@@ -119,3 +123,23 @@ def test_a_query_waiting_on_a_lock_is_interrupted_and_cancelled_by_a_signal(
         signal.setitimer(signal.ITIMER_REAL, 0)
         psycopg2.extensions.set_wait_callback(None)
         signal.signal(signal.SIGALRM, previous)
+
+
+def test_run_monitoring_finds_a_run_whose_process_is_gone() -> None:
+    """A run killed without ending (SIGKILL after the grace) is failed by the daemon's run
+    monitoring, so the run retries record its attempt; it stayed STARTED for ever."""
+    launcher = ForkingRunLauncher()
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    run = dg.DagsterRun(job_name="render_job", run_id="r1", tags={PID_TAG: str(process.pid)})
+    try:
+        assert launcher.supports_check_run_worker_health
+        assert launcher.check_run_worker_health(run).status == WorkerStatus.RUNNING
+        process.kill()
+        time.sleep(0.5)  # a zombie until it is reaped: gone all the same
+        health = launcher.check_run_worker_health(run)
+    finally:
+        process.kill()
+        process.wait()
+    assert health.status == WorkerStatus.FAILED and f"pid {process.pid}" in (health.msg or "")
+    starting = dg.DagsterRun(job_name="render_job", run_id="r2")
+    assert launcher.check_run_worker_health(starting).status == WorkerStatus.UNKNOWN

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from veriframe_core.settings import Settings
 
@@ -54,6 +54,15 @@ def resolve_database_urls(settings: Settings) -> DatabaseUrls:
     warehouse = psycopg2_url(settings.database_url)
     dagster = settings.dagster_database_url or with_database(warehouse, settings.dagster_db_name)
     return DatabaseUrls(warehouse=warehouse, dagster=dagster_url(dagster))
+
+
+def dagster_storage_url(settings: Settings, warehouse: URL) -> str:
+    """Dagster's storage of the deployment whose warehouse is at `warehouse`: the same rule
+    as `resolve_database_urls`, for a process handed the warehouse's URL alone (the API)."""
+    url = warehouse.render_as_string(hide_password=False)
+    return dagster_url(
+        settings.dagster_database_url or with_database(url, settings.dagster_db_name)
+    )
 
 
 def running_server(postgres_dir: Path) -> EmbeddedPostgres:
