@@ -88,7 +88,10 @@ async def warehouse(
             return read(conn)
 
     try:
-        return Probe(await anyio.to_thread.run_sync(run))
+        with anyio.fail_after(PROBE_TIMEOUT_S):  # a database that hangs answers no probe
+            return Probe(await anyio.to_thread.run_sync(run, abandon_on_cancel=True))
+    except TimeoutError:
+        return Probe(error=f"{name} did not answer within {PROBE_TIMEOUT_S:g} s")
     except sa.exc.SQLAlchemyError as err:
         cause = getattr(err, "orig", None) or err
         return Probe(error=f"{name} unreachable ({type(cause).__name__})")

@@ -118,10 +118,13 @@ class Agent:
         *,
         submitter: ChainSubmitter | None = None,
         heartbeat_s: float | None = None,
+        stopping: threading.Event | None = None,
     ):
         self.settings = settings
         self.address = worker_address(settings)
-        self.stopping = threading.Event()  # also ends the retries of a call in an outage
+        # set by `stop`; also ends the retries of a call in an outage (the submitter's too,
+        # when it was made with the same event)
+        self.stopping = stopping or threading.Event()
         self.api = api_client(settings, self.address, self.stopping)
         self.ipfs = ipfs_client(settings, self.stopping)
         self.archive_limits = ArchiveLimits(max_total_bytes=download_cap(settings))
@@ -255,11 +258,15 @@ class Agent:
             return None
         if answer.status_code == 204:
             return None
-        if answer.status_code in (403, 409):
+        if answer.status_code in (403, 409) or answer.status_code >= 500:
             log.info("Worker: no claim now: %s", error_message(answer))
             return None
         answer.raise_for_status()
-        return ClaimedJob.model_validate_json(answer.content)
+        try:
+            return ClaimedJob.model_validate_json(answer.content)
+        except ValidationError as err:  # a newer API's job: it lapses with its lease
+            log.error("Worker: the claimed job is not one this agent knows: %s", err)
+            return None
 
     # ------------------------------------------------------------------ one job
     def work_on(self, job: ClaimedJob) -> Outcome:
@@ -338,6 +345,7 @@ class Agent:
                 )
             outcome.verification = verdict
             self.metrics.verdict(verdict.state if verdict is not None else None)
+            self.metrics.steps({"verification": outcome.seconds["verification"]})
             if not self._verified(verdict, pipes, outcome):
                 return
             try:
@@ -347,6 +355,7 @@ class Agent:
                 _say(pipes, "info", f"submit_result for job {outcome.job_id}: {hex(tx)}")
             except Exception as err:  # completed off-chain; the operator sees why
                 _say(pipes, "error", f"submit_result for job {outcome.job_id} failed: {err}")
+            self.metrics.steps({"submit_on_chain": outcome.seconds["submit_on_chain"]})
 
     def _verified(self, verdict: Verification | None, pipes, outcome: Outcome) -> bool:
         """Whether the delivery may go on chain; why not, in the job's and the worker's log."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 
 from starknet_py.contract import Contract
 from starknet_py.net.full_node_client import FullNodeClient
@@ -18,23 +17,10 @@ from starknet_py.net.full_node_client import FullNodeClient
 from render_executor.outlasting import chain_unreachable
 from veriframe_core.chain.accounts import contract_as
 from veriframe_core.chain.cids import cid_to_felts
+from veriframe_core.chain.views import WorkerStatus
 from veriframe_core.outages import Outages, RetryPolicy
 
 log = logging.getLogger("veriframe.worker")
-
-
-@dataclass(frozen=True)
-class WorkerStatus:
-    """`get_worker_status` of an account (a registered worker has a reputation above 0)."""
-
-    verified: bool
-    reputation: int
-    jobs_completed: int
-    jobs_failed: int
-
-    @property
-    def registered(self) -> bool:
-        return self.reputation > 0
 
 
 class ChainSubmitter:

@@ -24,6 +24,7 @@ import functools
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from starknet_py.net.client_errors import ClientError
@@ -133,8 +134,9 @@ def _serve_metrics(settings: WorkerSettings, metrics: AgentMetrics) -> None:
 
 
 def render(settings: WorkerSettings, *, once: bool) -> None:
-    submitter = chain_submitter(settings) if settings.worker_submit_on_chain else None
-    agent = Agent(settings, submitter=submitter)
+    stopping = threading.Event()
+    submitter = chain_submitter(settings, stopping) if settings.worker_submit_on_chain else None
+    agent = Agent(settings, submitter=submitter, stopping=stopping)
     _serve_metrics(settings, agent.metrics)
     _stopped_by_signals(agent.stop, "releasing the job in hand")
     with agent:

@@ -51,9 +51,13 @@ class AgentMetrics:
     def job(self, outcome: str, seconds: Mapping[str, float]) -> None:
         """A job ended with `outcome`, its steps having taken `seconds`."""
         self.jobs.labels(self.role, outcome).inc()
+        self.steps(seconds)
+        self.last_finished.set(time.time())
+
+    def steps(self, seconds: Mapping[str, float]) -> None:
+        """Steps that took `seconds` (those after a job's end: its verdict, its submission)."""
         for step, value in seconds.items():
             self.step_seconds.labels(step).observe(value)
-        self.last_finished.set(time.time())
 
     def verdict(self, verdict: str | None) -> None:
         self.verdicts.labels(verdict or "none").inc()

@@ -15,8 +15,9 @@ from collections.abc import Callable
 
 from render_executor.blender.runner import BlenderRunner, RenderFailed
 from render_executor.capabilities import detect
-from render_executor.chain import ChainSubmitter, WorkerStatus
+from render_executor.chain import ChainSubmitter
 from render_executor.session import chain_submitter, ipfs_client
+from veriframe_core.chain.views import WorkerStatus
 from veriframe_core.ipfs import IpfsError
 from veriframe_core.protocol import WorkerProfileRequest
 from veriframe_core.settings import WorkerSettings

@@ -83,8 +83,11 @@ def ipfs_client(settings: WorkerSettings, stopping: threading.Event | None = Non
     )
 
 
-def chain_submitter(settings: WorkerSettings) -> ChainSubmitter:
-    """The worker's account on the JobRegistry the settings name (or devchain's)."""
+def chain_submitter(
+    settings: WorkerSettings, stopping: threading.Event | None = None
+) -> ChainSubmitter:
+    """The worker's account on the JobRegistry the settings name (or devchain's); `stopping`
+    ends its retries through an outage of the chain."""
     try:
         registry = resolve_target(settings).contract
     except RuntimeError as err:
@@ -94,5 +97,5 @@ def chain_submitter(settings: WorkerSettings) -> ChainSubmitter:
         registry,
         worker_address(settings),
         worker_key(settings),
-        outages=outages(settings, f"The chain's node at {settings.starknet_rpc_url}"),
+        outages=outages(settings, f"The chain's node at {settings.starknet_rpc_url}", stopping),
     )

@@ -60,6 +60,9 @@ TASKS = "/api/v1/verifications"
 FIRST_IDLE_S = 0.5
 FRAME_BYTES_PER_PIXEL = 8  # 16-bit RGBA, uncompressed: no honest frame weighs more
 FRAME_SLACK_BYTES = 1 << 20  # headers, filter bytes, metadata
+EXR_BYTES_PER_PIXEL = {"OPEN_EXR": 16, "OPEN_EXR_MULTILAYER": 64}
+"""Float RGBA, uncompressed; a multilayer file carries its passes too (a denoised render's
+noisy image, albedo, normal and depth beside the combined image)."""
 
 
 class CannotVerify(Exception):
@@ -95,9 +98,10 @@ def report_of(verdict: Verdict, comparison_cid: str | None) -> VerificationRepor
     return VerificationReport.model_validate({**body, "comparison_cid": comparison_cid})
 
 
-def frame_cap(width: int, height: int) -> int:
+def frame_cap(width: int, height: int, output_format: str = "PNG") -> int:
     """The most bytes a delivered frame (or noisy pass) of `width` × `height` may weigh."""
-    return width * height * FRAME_BYTES_PER_PIXEL + FRAME_SLACK_BYTES
+    per_pixel = EXR_BYTES_PER_PIXEL.get(output_format, FRAME_BYTES_PER_PIXEL)
+    return width * height * per_pixel + FRAME_SLACK_BYTES
 
 
 class VerifierAgent:
@@ -274,13 +278,16 @@ class VerifierAgent:
             scene = fetch_scene(self.ipfs, task.asset_cid, scratch, self.archive_limits)
         except SceneUnavailable as err:
             raise CannotVerify(str(err)) from None
-        cap = frame_cap(wanted.resolution_x, wanted.resolution_y)
+        caps = {
+            "frame": frame_cap(wanted.resolution_x, wanted.resolution_y, wanted.output_format),
+            "noisy pass": frame_cap(wanted.resolution_x, wanted.resolution_y),
+        }
         delivered = {"frame": task.result_cid, "noisy pass": task.noisy_cid}
         files = {name: scratch / name.replace(" ", "-") for name in delivered}
         for name, cid in delivered.items():
             try:
                 if cid:
-                    self.ipfs.download(cid, files[name], cap)
+                    self.ipfs.download(cid, files[name], caps[name])
             except IpfsTooLarge as err:
                 reason = f"the delivered {name} is too large: {err}"
                 return rejected_unrendered(reason, task.windows, seeds, started)

@@ -113,13 +113,19 @@ class Network:
             if name in settings.model_fields_set and value
         }
         token = mine.get("token_address", said["token_address"])
+        rpc_url = mine.get("starknet_rpc_url", said["rpc_url"])
+        if not rpc_url:
+            raise CreatorError(
+                "the platform publishes no StarkNet RPC URL: set VERIFRAME_STARKNET_RPC_URL "
+                "(a node of the chain it follows)"
+            )
         if not token:
             raise CreatorError(
                 "the platform does not say which reward token it escrows: set "
                 "VERIFRAME_TOKEN_ADDRESS"
             )
         return cls(
-            mine.get("starknet_rpc_url", said["rpc_url"]),
+            rpc_url,
             int(mine.get("job_registry_address", said["job_registry_address"]), 16),
             int(token, 16),
             said["max_upload_bytes"],
@@ -162,7 +168,7 @@ def call_api(api: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.
     return checked(send(api, method, path, **kwargs))
 
 
-def progress_bar(console: Console | None = None) -> Progress:
+def progress_bar() -> Progress:
     """Bytes moved, speed and time left, on stderr (stdout stays for `--json`)."""
     return Progress(
         TextColumn("{task.description}"),
@@ -170,7 +176,7 @@ def progress_bar(console: Console | None = None) -> Progress:
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
-        console=console or Console(stderr=True),
+        console=Console(stderr=True),
         transient=True,
     )
 
@@ -244,11 +250,17 @@ def download_frame(api: httpx.Client, job_id: int, folder: Path) -> Path:
             partial = dest.with_name(dest.name + ".part")
             total = int(answer.headers.get("X-Content-Length") or 0) or None
             try:
+                written = 0
                 with progress_bar() as bar, partial.open("wb") as out:
                     task = bar.add_task(f"downloading job {job_id}", total=total)
                     for chunk in answer.iter_bytes(CHUNK):
-                        out.write(chunk)
+                        written += out.write(chunk)
                         bar.advance(task, len(chunk))
+                if total is not None and written != total:  # the node stopped mid-stream
+                    raise IpfsFailed(
+                        f"the frame of job {job_id} was cut short ({written:,} of {total:,} "
+                        "bytes): download it again"
+                    )
                 dest = dest.with_suffix(_image_suffix(partial))
                 os.replace(partial, dest)
             finally:

@@ -185,7 +185,7 @@ def _failures(api: httpx.Client, progress: Progress) -> None:
             f"attempt {attempt['attempt']} by {attempt['worker_address'][:12]}… "
             f"{attempt['state']}: {attempt['failure_reason'] or 'no reason given'}"
         )
-    if not fresh:
+    if not ended:  # asked again on every look once an attempt failed: a lost answer is retried
         return
     outlook = api.get(f"/api/v1/jobs/{job_id}/outlook")
     outlook.raise_for_status()

@@ -71,12 +71,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace):
     with requires_extra("worker", "veriframe verify", "run it on a worker machine"):
-        from PIL import Image
-
         from render_executor.blender.inside import FORMATS
         from render_executor.blender.runner import BlenderRunner, RenderFailed, RenderJob
-        from render_executor.verification.verifier import FrameUnreadable, read_frame, verify_frame
-        from veriframe_core.exr import is_exr
+        from render_executor.verification.verifier import (
+            FrameUnreadable,
+            frame_format,
+            read_frame,
+            verify_frame,
+        )
 
     for path, what in ((args.scene, "scene"), (args.frame, "frame"), (args.noisy, "noisy pass")):
         if path is not None and not path.is_file():
@@ -87,11 +89,8 @@ def _verify(args: argparse.Namespace):
         height, width = read_frame(args.frame).shape[:2]
     except FrameUnreadable as err:
         raise BadInput(str(err)) from None
-    if is_exr(args.frame):  # the references are written as the frame was
-        output_format = "OPEN_EXR"
-    else:
-        with Image.open(args.frame) as image:
-            output_format = image.format if image.format in FORMATS else "PNG"
+    found = frame_format(args.frame)  # the references are written as the frame was
+    output_format = found if found in FORMATS else "PNG"
     runner = BlenderRunner()
     with tempfile.TemporaryDirectory(prefix="veriframe-verify-") as scratch:
         try:

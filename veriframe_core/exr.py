@@ -25,6 +25,19 @@ def is_exr(path: Path) -> bool:
         return file.read(4) == MAGIC
 
 
+def exr_size(path: Path) -> tuple[int, int]:
+    """The largest width and height of the file's parts, from their headers alone: what a
+    reader checks before decoding pixels (a small compressed file can claim a huge image)."""
+    try:
+        with OpenEXR.File(str(path), header_only=True) as exr:
+            windows = [part.header["dataWindow"] for part in exr.parts]
+    except (OSError, RuntimeError, ValueError, KeyError) as err:
+        raise ExrUnreadable(f"{path.name} does not decode as OpenEXR: {err}") from None
+    width = max(int(high[0] - low[0]) + 1 for low, high in windows)
+    height = max(int(high[1] - low[1]) + 1 for low, high in windows)
+    return width, height
+
+
 def read_rgb(path: Path, layer: str = COMBINED) -> np.ndarray:
     """The image's linear RGB (H × W × 3 float32, rows from the top): a single layer's RGB(A)
     channels, or in a multilayer file the channels of its pass named `layer` (in Blender's

@@ -1,7 +1,7 @@
 """A rendered frame, checked without trusting whoever made it: it exists, decodes, has the
 requested size and is not blank. The agent checks its own render with it, and the
-platform's asset check re-checks the frame it downloads from IPFS. PNG, JPEG, TIFF and WebP
-decode with Pillow, OpenEXR (single layer or multilayer) with the OpenEXR package."""
+platform's asset check re-checks the frame it downloads from IPFS. PNG, JPEG and TIFF decode
+with Pillow, OpenEXR (single layer or multilayer) with the OpenEXR package."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from veriframe_core.exr import ExrUnreadable, is_exr, read_rgb
+from veriframe_core.exr import ExrUnreadable, exr_size, is_exr, read_rgb
 
 
 class FrameRejected(ValueError):
@@ -32,7 +32,7 @@ def check_frame(path: Path, width: int, height: int) -> Frame:
     colour; FrameRejected saying which of these fails."""
     if not path.is_file() or path.stat().st_size == 0:
         raise FrameRejected(f"Blender wrote no frame at {path.name}")
-    size, kind, flat = _exr(path) if is_exr(path) else _decoded(path)
+    size, kind, flat = _exr(path, width, height) if is_exr(path) else _decoded(path)
     if size != (width, height):
         raise FrameRejected(
             f"the frame is {size[0]}×{size[1]} pixels, {width}×{height} were asked for"
@@ -55,9 +55,13 @@ def _decoded(path: Path) -> tuple[tuple[int, int], str | None, bool]:
         raise FrameRejected(f"the frame {path.name} does not decode: {err}") from None
 
 
-def _exr(path: Path) -> tuple[tuple[int, int], str, bool]:
-    """The same of an OpenEXR frame (its image, or a multilayer file's Combined pass)."""
+def _exr(path: Path, width: int, height: int) -> tuple[tuple[int, int], str, bool]:
+    """The same of an OpenEXR frame (its image, or a multilayer file's Combined pass), its
+    pixels decoded only when its header has the size asked for."""
     try:
+        size = exr_size(path)
+        if size != (width, height):
+            return size, "OPEN_EXR", False
         pixels = read_rgb(path)
     except ExrUnreadable as err:
         raise FrameRejected(f"the frame {err}") from None

@@ -151,7 +151,9 @@ class IpfsClient:
             return self._retrying(fn)
         except RetryError as err:
             cause = err.last_attempt.exception()
-            raise IpfsUnavailable(
+            # a node that answers nothing for a CID (no provider has it) is not an outage
+            kind = IpfsError if _timed_out(cause) else IpfsUnavailable
+            raise kind(
                 f"{what}: no answer after {err.last_attempt.attempt_number} tries ({cause}); "
                 "check that the node runs (`veriframe ipfs` for a local one) and "
                 "VERIFRAME_IPFS_API_URL"
@@ -259,3 +261,11 @@ class IpfsClient:
 
 def _unavailable(err: BaseException) -> bool:
     return isinstance(err, IpfsUnavailable)
+
+
+def _timed_out(err: BaseException | None) -> bool:
+    """The node (or gateway) was reached and gave no answer in time: for a download, what a
+    CID no node serves looks like. A connection it refused or never took is an outage."""
+    if isinstance(err, httpx.ConnectTimeout):
+        return False
+    return isinstance(err, ipfs_errors.TimeoutError | httpx.TimeoutException)

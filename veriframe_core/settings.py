@@ -419,7 +419,8 @@ class Settings(WorkerSettings):
     api_public_rpc_url: str | None = Field(
         None,
         description="The StarkNet RPC URL `GET /api/v1/network` tells creators (theirs to sign "
-        "jobs with). Unset: `starknet_rpc_url`.",
+        "jobs with). Unset: none (creators set their own), except the local devchain's; "
+        "never `starknet_rpc_url`, which may carry a provider's key.",
     )
     verification_crops: int = Field(
         12,

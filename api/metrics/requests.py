@@ -24,6 +24,11 @@ def template(scope: Scope) -> str:
     return scope["path"].rsplit("/", declared.count("/"))[0] + declared
 
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Methods counted by name: any other token a client sends is `other`, so no client can add
+series without end."""
+
+
 class RequestMetrics:
     """This process's request counter and latency histogram, in `registry`."""
 
@@ -46,8 +51,9 @@ class RequestMetrics:
 
     def observe(self, scope: Scope, status: int, seconds: float) -> None:
         route = template(scope)
-        self.requests.labels(scope["method"], route, str(status)).inc()
-        self.seconds.labels(scope["method"], route).observe(seconds)
+        method = scope["method"] if scope["method"] in METHODS else "other"  # a label per token
+        self.requests.labels(method, route, str(status)).inc()
+        self.seconds.labels(method, route).observe(seconds)
 
 
 class MeasureRequests:

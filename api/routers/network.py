@@ -29,7 +29,11 @@ class Network(BaseModel):
         }
     )
 
-    rpc_url: str = Field(description="a StarkNet JSON-RPC endpoint for creators to sign with")
+    rpc_url: str | None = Field(
+        description="a StarkNet JSON-RPC endpoint for creators to sign with (the operator's "
+        "`api_public_rpc_url`, or the local devchain's); null: none is published, creators "
+        "bring their own"
+    )
     job_registry_address: str
     token_address: str | None = Field(description="the reward token (ERC-20); null: unknown")
     max_upload_bytes: int = Field(description="the largest scene `POST /assets` takes")
@@ -49,11 +53,14 @@ def network(settings: SettingsDep) -> dict:
         target = resolve_target(settings)
     except RuntimeError as err:
         raise ApiError(503, str(err)) from None
-    token = settings.token_address
-    if token is None and settings.devchain_chain_file.exists():
-        token = json.loads(settings.devchain_chain_file.read_text()).get("token_address")
+    devchain = {}
+    if settings.devchain_chain_file.exists():
+        devchain = json.loads(settings.devchain_chain_file.read_text())
+    token = settings.token_address or devchain.get("token_address")
+    # the node the platform reads is the operator's: its URL may carry a provider's key
+    local = target.rpc_url if target.rpc_url == devchain.get("rpc_url") else None
     return {
-        "rpc_url": settings.api_public_rpc_url or target.rpc_url,
+        "rpc_url": settings.api_public_rpc_url or local,
         "job_registry_address": target.contract_hex,
         "token_address": normalize_address(token) if token else None,
         "max_upload_bytes": settings.api_max_upload_bytes,

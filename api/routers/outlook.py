@@ -19,9 +19,10 @@ router = APIRouter(prefix="/jobs", tags=["jobs"], responses=errors(503))
 FAILED = "a.state IN ('failed', 'rejected')"
 ELIGIBLE = f"""w.registered AND w.verified AND w.active AND w.reputation >= j.min_reputation
     AND w.address <> j.creator_address
-    AND (w.jobs_completed + w.jobs_failed <= {rules.FAILURE_RATE_MIN_JOBS}
-         OR w.jobs_failed * 100 <= {rules.MAX_FAILURE_RATE_PERCENT}
-            * (w.jobs_completed + w.jobs_failed))"""
+    AND CASE WHEN w.jobs_completed + w.jobs_failed > {rules.FAILURE_RATE_MIN_JOBS}
+        THEN w.jobs_failed * 100 / (w.jobs_completed + w.jobs_failed)
+             <= {rules.MAX_FAILURE_RATE_PERCENT}
+        ELSE true END"""
 """The contract's `is_worker_eligible` for worker `w` and job `j` (`veriframe_core.chain.rules`),
 and the worker's profile taking jobs."""
 OUTLOOK = sa.text(f"""

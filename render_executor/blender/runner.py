@@ -43,6 +43,7 @@ from render_executor.blender import fence
 from render_executor.blender.blendfile import NotABlend, outside_libraries
 from render_executor.blender.checks import gpu_errors
 from render_executor.passes import read_noisy, write_noisy
+from veriframe_core.exr import ExrUnreadable
 from veriframe_core.frames import FrameRejected, check_frame
 from veriframe_core.verification import Window
 
@@ -242,7 +243,9 @@ class BlenderRunner:
             peak_memory_mb=done.peak_mb,
             python_drivers_muted=done.report["python_drivers_muted"],
             log=done.log,
-            noisy=write_noisy(passes, scratch / "noisy.exr") if done.report["passes"] else None,
+            noisy=_noisy_pass(passes, scratch / "noisy.exr", done)
+            if done.report["passes"]
+            else None,
         )
 
     def render_crops(
@@ -392,6 +395,14 @@ def _refuse_outside_libraries(blend: Path, folder: Path, cwd: Path) -> None:
             "the scene links libraries outside the job's folder, which a worker does not "
             f"load (put them in its archive): {'; '.join(outside)}"
         )
+
+
+def _noisy_pass(passes: Path, out: Path, done: _Done) -> Path:
+    """The delivered noisy pass out of Blender's passes; RenderFailed if they are unreadable."""
+    try:
+        return write_noisy(passes, out)
+    except ExrUnreadable as err:
+        raise RenderFailed(f"the render's noisy pass cannot be read: {err}", done.tail) from None
 
 
 def _cut_noisy(found: dict, image: Path) -> Path:

@@ -48,7 +48,7 @@ from render_executor.verification.compare import (
     rounding_variance,
     score_crop,
 )
-from veriframe_core.exr import ExrUnreadable, is_exr, read_rgb
+from veriframe_core.exr import ExrUnreadable, exr_size, is_exr, read_rgb
 from veriframe_core.protocol import CropScoreOut, VerificationReport
 from veriframe_core.verification import Window
 
@@ -118,6 +118,18 @@ def read_frame(path: Path) -> np.ndarray:
 EXR = "OPEN_EXR"
 
 
+def frame_format(path: Path) -> str:
+    """The frame's format as a job names it (OPEN_EXR for either kind of OpenEXR), read from
+    its header; FrameUnreadable if it is no image."""
+    if is_exr(path):
+        return EXR
+    try:
+        with Image.open(path) as image:
+            return image.format or ""
+    except (UnidentifiedImageError, OSError) as err:
+        raise FrameUnreadable(f"{path.name} does not decode as an image: {err}") from None
+
+
 def _stored_values(path: Path) -> tuple[np.ndarray, str]:
     """The frame's RGB values as stored (linear light for OpenEXR), and its format (Pillow's
     name for it, or OPEN_EXR)."""
@@ -171,10 +183,15 @@ def verify_frame(
     or pass of another size is rejected without rendering; RenderFailed if the scene does
     not render (or `cancel` was set), FrameUnreadable if the delivery is not an image."""
     started = time.perf_counter()
+    width, height = job.resolution
+    for name, path in (("frame", delivered), ("noisy pass", noisy)):
+        size = _exr_size(path) if path is not None and is_exr(path) else None
+        if size is not None and size != (width, height):  # before its pixels are decoded
+            reason = f"the {name} is {size[0]}×{size[1]} pixels; the job asked for {width}×{height}"
+            return rejected_unrendered(reason, windows, seeds, started)
     stored, kind = _stored_values(delivered)
     linear = kind == EXR
     frame = display_values(stored) if linear else stored
-    width, height = job.resolution
     noisy_pass = _read_noisy_pass(noisy) if noisy else None
     wanted = EXR if job.output_format.upper() in LINEAR_FORMATS else job.output_format.upper()
     if kind != wanted:
@@ -195,9 +212,11 @@ def verify_frame(
     crops = [CropRender(w, seed) for w in windows for seed in seeds]
     scratch.mkdir(parents=True, exist_ok=True)
     np.save(scratch / "delivered.npy", stored)
-    guide = CropGuide(scratch / "delivered.npy", len(windows), windows[0].width, seeds)
-    if not windows:
-        guide = None
+    guide = (
+        CropGuide(scratch / "delivered.npy", len(windows), windows[0].width, seeds)
+        if windows
+        else None
+    )
     rendered = runner.render_crops(
         job, crops, scratch, MARGIN, limits or RenderLimits(), cancel, guide
     )
@@ -255,6 +274,13 @@ def verify_frame(
         noisy_scores=noisy_scores,
         denoised=bool(rendered.noisy),
     )
+
+
+def _exr_size(path: Path) -> tuple[int, int]:
+    try:
+        return exr_size(path)
+    except ExrUnreadable as err:
+        raise FrameUnreadable(str(err)) from None
 
 
 def _read_noisy_pass(path: Path) -> np.ndarray:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from api.routers.network import network
 from kubonode.process import KuboProcess
 from tests.support.activity import Activity
 from tests.support.api import ApiServer, api_settings, bearer, sign_in
@@ -139,6 +140,13 @@ def test_the_network_names_the_chain_the_contract_and_the_token(
         "max_upload_bytes": CAP,
         "max_failures_per_job": 3,
     }
+
+
+def test_the_network_never_publishes_the_platforms_own_rpc_url(api_server: ApiServer) -> None:
+    """The node the platform reads may carry a provider's key in its URL: only the URL the
+    operator publishes (`api_public_rpc_url`) goes to creators (or a local devchain's)."""
+    settings = api_server.settings.model_copy(update={"api_public_rpc_url": None})
+    assert network(settings)["rpc_url"] is None
 
 
 def test_an_open_job_without_failures_is_renderable(api: httpx.Client) -> None:

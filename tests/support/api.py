@@ -65,6 +65,7 @@ def api_settings(chain: Driver, **changes: Any) -> Settings:
     for render settings."""
     values = {
         "starknet_rpc_url": chain.url,
+        "api_public_rpc_url": chain.url,  # published to creators, as an operator would
         "job_registry_address": hex(chain.registry.address),
         "api_ready_max_lag_blocks": 0,
         "api_jwt_secret": TEST_JWT_SECRET,

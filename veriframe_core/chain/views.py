@@ -29,6 +29,11 @@ class WorkerStatus:
     jobs_completed: int
     jobs_failed: int
 
+    @property
+    def registered(self) -> bool:
+        """A registered worker has a reputation above 0."""
+        return self.reputation > 0
+
 
 @dataclass(frozen=True)
 class JobState:

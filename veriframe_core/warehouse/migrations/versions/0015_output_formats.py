@@ -1,4 +1,6 @@
-"""Output format names up to 24 characters: `OPEN_EXR_MULTILAYER` (19) did not fit.
+"""Output format names up to 24 characters: `OPEN_EXR_MULTILAYER` (19) did not fit. WebP is
+no longer offered (a verifier cannot re-code a window of it alone): jobs that asked for it
+render PNG.
 
 Revision ID: 0015
 Revises: 0014
@@ -18,6 +20,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.alter_column("job_render_settings", "output_format", type_=sa.String(24))
+    op.execute("UPDATE job_render_settings SET output_format = 'PNG' WHERE output_format = 'WEBP'")
 
 
 def downgrade() -> None:
