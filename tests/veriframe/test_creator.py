@@ -154,6 +154,8 @@ def test_ctrl_c_is_one_line_and_status_130(tmp_path: Path) -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            # as a terminal starts it: a test run in the background inherits Ctrl-C ignored
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         connection, _ = silent.accept()  # the command now waits for an answer
         with connection:
