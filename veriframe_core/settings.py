@@ -416,6 +416,12 @@ class Settings(WorkerSettings):
         description="Largest scene `POST /api/v1/assets` takes (bytes); a larger one is "
         "refused with 413 before or while it streams to IPFS.",
     )
+    api_upload_bytes_per_day: int = Field(
+        20 * 1024**3,
+        ge=0,
+        description="Bytes one account may upload through `POST /api/v1/assets` in 24 hours "
+        "(accounts cost nothing to make: this bounds what one can pin); beyond it, 429.",
+    )
     api_public_rpc_url: str | None = Field(
         None,
         description="The StarkNet RPC URL `GET /api/v1/network` tells creators (theirs to sign "

@@ -16,6 +16,7 @@ from api import kubo
 from api.auth.store import LIVE_SESSION, SESSION_ENDED
 from api.deps import JobId, PoolDep, Principal, SettingsDep
 from api.errors import ApiError, errors, not_found, unauthorized
+from api.prepared import Prepared
 from veriframe_core.protocol import ASSET_CID, examples
 from veriframe_core.settings import Settings
 
@@ -53,7 +54,14 @@ def _unavailable(err: kubo.KuboUnavailable) -> ApiError:
 @router.post(
     "/assets",
     response_model=Asset,
-    responses=errors(401, 422, said={413: "larger than `VERIFRAME_API_MAX_UPLOAD_BYTES`"}),
+    responses=errors(
+        401,
+        422,
+        said={
+            413: "larger than `VERIFRAME_API_MAX_UPLOAD_BYTES`",
+            429: "over the account's `VERIFRAME_API_UPLOAD_BYTES_PER_DAY`",
+        },
+    ),
     summary="Upload a scene to the platform's IPFS node, pinned",
     openapi_extra={
         "requestBody": {
@@ -78,14 +86,41 @@ async def upload(
     async with pool.acquire() as conn:
         if not await LIVE_SESSION.fetchval(conn, {"sid": principal.session_id}):
             raise unauthorized(SESSION_ENDED)
+        used = await UPLOADED_TODAY.fetchval(conn, {"address": principal.address})
+    left = settings.api_upload_bytes_per_day - used
+    if left <= 0 or (content_length is not None and content_length > left):
+        raise _over_budget(settings.api_upload_bytes_per_day, used)
     try:
-        body = kubo.capped(request.stream(), cap)
+        body = kubo.capped(request.stream(), min(cap, left))
         cid, size = await kubo.add(node(settings), body, content_length)
     except kubo.TooLarge:
+        if left < cap:  # the day's budget ran out while it streamed
+            raise _over_budget(settings.api_upload_bytes_per_day, used) from None
         raise _too_large(None, cap) from None
     except kubo.KuboUnavailable as err:
         raise _unavailable(err) from None
+    async with pool.acquire() as conn:
+        await UPLOADED.run(conn, {"address": principal.address, "cid": cid, "size": size})
     return {"cid": cid, "size": size}
+
+
+UPLOADED_TODAY = Prepared(
+    "veriframe_uploaded_today",
+    """SELECT coalesce(sum(size), 0)::bigint FROM asset_uploads
+       WHERE address = :address AND uploaded_at > now() - interval '1 day'""",
+)
+UPLOADED = Prepared(
+    "veriframe_uploaded",
+    "INSERT INTO asset_uploads (address, cid, size) VALUES (:address, :cid, :size)",
+)
+
+
+def _over_budget(budget: int, used: int) -> ApiError:
+    return ApiError(
+        429,
+        f"this account has uploaded {used:,} of its {budget:,} bytes for the last 24 hours: "
+        "try later, or add the scene to your own IPFS node (VERIFRAME_CREATOR_IPFS_API)",
+    )
 
 
 def _too_large(length: int | None, cap: int) -> ApiError:

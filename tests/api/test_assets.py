@@ -102,6 +102,38 @@ def test_an_upload_over_the_cap_is_refused_with_413_and_leaves_nothing_pinned(
     assert not held(kubo, b"".join(parts[:2]))  # nor what came before the cap
 
 
+def test_an_account_over_its_daily_upload_budget_gets_429_and_nothing_pinned(
+    api: httpx.Client, chain: Driver, warehouse: sa.Engine, kubo: KuboProcess
+) -> None:
+    """Accounts cost nothing to make: each may upload `api_upload_bytes_per_day`, counted
+    from what it uploaded in the last 24 hours, declared or found out while it streams."""
+    budget = 300_000
+    settings = api_settings(chain, ipfs_api_url=kubo.url, api_upload_bytes_per_day=budget)
+    server = ApiServer(settings, warehouse).start()
+    uploader = chain.accounts[4]
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as other:
+            auth = bearer(sign_in(other, uploader, "authenticate"))
+            first = other.post("/api/v1/assets", content=os.urandom(200_000), headers=auth)
+            over = os.urandom(150_000)
+            declared = other.post("/api/v1/assets", content=over, headers=auth)
+            parts = [os.urandom(60_000) for _ in range(3)]  # no length: found out midway
+            streamed = other.post("/api/v1/assets", content=iter(parts), headers=auth)
+    finally:
+        server.stop()
+    assert first.status_code == 200, first.text
+    for refused in (declared, streamed):
+        assert refused.status_code == 429, refused.text
+        assert "uploaded 200,000 of its 300,000 bytes" in refused.json()["error"]["message"]
+    assert not held(kubo, over) and not held(kubo, b"".join(parts))
+    with warehouse.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT cid, size FROM asset_uploads WHERE address = :a"),
+            {"a": normalize_address(hex(uploader.address))},
+        ).all()
+    assert rows == [(first.json()["cid"], first.json()["size"])]
+
+
 def test_an_upload_needs_a_login(api: httpx.Client) -> None:
     answer = api.post("/api/v1/assets", content=b"scene")
     assert answer.status_code == 401

@@ -267,6 +267,20 @@ auth_sessions = sa.Table(
     comment="one row per login: refresh tokens rotate through refresh_jti; logout revokes",
 )
 
+asset_uploads = sa.Table(
+    "asset_uploads",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("address", Address, nullable=False, comment="the uploading account"),
+    sa.Column("cid", sa.String(62), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False, comment="bytes, as IPFS counts them"),
+    sa.Column(
+        "uploaded_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
+    sa.Index("asset_uploads_by_account", "address", "uploaded_at"),
+    comment="scenes uploaded through POST /api/v1/assets, for each account's daily budget",
+)
+
 rate_limits = sa.Table(
     "rate_limits",
     metadata,
