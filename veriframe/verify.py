@@ -75,8 +75,7 @@ def _verify(args: argparse.Namespace):
         from render_executor.blender.runner import BlenderRunner, RenderFailed, RenderJob
         from render_executor.verification.verifier import (
             FrameUnreadable,
-            frame_format,
-            read_frame,
+            frame_header,
             verify_frame,
         )
 
@@ -86,11 +85,10 @@ def _verify(args: argparse.Namespace):
     if args.crops < 1 or not 0 < args.share <= 1:
         raise BadInput("--crops must be at least 1 and --share between 0 and 1")
     try:
-        height, width = read_frame(args.frame).shape[:2]
+        found, (width, height) = frame_header(args.frame)
     except FrameUnreadable as err:
         raise BadInput(str(err)) from None
-    found = frame_format(args.frame)  # the references are written as the frame was
-    output_format = found if found in FORMATS else "PNG"
+    output_format = found if found in FORMATS else "PNG"  # the references are written as it was
     runner = BlenderRunner()
     with tempfile.TemporaryDirectory(prefix="veriframe-verify-") as scratch:
         try:

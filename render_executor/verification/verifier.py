@@ -108,36 +108,37 @@ class Verdict:
         }
 
 
-def read_frame(path: Path) -> np.ndarray:
-    """The frame's RGB values in [0, 1] as they are compared (H × W × 3): an OpenEXR frame's
-    linear light through the display curve; FrameUnreadable if it does not decode."""
-    values, kind = _stored_values(path)
-    return display_values(values) if kind == EXR else values
-
-
 EXR = "OPEN_EXR"
 
 
-def frame_format(path: Path) -> str:
-    """The frame's format as a job names it (OPEN_EXR for either kind of OpenEXR), read from
-    its header; FrameUnreadable if it is no image."""
-    if is_exr(path):
-        return EXR
+def frame_header(path: Path) -> tuple[str, tuple[int, int]]:
+    """The image's format as a job names it (OPEN_EXR for either kind of OpenEXR) and its
+    width and height, from its header alone (a small file can claim a huge image);
+    FrameUnreadable if it is no image."""
     try:
+        if is_exr(path):
+            return EXR, exr_size(path)
         with Image.open(path) as image:
-            return image.format or ""
-    except (UnidentifiedImageError, OSError) as err:
+            return image.format or "", image.size
+    except (UnidentifiedImageError, OSError, ExrUnreadable) as err:
         raise FrameUnreadable(f"{path.name} does not decode as an image: {err}") from None
 
 
-def _stored_values(path: Path) -> tuple[np.ndarray, str]:
-    """The frame's RGB values as stored (linear light for OpenEXR), and its format (Pillow's
-    name for it, or OPEN_EXR)."""
+def read_frame(path: Path) -> np.ndarray:
+    """The frame's RGB values in [0, 1] as they are compared (H × W × 3): an OpenEXR frame's
+    linear light through the display curve; FrameUnreadable if it does not decode."""
+    kind = frame_header(path)[0]
+    values = _stored_values(path, kind)
+    return display_values(values) if kind == EXR else values
+
+
+def _stored_values(path: Path, kind: str) -> np.ndarray:
+    """The frame's RGB values as stored (linear light for OpenEXR)."""
     try:
-        if is_exr(path):
-            return read_rgb(path), EXR
+        if kind == EXR:
+            return read_rgb(path)
         with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"), dtype=np.float32) / 255, image.format
+            return np.asarray(image.convert("RGB"), dtype=np.float32) / 255
     except (UnidentifiedImageError, OSError, SyntaxError, ExrUnreadable) as err:
         raise FrameUnreadable(f"{path.name} does not decode as an image: {err}") from None
 
@@ -184,28 +185,20 @@ def verify_frame(
     not render (or `cancel` was set), FrameUnreadable if the delivery is not an image."""
     started = time.perf_counter()
     width, height = job.resolution
-    for name, path in (("frame", delivered), ("noisy pass", noisy)):
-        size = _exr_size(path) if path is not None and is_exr(path) else None
-        if size is not None and size != (width, height):  # before its pixels are decoded
+    delivered_files = {"frame": delivered} | ({"noisy pass": noisy} if noisy else {})
+    headers = {name: frame_header(path) for name, path in delivered_files.items()}
+    for name, (_, size) in headers.items():  # before any pixel is decoded
+        if size != (width, height):
             reason = f"the {name} is {size[0]}×{size[1]} pixels; the job asked for {width}×{height}"
             return rejected_unrendered(reason, windows, seeds, started)
-    stored, kind = _stored_values(delivered)
-    linear = kind == EXR
-    frame = display_values(stored) if linear else stored
-    noisy_pass = _read_noisy_pass(noisy) if noisy else None
+    kind = headers["frame"][0]
     wanted = EXR if job.output_format.upper() in LINEAR_FORMATS else job.output_format.upper()
     if kind != wanted:
         reason = f"the frame is {kind}; the job asked for {job.output_format}"
         return rejected_unrendered(reason, windows, seeds, started)
-    for name, found in (("frame", frame), ("noisy pass", noisy_pass)):
-        if found is not None and found.shape[:2] != (height, width):
-            return rejected_unrendered(
-                f"the {name} is {found.shape[1]}×{found.shape[0]} pixels; "
-                f"the job asked for {width}×{height}",
-                windows,
-                seeds,
-                started,
-            )
+    stored = _stored_values(delivered, kind)
+    frame = display_values(stored) if kind == EXR else stored
+    noisy_pass = _read_noisy_pass(noisy) if noisy else None
     for window in windows:
         if not window.fits(width, height):
             raise ValueError(f"window {window} is outside the {width}×{height} frame")
@@ -231,7 +224,7 @@ def verify_frame(
         rows.append((_cut(frame, window), first))
         rounding = (
             0.0
-            if linear or rendered.rounded
+            if rendered.linear or rendered.rounded
             else rounding_variance((first + second) / 2, rendered.dither)
         )
         scores.append(
@@ -274,13 +267,6 @@ def verify_frame(
         noisy_scores=noisy_scores,
         denoised=bool(rendered.noisy),
     )
-
-
-def _exr_size(path: Path) -> tuple[int, int]:
-    try:
-        return exr_size(path)
-    except ExrUnreadable as err:
-        raise FrameUnreadable(str(err)) from None
 
 
 def _read_noisy_pass(path: Path) -> np.ndarray:
