@@ -34,17 +34,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-from devchain.process import DevchainProcess  # noqa: E402
-from kubonode.process import KuboProcess  # noqa: E402
-from tests.support.chain import Driver  # noqa: E402
+from bench.parts import local_parts  # noqa: E402
 from tests.support.platform import (  # noqa: E402
     WorkerPlatform,
     eventually,
     worker_platform,
 )
 from veriframe.demo import write_demo_blend  # noqa: E402
-from veriframe_core.processes import free_port  # noqa: E402
-from veriframe_core.warehouse.embedded import EmbeddedPostgres  # noqa: E402
 
 BARE = textwrap.dedent(
     """
@@ -108,13 +104,7 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=240)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="veriframe-bench-"))
-    postgres = EmbeddedPostgres(work / "postgres")
-    postgres.start()
-    chain_node = DevchainProcess(work / "chain", free_port(), accounts=16)
-    kubo = KuboProcess(work / "ipfs", free_port())
-    try:
-        chain = Driver(chain_node.start())
-        kubo.start()
+    with local_parts(work) as (postgres, chain, kubo):
         blend = write_demo_blend(work / "demo.blend")
         settings = {"resolution_x": args.width, "resolution_y": args.height}
         bare, agent_per_job = [], []
@@ -159,10 +149,6 @@ def main() -> None:
         print(f"agent, per job back to back, claim to on-chain submission (median): {a:.2f} s")
         print("  (its verdict waits left out: verification is the verifiers' machines' work)")
         print(f"ratio {a / b:.3f} (target ≤ 1.05)")
-    finally:
-        kubo.stop()
-        chain_node.stop()
-        postgres.stop()
 
 
 if __name__ == "__main__":

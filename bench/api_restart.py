@@ -27,14 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.harness import percentile  # noqa: E402
-from devchain.process import DevchainProcess  # noqa: E402
-from kubonode.process import KuboProcess  # noqa: E402
+from bench.parts import local_parts  # noqa: E402
 from render_executor.agent import Agent, Outcome  # noqa: E402
-from tests.support.chain import Driver  # noqa: E402
 from tests.support.platform import eventually, worker_platform  # noqa: E402
 from veriframe.demo import write_demo_blend  # noqa: E402
-from veriframe_core.processes import free_port  # noqa: E402
-from veriframe_core.warehouse.embedded import EmbeddedPostgres  # noqa: E402
 
 
 def resumed_after(agents: list[Agent], started: float, timeout_s: float = 60) -> list[float]:
@@ -72,13 +68,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=64, help="Cycles samples per frame")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="veriframe-bench-"))
-    postgres = EmbeddedPostgres(work / "postgres")
-    postgres.start()
-    chain_node = DevchainProcess(work / "chain", free_port(), accounts=16)
-    kubo = KuboProcess(work / "ipfs", free_port())
-    try:
-        chain = Driver(chain_node.start())
-        kubo.start()
+    with local_parts(work) as (postgres, chain, kubo):
         blend = write_demo_blend(work / "demo.blend")
         with worker_platform(chain, postgres, kubo, blend, work / "verifier") as pf:
             asset = pf.upload()
@@ -136,10 +126,6 @@ def main() -> None:
             f"resumed after the API was back: p50 {percentile(resumes, 50):.2f} s, "
             f"p95 {percentile(resumes, 95):.2f} s, max {max(resumes):.2f} s (target p95 ≤ 2 s)"
         )
-    finally:
-        kubo.stop()
-        chain_node.stop()
-        postgres.stop()
 
 
 if __name__ == "__main__":

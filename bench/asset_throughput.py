@@ -30,15 +30,11 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from devchain.process import DevchainProcess  # noqa: E402
-from kubonode.process import KuboProcess  # noqa: E402
+from bench.parts import local_parts  # noqa: E402
 from tests.support.api import bearer, sign_in  # noqa: E402
-from tests.support.chain import Driver  # noqa: E402
 from tests.support.platform import worker_platform  # noqa: E402
 from veriframe.demo import write_demo_blend  # noqa: E402
 from veriframe_core.chain.addresses import normalize_address  # noqa: E402
-from veriframe_core.processes import free_port  # noqa: E402
-from veriframe_core.warehouse.embedded import EmbeddedPostgres  # noqa: E402
 
 
 def curl(*args: str) -> tuple[float, str]:
@@ -74,60 +70,54 @@ def main() -> None:
         for _ in range(args.mb):
             out.write(os.urandom(1_000_000))
     size_mb = scene.stat().st_size / 1e6
-    postgres = EmbeddedPostgres(work / "postgres")
-    postgres.start()
-    chain_node = DevchainProcess(work / "chain", free_port(), accounts=16)
-    kubo = KuboProcess(work / "ipfs", free_port())
     try:
-        chain = Driver(chain_node.start())
-        kubo.start()
-        blend = write_demo_blend(work / "demo.blend")
-        changes = {"ipfs_api_url": kubo.url, "api_max_upload_bytes": 10 * 1024**3}
-        with worker_platform(chain, postgres, kubo, blend, None, **changes) as pf:
-            token = bearer(sign_in(pf.api, pf.activity.creators[0], "authenticate"))
-            auth = f"Authorization: {token['Authorization']}"
-            api, node = pf.api_server.url, kubo.url
-            rates: dict[str, list[float]] = {k: [] for k in ("up_api", "up_direct", "down_api")}
-            rates["down_direct"] = []
-            cid = ""
-            for _ in range(args.rounds):
-                seconds, said = curl(
-                    "-X",
-                    "POST",
-                    "-H",
-                    auth,
-                    "-H",
-                    "Content-Type: application/octet-stream",
-                    "--data-binary",
-                    f"@{scene}",
-                    f"{api}/api/v1/assets",
-                )
-                rates["up_api"].append(size_mb / seconds)
-                cid = json.loads(said)["cid"]
-                seconds, said = curl(
-                    "-X",
-                    "POST",
-                    "-F",
-                    f"file=@{scene}",
-                    f"{node}/api/v0/add?cid-version=0",
-                )
-                rates["up_direct"].append(size_mb / seconds)
-                assert json.loads(said)["Hash"] == cid
-            job_id = pf.post_job(cid)
-            worker = normalize_address(pf.activity.workers[0].address)
-            record_verified(pf.warehouse, job_id, worker, cid)
-            for _ in range(args.rounds):
-                seconds, _ = curl("-o", str(work / "a.out"), f"{api}/api/v1/jobs/{job_id}/frame")
-                rates["down_api"].append(size_mb / seconds)
-                seconds, _ = curl(
-                    "-X", "POST", "-o", str(work / "d.out"), f"{node}/api/v0/cat?arg={cid}"
-                )
-                rates["down_direct"].append(size_mb / seconds)
-            assert (work / "a.out").stat().st_size == scene.stat().st_size
+        with local_parts(work) as (postgres, chain, kubo):
+            blend = write_demo_blend(work / "demo.blend")
+            changes = {"ipfs_api_url": kubo.url, "api_max_upload_bytes": 10 * 1024**3}
+            with worker_platform(chain, postgres, kubo, blend, None, **changes) as pf:
+                token = bearer(sign_in(pf.api, pf.activity.creators[0], "authenticate"))
+                auth = f"Authorization: {token['Authorization']}"
+                api, node = pf.api_server.url, kubo.url
+                rates: dict[str, list[float]] = {k: [] for k in ("up_api", "up_direct", "down_api")}
+                rates["down_direct"] = []
+                cid = ""
+                for _ in range(args.rounds):
+                    seconds, said = curl(
+                        "-X",
+                        "POST",
+                        "-H",
+                        auth,
+                        "-H",
+                        "Content-Type: application/octet-stream",
+                        "--data-binary",
+                        f"@{scene}",
+                        f"{api}/api/v1/assets",
+                    )
+                    rates["up_api"].append(size_mb / seconds)
+                    cid = json.loads(said)["cid"]
+                    seconds, said = curl(
+                        "-X",
+                        "POST",
+                        "-F",
+                        f"file=@{scene}",
+                        f"{node}/api/v0/add?cid-version=0",
+                    )
+                    rates["up_direct"].append(size_mb / seconds)
+                    assert json.loads(said)["Hash"] == cid
+                job_id = pf.post_job(cid)
+                worker = normalize_address(pf.activity.workers[0].address)
+                record_verified(pf.warehouse, job_id, worker, cid)
+                for _ in range(args.rounds):
+                    seconds, _ = curl(
+                        "-o", str(work / "a.out"), f"{api}/api/v1/jobs/{job_id}/frame"
+                    )
+                    rates["down_api"].append(size_mb / seconds)
+                    seconds, _ = curl(
+                        "-X", "POST", "-o", str(work / "d.out"), f"{node}/api/v0/cat?arg={cid}"
+                    )
+                    rates["down_direct"].append(size_mb / seconds)
+                assert (work / "a.out").stat().st_size == scene.stat().st_size
     finally:
-        kubo.stop()
-        chain_node.stop()
-        postgres.stop()
         shutil.rmtree(work, ignore_errors=True)  # the file and its copies: 600 MB
     median = {k: statistics.median(v) for k, v in rates.items()}
     print(f"{size_mb:.0f} MB, {args.rounds} rounds, median MB/s:")

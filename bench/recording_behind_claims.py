@@ -45,11 +45,9 @@ from harness import dagster_env, start_daemon  # noqa: E402
 from PIL import Image  # noqa: E402
 from render_pipeline import Creator  # noqa: E402
 
-from devchain.process import DevchainProcess  # noqa: E402
-from kubonode.process import KuboProcess  # noqa: E402
+from bench.parts import local_parts  # noqa: E402
 from tests.support.activity import Activity  # noqa: E402
 from tests.support.api import bearer, sign_in  # noqa: E402
-from tests.support.chain import Driver  # noqa: E402
 from veriframe_core.ipfs import IpfsClient  # noqa: E402
 from veriframe_core.processes import Child, answers, free_port, wait_until  # noqa: E402
 from veriframe_core.warehouse.embedded import EmbeddedPostgres  # noqa: E402
@@ -137,15 +135,9 @@ def main() -> None:
     codes = {"old": args.compare[0], "new": args.compare[1]} if args.compare else {"new": ROOT}
     codes = {name: path.resolve() for name, path in codes.items()}
     work = Path(tempfile.mkdtemp(prefix="vf-claims-"))
-    pg = EmbeddedPostgres(work / "postgres")
-    pg.start()
-    chain_node = DevchainProcess(work / "chain", free_port(), accounts=12)
-    kubo = KuboProcess(work / "ipfs", free_port())
     numbers = itertools.count()
     results: list[tuple[str, int, float | None]] = []
-    try:
-        chain = Driver(chain_node.start())
-        kubo.start()
+    with local_parts(work, accounts=12) as (pg, chain, kubo):
         activity = Activity(chain)
         activity.setup_workers()
         silent, deliverer = activity.workers[0], activity.workers[1]
@@ -191,10 +183,6 @@ def main() -> None:
                 print(f"[{name}] {k} silent claims: delivered → recorded {shown}", flush=True)
             finally:
                 current.close()
-    finally:
-        kubo.stop()
-        chain_node.stop()
-        pg.stop()
     print("\nchecked out | silent claims | delivered → recorded, each round")
     for name in codes:
         for k in args.claims:

@@ -34,14 +34,10 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa  # noqa: E402
 
 from bench.harness import percentile  # noqa: E402
-from devchain.process import DevchainProcess  # noqa: E402
-from kubonode.process import KuboProcess  # noqa: E402
+from bench.parts import local_parts  # noqa: E402
 from tests.support.api import bearer, sign_in  # noqa: E402
-from tests.support.chain import Driver  # noqa: E402
 from tests.support.platform import VERIFIABLE, WorkerPlatform, worker_platform  # noqa: E402
 from veriframe.demo import write_demo_blend  # noqa: E402
-from veriframe_core.processes import free_port  # noqa: E402
-from veriframe_core.warehouse.embedded import EmbeddedPostgres  # noqa: E402
 
 MODES = ("websocket", "polling")
 DECIDED = sa.text(
@@ -69,17 +65,11 @@ def main() -> None:
     modes = args.modes.split(",")
     assert set(modes) <= set(MODES), f"--modes takes {', '.join(MODES)}"
     work = Path(tempfile.mkdtemp(prefix="veriframe-bench-"))
-    postgres = EmbeddedPostgres(work / "postgres")
-    postgres.start()
-    chain_node = DevchainProcess(work / "chain", free_port(), accounts=16)
-    kubo = KuboProcess(work / "ipfs", free_port())
     heads = sorted({0, args.silent})
     known = {(m, h): [] for m in modes for h in heads}  # the agent knew the verdict
     claimed = {(m, h): [] for m in modes for h in heads}  # a verifier took the task
     decided = {(m, h): [] for m in modes for h in heads}  # the verifier reported it
-    try:
-        chain = Driver(chain_node.start())
-        kubo.start()
+    with local_parts(work) as (postgres, chain, kubo):
         blend = write_demo_blend(work / "demo.blend")
         with worker_platform(
             chain,
@@ -110,10 +100,6 @@ def main() -> None:
                 f"verdict known {summary(found)} (target p50 ≤ 10 s); to the verifier's claim "
                 f"{summary(claimed[mode, held])}; to its report {summary(decided[mode, held])}"
             )
-    finally:
-        kubo.stop()
-        chain_node.stop()
-        postgres.stop()
 
 
 def run_round(
