@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.maintenance import sweep_once
+from tests.api.protocol.test_verifications import CID, REPORT
 from tests.support.api import ApiServer, api_settings, bearer, seeded, token_for
 from tests.support.chain import Driver
 from tests.support.warehouse import ingestor
@@ -23,17 +24,6 @@ from veriframe_core.chain.addresses import normalize_address
 from veriframe_core.processes import free_port
 from veriframe_core.warehouse.engine import make_engine
 
-CID = "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"
-REPORT = {
-    "crops": [],
-    "noise_ratio": 1.0,
-    "noise_z": 0.1,
-    "noise_level": 3.2,
-    "seconds": 4.0,
-    "cpu_seconds": 5.5,
-    "device": "CPU",
-    "blender_version": "5.0.1",
-}
 VERIFIER = normalize_address(0xF00D)
 ALERTS = Path(__file__).resolve().parents[2] / "deploy" / "veriframe-alerts.yml"
 Samples = dict[tuple[str, frozenset], float]
