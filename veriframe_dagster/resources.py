@@ -119,7 +119,8 @@ class OperatorResource(dg.ConfigurableResource):
 
 
 class IpfsResource(dg.ConfigurableResource):
-    """The IPFS node delivered frames are fetched from, and the gateway links point to."""
+    """The platform's IPFS node: delivered frames are fetched from it, uploads no job used
+    are unpinned from it, and links point to its gateway."""
 
     api_url: str = Field(description="The node's RPC API.")
     gateway_url: str = Field(description="The HTTP gateway links to frames point to.")
