@@ -19,7 +19,7 @@ from tests.support.chain import Driver
 from tests.support.pins import pinned
 from tests.support.warehouse import fresh_warehouse_url, ingestor
 from veriframe_core.chain.cids import cid_to_felts
-from veriframe_core.ipfs import IpfsClient
+from veriframe_core.ipfs import IpfsClient, IpfsUnavailable
 from veriframe_core.processes import free_port
 from veriframe_core.settings import Settings
 from veriframe_core.warehouse.embedded import EmbeddedPostgres
@@ -190,6 +190,32 @@ def test_a_node_that_is_down_fails_the_sweep_and_nothing_is_marked(
     assert f"unpinning {old}" in message and "check that the node runs" in message
     assert uploads.unpinned_at()[old] == [None]
     assert pinned(kubo.url, old)
+
+
+def test_a_node_lost_midway_leaves_marked_exactly_what_it_unpinned(
+    warehouse: str, chain: Driver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The node stops after the first batch (of one CID here): that CID is marked, the next
+    fails the sweep, and the rest wait for the next sweep, unmarked."""
+    node = KuboProcess(tmp_path / "repo", free_port()).start()
+    uploads = Uploads(warehouse, node, chain)
+    try:
+        first, second, third = (uploads.add(os.urandom(100), age_s=GRACE + i) for i in (3, 2, 1))
+        with uploads.engine.connect() as conn:
+            due = unused(conn, GRACE)
+        monkeypatch.setattr("veriframe_dagster.defs.uploads.unused.BATCH", 1)
+        done = Swept()
+        with (
+            IpfsClient(node.url, attempts=2, backoff_s=0.05) as ipfs,
+            pytest.raises(IpfsUnavailable, match=f"unpinning {second}"),
+        ):
+            unpin_unused(uploads.engine, ipfs, due, GRACE, lambda _: node.stop(), done)
+        assert done == Swept(cids=1, uploads=1, bytes_freed=100)
+        marks = uploads.unpinned_at()
+        assert marks[first][0] is not None and marks[second] == marks[third] == [None]
+    finally:
+        node.stop()
+        uploads.engine.dispose()
 
 
 def test_an_upload_used_again_while_it_is_unpinned_is_pinned_again(

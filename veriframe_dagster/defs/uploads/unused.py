@@ -9,6 +9,7 @@ scene are pinned by other code.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -35,12 +36,16 @@ DUE = sa.text(UNUSED + "ORDER BY p.latest, p.cid")
 MARK = sa.text(
     f"""
     UPDATE asset_uploads SET unpinned_at = now()
-    WHERE cid = :cid AND unpinned_at IS NULL
-      AND EXISTS (SELECT 1 FROM ({UNUSED}) still WHERE still.cid = :cid)
+    WHERE cid = ANY(:cids) AND unpinned_at IS NULL
+      AND cid IN (SELECT cid FROM ({UNUSED}) still WHERE still.cid = ANY(:cids))
+    RETURNING cid
     """
 )
-"""Marks a CID's uploads unpinned if it is still unused: a job indexed, or the same bytes
-uploaded again, while it was being unpinned makes it wanted again."""
+"""Marks the uploads of those CIDs still unused: a job indexed, or the same bytes uploaded
+again, while they were being unpinned makes a CID wanted again."""
+BATCH = 100
+"""CIDs unpinned, then marked in one statement: whether they are still unused is read from
+every job, attempt and verification (0.1-0.2 s at 100,000 jobs), once per batch."""
 
 
 @dataclass
@@ -67,21 +72,41 @@ def unpin_unused(
     log: Callable[[str], None],
     swept: Swept,
 ) -> None:
-    """Unpin each CID of `rows` and mark its uploads, one CID at a time, into `swept`.
+    """Unpin the CIDs of `rows` and mark their uploads, a batch at a time, into `swept`.
 
-    A CID is marked only after the node unpinned it (an IpfsError stops the sweep there,
-    the CID unmarked, to be tried at the next one); one wanted again meanwhile is pinned
-    again and left unmarked."""
-    for row in rows:
-        ipfs.unpin(row.cid)
-        with engine.begin() as conn:
-            marked = conn.execute(MARK, {"cid": row.cid, "grace_s": grace_s}).rowcount
-        if not marked:
+    Uploads are marked only once the node unpinned their CID: an IpfsError stops the sweep
+    there, what was unpinned before it marked, the rest left for the next sweep."""
+    for start in range(0, len(rows), BATCH):
+        unpinned: list[sa.Row] = []
+        try:
+            for row in rows[start : start + BATCH]:
+                ipfs.unpin(row.cid)
+                unpinned.append(row)
+        finally:
+            _mark(engine, ipfs, unpinned, grace_s, log, swept)
+
+
+def _mark(
+    engine: sa.Engine,
+    ipfs: IpfsClient,
+    unpinned: list[sa.Row],
+    grace_s: float,
+    log: Callable[[str], None],
+    swept: Swept,
+) -> None:
+    """Mark the uploads of the CIDs `unpinned` that are still unused; pin the others again."""
+    if not unpinned:
+        return
+    with engine.begin() as conn:
+        params = {"cids": [row.cid for row in unpinned], "grace_s": grace_s}
+        marked = Counter(conn.execute(MARK, params).scalars())
+    for row in unpinned:
+        if row.cid not in marked:
             ipfs.pin(row.cid)
             swept.pinned_again += 1
             log(f"Uploads sweep: {row.cid} was used or uploaded again meanwhile: pinned again")
             continue
         swept.cids += 1
-        swept.uploads += marked
+        swept.uploads += marked[row.cid]
         swept.bytes_freed += row.size
-        log(f"Uploads sweep: unpinned {row.cid} ({row.size:,} bytes, {marked} uploads)")
+        log(f"Uploads sweep: unpinned {row.cid} ({row.size:,} bytes, {marked[row.cid]} uploads)")
