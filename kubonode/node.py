@@ -56,6 +56,7 @@ class KuboNode:
     def __init__(self, repo: Path):
         self.repo = Path(repo).expanduser().resolve()
         self._held: set[str] = set()
+        self._pinned: set[str] = set()
         self._lock = threading.Lock()
         config = self.repo / "config"
         if not config.exists():
@@ -65,7 +66,8 @@ class KuboNode:
         config.write_text(json.dumps(_offline(json.loads(config.read_text())), indent=2))
         with contextlib.redirect_stdout(io.StringIO()):
             self._node = IpfsNode(repo_path=str(self.repo), online=False, enable_pubsub=False)
-        self._held.update(self._node.files.list_pins())
+        self._pinned.update(self._node.files.list_pins())
+        self._held.update(self._pinned)
 
     def close(self) -> None:
         with contextlib.redirect_stdout(io.StringIO()):
@@ -82,15 +84,36 @@ class KuboNode:
                 raise KuboNodeError(f"pinning {cid} failed")
             with self._lock:
                 self._held.add(cid)
+                self._pinned.add(cid)
         return cid
 
     def holds(self, cid: str) -> bool:
         with self._lock:
             return cid in self._held
 
+    def pinned(self) -> set[str]:
+        with self._lock:
+            return set(self._pinned)
+
     def pin(self, cid: str) -> None:
         if not self.holds(cid):
             raise NotHeld(f"{cid} is not on this node (it is offline: add the content first)")
+        if cid not in self.pinned():
+            if not self._node.files.pin(cid):
+                raise KuboNodeError(f"pinning {cid} failed")
+            with self._lock:
+                self._pinned.add(cid)
+
+    def unpin(self, cid: str) -> bool:
+        """Drop the pin of `cid`; False when it had none. As in Kubo, the content stays
+        readable until the repository is garbage-collected (here: until the node restarts)."""
+        if cid not in self.pinned():
+            return False
+        if not self._node.files.unpin(cid):
+            raise KuboNodeError(f"unpinning {cid} failed")
+        with self._lock:
+            self._pinned.discard(cid)
+        return True
 
     def read_into(self, cid: str, dest: Path) -> None:
         """Write the content of `cid` to the file `dest`."""

@@ -3,7 +3,7 @@ until SIGINT/SIGTERM by `veriframe ipfs` and `python -m kubonode`.
 
 - `POST /api/v0/add` (multipart, one or more files; `only-hash`, `pin`, `cid-version=0`)
 - `POST /api/v0/cat?arg=CID[&offset&length]`
-- `POST /api/v0/pin/add?arg=CID`
+- `POST /api/v0/pin/add?arg=CID`, `pin/rm?arg=CID`, `pin/ls[?arg=CID]` (recursive pins only)
 - `POST /api/v0/version`
 - `GET|HEAD /ipfs/{cid}` (the gateway)
 
@@ -144,6 +144,21 @@ class Facade:
             await asyncio.to_thread(self.node.pin, cid)
         return web.json_response({"Pins": cids})
 
+    async def pin_rm(self, request: web.Request) -> web.Response:
+        cid = _arg(request)
+        if not await asyncio.to_thread(self.node.unpin, cid):
+            raise RpcError(500, "not pinned or pinned indirectly")  # Kubo's words
+        return web.json_response({"Pins": [cid]})
+
+    async def pin_ls(self, request: web.Request) -> web.Response:
+        pinned = self.node.pinned()
+        if "arg" in request.query:
+            cid = _arg(request)
+            if cid not in pinned:
+                raise RpcError(500, f"path '{cid}' is not pinned")  # Kubo's words
+            pinned = {cid}
+        return web.json_response({"Keys": {cid: {"Type": "recursive"} for cid in sorted(pinned)}})
+
     async def gateway(self, request: web.Request) -> web.StreamResponse:
         cid = request.match_info["cid"]
         try:
@@ -218,6 +233,8 @@ def build_app(
     app.router.add_route("*", f"{API}/add", facade.add)
     app.router.add_route("*", f"{API}/cat", facade.cat)
     app.router.add_route("*", f"{API}/pin/add", facade.pin_add)
+    app.router.add_route("*", f"{API}/pin/rm", facade.pin_rm)
+    app.router.add_route("*", f"{API}/pin/ls", facade.pin_ls)
     app.router.add_get("/ipfs/{cid}", facade.gateway)  # HEAD too
     return app
 

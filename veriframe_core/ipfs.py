@@ -185,6 +185,15 @@ class IpfsClient:
         """Pin content the node holds (or can fetch)."""
         self._call(f"pinning {cid} on the IPFS node at {self.api}", self._node.pin.add, cid)
 
+    def unpin(self, cid: str) -> None:
+        """Unpin `cid` (what `add` and `pin` pinned); one the node has not pinned is done
+        already. Its blocks go at the node's next garbage collection."""
+        try:
+            self._call(f"unpinning {cid} on the IPFS node at {self.api}", self._node.pin.rm, cid)
+        except IpfsError as err:
+            if not _not_pinned(err.__cause__):
+                raise
+
     # ------------------------------------------------------------------ downloads
     def cat(self, cid: str, max_bytes: int | None = None) -> bytes:
         """The content of `cid` in memory (small files: a frame, a manifest)."""
@@ -261,6 +270,12 @@ class IpfsClient:
 
 def _unavailable(err: BaseException) -> bool:
     return isinstance(err, IpfsUnavailable)
+
+
+def _not_pinned(err: BaseException | None) -> bool:
+    """Kubo's answer to unpinning what it has no pin of ("not pinned or pinned indirectly":
+    held, if at all, under another pin, which stays)."""
+    return isinstance(err, ipfs_errors.ErrorResponse) and "not pinned" in str(err)
 
 
 def _timed_out(err: BaseException | None) -> bool:

@@ -568,6 +568,18 @@ class Settings(WorkerSettings):
         "*/10 * * * *", description="When the settlement job runs (cron, UTC)."
     )
 
+    # --- the uploads sweep (Dagster) -------------------------------------------------
+    asset_unused_grace_s: float = Field(
+        7 * 86400,
+        ge=3600,
+        description="How long a scene uploaded through `POST /api/v1/assets` stays pinned "
+        "with no job using it (seconds; counted from its latest upload by anyone); then the "
+        "uploads sweep unpins it. Long enough for a slow creator and an indexer catching up.",
+    )
+    asset_sweep_cron: str = Field(
+        "23 * * * *", description="When the uploads sweep runs (cron, UTC)."
+    )
+
     # --- `veriframe up` --------------------------------------------------------------
     run_devchain: bool = Field(
         True,

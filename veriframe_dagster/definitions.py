@@ -17,7 +17,7 @@ entry points (`@dg.definitions`) take no arguments (or a `ComponentLoadContext`)
 could only read the process's environment: the code location would be assembled by another
 path than the one tests exercise, or tests would have to rewrite the environment. `[tool.dg]`
 configures the `dg` CLI (dagster-dg-cli), which the project does not install. The `defs/`
-folder layout is kept; the four domains are listed below.
+folder layout is kept; the domains are listed below.
 
 Loading it must stay cheap (the webserver, the daemon and every run worker import it):
 nothing here connects, starts a server or imports the chain stack; resources resolve on
@@ -34,6 +34,7 @@ from veriframe_dagster.defs.render.definitions import render_defs
 from veriframe_dagster.defs.reputation.definitions import reputation_defs
 from veriframe_dagster.defs.sanctions.definitions import sanctions_defs
 from veriframe_dagster.defs.settlement.definitions import settlement_defs
+from veriframe_dagster.defs.uploads.definitions import uploads_defs
 from veriframe_dagster.resources import build_resources
 
 
@@ -51,6 +52,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         reputation_defs(settings, resources),
         settlement_defs(settings),
         sanctions_defs(resources),
+        uploads_defs(settings),
         dg.Definitions(resources=resources, executor=dg.in_process_executor),
     )
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from pydantic import Field
@@ -119,15 +119,17 @@ class OperatorResource(dg.ConfigurableResource):
 
 
 class IpfsResource(dg.ConfigurableResource):
-    """The IPFS node delivered frames are fetched from, and the gateway links point to."""
+    """The platform's IPFS node: delivered frames are fetched from it, uploads no job used
+    are unpinned from it, and links point to its gateway."""
 
     api_url: str = Field(description="The node's RPC API.")
     gateway_url: str = Field(description="The HTTP gateway links to frames point to.")
 
-    def client(self, max_download_bytes: int) -> IpfsClient:
+    def client(self, **options: Any) -> IpfsClient:
+        """A client of the node, the gateway to fall back on; `options` as `IpfsClient`'s."""
         from veriframe_core.ipfs import IpfsClient
 
-        return IpfsClient(self.api_url, [self.gateway_url], max_download_bytes=max_download_bytes)
+        return IpfsClient(self.api_url, [self.gateway_url], **options)
 
     def link(self, cid: str) -> str:
         return f"{self.gateway_url.rstrip('/')}/{cid}"
@@ -176,6 +178,12 @@ class ReputationResource(dg.ConfigurableResource):
 
     max_lag_s: float = Field(description="Chain seconds the source tables may trail by.")
     max_failures_per_job: int = Field(description="Failed attempts that block a job (API).")
+
+
+class UploadsResource(dg.ConfigurableResource):
+    """How long a scene uploaded through the API may stay pinned with no job using it."""
+
+    unused_grace_s: float = Field(description="Seconds from its latest upload to its unpinning.")
 
 
 class SanctionsResource(dg.ConfigurableResource):
@@ -261,6 +269,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             max_lag_s=settings.chain_fresh_max_lag_s,
             max_failures_per_job=settings.api_max_failures_per_job,
         ),
+        "uploads": UploadsResource(unused_grace_s=settings.asset_unused_grace_s),
         "sanctions": SanctionsResource(
             enabled=settings.sanctions_enabled,
             max_rejections=settings.api_max_rejections,

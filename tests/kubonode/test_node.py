@@ -107,6 +107,20 @@ def test_content_the_node_does_not_hold_is_refused_at_once(kubo: KuboProcess) ->
     assert httpx.get(f"{kubo.url}/ipfs/{UNKNOWN}", timeout=5).status_code == 404
 
 
+def test_pins_are_listed_and_removed_as_kubo_does(kubo: KuboProcess) -> None:
+    cid = add(kubo, b"pinned, then not").json()["Hash"]
+    listed = httpx.post(f"{kubo.url}/api/v0/pin/ls", params={"arg": cid})
+    assert listed.json() == {"Keys": {cid: {"Type": "recursive"}}}
+    assert cid in httpx.post(f"{kubo.url}/api/v0/pin/ls").json()["Keys"]
+    removed = httpx.post(f"{kubo.url}/api/v0/pin/rm", params={"arg": cid})
+    assert removed.status_code == 200 and removed.json() == {"Pins": [cid]}
+    gone = httpx.post(f"{kubo.url}/api/v0/pin/ls", params={"arg": cid})
+    assert gone.status_code == 500 and gone.json()["Message"] == f"path '{cid}' is not pinned"
+    again = httpx.post(f"{kubo.url}/api/v0/pin/rm", params={"arg": cid})
+    assert again.status_code == 500 and again.json()["Message"] == "not pinned or pinned indirectly"
+    assert cid not in httpx.post(f"{kubo.url}/api/v0/pin/ls").json()["Keys"]
+
+
 def test_content_survives_a_restart_of_the_node(tmp_path: Path) -> None:
     node = KuboProcess(tmp_path / "repo", free_port()).start()
     try:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from kubonode.process import KuboProcess
+from tests.support.pins import pinned
 from tests.support.unixfs import cid_v0
 from veriframe_core.ipfs import (
     IpfsClient,
@@ -47,6 +48,23 @@ def test_files_and_bytes_are_added_pinned_and_read_back(kubo: KuboProcess, tmp_p
         assert ipfs.download(cid, dest) == len(content)
         assert dest.read_bytes() == content
         assert ipfs.cat(ipfs.add_bytes(b"frame")) == b"frame"
+
+
+def test_unpinning_drops_the_pin_and_what_has_none_is_done_already(kubo: KuboProcess) -> None:
+    with client(kubo.url) as ipfs:
+        cid = ipfs.add_bytes(b"a scene no job used")
+        assert pinned(kubo.url, cid)
+        ipfs.unpin(cid)
+        assert not pinned(kubo.url, cid)
+        ipfs.unpin(cid)  # not pinned: nothing to do
+        ipfs.unpin(UNKNOWN)
+        ipfs.pin(cid)  # its blocks are still there until the node's garbage collection
+        assert pinned(kubo.url, cid)
+
+
+def test_unpinning_on_a_node_that_is_down_says_so() -> None:
+    with client(nowhere(), attempts=2) as ipfs, pytest.raises(IpfsUnavailable, match="unpinning"):
+        ipfs.unpin(UNKNOWN)
 
 
 def test_a_multiaddr_works_as_the_api_address(kubo: KuboProcess) -> None:

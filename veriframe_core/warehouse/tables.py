@@ -277,7 +277,18 @@ asset_uploads = sa.Table(
     sa.Column(
         "uploaded_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
     ),
+    sa.Column(
+        "unpinned_at",
+        sa.DateTime(timezone=True),
+        comment="when the uploads sweep unpinned it, no job having used it; NULL: pinned",
+    ),
     sa.Index("asset_uploads_by_account", "address", "uploaded_at"),
+    sa.Index(
+        "asset_uploads_pinned",
+        "cid",
+        "uploaded_at",
+        postgresql_where=sa.text("unpinned_at IS NULL"),
+    ),
     comment="scenes uploaded through POST /api/v1/assets, for each account's daily budget",
 )
 

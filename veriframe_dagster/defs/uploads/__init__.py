@@ -1,0 +1,1 @@
+"""Uploads: scenes creators uploaded through the API, unpinned when no job used them."""
