@@ -237,8 +237,33 @@ def interior_denoised(bpy, scene) -> None:
     scene.cycles.denoiser = "OPENIMAGEDENOISE"
 
 
+def plain_cube(bpy, scene) -> None:
+    """The demo job's scene (`render_executor/blender/scene.py`), turning: a cube with a
+    material of no nodes under a sun against the world's flat colour, 16 samples; mostly
+    background without noise, the cube's faces near the 8-bit rounding's own noise."""
+    mesh = bpy.data.meshes.new("cube")
+    corners = [(x, y, z) for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)]
+    faces = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)]
+    mesh.from_pydata(corners, [], faces)
+    material = bpy.data.materials.new("red")
+    material.diffuse_color = (0.8, 0.1, 0.1, 1)
+    mesh.materials.append(material)
+    cube = bpy.data.objects.new("cube", mesh)
+    scene.collection.objects.link(cube)
+    _animate(cube, "rotation_euler", (0.0, 0.0, 0.0), (0.0, 0.0, 0.6))
+    _light(bpy, scene, "SUN", (0, 0, 0), 4.0, (0.7, 0.2, 0.4))
+    camera = bpy.data.objects.new("camera", bpy.data.cameras.new("camera"))
+    camera.location, camera.rotation_euler = (5.0, -5.0, 4.0), (1.0, 0.0, 0.785)
+    scene.collection.objects.link(camera)
+    scene.camera = camera
+    scene.world = bpy.data.worlds.new("world")
+    scene.world.color = (0.3, 0.3, 0.35)
+    scene.cycles.samples = 16
+
+
 SCENES = {
-    f.__name__: f for f in (glass, volume, depth_of_field, motion_blur, texture, interior_denoised)
+    f.__name__: f
+    for f in (glass, volume, depth_of_field, motion_blur, texture, interior_denoised, plain_cube)
 }
 
 

@@ -25,7 +25,13 @@ from random import Random
 import numpy as np
 from PIL import Image
 
-from bench.verification_set import Frame, LabelledSet
+from bench.verification_set import (
+    REFERENCE_PAIRS,
+    Frame,
+    LabelledSet,
+    preview_name,
+    reference_seeds,
+)
 from render_executor.blender.inside import guided_windows
 from render_executor.passes import display_values, read_noisy
 from render_executor.verification.compare import (
@@ -44,7 +50,8 @@ from veriframe_core.verification import Window, draw
 
 @dataclass(frozen=True)
 class Reference:
-    """A scene's two reference renders (RGB display values) and how to compare with them."""
+    """A pair of a scene's reference renders (RGB display values) and how to compare with
+    them."""
 
     a: np.ndarray
     b: np.ndarray
@@ -79,23 +86,25 @@ def measured_rounding(labelled: LabelledSet, scenes: Iterable[str]) -> np.ndarra
     return np.array([error[level == i].var() for i in range(LEVEL_BINS)])
 
 
-def references(labelled: LabelledSet, scenes: Iterable[str]) -> dict[str, Reference]:
-    """Each scene's references, with the rounding variance the verifier models
+def references(labelled: LabelledSet, scenes: Iterable[str]) -> dict[str, list[Reference]]:
+    """Each scene's reference pairs, with the rounding variance the verifier models
     (`compare.rounding_variance`: per value, from its fractional level in their mean)."""
     found = {}
     for scene in scenes:
-        a, b, preview = (
-            np.clip(np.load(labelled.reference(scene, w))[..., :3], 0, 1)
-            for w in ("a", "b", "preview")
-        )
-        facts = labelled.facts(scene)
-        rounding = rounding_variance((a + b) / 2, facts["dither"])
-        noisy = None
-        if facts["denoise"]:
-            paths = (labelled.noisy(labelled.reference(scene, w)) for w in "ab")
-            noisy = tuple(display_values(read_noisy(p)) for p in paths)
-        block = BLOCK if facts["denoise"] else 1
-        found[scene] = Reference(a, b, preview, rounding, block, noisy)
+        facts, pairs = labelled.facts(scene), []
+        for pair in range(REFERENCE_PAIRS):
+            names = [*reference_seeds(pair), preview_name(pair)]
+            a, b, preview = (
+                np.clip(np.load(labelled.reference(scene, w))[..., :3], 0, 1) for w in names
+            )
+            rounding = rounding_variance((a + b) / 2, facts["dither"])
+            noisy = None
+            if facts["denoise"]:
+                paths = (labelled.noisy(labelled.reference(scene, w)) for w in names[:2])
+                noisy = tuple(display_values(read_noisy(p)) for p in paths)
+            block = BLOCK if facts["denoise"] else 1
+            pairs.append(Reference(a, b, preview, rounding, block, noisy))
+        found[scene] = pairs
     return found
 
 
@@ -122,7 +131,7 @@ class Trial:
 
 def score_frames(
     frames: Iterable[Frame],
-    refs: dict[str, Reference],
+    refs: dict[str, list[Reference]],
     draws: int,
     honest_draws: int,
     crops: int,
@@ -137,11 +146,12 @@ def score_frames(
     trials = []
     for frame in frames:
         delivered = read_frame(frame.path)
-        ref = refs[frame.scene]
-        noisy = ref.noisy and display_values(read_noisy(noisy_for(frame)))
-        height, width = ref.a.shape[:2]
+        pairs = refs[frame.scene]
+        noisy = pairs[0].noisy and display_values(read_noisy(noisy_for(frame)))
+        height, width = pairs[0].a.shape[:2]
         key = zlib.crc32(str(frame.path.relative_to(root)).encode())
         for n in range(honest_draws if frame.kind == "honest" else draws):
+            ref = pairs[(key + n) % len(pairs)]  # new seeds each verification, as the verifier
             drawn = draw(width, height, crops, share, Random(key * 1000 + n)).windows
             taken = [(w.x, w.y, w.width, w.height) for w in drawn]
             side, count = drawn[0].width, len(drawn)

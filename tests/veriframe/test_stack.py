@@ -89,7 +89,9 @@ def wait_for(fetch, ready, timeout: float = 60):
 
 
 def child_pids(log: Path) -> dict[str, int]:
-    return {m[0]: int(m[1]) for m in re.findall(r"started (\S+) \(pid (\d+)\)", log.read_text())}
+    """Each part's pid, the latest when `up` restarted it."""
+    found = re.findall(r"started (\S+) \(pid (\d+)\)|(\S+) restarted \(pid (\d+)", log.read_text())
+    return {started or restarted: int(pid or new) for started, pid, restarted, new in found}
 
 
 def alive(pid: int) -> bool:
@@ -101,7 +103,8 @@ def alive(pid: int) -> bool:
     return status.exists() and status.read_text().split()[2] != "Z"
 
 
-def test_up_serves_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
+def test_up_serves_everything_restarts_what_dies_and_ctrl_c_stops_it(tmp_path: Path) -> None:
+    """One platform for all of it: starting `up` is the longest part."""
     with running_up(tmp_path) as (proc, log, env):
         text = log.read_text()
         warehouse = re.search(r"warehouse\s+(\S+)", text)[1]
@@ -134,10 +137,14 @@ def test_up_serves_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         assert sum(report["jobs"].values()) == 1 and report["workers"]["verified"] == 1
         assert report["chain"]["head"] >= head["result"] and report["queue"] is not None
         demo_blend = str(tmp_path / "data" / "demo.blend")
-        submitted = veriframe_cli("submit", demo_blend, "--no-wait", "--reward", "2", env=env)
+        slow = ("--resolution", "320x240", "--samples", "400")  # rendering for seconds
+        submitted = veriframe_cli(
+            "submit", demo_blend, "--no-wait", "--reward", "2", *slow, env=env
+        )
         assert submitted.returncode == 0, submitted.stderr
         assert "job 2 created on chain" in submitted.stdout
         assert httpx.get(f"{api}/api/v1/jobs/2").json()["reward_amount"] == str(2 * 10**18)
+        restarts_a_worker_killed_mid_render_and_the_daemon(log, env)
         ipfs = f"http://127.0.0.1:{env['VERIFRAME_IPFS_PORT']}"
         assert httpx.post(f"{ipfs}/api/v0/version").json()["Version"]
         assert health["ipfs"]["status"] == "ok"
@@ -189,7 +196,10 @@ def test_up_serves_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
 
         os.kill(proc.pid, signal.SIGINT)
         assert proc.wait(timeout=60) == 0
-        assert "VeriFrame stopped." in log.read_text()
+        text = log.read_text()
+        assert "VeriFrame stopped." in text
+        assert "worker exited with code -9; restarting it in 1 s" in text
+        assert "restarts: dagster-daemon 1, worker 1" in text
         assert not any(alive(pid) for pid in pids.values())
         assert not postmaster.exists()
 
@@ -202,56 +212,45 @@ PARTITIONS = """
 """
 
 
-def test_up_restarts_a_worker_killed_mid_render_and_the_daemon(tmp_path: Path) -> None:
-    """Each is restarted and named; the job is delivered and recorded once, its partition
+def restarts_a_worker_killed_mid_render_and_the_daemon(log: Path, env: dict[str, str]) -> None:
+    """`up` restarts each and names it; job 2 is delivered and recorded once, its partition
     green, and `veriframe status` finds the new daemon alive."""
-    with running_up(tmp_path) as (proc, log, env):
-        api = f"http://127.0.0.1:{env['VERIFRAME_API_PORT']}"
-        ui = f"http://127.0.0.1:{env['VERIFRAME_DAGSTER_PORT']}"
-        wait_for(log.read_text, lambda text: "Demo job 1 (created now)" in text)
-        scene = str(tmp_path / "data" / "demo.blend")
-        slow = ("--resolution", "320x240", "--samples", "400")  # rendering for seconds
-        submitted = veriframe_cli("submit", scene, "--no-wait", *slow, env=env)
-        assert submitted.returncode == 0 and "job 2 created" in submitted.stdout
-        worker = psutil.Process(child_pids(log)["worker"])
+    api = f"http://127.0.0.1:{env['VERIFRAME_API_PORT']}"
+    ui = f"http://127.0.0.1:{env['VERIFRAME_DAGSTER_PORT']}"
+    worker = psutil.Process(child_pids(log)["worker"])
 
-        def rendering_job_2() -> list[psutil.Process]:
-            with contextlib.suppress(psutil.Error):
-                found = worker.children(recursive=True)
-                return [c for c in found if any("job-2-" in a for a in c.cmdline())]
-            return []
+    def rendering_job_2() -> list[psutil.Process]:
+        with contextlib.suppress(psutil.Error):
+            found = worker.children(recursive=True)
+            return [c for c in found if any("job-2-" in a for a in c.cmdline())]
+        return []
 
-        eventually(rendering_job_2, timeout=240)
-        worker.kill()
-        wait_for(log.read_text, lambda text: "worker restarted (pid" in text)
-        os.kill(child_pids(log)["dagster-daemon"], signal.SIGKILL)
-        wait_for(log.read_text, lambda text: "dagster-daemon restarted (pid" in text)
-        wait_for(
-            lambda: httpx.get(f"{api}/api/v1/jobs/2").json()["verification"],
-            lambda found: found and found["state"] == "verified",
-            timeout=300,
-        )
-        attempts = httpx.get(f"{api}/api/v1/jobs/2/attempts").json()["items"]
-        assert [a["attempt"] for a in attempts] == [2, 1]
-        assert attempts[0]["state"] == "verified" and attempts[1]["state"] in ("failed", "expired")
+    eventually(rendering_job_2, timeout=240)
+    worker.kill()
+    wait_for(log.read_text, lambda text: "worker restarted (pid" in text)
+    os.kill(child_pids(log)["dagster-daemon"], signal.SIGKILL)
+    wait_for(log.read_text, lambda text: "dagster-daemon restarted (pid" in text)
+    wait_for(
+        lambda: httpx.get(f"{api}/api/v1/jobs/2").json()["verification"],
+        lambda found: found and found["state"] == "verified",
+        timeout=300,
+    )
+    attempts = httpx.get(f"{api}/api/v1/jobs/2/attempts").json()["items"]
+    assert [a["attempt"] for a in attempts] == [2, 1]
+    assert attempts[0]["state"] == "verified" and attempts[1]["state"] in ("failed", "expired")
 
-        def recorded() -> dict:
-            answer = httpx.post(f"{ui}/graphql", json={"query": PARTITIONS}).json()
-            return answer["data"]["assetNodeOrError"]
+    def recorded() -> dict:
+        answer = httpx.post(f"{ui}/graphql", json={"query": PARTITIONS}).json()
+        return answer["data"]["assetNodeOrError"]
 
-        asset = wait_for(
-            recorded, lambda found: "2" in found["assetPartitionStatuses"]["materializedPartitions"]
-        )
-        assert "2" not in asset["assetPartitionStatuses"]["failedPartitions"]
-        assert len(asset["assetMaterializations"]) == 1
-        status = veriframe_cli("status", "--json", env=env)
-        assert json.loads(status.stdout)["daemon"]["status"] == "ok", status.stdout
-        assert "daemon   ok, last heartbeat" in veriframe_cli("status", env=env).stdout
-        os.kill(proc.pid, signal.SIGINT)
-        assert proc.wait(timeout=60) == 0
-    text = log.read_text()
-    assert "worker exited with code -9; restarting it in 1 s" in text
-    assert "restarts: dagster-daemon 1, worker 1" in text
+    asset = wait_for(
+        recorded, lambda found: "2" in found["assetPartitionStatuses"]["materializedPartitions"]
+    )
+    assert "2" not in asset["assetPartitionStatuses"]["failedPartitions"]
+    assert len(asset["assetMaterializations"]) == 1
+    status = veriframe_cli("status", "--json", env=env)
+    assert json.loads(status.stdout)["daemon"]["status"] == "ok", status.stdout
+    assert "daemon   ok, last heartbeat" in veriframe_cli("status", env=env).stdout
 
 
 def test_up_stops_everything_when_a_part_keeps_dying(tmp_path: Path) -> None:
