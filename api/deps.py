@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import asyncpg
+import httpx
 import sqlalchemy as sa
 from fastapi import Depends, Path, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -111,6 +112,8 @@ Chain = Annotated[ApiChain, Depends(app_state("chain"))]
 Tokens = Annotated[TokenIssuer, Depends(app_state("tokens"))]
 PoolDep = Annotated[asyncpg.Pool, Depends(app_state("pool"))]
 AnnouncerDep = Annotated[Announcer, Depends(app_state("announcer"))]
+IpfsHttp = Annotated[httpx.AsyncClient, Depends(app_state("ipfs"))]
+"""The app's one HTTP client for the IPFS node's RPC API (its connections kept)."""
 Offers = Annotated[AvailableJobs, Depends(app_state("available"))]
 """The offer cache: pages of `/jobs/available` and workers' facts (`api.protocol.offers`)."""
 Feed = Annotated[ChangeFeed | None, Depends(app_state("feed", optional=True))]

@@ -112,15 +112,14 @@ async def chain_head(chain: ApiChain) -> Probe[BlockHeader]:
         return Probe(error=str(err))
 
 
-async def ipfs_version(url: str | None) -> Probe[str] | None:
+async def ipfs_version(client: httpx.AsyncClient, url: str | None) -> Probe[str] | None:
     """The Kubo node's version (`POST /api/v0/version`); None when no node is configured."""
     if url is None:
         return None
     try:
-        async with httpx.AsyncClient(timeout=PROBE_TIMEOUT_S) as client:
-            answer = await client.post(f"{url.rstrip('/')}/api/v0/version")
-            answer.raise_for_status()
-            return Probe(str(answer.json()["Version"]))
+        answer = await client.post(f"{url.rstrip('/')}/api/v0/version", timeout=PROBE_TIMEOUT_S)
+        answer.raise_for_status()
+        return Probe(str(answer.json()["Version"]))
     except (httpx.HTTPError, ValueError, KeyError, TypeError) as err:
         return Probe(error=f"IPFS node at {url} unreachable ({type(err).__name__})")
 
@@ -136,9 +135,13 @@ class Observation(Generic[T]):
 
 
 async def observe(
-    engine: sa.Engine, chain: ApiChain, ipfs_url: str | None, read: Callable[[sa.Connection], T]
+    engine: sa.Engine,
+    chain: ApiChain,
+    ipfs: httpx.AsyncClient,
+    ipfs_url: str | None,
+    read: Callable[[sa.Connection], T],
 ) -> Observation[T]:
-    found, head, ipfs = await asyncio.gather(
-        warehouse(engine, read), chain_head(chain), ipfs_version(ipfs_url)
+    found, head, version = await asyncio.gather(
+        warehouse(engine, read), chain_head(chain), ipfs_version(ipfs, ipfs_url)
     )
-    return Observation(found, head, ipfs)
+    return Observation(found, head, version)

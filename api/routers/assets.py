@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import httpx
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
@@ -14,7 +13,7 @@ from starlette.background import BackgroundTask
 
 from api import kubo
 from api.auth.store import LIVE_SESSION, SESSION_ENDED
-from api.deps import JobId, PoolDep, Principal, SettingsDep
+from api.deps import IpfsHttp, JobId, PoolDep, Principal, SettingsDep
 from api.errors import ApiError, errors, not_found, unauthorized
 from api.prepared import Prepared
 from veriframe_core.protocol import ASSET_CID, examples
@@ -75,6 +74,7 @@ async def upload(
     principal: Principal,
     pool: PoolDep,
     settings: SettingsDep,
+    ipfs: IpfsHttp,
     content_length: Annotated[int | None, Header(ge=0)] = None,
 ) -> dict:
     """The body is the file itself (a `.blend` or an archive), streamed to IPFS as it comes:
@@ -91,8 +91,8 @@ async def upload(
     if left <= 0 or (content_length is not None and content_length > left):
         raise _over_budget(settings.api_upload_bytes_per_day, used)
     try:
-        body = kubo.capped(request.stream(), min(cap, left))
-        cid, size = await kubo.add(node(settings), body, content_length)
+        body = kubo.read_ahead(kubo.capped(request.stream(), min(cap, left)))
+        cid, size = await kubo.add(ipfs, node(settings), body, content_length)
     except kubo.TooLarge:
         if left < cap:  # the day's budget ran out while it streamed
             raise _over_budget(settings.api_upload_bytes_per_day, used) from None
@@ -141,7 +141,9 @@ def _too_large(length: int | None, cap: int) -> ApiError:
     },
     summary="A job's verified frame, streamed from the platform's IPFS node",
 )
-async def frame(job_id: JobId, pool: PoolDep, settings: SettingsDep) -> StreamingResponse:
+async def frame(
+    job_id: JobId, pool: PoolDep, settings: SettingsDep, ipfs: IpfsHttp
+) -> StreamingResponse:
     """Only a result verification passed: a delivery still being verified, or rejected, is
     refused with 409 so that nobody takes an unchecked frame for the job's."""
     async with pool.acquire() as conn:
@@ -152,11 +154,9 @@ async def frame(job_id: JobId, pool: PoolDep, settings: SettingsDep) -> Streamin
         said = f"its latest delivery is {row['state']}" if row["state"] else "nothing delivered"
         raise ApiError(409, f"job {job_id} has no verified frame ({said})")
     cid, source = row["result_cid"], node(settings)
-    client = httpx.AsyncClient(timeout=kubo.TIMEOUT)
     try:
-        answer = await kubo.open_cat(client, source, cid)
+        answer = await kubo.open_cat(ipfs, source, cid)
     except kubo.KuboUnavailable as err:
-        await client.aclose()
         raise _unavailable(err) from None
     headers = {"X-Result-CID": cid, "Content-Disposition": f'attachment; filename="{cid}"'}
     size = answer.headers.get("X-Content-Length") or answer.headers.get("Content-Length")
@@ -166,10 +166,5 @@ async def frame(job_id: JobId, pool: PoolDep, settings: SettingsDep) -> Streamin
         answer.aiter_raw(),  # as the node sends it: nothing to decode, no copies
         media_type="application/octet-stream",
         headers=headers,
-        background=BackgroundTask(_close, answer, client),
+        background=BackgroundTask(answer.aclose),
     )
-
-
-async def _close(answer: httpx.Response, client: httpx.AsyncClient) -> None:
-    await answer.aclose()
-    await client.aclose()

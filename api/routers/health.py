@@ -13,13 +13,14 @@ import asyncio
 import time
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api import probes
 from api.chain import ApiChain
-from api.deps import Chain, DagsterStorage, Engine, SettingsDep
+from api.deps import Chain, DagsterStorage, Engine, IpfsHttp, SettingsDep
 from api.schemas import Liveness, Readiness, Service
 from veriframe_core.settings import Settings
 
@@ -53,11 +54,15 @@ def _daemon(heartbeats: probes.Probe[dict[str, float]], stale_s: float) -> tuple
 
 
 async def readiness(
-    engine: sa.Engine, dagster: sa.Engine, chain: ApiChain, settings: Settings
+    engine: sa.Engine,
+    dagster: sa.Engine,
+    chain: ApiChain,
+    ipfs: httpx.AsyncClient,
+    settings: Settings,
 ) -> dict[str, Any]:
     """The readiness document: every part probed at once, the failing ones named."""
     seen, heartbeats = await asyncio.gather(
-        probes.observe(engine, chain, settings.ipfs_api_url, probes.read_cursor),
+        probes.observe(engine, chain, ipfs, settings.ipfs_api_url, probes.read_cursor),
         probes.daemon_heartbeats(dagster),
     )
     cursor, head, ipfs = seen.warehouse, seen.head, seen.ipfs
@@ -118,7 +123,7 @@ async def health() -> dict:
     summary="200 when the warehouse, chain and IPFS answer and ingestion is current",
 )
 async def ready(
-    engine: Engine, dagster: DagsterStorage, chain: Chain, settings: SettingsDep
+    engine: Engine, dagster: DagsterStorage, chain: Chain, ipfs: IpfsHttp, settings: SettingsDep
 ) -> JSONResponse:
-    document = await readiness(engine, dagster, chain, settings)
+    document = await readiness(engine, dagster, chain, ipfs, settings)
     return JSONResponse(document, status_code=503 if document["failing"] else 200)

@@ -13,7 +13,7 @@ from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, generate_latest
 
 from api import probes
-from api.deps import Chain, DagsterStorage, Engine, SettingsDep, app_state
+from api.deps import Chain, DagsterStorage, Engine, IpfsHttp, SettingsDep, app_state
 from api.metrics.daemon import DaemonMetrics
 from api.metrics.platform import PlatformMetrics, read_counts
 
@@ -38,10 +38,15 @@ veriframe_ingestion_lag_blocks 1.0
     summary="Prometheus metrics: the queue, claims, verdicts, ingestion lag, requests",
 )
 async def metrics(
-    engine: Engine, dagster: DagsterStorage, chain: Chain, settings: SettingsDep, registry: Registry
+    engine: Engine,
+    dagster: DagsterStorage,
+    chain: Chain,
+    ipfs: IpfsHttp,
+    settings: SettingsDep,
+    registry: Registry,
 ) -> Response:
     seen, heartbeats = await asyncio.gather(
-        probes.observe(engine, chain, settings.ipfs_api_url, read_counts),
+        probes.observe(engine, chain, ipfs, settings.ipfs_api_url, read_counts),
         probes.daemon_heartbeats(dagster),
     )
     platform = generate_latest(PlatformMetrics(seen)) + generate_latest(DaemonMetrics(heartbeats))
