@@ -93,7 +93,7 @@ def main() -> None:
                             seconds, said = curl(
                                 "-X", "POST", "-H", auth,
                                 "-H", "Content-Type: application/octet-stream",
-                                "--data-binary", f"@{scene}", f"{api}/api/v1/assets",
+                                "--upload-file", str(scene), f"{api}/api/v1/assets",
                             )  # fmt: skip
                             cid = json.loads(said)["cid"]
                         else:

@@ -17,10 +17,11 @@ from veriframe_core.processes import Child, group_alive, process_running
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 # a grandchild in the same group writes its pid to argv[1] once it ignores SIGTERM (argv[2]
-# "ignore") or not; its parent waits
+# "ignore", unless argv[1] exists: a restarted part's obeys, so that stopping them all at the
+# end does not wait 30 s for it) or not; its parent waits
 KID = (
     "import os, signal, sys, time\n"
-    "if sys.argv[2] == 'ignore':\n"
+    "if sys.argv[2] == 'ignore' and not os.path.exists(sys.argv[1]):\n"
     "    signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
     "open(sys.argv[1], 'w').write(str(os.getpid()))\n"
     "time.sleep(60)\n"
