@@ -127,8 +127,11 @@ def test_only_an_old_upload_no_job_used_is_unpinned_and_marked(
     again = uploads.add(twice := os.urandom(1000), account=1, age_s=GRACE + DAY)
     assert uploads.add(twice, account=2, age_s=DAY) == again  # the same bytes, by another
     delivered = uploads.add(os.urandom(1000), age_s=GRACE + DAY)  # a frame's bytes, say
+    profile = uploads.add(os.urandom(1000), age_s=GRACE + DAY)  # a worker's profile's bytes
     with IpfsClient(kubo.url) as ipfs:
         unrecorded = ipfs.add_bytes(os.urandom(1000))  # pinned by other code
+    newcomer = activity.d.accounts[10]  # registers with that profile (its first 31 characters)
+    activity.d.send(newcomer, activity.d.reg("register_worker", cid_to_felts(profile)[0]))
     post_job(activity, used, creator=1)  # another account's job, posted after the upload
     job = post_job(activity, CIDS[0])
     activity.d.send(
@@ -144,15 +147,16 @@ def test_only_an_old_upload_no_job_used_is_unpinned_and_marked(
         "unpinned_uploads": 1,
         "bytes_freed": len(scene),
         "pinned_again": 0,
-        "still_pinned_cids": 4,
-        "still_pinned_bytes": 4000,
+        "still_pinned_cids": 5,
+        "still_pinned_bytes": 5000,
     }
     assert not pinned(kubo.url, old)
-    for cid in (recent, used, again, delivered, unrecorded):
+    for cid in (recent, used, again, delivered, profile, unrecorded):
         assert pinned(kubo.url, cid), cid
     marks = uploads.unpinned_at()
     assert marks[old][0] is not None
-    assert all(at is None for cid in (recent, used, again, delivered) for at in marks[cid])
+    kept = (recent, used, again, delivered, profile)
+    assert all(at is None for cid in kept for at in marks[cid])
 
 
 def test_a_swept_upload_is_not_tried_again_and_a_job_posted_for_it_later_is_named(

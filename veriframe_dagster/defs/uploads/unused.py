@@ -2,7 +2,9 @@
 
 An upload is unused when no job names its CID (as its scene, or as any result, noisy pass or
 comparison the platform pinned itself: a creator could upload a delivered frame's bytes, and
-Kubo holds one pin per CID) and nobody uploaded the same bytes again within the grace period.
+Kubo holds one pin per CID), no worker's profile is at it (the chain keeps a profile CID's
+first 31 characters: a profile's JSON is easy to guess, and uploading the same bytes must not
+let the sweep unpin it), and nobody uploaded the same bytes again within the grace period.
 Only CIDs recorded in `asset_uploads` are ever considered: frames, noisy passes and the demo
 scene are pinned by other code.
 """
@@ -15,6 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+
+from veriframe_core.chain.cids import cid_to_felts
 
 if TYPE_CHECKING:
     from veriframe_core.ipfs import IpfsClient
@@ -59,9 +63,14 @@ class Swept:
     pinned_again: int = 0
 
 
+PROFILES = sa.text("SELECT info_cid FROM workers WHERE info_cid IS NOT NULL")
+
+
 def unused(conn: sa.Connection, grace_s: float) -> list[sa.Row]:
     """The CIDs to unpin (cid, size, uploads), the longest unused first."""
-    return conn.execute(DUE, {"grace_s": grace_s}).all()
+    profiles = {int(felt) for felt in conn.execute(PROFILES).scalars()}
+    due = conn.execute(DUE, {"grace_s": grace_s}).all()
+    return [row for row in due if cid_to_felts(row.cid)[0] not in profiles]
 
 
 def unpin_unused(
