@@ -4,12 +4,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
+from starlette.requests import ClientDisconnect
 
 from api import kubo
 from api.auth.store import LIVE_SESSION, SESSION_ENDED
@@ -20,6 +22,7 @@ from veriframe_core.protocol import ASSET_CID, examples
 from veriframe_core.settings import Settings
 
 router = APIRouter(tags=["assets"], responses=errors(503))
+log = logging.getLogger("veriframe.api")
 LATEST_VERDICT = """
     SELECT j.job_id, v.state, v.result_cid
     FROM jobs j LEFT JOIN LATERAL (
@@ -57,6 +60,7 @@ def _unavailable(err: kubo.KuboUnavailable) -> ApiError:
         401,
         422,
         said={
+            400: "the client cut the upload short (nothing is kept)",
             413: "larger than `VERIFRAME_API_MAX_UPLOAD_BYTES`",
             429: "over the account's `VERIFRAME_API_UPLOAD_BYTES_PER_DAY`",
         },
@@ -99,6 +103,9 @@ async def upload(
         raise _too_large(None, cap) from None
     except kubo.KuboUnavailable as err:
         raise _unavailable(err) from None
+    except ClientDisconnect:  # routine: one line, no traceback; the node keeps nothing of it
+        log.info("An upload by %s was cut short by the client: nothing was kept", principal.address)
+        raise ApiError(400, "the upload was cut short by the client: nothing was kept") from None
     async with pool.acquire() as conn:
         await UPLOADED.run(conn, {"address": principal.address, "cid": cid, "size": size})
     return {"cid": cid, "size": size}

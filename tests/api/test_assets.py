@@ -5,7 +5,9 @@ is in tests/veriframe/test_creator.py, where a worker renders and a verifier pas
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
 from collections.abc import Iterator
 
 import httpx
@@ -17,6 +19,7 @@ from kubonode.process import KuboProcess
 from tests.support.activity import Activity
 from tests.support.api import ApiServer, api_settings, bearer, sign_in
 from tests.support.chain import Driver
+from tests.support.platform import eventually
 from tests.support.warehouse import fresh_warehouse, ingestor
 from veriframe_core.chain.addresses import normalize_address
 from veriframe_core.ipfs import IpfsClient
@@ -100,6 +103,23 @@ def test_an_upload_over_the_cap_is_refused_with_413_and_leaves_nothing_pinned(
     assert not held(kubo, too_big)
     assert not held(kubo, b"".join(parts))
     assert not held(kubo, b"".join(parts[:2]))  # nor what came before the cap
+
+
+def test_an_upload_the_client_cuts_short_keeps_nothing_and_is_no_server_error(
+    api_server: ApiServer, creator_auth: dict, kubo: KuboProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    sent = os.urandom(CAP // 2)
+    head = (
+        "POST /api/v1/assets HTTP/1.1\r\nHost: api\r\n"
+        f"Authorization: {creator_auth['Authorization']}\r\n"
+        f"Content-Type: application/octet-stream\r\nContent-Length: {CAP}\r\n\r\n"
+    )
+    caplog.set_level(logging.INFO, "veriframe.api")
+    with socket.create_connection(("127.0.0.1", api_server.port)) as client:
+        client.sendall(head.encode() + sent)
+    eventually(lambda: "cut short" in caplog.text or "unhandled error" in caplog.text)
+    assert "unhandled error" not in caplog.text
+    assert not held(kubo, sent)
 
 
 def test_an_account_over_its_daily_upload_budget_gets_429_and_nothing_pinned(
