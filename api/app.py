@@ -58,7 +58,11 @@ def create_app(settings: Settings | None = None, engine: sa.Engine | None = None
         app.state.tokens = TokenIssuer.from_settings(settings)
         app.state.chain = ApiChain(settings)
         await app.state.chain.open()
-        app.state.ipfs = httpx.AsyncClient(timeout=kubo.TIMEOUT)  # one, kept: 46 ms to make
+        # one client, kept (46 ms to make); no cap on its connections, or slow downloads
+        # holding them all would starve uploads and /ready's probe
+        app.state.ipfs = httpx.AsyncClient(
+            timeout=kubo.TIMEOUT, limits=httpx.Limits(max_connections=None)
+        )
         app.state.available = AvailableJobs(
             app.state.engine, settings.api_max_failures_per_job, settings.api_settings_grace_s
         )
