@@ -60,7 +60,7 @@ async def read_ahead(blocks: AsyncIterator[bytes], depth: int = AHEAD) -> AsyncI
     bytes wait while the node takes each block, and the two never overlap (an upload
     through the API ran at 0.64 of one straight to the node; bench/asset_throughput.py).
     What `blocks` raises is raised here, in order."""
-    queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(depth)
+    queue: asyncio.Queue[bytes | Exception | None] = asyncio.Queue(depth)
 
     async def pump() -> None:
         try:
@@ -74,7 +74,7 @@ async def read_ahead(blocks: AsyncIterator[bytes], depth: int = AHEAD) -> AsyncI
     task = asyncio.create_task(pump())
     try:
         while (item := await queue.get()) is not None:
-            if isinstance(item, BaseException):
+            if isinstance(item, Exception):
                 raise item
             yield item
     finally:

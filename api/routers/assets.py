@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Annotated
 
@@ -95,8 +96,9 @@ async def upload(
     if left <= 0 or (content_length is not None and content_length > left):
         raise _over_budget(settings.api_upload_bytes_per_day, used)
     try:
-        body = kubo.read_ahead(kubo.capped(request.stream(), min(cap, left)))
-        cid, size = await kubo.add(ipfs, node(settings), body, content_length)
+        ahead = kubo.read_ahead(kubo.capped(request.stream(), min(cap, left)))
+        async with contextlib.aclosing(ahead) as body:  # its reader stops with the add
+            cid, size = await kubo.add(ipfs, node(settings), body, content_length)
     except kubo.TooLarge:
         if left < cap:  # the day's budget ran out while it streamed
             raise _over_budget(settings.api_upload_bytes_per_day, used) from None
