@@ -1,14 +1,14 @@
 """A JobRegistry history over ten UTC days, driven through devchain with the clock moved, and
 the ledger of what it did (what the tests compute the expected tables from).
 
-Days D0 (today; tomorrow when the chain starts after 22:00) … D9; activity on D0, D1, D2, D5 and D9, nothing in between (those days carry
-the state forward). Every rating band (≥90, 75–89, 60–74, 40–59 = no event, <40), slashes,
-a verification withdrawn, a job that expires, a worker registered on D1, a job left
-submitted. Render attempts (completed, failed, expired — one lapsing 2 s before midnight and
-swept after it —, a voluntary release; devices, frame sizes) are recorded as the API records
-them, stamped on the chain's days; so are verdicts (a forged delivery rejected and an honest
-one verified on D2; a result of D5 that reached the chain without a delivery, rejected on
-D9) and sanctions (D9: one failed, two sent).
+Days D0 (today; tomorrow when the chain starts after 22:00) … D9; activity on D0, D1, D2, D5
+and D9, nothing in between (those days carry the state forward). Every rating band (≥90,
+75–89, 60–74, 40–59 = no event, <40), slashes, a verification withdrawn, a job that expires,
+a worker registered on D1, a job left submitted. Render attempts (completed, failed, expired
+— one lapsing 2 s before midnight and swept after it —, a voluntary release; devices, frame
+sizes) are recorded as the API records them, stamped on the chain's days; so are verdicts (a
+forged delivery rejected and an honest one verified on D2; a result of D5 that reached the
+chain without a delivery, rejected on D9) and sanctions (D9: one failed, two sent).
 """
 
 from __future__ import annotations
