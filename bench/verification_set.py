@@ -36,7 +36,7 @@ from PIL import Image
 
 from bench.verification_scenes import HEIGHT, SCENE_FRAME, SCENES, WIDTH
 from render_executor.blender.inside import PREVIEW_PERCENTAGE, PREVIEW_SAMPLES_DIVISOR
-from render_executor.passes import read_noisy, save_noisy, write_noisy
+from render_executor.passes import Passes, read_noisy, save_passes, write_passes
 from tests.support import forgeries
 
 SCRIPT = Path(__file__).with_name("verification_scenes.py")
@@ -204,7 +204,7 @@ class LabelledSet:
             renders += self._render(scene, jobs)
             for job in jobs:
                 if "noisy" in job:  # the delivered pass alone, as the agent writes it
-                    write_noisy(Path(job["noisy"]), self.noisy(Path(job["out"])))
+                    write_passes(Path(job["noisy"]), self.noisy(Path(job["out"])))
                     Path(job["noisy"]).unlink()
         report = BuildReport(renders, time.perf_counter() - started, _children_cpu() - cpu_before)
         for frame in self.frames():
@@ -278,7 +278,7 @@ def _upscale_noisy(small: Path, dst: Path) -> None:
         np.asarray(Image.fromarray(c).resize(SIZE, Image.Resampling.BICUBIC))
         for c in np.moveaxis(read_noisy(small), 2, 0)
     ]
-    save_noisy(np.stack(channels, axis=2), dst)
+    save_passes(Passes(np.stack(channels, axis=2)), dst)
 
 
 def _children_cpu() -> float:

@@ -60,9 +60,11 @@ TASKS = "/api/v1/verifications"
 FIRST_IDLE_S = 0.5
 FRAME_BYTES_PER_PIXEL = 8  # 16-bit RGBA, uncompressed: no honest frame weighs more
 FRAME_SLACK_BYTES = 1 << 20  # headers, filter bytes, metadata
-EXR_BYTES_PER_PIXEL = {"OPEN_EXR": 16, "OPEN_EXR_MULTILAYER": 64}
+PASSES = "passes"
+EXR_BYTES_PER_PIXEL = {"OPEN_EXR": 16, "OPEN_EXR_MULTILAYER": 64, PASSES: 18}
 """Float RGBA, uncompressed; a multilayer file carries its passes too (a denoised render's
-noisy image, albedo, normal and depth beside the combined image)."""
+noisy image, albedo, normal and depth beside the combined image); a denoised delivery's
+passes are its noisy image, albedo and normal in half floats (`render_executor.passes`)."""
 
 
 class CannotVerify(Exception):
@@ -280,7 +282,7 @@ class VerifierAgent:
             raise CannotVerify(str(err)) from None
         caps = {
             "frame": frame_cap(wanted.resolution_x, wanted.resolution_y, wanted.output_format),
-            "noisy pass": frame_cap(wanted.resolution_x, wanted.resolution_y),
+            "noisy pass": frame_cap(wanted.resolution_x, wanted.resolution_y, PASSES),
         }
         delivered = {"frame": task.result_cid, "noisy pass": task.noisy_cid}
         files = {name: scratch / name.replace(" ", "-") for name in delivered}

@@ -3,8 +3,9 @@ machine, with the code verifier agents run.
 
 What is not given comes from the scene file (frame, samples, engine), the resolution from
 the frame itself; the crop windows and seeds are drawn here with the CSPRNG. A denoised
-scene's render cost shows only in its noisy pass (`--noisy`, which agents deliver beside
-the frame); without it only the frame's content is checked, and the output says so. Exit
+scene's render cost shows only in its noisy pass (`--noisy`: the passes agents deliver
+beside the frame, which the frame is also checked against, denoised again); without it only
+the frame's content is checked, and the output says so. Exit
 status:
 0 verified, 1 rejected, 2 bad input (a file missing, not a scene, not an image, or a scene
 that does not render).
@@ -35,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--noisy",
         type=Path,
-        help="a denoised frame's noisy pass (OpenEXR): checks the render's cost too",
+        help="a denoised frame's passes (the OpenEXR an agent delivers beside it): checks "
+        "the render's cost, and the frame against them denoised again",
     )
     parser.add_argument("--frame", dest="frame_number", type=int, help="default: the scene's")
     parser.add_argument("--samples", type=int, help="default: the scene's")
@@ -129,19 +131,26 @@ def _verify(args: argparse.Namespace):
 
 def _print(verdict) -> None:
     state = "VERIFIED" if verdict.passed else "REJECTED"
-    print(
-        f"{state}: {len(verdict.scores)} crops, noise {verdict.noise_level:.2f} levels, "
-        f"{verdict.noise_ratio:.2f}× honest noise ({verdict.noise_z:+.1f} standard errors), "
-        f"{verdict.seconds:.1f} s ({verdict.cpu_seconds:.1f} CPU-s, {verdict.device}, "
-        f"Blender {verdict.blender_version})"
+    judged = (
+        f"against its passes denoised again, {verdict.noise_ratio:.2f}× an honest frame's deviation"
+        if verdict.redone
+        else f"noise {verdict.noise_level:.2f} levels, {verdict.noise_ratio:.2f}× honest noise "
+        f"({verdict.noise_z:+.1f} standard errors)"
     )
-    print(" crop  window (x,y w×h)      noise   ratio      z   bias  placed")
+    print(
+        f"{state}: {len(verdict.scores)} crops, {judged}, {verdict.seconds:.1f} s "
+        f"({verdict.cpu_seconds:.1f} CPU-s, {verdict.device}, Blender {verdict.blender_version})"
+    )
+    noise = not verdict.redone  # a frame redone from its passes has no seed noise to show
+    columns = "    noise   ratio      z" if noise else "   ratio"
+    print(f" crop  window (x,y w×h)  {columns}   bias  placed")
     placed = [(w, "drawn") for w in verdict.windows] + [(w, "guided") for w in verdict.guided]
     for i, ((window, how), score) in enumerate(zip(placed, verdict.scores, strict=False)):
+        level = f"{score.noise_level:6.2f} " if noise else ""
+        z = f" {score.noise_z:+6.1f}" if noise else ""
         print(
             f"{i:>5}  {window.x:>4},{window.y:<4} {window.width:>4}×{window.height:<4}  "
-            f"{score.noise_level:6.2f} {score.noise_ratio:7.3f} {score.noise_z:+6.1f} "
-            f"{score.bias_levels:+6.2f}  {how}"
+            f"{level}{score.noise_ratio:7.3f}{z} {score.bias_levels:+6.2f}  {how}"
         )
     for reason in verdict.reasons:
         print(f"  - {reason}")

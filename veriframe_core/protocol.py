@@ -446,6 +446,12 @@ class VerificationReport(BaseModel):
         description="a denoised frame's noisy pass (the render before the denoiser), scored "
         "in the same windows as `crops`: what shows the render's cost",
     )
+    redone: bool = Field(
+        False,
+        description="the frame was judged against its own delivered passes denoised again "
+        "(a denoised job): `crops` score that deviation over what rounding explains, not "
+        "seed noise",
+    )
 
     @model_validator(mode="after")
     def _verdict_has_reasons(self) -> VerificationReport:

@@ -238,6 +238,8 @@ def _apply(bpy, scene, spec: dict) -> str:
             render.threads_mode, render.threads = "FIXED", spec["threads"]
         if spec.get("denoise") is not None:
             scene.cycles.use_denoising = spec["denoise"]
+        if scene.cycles.use_denoising:  # what a verifier's CPU can redo from the passes
+            scene.cycles.denoiser, scene.cycles.denoising_use_gpu = "OPENIMAGEDENOISE", False
     elif engine in EEVEE_NAMES:
         scene.eevee.taa_render_samples = spec["samples"]
         device = "GPU"
@@ -339,6 +341,9 @@ def render_crops(spec: dict) -> dict:
     disarmed = _open(bpy, spec)
     scene = bpy.context.scene
     device = _apply(bpy, scene, spec)
+    redo = spec.get("redo")
+    same_denoiser = redo and redo["blender_version"] == bpy.app.version_string
+    denoiser = _take_denoiser(scene) if same_denoiser else None
     render = scene.render
     render.use_persistent_data = True
     linear = spec["format"].upper() in LINEAR_FORMATS
@@ -361,7 +366,7 @@ def render_crops(spec: dict) -> dict:
     margin = spec["margin"] if _filters_neighbours(scene) else 0
     if scene.render.engine == "CYCLES":
         scene.cycles.use_animated_seed = False
-    noisy = store_noisy(scene)
+    noisy = bool(denoiser) or store_noisy(scene)
     passes = []
     started = time.perf_counter()
     for crop in crops:
@@ -388,11 +393,17 @@ def render_crops(spec: dict) -> dict:
                 | {"width": crop["width"], "height": crop["height"]}
             )
             save_passes(bpy, scene, passes[-1]["path"])
+    redone = []
+    if denoiser:
+        windows = [{k: c[k] for k in ("x", "y", "width", "height")} for c in crops[::2]]
+        redone = _redo_denoising(bpy, scene, denoiser, spec["redo"], windows, suffix)
     return {
         "render_seconds": time.perf_counter() - started,
         "device": device,
         "blender_version": bpy.app.version_string,
         "margin": margin,
+        "noisy_layer": "Combined" if denoiser else "Noisy Image",
+        "redone": redone,
         "dither": render.dither_intensity,
         "linear": linear,
         "rounded": jpeg,
@@ -401,6 +412,105 @@ def render_crops(spec: dict) -> dict:
         "passes": passes,
         **disarmed,
     }
+
+
+def _take_denoiser(scene) -> dict | None:
+    """When Cycles' denoiser is all that mixes neighbouring pixels (no compositor, one view
+    layer; the delivered passes rendered by this Blender, whose OpenImageDenoise made the
+    frame): its settings, with it turned off and its guides stored. The crops are then
+    rendered without it and without a margin (their Combined pass is the noisy pass of a
+    denoised render, bit for bit), and the denoising is redone from the delivered passes."""
+    layers = [layer for layer in scene.view_layers if layer.use]
+    cycles = scene.cycles
+    if (
+        scene.render.engine != "CYCLES"
+        or not cycles.use_denoising
+        or len(layers) != 1
+        or (scene.render.use_compositing and _compositor(scene))
+    ):
+        return None
+    settings = {
+        "prefilter": cycles.denoising_prefilter,
+        "quality": getattr(cycles, "denoising_quality", "HIGH"),
+        "inputs": cycles.denoising_input_passes,
+    }
+    cycles.use_denoising = False
+    layers[0].cycles.denoising_store_passes = True
+    return settings
+
+
+def _redo_denoising(
+    bpy, scene, denoiser: dict, redo: dict, windows: list[dict], suffix: str
+) -> list[str]:
+    """Each window of the delivered passes (`redo`: their .npy files), with `redo["margin"]`
+    pixels around it, denoised as Cycles denoises (the compositor's Denoise node: the same
+    OpenImageDenoise, its settings) and written as the crops are, through the scene's
+    colour management and format: what the delivered frame must have there. Raw float32
+    RGBA rows of the window, one file per window."""
+    import numpy as np
+
+    helper, images = _denoise_scene(bpy, denoiser)
+    planes = {name: np.load(redo[name], mmap_mode="r") for name in images}
+    height, width = planes["noisy"].shape[:2]
+    outputs = []
+    for i, window in enumerate(windows):
+        # on the frame's 16-pixel grid (as a JPEG's blocks): OpenImageDenoise's network
+        # pools by 16, so a region of another phase is denoised on another grid
+        left, top, right, bottom = _border(window, redo["margin"], width, height, True)
+        for name, node in images.items():
+            rgba = np.ones((bottom - top, right - left, 4), dtype=np.float32)
+            rgba[..., :3] = planes[name][top:bottom, left:right]
+            image = bpy.data.images.new(f"veriframe-{name}", right - left, bottom - top,
+                                        alpha=True, float_buffer=True)  # fmt: skip
+            image.colorspace_settings.name = "Non-Color"  # scene-linear values, as they are
+            image.pixels.foreach_set(rgba[::-1].ravel())
+            if node.image:
+                bpy.data.images.remove(node.image)
+            node.image = image
+        helper.render.resolution_x, helper.render.resolution_y = right - left, bottom - top
+        helper.render.filepath = f"{redo['output']}-{i}-linear.exr"
+        bpy.ops.render.render(write_still=True, scene=helper.name)
+        denoised = bpy.data.images.load(helper.render.filepath)
+        path = f"{redo['output']}-{i}{suffix}"
+        denoised.save_render(path, scene=scene)  # the job's colour management and format
+        bpy.data.images.remove(denoised)
+        x, y = window["x"] - left, window["y"] - top
+        values = _pixels(bpy, path)[y : y + window["height"], x : x + window["width"]]
+        values.tofile(f"{redo['output']}-{i}.rgba32f")
+        outputs.append(f"{redo['output']}-{i}.rgba32f")
+    return outputs
+
+
+def _denoise_scene(bpy, denoiser: dict):
+    """A scene that renders nothing and composites its Image nodes through a Denoise node
+    set as `denoiser` (Cycles' settings); the scene and the Image nodes by input."""
+    helper = bpy.data.scenes.new("veriframe-denoise")
+    helper.render.engine = "BLENDER_WORKBENCH"
+    helper.render.resolution_percentage = 100
+    helper.render.use_compositing = True
+    set_format(helper.render.image_settings, "OPEN_EXR")
+    helper.render.image_settings.color_depth = "32"
+    camera = bpy.data.objects.new("veriframe-denoise", bpy.data.cameras.new("veriframe-denoise"))
+    helper.collection.objects.link(camera)
+    helper.camera = camera
+    tree = bpy.data.node_groups.new("veriframe-denoise", "CompositorNodeTree")
+    helper.compositing_node_group = tree
+    tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+    denoise = tree.nodes.new("CompositorNodeDenoise")
+    denoise.inputs["HDR"].default_value = True
+    denoise.inputs["Prefilter"].default_value = denoiser["prefilter"].title()
+    denoise.inputs["Quality"].default_value = denoiser["quality"].title()
+    tree.links.new(denoise.outputs[0], tree.nodes.new("NodeGroupOutput").inputs[0])
+    used = {"noisy": "Image"}
+    if "ALBEDO" in denoiser["inputs"]:
+        used["albedo"] = "Albedo"
+    if "NORMAL" in denoiser["inputs"]:
+        used["normal"] = "Normal"
+    images = {}
+    for name, socket in used.items():
+        images[name] = tree.nodes.new("CompositorNodeImage")
+        tree.links.new(images[name].outputs[0], denoise.inputs[socket])
+    return helper, images
 
 
 PREVIEW_PERCENTAGE = 25

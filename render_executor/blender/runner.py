@@ -39,10 +39,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+
 from render_executor.blender import fence
 from render_executor.blender.blendfile import NotABlend, outside_libraries
 from render_executor.blender.checks import gpu_errors
-from render_executor.passes import read_noisy, write_noisy
+from render_executor.passes import Passes, read_passes, write_passes
 from veriframe_core.exr import ExrUnreadable
 from veriframe_core.frames import FrameRejected, check_frame
 from veriframe_core.verification import Window
@@ -57,6 +59,10 @@ EXTENSIONS = {
     "TIFF": ".tif",
 }
 LOG_TAIL_LINES = 30
+REDO_MARGIN = 32
+"""Pixels of the delivered passes denoised around a window when the verifier redoes the
+denoising: OpenImageDenoise looks far, and a window denoised with 32 pixels around it is
+within about a level of the full frame's (bench/README.md)."""
 MEMORY_POLL_S = 0.2
 PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
@@ -137,6 +143,8 @@ class CropsResult:
     linear: bool = False  # the images hold linear light (an OpenEXR job's), not display values
     rounded: bool = False  # coded as the delivery is (a JPEG job's): no rounding to model
     noisy: list[Path] = field(default_factory=list)  # per image, its noisy pass (`passes`)
+    redone: list[Path] = field(default_factory=list)  # per window, the frame redone from passes
+    guides: list[tuple[Path, Path]] = field(default_factory=list)  # per image, albedo and normal
 
 
 @dataclass(frozen=True)
@@ -179,7 +187,7 @@ class RenderResult:
     peak_memory_mb: float
     python_drivers_muted: int
     log: Path
-    noisy: Path | None = None  # the render before the denoiser, when it denoised (`passes`)
+    noisy: Path | None = None  # the denoiser's input, when it denoised (`passes`): delivered
 
 
 class BlenderRunner:
@@ -257,12 +265,16 @@ class BlenderRunner:
         limits: RenderLimits = RenderLimits(),
         cancel: Cancel | None = None,
         guide: CropGuide | None = None,
+        passes: Passes | None = None,
     ) -> CropsResult:
         """Each crop's window of `job`'s frame at the crop's seed, in one Blender process
         (`inside.render_crops`; `margin` pixels around each window rendered too when the
         scene's denoiser or compositor needs them), and the `guide`'s windows: the windows'
         display values before rounding, as float32 RGBA files, and when the scene denoises,
-        each one's noisy pass (linear RGB, float32). Setting `cancel` stops it."""
+        each one's noisy pass (linear RGB, float32). Given the delivered `passes` with the
+        denoiser's guides, a scene whose only filter is the denoiser is rendered without
+        it, and each window's frame is redone from the passes instead (`redone`). Setting
+        `cancel` stops it."""
         scratch = scratch.resolve()
         outputs = [scratch / f"crop-{i}.rgba32f" for i in range(len(crops))]
         spec = {
@@ -282,10 +294,24 @@ class BlenderRunner:
                 "seeds": list(guide.seeds),
                 "output": str(scratch / "guided"),
             }
+        if passes is not None and passes.guided:
+            spec["redo"] = {
+                "margin": REDO_MARGIN,
+                "output": str(scratch / "redone"),
+                "blender_version": passes.blender_version,
+            }
+            for name in ("noisy", "albedo", "normal"):
+                np.save(scratch / f"delivered-{name}.npy", getattr(passes, name))
+                spec["redo"][name] = str(scratch / f"delivered-{name}.npy")
         started = time.perf_counter()
         done = self._run(spec, scratch, limits, cancel=cancel)
         images = outputs + [Path(p) for p in done.report.get("guided_images", [])]
-        passes = done.report["passes"]
+        cut = [
+            _cut_passes(found, image, done.report["noisy_layer"])
+            for found, image in zip(
+                done.report["passes"], images, strict=bool(done.report["passes"])
+            )
+        ]
         return CropsResult(
             images=images,
             guided=[Window(**w) for w in done.report.get("guided", [])],
@@ -298,10 +324,9 @@ class BlenderRunner:
             dither=done.report["dither"],
             linear=done.report["linear"],
             rounded=done.report["rounded"],
-            noisy=[
-                _cut_noisy(found, image)
-                for found, image in zip(passes, images, strict=bool(passes))
-            ],
+            noisy=[noisy for noisy, _ in cut],
+            redone=[Path(p) for p in done.report["redone"]],
+            guides=[guides for _, guides in cut if guides] if done.report["redone"] else [],
         )
 
     def describe(self, blend: Path, scratch: Path, timeout_s: float = 120) -> SceneSettings:
@@ -398,20 +423,25 @@ def _refuse_outside_libraries(blend: Path, folder: Path, cwd: Path) -> None:
 
 
 def _noisy_pass(passes: Path, out: Path, done: _Done) -> Path:
-    """The delivered noisy pass out of Blender's passes; RenderFailed if they are unreadable."""
+    """The passes a worker delivers (`passes.write_passes`) out of Blender's; RenderFailed if
+    they are unreadable."""
     try:
-        return write_noisy(passes, out)
+        return write_passes(passes, out, done.report["blender_version"])
     except ExrUnreadable as err:
         raise RenderFailed(f"the render's noisy pass cannot be read: {err}", done.tail) from None
 
 
-def _cut_noisy(found: dict, image: Path) -> Path:
-    """A window's noisy pass out of its border render's passes (`found`: the file, and the
-    window's place and size in it), as float32 RGB rows beside the window's `image`."""
+def _cut_passes(found: dict, image: Path, layer: str) -> tuple[Path, tuple[Path, Path] | None]:
+    """A window's noisy pass (the `layer` pass) and denoiser guides (albedo, normal) out of
+    its border render's passes (`found`: the file, and the window's place and size in it),
+    as float32 RGB rows beside the window's `image`."""
     x, y, width, height = (found[k] for k in ("x", "y", "width", "height"))
-    out = image.with_suffix(".noisy")
-    read_noisy(Path(found["path"]))[y : y + height, x : x + width].tofile(out)
-    return out
+    passes = read_passes(Path(found["path"]), layer)
+    written = []
+    for name in ("noisy", "albedo", "normal") if passes.guided else ("noisy",):
+        written.append(image.with_suffix(f".{name}"))
+        getattr(passes, name)[y : y + height, x : x + width].tofile(written[-1])
+    return written[0], (written[1], written[2]) if passes.guided else None
 
 
 def extension(output_format: str) -> str:

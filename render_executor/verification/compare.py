@@ -29,6 +29,12 @@ made on another device or build of Blender, a level or so off there, is not take
 cheat; where there is noise it is negligible. The thresholds come from the labelled set
 (`bench/verification.py`, figures in bench/README.md). The crops of a frame are judged one
 by one and together (their z pooled), which finds a cheat spread thinly over all of them.
+
+A denoised frame is judged another way when the worker delivered the denoiser's passes
+(`render_executor.passes`): the verifier denoises each window of them again, as Cycles did,
+and the frame must equal that up to its rounding and what denoising a window apart from the
+frame changes (`score_redone`, `judge_redone`, bounds by the frame's format); the passes
+themselves are judged for their noise as above.
 """
 
 from __future__ import annotations
@@ -78,6 +84,15 @@ ratio bounds do more of the work. Fitted the same way on the labelled set's deno
 they catch content changed in the large, not a denoised render of half the samples (the
 noisy pass delivered beside the frame shows that), nor every small change (red +2 levels in
 90 % of trials, JPEG q95 in 55 %; bench/README.md)."""
+
+GUIDE_THRESHOLDS = Thresholds(
+    noise_z_max=np.inf, crop_z_max=np.inf, smooth_z_max=np.inf, coarse_z_max=np.inf,
+    bias_z_max=np.inf,
+)  # fmt: skip
+"""For a denoised frame's albedo and normal passes: between seeds they differ only where a
+pixel sees more than one surface, and most windows not at all, which leaves no standard
+error to measure in; they are judged by the default ratios alone (a forged guide is far
+off, since the floor, two levels², dwarfs half-float rounding)."""
 
 
 DITHERED_ROUNDING = np.array(
@@ -169,6 +184,101 @@ def score_crop(
         expected_levels2=float(y.sum() / d.size / LEVEL**2),
         pixels=int(d.shape[0] * d.shape[1]),
     )
+
+
+@dataclass(frozen=True)
+class RedoBounds:
+    """Where an honest frame ends against its denoising redone from its own passes: no seed
+    noise on either side, only the delivery's rounding (modelled, `rounding_levels2`) and
+    what denoising a window apart from the rest of the frame changes (`floor_levels2`: the
+    honest windows' mean squared deviation beyond rounding, levels²)."""
+
+    crop_ratio_max: float  # a window's mean squared deviation over the expected
+    ratio_max: float  # the windows' together
+    crop_bias_max: float  # a window's largest channel mean deviation, levels
+    bias_max: float  # the windows' together
+    floor_levels2: float
+
+
+REDO_BOUNDS = RedoBounds(26.54, 6.89, 0.61, 0.21, floor_levels2=0.28)
+"""For 8-bit frames (PNG, TIFF), fitted with `bench/verification_redo.py --fit` on the
+labelled set's seven scenes rendered with the denoiser, 8 draws of 12 windows each: every
+bound 10 % beyond the honest extreme (no honest frame of 56 rejected). The window ratios'
+bounds are the fine-texture scene's: OpenImageDenoise looks further than the 32 pixels
+around a window there (bench/README.md)."""
+REDO_JPEG_BOUNDS = RedoBounds(18.34, 7.85, 0.75, 0.26, floor_levels2=1.5)
+"""For JPEG frames, fitted the same way: the redone window is coded as the frame was, and
+values a little off flip a JPEG's quantized coefficients, a level or two per pixel."""
+REDO_LINEAR_BOUNDS = RedoBounds(46.38, 11.32, 0.56, 0.2, floor_levels2=0.6)
+"""For OpenEXR frames (linear light, compared through the display curve, no rounding)."""
+
+
+def redo_bounds(linear: bool, rounded: bool) -> RedoBounds:
+    """The bounds for a frame of linear light (OpenEXR), coded as a JPEG, or 8-bit."""
+    return REDO_LINEAR_BOUNDS if linear else REDO_JPEG_BOUNDS if rounded else REDO_BOUNDS
+
+
+def score_redone(
+    delivered: np.ndarray,
+    redone: np.ndarray,
+    *,
+    rounding_levels2: float | np.ndarray = 0.0,
+    floor_levels2: float = REDO_BOUNDS.floor_levels2,
+) -> CropScore:
+    """One window of a denoised frame against the denoiser's output redone from the
+    delivered passes (values in [0, 1], H × W × C): the mean squared deviation over what
+    rounding and the window's edge explain (`noise_ratio`) and the largest channel's mean
+    (`bias_levels`). Deterministic: no noise, so no z."""
+    if delivered.shape != redone.shape:
+        raise ValueError(f"crop shapes differ: {delivered.shape}, {redone.shape}")
+    deviation = (delivered.astype(np.float64) - redone) / LEVEL
+    expected = float(np.mean(rounding_levels2)) + floor_levels2
+    means = deviation.reshape(-1, deviation.shape[-1]).mean(axis=0)
+    return CropScore(
+        noise_ratio=float(np.mean(deviation**2) / expected),
+        noise_z=0.0,
+        fine_z=0.0,
+        coarse_z=0.0,
+        bias_z=0.0,
+        bias_levels=float(means[np.argmax(np.abs(means))]),
+        noise_level=0.0,
+        expected_levels2=expected,
+        pixels=int(deviation.shape[0] * deviation.shape[1]),
+    )
+
+
+def judge_redone(scores: Sequence[CropScore], bounds: RedoBounds = REDO_BOUNDS) -> Judgement:
+    """Passed when every window, and the windows together, are what the denoiser made of
+    the delivered passes, give or take rounding."""
+    reasons = []
+    for i, score in enumerate(scores):
+        if score.noise_ratio > bounds.crop_ratio_max:
+            reasons.append(
+                f"crop {i}: {score.noise_ratio:.2f}× the deviation an honest frame has from "
+                f"its own passes denoised (at most {bounds.crop_ratio_max:g}): the frame is "
+                "not what the denoiser made of the delivered passes"
+            )
+        if abs(score.bias_levels) > bounds.crop_bias_max:
+            reasons.append(
+                f"crop {i}: colours off by {score.bias_levels:+.2f} levels from the passes "
+                f"denoised (at most {bounds.crop_bias_max:g})"
+            )
+    weights = [s.expected_levels2 * s.pixels for s in scores]
+    total = sum(weights) or 1
+    ratio = sum(s.noise_ratio * w for s, w in zip(scores, weights, strict=True)) / total
+    pixels = sum(s.pixels for s in scores) or 1
+    bias = sum(s.bias_levels * s.pixels for s in scores) / pixels
+    if ratio > bounds.ratio_max:
+        reasons.append(
+            f"the crops together: {ratio:.2f}× the deviation an honest frame has from its "
+            f"own passes denoised (at most {bounds.ratio_max:g}): recompressed or edited"
+        )
+    if abs(bias) > bounds.bias_max:
+        reasons.append(
+            f"the crops together: colours off by {bias:+.2f} levels from the passes denoised "
+            f"(at most {bounds.bias_max:g})"
+        )
+    return Judgement(not reasons, ratio, 0.0, 0.0, 0.0, reasons)
 
 
 def ratio_z(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:

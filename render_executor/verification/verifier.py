@@ -37,16 +37,20 @@ from render_executor.blender.runner import (
     RenderJob,
     RenderLimits,
 )
-from render_executor.passes import display_values, read_noisy
+from render_executor.passes import Passes, display_values, read_passes
 from render_executor.verification.compare import (
     BLOCK,
     DEFAULT_THRESHOLDS,
     DENOISED_THRESHOLDS,
+    GUIDE_THRESHOLDS,
     CropScore,
     Thresholds,
     judge,
+    judge_redone,
+    redo_bounds,
     rounding_variance,
     score_crop,
+    score_redone,
 )
 from veriframe_core.exr import ExrUnreadable, exr_size, is_exr, read_rgb
 from veriframe_core.protocol import CropScoreOut, VerificationReport
@@ -80,6 +84,7 @@ class Verdict:
     guided: list[Window] = field(default_factory=list)  # placed by the verifier
     noisy_scores: list[CropScore] = field(default_factory=list)  # the noisy pass's, same order
     denoised: bool = False  # the scene's denoiser ran: its noisy pass shows the cost
+    redone: bool = False  # the frame judged against its passes denoised again, not seeds
 
     def report(self) -> VerificationReport:
         """The verdict as a verifier reports it to the API."""
@@ -96,6 +101,7 @@ class Verdict:
             blender_version=self.blender_version,
             guided=self.guided,
             noisy_crops=[CropScoreOut(**asdict(s)) for s in self.noisy_scores],
+            redone=self.redone,
         )
 
     def to_dict(self) -> dict:
@@ -143,21 +149,41 @@ def _stored_values(path: Path, kind: str) -> np.ndarray:
         raise FrameUnreadable(f"{path.name} does not decode as an image: {err}") from None
 
 
-def _read_crop(path: Path, rendered: CropsResult, window: Window) -> np.ndarray:
+def read_rendered(path: Path, window: Window, linear: bool, rounded: bool) -> np.ndarray:
     """A rendered window's RGB values as compared (`BlenderRunner.render_crops`): linear
-    light through the display curve, 8-bit codes (a JPEG's) as the levels they are."""
+    light (an OpenEXR job's) through the display curve, 8-bit codes (a JPEG's) as the levels
+    they are."""
     rgb = np.fromfile(path, dtype=np.float32).reshape(window.height, window.width, 4)[..., :3]
-    if rendered.linear:
+    if linear:
         return display_values(rgb)
-    if rendered.rounded:  # Blender's decoder's floats, a hair off Pillow's k / 255
+    if rounded:  # Blender's decoder's floats, a hair off Pillow's k / 255
         return (np.round(rgb * 255) / 255).astype(np.float32)
     return np.clip(rgb, 0, 1)
 
 
+def redone_scores(
+    frame: np.ndarray, windows: Sequence[Window], redone: Sequence[Path], rendered: CropsResult
+) -> tuple[list[CropScore], list[tuple[np.ndarray, np.ndarray]]]:
+    """Each window of the frame (values as compared) against the denoiser's output redone
+    from the delivered passes (`score_redone`, with the floor of the frame format's bounds),
+    and the pairs compared."""
+    floor = redo_bounds(rendered.linear, rendered.rounded).floor_levels2
+    scores, rows = [], []
+    for path, window in zip(redone, windows, strict=True):
+        reference = read_rendered(path, window, rendered.linear, rendered.rounded)
+        exact = rendered.linear or rendered.rounded  # no rounding to model
+        rounding = 0.0 if exact else rounding_variance(reference, rendered.dither)
+        delivered = _cut(frame, window)
+        rows.append((delivered, reference))
+        scores.append(
+            score_redone(delivered, reference, rounding_levels2=rounding, floor_levels2=floor)
+        )
+    return scores, rows
+
+
 def _read_noisy_crop(path: Path, window: Window) -> np.ndarray:
     """A rendered window's noisy pass, through the comparison's display curve."""
-    linear = np.fromfile(path, dtype=np.float32).reshape(window.height, window.width, 3)
-    return display_values(linear)
+    return display_values(_read_rgb_rows(path, window))
 
 
 def _cut(frame: np.ndarray, window: Window) -> np.ndarray:
@@ -198,7 +224,8 @@ def verify_frame(
         return rejected_unrendered(reason, windows, seeds, started)
     stored = _stored_values(delivered, kind)
     frame = display_values(stored) if kind == EXR else stored
-    noisy_pass = _read_noisy_pass(noisy) if noisy else None
+    passes = _read_passes(noisy) if noisy else None
+    noisy_pass = display_values(passes.noisy) if passes else None
     for window in windows:
         if not window.fits(width, height):
             raise ValueError(f"window {window} is outside the {width}×{height} frame")
@@ -211,15 +238,19 @@ def verify_frame(
         else None
     )
     rendered = runner.render_crops(
-        job, crops, scratch, MARGIN, limits or RenderLimits(), cancel, guide
+        job, crops, scratch, MARGIN, limits or RenderLimits(), cancel, guide, passes
     )
     denoised = rendered.margin > 0  # a denoiser or compositor mixed neighbouring pixels
     if thresholds is None:
         thresholds = DENOISED_THRESHOLDS if denoised else DEFAULT_THRESHOLDS
     scores, rows = [], []
-    for i, window in enumerate([*windows, *rendered.guided]):
+    all_windows = [*windows, *rendered.guided]
+    if rendered.redone:  # the frame against its own passes denoised again
+        scores, rows = redone_scores(frame, all_windows, rendered.redone, rendered)
+    for i, window in enumerate([] if rendered.redone else all_windows):
         first, second = (
-            _read_crop(p, rendered, window) for p in rendered.images[2 * i : 2 * i + 2]
+            read_rendered(p, window, rendered.linear, rendered.rounded)
+            for p in rendered.images[2 * i : 2 * i + 2]
         )
         rows.append((_cut(frame, window), first))
         rounding = (
@@ -237,11 +268,17 @@ def verify_frame(
                 block=BLOCK if denoised else 1,
             )
         )
-    judgement = judge(scores, thresholds)
+    judgement = (
+        judge_redone(scores, redo_bounds(rendered.linear, rendered.rounded))
+        if rendered.redone
+        else judge(scores, thresholds)
+    )
     reasons, noisy_scores = list(judgement.reasons), []
     if rendered.noisy and noisy_pass is not None:
         noisy_scores = _score_noisy(noisy_pass, [*windows, *rendered.guided], rendered.noisy)
         reasons += [f"noisy pass: {r}" for r in judge(noisy_scores, DEFAULT_THRESHOLDS).reasons]
+        if rendered.guides:
+            reasons += _guide_reasons(passes, [*windows, *rendered.guided], rendered.guides)
     elif rendered.noisy and require_noisy:
         reasons.append(
             "the scene is denoised and the delivery has no noisy pass (the render before the "
@@ -266,13 +303,14 @@ def verify_frame(
         guided=rendered.guided,
         noisy_scores=noisy_scores,
         denoised=bool(rendered.noisy),
+        redone=bool(rendered.redone),
     )
 
 
-def _read_noisy_pass(path: Path) -> np.ndarray:
-    """The delivered noisy pass through the display curve; FrameUnreadable if it is not one."""
+def _read_passes(path: Path) -> Passes:
+    """The delivered passes; FrameUnreadable if they are not."""
     try:
-        return display_values(read_noisy(path))
+        return read_passes(path)
     except ExrUnreadable as err:
         raise FrameUnreadable(str(err)) from None
 
@@ -287,6 +325,32 @@ def _score_noisy(
         first, second = (_read_noisy_crop(p, window) for p in rendered[2 * i : 2 * i + 2])
         scores.append(score_crop(_cut(delivered, window), first, second))
     return scores
+
+
+def _guide_reasons(
+    passes: Passes, windows: Sequence[Window], rendered: Sequence[tuple[Path, Path]]
+) -> list[str]:
+    """The delivered denoiser guides judged as the noisy pass is, against the crops' own
+    (they steer the denoiser: forged ones would make the frame another one). Normals are
+    brought from [-1, 1] to [0, 1]."""
+    reasons = []
+    for index, name in enumerate(("albedo", "normal")):
+        to_unit = (lambda v: (v + 1) / 2) if name == "normal" else (lambda v: v)
+        delivered = np.clip(to_unit(getattr(passes, name)), 0, 1)
+        scores = []
+        for i, window in enumerate(windows):
+            first, second = (
+                np.clip(to_unit(_read_rgb_rows(paths[index], window)), 0, 1)
+                for paths in rendered[2 * i : 2 * i + 2]
+            )
+            scores.append(score_crop(_cut(delivered, window), first, second))
+        reasons += [f"{name} pass: {r}" for r in judge(scores, GUIDE_THRESHOLDS).reasons]
+    return reasons
+
+
+def _read_rgb_rows(path: Path, window: Window) -> np.ndarray:
+    """A rendered window's pass, as the runner cuts it (float32 RGB rows)."""
+    return np.fromfile(path, dtype=np.float32).reshape(window.height, window.width, 3)
 
 
 def side_by_side(rows: Sequence[tuple[np.ndarray, np.ndarray]], gap: int = 4) -> Image.Image:

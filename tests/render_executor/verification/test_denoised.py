@@ -11,9 +11,10 @@ import OpenEXR
 import pytest
 
 from render_executor.blender.runner import BlenderRunner, RenderJob, RenderResult
-from render_executor.passes import read_noisy
+from render_executor.passes import read_passes, save_passes
 from render_executor.verification.verifier import FrameUnreadable, verify_frame
 from tests.render_executor.verification.test_verifier import SAMPLES, SIZE, veriframe_verify
+from tests.support import forgeries
 from veriframe_core.verification import draw
 
 
@@ -41,11 +42,14 @@ def verify(job: RenderJob, result: RenderResult, scratch: Path, **kwargs):
     )
 
 
-def test_a_denoised_render_keeps_its_noisy_pass_and_a_plain_one_has_none(
+def test_a_denoised_render_keeps_its_passes_and_a_plain_one_has_none(
     denoised_job, renders, tmp_path
 ):
-    noisy = read_noisy(renders["honest"].noisy)
-    assert noisy.shape == (SIZE[1], SIZE[0], 3)
+    passes = read_passes(renders["honest"].noisy)
+    assert passes.guided
+    for plane in (passes.noisy, passes.albedo, passes.normal):
+        assert plane.shape == (SIZE[1], SIZE[0], 3)
+    assert 0.99 < float(np.linalg.norm(passes.normal, axis=2).max()) < 1.01  # unit normals
     plain = BlenderRunner().render(replace(denoised_job, denoise=False, samples=1), tmp_path)
     assert renders["half"].noisy is not None
     assert plain.noisy is None
@@ -55,9 +59,47 @@ def test_an_honest_denoised_frame_with_its_noisy_pass_is_verified(denoised_job, 
     verdict = verify(denoised_job, renders["honest"], tmp_path, noisy=renders["honest"].noisy)
     assert verdict.passed, verdict.reasons
     assert verdict.denoised and len(verdict.noisy_scores) == len(verdict.scores) == 12
+    assert verdict.redone and verdict.report().redone
     assert [s.noise_ratio for s in verdict.report().noisy_crops] == [
         s.noise_ratio for s in verdict.noisy_scores
     ]
+
+
+def test_a_frame_that_is_not_its_passes_denoised_is_rejected(denoised_job, renders, tmp_path):
+    """The passes are the honest render's; the frame was edited after the denoiser."""
+    redder = tmp_path / "redder.png"
+    forgeries.colour_shift(renders["honest"].frame, redder, 2)
+    forged = replace(renders["honest"], frame=redder)
+    verdict = verify(denoised_job, forged, tmp_path / "red", noisy=renders["honest"].noisy)
+    assert not verdict.passed and verdict.redone
+    assert any("colours off by +" in r and "passes denoised" in r for r in verdict.reasons)
+    assert not any(r.startswith("noisy pass") for r in verdict.reasons)
+
+
+def test_forged_denoiser_guides_are_rejected(denoised_job, renders, tmp_path):
+    """Albedo and normal steer the denoiser: guides of nothing would make another frame."""
+    passes = read_passes(renders["honest"].noisy)
+    blank = save_passes(
+        replace(passes, albedo=np.zeros_like(passes.albedo), normal=np.zeros_like(passes.normal)),
+        tmp_path / "blank.exr",
+    )
+    verdict = verify(denoised_job, renders["honest"], tmp_path / "v", noisy=blank)
+    assert not verdict.passed
+    assert any(r.startswith("albedo pass: ") for r in verdict.reasons), verdict.reasons
+    assert any(r.startswith("normal pass: ") for r in verdict.reasons), verdict.reasons
+
+
+def test_passes_of_another_blender_are_judged_with_the_denoiser_in_every_crop(
+    denoised_job, renders, tmp_path
+):
+    """Another Blender's OpenImageDenoise may have other weights: its frame is judged
+    against crops rendered with this one's denoiser instead of being redone."""
+    passes = read_passes(renders["honest"].noisy)
+    assert passes.blender_version == renders["honest"].blender_version
+    other = save_passes(replace(passes, blender_version="4.2.0"), tmp_path / "other.exr")
+    verdict = verify(denoised_job, renders["honest"], tmp_path / "v", noisy=other)
+    assert verdict.passed, verdict.reasons
+    assert not verdict.redone and len(verdict.noisy_scores) == 12
 
 
 def test_half_the_samples_denoised_is_rejected_on_its_noisy_pass(denoised_job, renders, tmp_path):

@@ -135,6 +135,8 @@ def _verdict(ipfs: IpfsResource, job_id: int, verdict: sa.Row | None) -> dict[st
             found[f"verification_{key}"] = report[key]
     if verdict.noisy_cid:  # a denoised frame: its cost shows in the render before the denoiser
         found["noisy_pass_cid"] = verdict.noisy_cid
+    if report.get("redone"):
+        found["frame_judged_against"] = "its delivered passes denoised again"
     if report.get("noisy_crops"):
         ratios = [crop["noise_ratio"] for crop in report["noisy_crops"]]
         found["noisy_pass_noise_ratio_max"] = max(ratios)
