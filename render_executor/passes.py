@@ -21,7 +21,11 @@ from veriframe_core.exr import ExrUnreadable
 
 NOISY_PASS = "Noisy Image"
 ALBEDO_PASS, NORMAL_PASS = "Denoising Albedo", "Denoising Normal"
-DELIVERED = {NOISY_PASS: "RGB", ALBEDO_PASS: "Albedo.RGB", NORMAL_PASS: "Normal.RGB"}
+DELIVERED = {
+    NOISY_PASS: ("RGBA", "RGB"),
+    ALBEDO_PASS: ("Albedo.RGB",),
+    NORMAL_PASS: ("Normal.RGB",),
+}
 """Each pass's channels in a delivered file."""
 VERSION_ATTRIBUTE = "blenderVersion"
 """The header attribute naming the Blender that rendered the passes: a verifier redoes the
@@ -33,6 +37,7 @@ class Passes:
     """Linear values, H × W × 3 float32, rows from the top."""
 
     noisy: np.ndarray
+    alpha: np.ndarray | None = None  # the noisy image's (H × W): a transparent film's coverage
     albedo: np.ndarray | None = None
     normal: np.ndarray | None = None
     blender_version: str | None = None  # of the render, whose denoiser made the frame
@@ -56,18 +61,24 @@ def read_passes(path: Path, noisy: str = NOISY_PASS) -> Passes:
     found = _find(channels, DELIVERED[NOISY_PASS], noisy)
     if found is None:
         raise ExrUnreadable(f"{path.name} has no RGB image or {noisy} pass")
-    albedo, normal = (_find(channels, DELIVERED[name], name) for name in (ALBEDO_PASS, NORMAL_PASS))
-    return Passes(found, albedo, normal, version if isinstance(version, str) else None)
+    albedo, normal = (
+        None if plane is None else plane[..., :3]
+        for plane in (_find(channels, DELIVERED[n], n) for n in (ALBEDO_PASS, NORMAL_PASS))
+    )
+    alpha = found[..., 3] if found.shape[2] > 3 else None
+    version = version if isinstance(version, str) else None
+    return Passes(found[..., :3], alpha, albedo, normal, version)
 
 
-def _find(channels: dict, delivered: str, blender: str) -> np.ndarray | None:
-    """A pass as 3 channels: named `delivered` (a delivered file), or Blender's `blender`
-    pass of a view layer, grouped (RGB) or as its X, Y and Z channels (a normal)."""
+def _find(channels: dict, delivered: tuple[str, ...], blender: str) -> np.ndarray | None:
+    """A pass as 3 or 4 channels: named one of `delivered` (a delivered file), or Blender's
+    `blender` pass of a view layer, grouped (RGB, RGBA) or as its X, Y and Z channels (a
+    normal)."""
     for name, pixels in channels.items():
-        if name == delivered or name.endswith(f".{blender}"):
+        if name in delivered or name.endswith(f".{blender}"):
             values = np.asarray(pixels, dtype=np.float32)
             if values.ndim == 3 and values.shape[2] >= 3:
-                return values[..., :3]
+                return values[..., :4]
     axes = [name[:-2] for name in channels if name.endswith(f".{blender}.X")]
     if not axes:
         return None
@@ -88,8 +99,14 @@ def write_passes(source: Path, path: Path, blender_version: str | None = None) -
 
 def save_passes(passes: Passes, path: Path) -> Path:
     """Passes as a delivered file."""
-    named = {NOISY_PASS: passes.noisy, ALBEDO_PASS: passes.albedo, NORMAL_PASS: passes.normal}
-    channels = {DELIVERED[k]: v.astype(np.float16) for k, v in named.items() if v is not None}
+    if passes.alpha is None:
+        planes = {"RGB": passes.noisy}
+    else:
+        planes = {"RGBA": np.dstack([passes.noisy, passes.alpha])}
+    for name, plane in ((ALBEDO_PASS, passes.albedo), (NORMAL_PASS, passes.normal)):
+        if plane is not None:
+            planes[DELIVERED[name][0]] = plane
+    channels = {name: plane.astype(np.float16) for name, plane in planes.items()}
     header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
     if passes.blender_version:
         header[VERSION_ATTRIBUTE] = passes.blender_version

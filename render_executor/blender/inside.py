@@ -451,6 +451,7 @@ def _redo_denoising(
 
     helper, images = _denoise_scene(bpy, denoiser)
     planes = {name: np.load(redo[name], mmap_mode="r") for name in images}
+    alpha = np.load(redo["alpha"], mmap_mode="r") if redo.get("alpha") else None
     height, width = planes["noisy"].shape[:2]
     outputs = []
     for i, window in enumerate(windows):
@@ -460,6 +461,8 @@ def _redo_denoising(
         for name, node in images.items():
             rgba = np.ones((bottom - top, right - left, 4), dtype=np.float32)
             rgba[..., :3] = planes[name][top:bottom, left:right]
+            if name == "noisy" and alpha is not None:  # a transparent film's coverage
+                rgba[..., 3] = alpha[top:bottom, left:right]
             image = bpy.data.images.new(f"veriframe-{name}", right - left, bottom - top,
                                         alpha=True, float_buffer=True)  # fmt: skip
             image.colorspace_settings.name = "Non-Color"  # scene-linear values, as they are

@@ -300,9 +300,10 @@ class BlenderRunner:
                 "output": str(scratch / "redone"),
                 "blender_version": passes.blender_version,
             }
-            for name in ("noisy", "albedo", "normal"):
-                np.save(scratch / f"delivered-{name}.npy", getattr(passes, name))
-                spec["redo"][name] = str(scratch / f"delivered-{name}.npy")
+            for name in ("noisy", "alpha", "albedo", "normal"):
+                if getattr(passes, name) is not None:
+                    np.save(scratch / f"delivered-{name}.npy", getattr(passes, name))
+                    spec["redo"][name] = str(scratch / f"delivered-{name}.npy")
         started = time.perf_counter()
         done = self._run(spec, scratch, limits, cancel=cancel)
         images = outputs + [Path(p) for p in done.report.get("guided_images", [])]

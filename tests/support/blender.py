@@ -19,16 +19,18 @@ def blender_python(script: Path | str, *args: object) -> None:
 
 DENOISER_ON = """
 import bpy, sys
-source, saved = sys.argv[sys.argv.index("--") + 1 :]
+source, saved, transparent = sys.argv[sys.argv.index("--") + 1 :]
 bpy.ops.wm.open_mainfile(filepath=source, use_scripts=False)
 bpy.context.scene.cycles.use_denoising = True
+bpy.context.scene.render.film_transparent = transparent == "transparent"
 bpy.ops.wm.save_as_mainfile(filepath=saved)
 """
 
 
-def with_denoiser(source: Path, saved: Path) -> Path:
-    """`source` saved at `saved` with Cycles' denoiser on, as a creator would send it."""
+def with_denoiser(source: Path, saved: Path, transparent: bool = False) -> Path:
+    """`source` saved at `saved` with Cycles' denoiser on (and a transparent film: the
+    world left out, alpha kept), as a creator would send it."""
     script = saved.with_suffix(".py")
     script.write_text(DENOISER_ON)
-    blender_python(script, source, saved)
+    blender_python(script, source, saved, "transparent" if transparent else "opaque")
     return saved

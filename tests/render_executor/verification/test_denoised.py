@@ -15,6 +15,7 @@ from render_executor.passes import read_passes, save_passes
 from render_executor.verification.verifier import FrameUnreadable, verify_frame
 from tests.render_executor.verification.test_verifier import SAMPLES, SIZE, veriframe_verify
 from tests.support import forgeries
+from tests.support.blender import with_denoiser
 from veriframe_core.verification import draw
 
 
@@ -63,6 +64,16 @@ def test_an_honest_denoised_frame_with_its_noisy_pass_is_verified(denoised_job, 
     assert [s.noise_ratio for s in verdict.report().noisy_crops] == [
         s.noise_ratio for s in verdict.noisy_scores
     ]
+
+
+def test_a_denoised_frame_of_a_transparent_film_is_verified(denoised_job, demo_scene, tmp_path):
+    """Its passes carry the coverage: the frame is stored unpremultiplied by it."""
+    scene = with_denoiser(demo_scene, tmp_path / "transparent.blend", transparent=True)
+    job = replace(denoised_job, blend=scene)
+    rendered = BlenderRunner().render(job, tmp_path / "render")
+    assert read_passes(rendered.noisy).alpha.min() == 0  # the world is left out
+    verdict = verify(job, rendered, tmp_path / "v", noisy=rendered.noisy)
+    assert verdict.passed and verdict.redone, verdict.reasons
 
 
 def test_a_frame_that_is_not_its_passes_denoised_is_rejected(denoised_job, renders, tmp_path):
