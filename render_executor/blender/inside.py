@@ -423,7 +423,8 @@ def _take_denoiser(scene) -> dict | None:
     layers = [layer for layer in scene.view_layers if layer.use]
     cycles = scene.cycles
     if (
-        scene.render.engine != "CYCLES"
+        not hasattr(scene, "compositing_node_group")  # Blender 5's compositor, which redoes it
+        or scene.render.engine != "CYCLES"
         or not cycles.use_denoising
         or len(layers) != 1
         or (scene.render.use_compositing and _compositor(scene))

@@ -200,17 +200,19 @@ class RedoBounds:
     floor_levels2: float
 
 
-REDO_BOUNDS = RedoBounds(26.54, 6.89, 0.61, 0.21, floor_levels2=0.28)
+REDO_BOUNDS = RedoBounds(34.39, 9.34, 0.61, 0.37, floor_levels2=0.28)
 """For 8-bit frames (PNG, TIFF), fitted with `bench/verification_redo.py --fit` on the
-labelled set's seven scenes rendered with the denoiser, 8 draws of 12 windows each: every
-bound 10 % beyond the honest extreme (no honest frame of 56 rejected). The window ratios'
-bounds are the fine-texture scene's: OpenImageDenoise looks further than the 32 pixels
-around a window there (bench/README.md)."""
-REDO_JPEG_BOUNDS = RedoBounds(18.34, 7.85, 0.75, 0.26, floor_levels2=1.5)
-"""For JPEG frames, fitted the same way: the redone window is coded as the frame was, and
-values a little off flip a JPEG's quantized coefficients, a level or two per pixel."""
-REDO_LINEAR_BOUNDS = RedoBounds(46.38, 11.32, 0.56, 0.2, floor_levels2=0.6)
-"""For OpenEXR frames (linear light, compared through the display curve, no rounding)."""
+labelled set's seven scenes rendered with the denoiser, 32 draws of 12 windows each: each
+bound the larger of 10 % beyond the honest extreme and the worst scene's mean + 4 standard
+deviations (no honest frame of 224 rejected). The fine-texture scene sets them: there
+OpenImageDenoise looks further than the 32 pixels around a window (bench/README.md)."""
+REDO_JPEG_BOUNDS = RedoBounds(20.74, 9.41, 1.19, 0.36, floor_levels2=1.5)
+"""For JPEG frames, fitted the same way on 16 draws (none of 112 rejected): the redone
+window is coded as the frame was, and values a little off flip a JPEG's quantized
+coefficients, a level or two per pixel."""
+REDO_LINEAR_BOUNDS = RedoBounds(54.01, 13.24, 0.67, 0.29, floor_levels2=0.6)
+"""For OpenEXR frames (linear light, compared through the display curve, no rounding),
+fitted the same way on 16 draws (none of 112 rejected)."""
 
 
 def redo_bounds(linear: bool, rounded: bool) -> RedoBounds:
