@@ -46,6 +46,17 @@ import numpy as np
 
 LEVEL = 1 / 255
 BLOCK = 8
+REFERENCE_PIXELS = 12 * 32 * 32
+"""The pixels a verdict of the labelled set judged (12 windows of 32 px), on which the
+bounds of the crops together were fitted. A verdict on fewer distinct pixels (a frame so
+small its windows overlap) spreads more: its bounds widen by √(REFERENCE_PIXELS / pixels)
+(`widening`), as a mean's standard error does."""
+
+
+def widening(pixels: int | None) -> float:
+    """How much wider the bounds of the crops together are for a verdict on `pixels`
+    distinct pixels: never narrower than fitted."""
+    return max(1.0, float(np.sqrt(REFERENCE_PIXELS / pixels))) if pixels else 1.0
 
 
 @dataclass(frozen=True)
@@ -249,9 +260,12 @@ def score_redone(
     )
 
 
-def judge_redone(scores: Sequence[CropScore], bounds: RedoBounds = REDO_BOUNDS) -> Judgement:
+def judge_redone(
+    scores: Sequence[CropScore], bounds: RedoBounds = REDO_BOUNDS, pixels: int | None = None
+) -> Judgement:
     """Passed when every window, and the windows together, are what the denoiser made of
-    the delivered passes, give or take rounding."""
+    the delivered passes, give or take rounding (the bounds of the windows together widened
+    for fewer distinct `pixels` than the set's: `widening`)."""
     reasons = []
     for i, score in enumerate(scores):
         if score.noise_ratio > bounds.crop_ratio_max:
@@ -270,15 +284,18 @@ def judge_redone(scores: Sequence[CropScore], bounds: RedoBounds = REDO_BOUNDS) 
     ratio = sum(s.noise_ratio * w for s, w in zip(scores, weights, strict=True)) / total
     pixels = sum(s.pixels for s in scores) or 1
     bias = sum(s.bias_levels * s.pixels for s in scores) / pixels
-    if ratio > bounds.ratio_max:
+    ratio_max, bias_max = (
+        bound * widening(pixels) for bound in (bounds.ratio_max, bounds.bias_max)
+    )
+    if ratio > ratio_max:
         reasons.append(
             f"the crops together: {ratio:.2f}× the deviation an honest frame has from its "
-            f"own passes denoised (at most {bounds.ratio_max:g}): recompressed or edited"
+            f"own passes denoised (at most {ratio_max:.3g}): recompressed or edited"
         )
-    if abs(bias) > bounds.bias_max:
+    if abs(bias) > bias_max:
         reasons.append(
             f"the crops together: colours off by {bias:+.2f} levels from the passes denoised "
-            f"(at most {bounds.bias_max:g})"
+            f"(at most {bias_max:.3g})"
         )
     return Judgement(not reasons, ratio, 0.0, 0.0, 0.0, reasons)
 
@@ -299,8 +316,14 @@ def ratio_z(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return ratio, total / float(error)
 
 
-def judge(scores: Sequence[CropScore], thresholds: Thresholds = DEFAULT_THRESHOLDS) -> Judgement:
-    """Passed when the crops, one by one and together, are consistent with honest noise."""
+def judge(
+    scores: Sequence[CropScore],
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    pixels: int | None = None,
+) -> Judgement:
+    """Passed when the crops, one by one and together, are consistent with honest noise
+    (the crops' distinct `pixels`, when fewer than the set's, widen the ratio bound of the
+    crops together: `widening`)."""
     reasons = []
     for i, score in enumerate(scores):
         reasons += _noise_reasons(
@@ -325,7 +348,9 @@ def judge(scores: Sequence[CropScore], thresholds: Thresholds = DEFAULT_THRESHOL
     if not reasons and len(noisy) > 1:
         reasons += _noise_reasons(
             "the crops together", ratio, z, thresholds.noise_z_max, thresholds
-        ) or _ratio_reasons("the crops together", ratio, thresholds.ratio_max)
+        ) or _ratio_reasons(
+            "the crops together", ratio, 1 + (thresholds.ratio_max - 1) * widening(pixels)
+        )
     if -fine > thresholds.smooth_z_max:
         reasons.append(
             f"the crops together: too little noise between neighbouring pixels, {-fine:.1f} "
@@ -371,7 +396,7 @@ def _ratio_reasons(where: str, ratio: float, ratio_max: float) -> list[str]:
     if ratio <= ratio_max:
         return []
     return [
-        f"{where}: {ratio:.2f}× the noise an honest render has there (at most {ratio_max:g}): "
+        f"{where}: {ratio:.2f}× the noise an honest render has there (at most {ratio_max:.3g}): "
         "other content or fewer samples"
     ]
 

@@ -186,6 +186,14 @@ def _read_noisy_crop(path: Path, window: Window) -> np.ndarray:
     return display_values(_read_rgb_rows(path, window))
 
 
+def _distinct_pixels(windows: Sequence[Window], width: int, height: int) -> int:
+    """How many pixels the windows cover (on a small frame they overlap)."""
+    covered = np.zeros((height, width), dtype=bool)
+    for window in windows:
+        covered[window.y : window.y + window.height, window.x : window.x + window.width] = True
+    return int(covered.sum())
+
+
 def _cut(frame: np.ndarray, window: Window) -> np.ndarray:
     return frame[window.y : window.y + window.height, window.x : window.x + window.width]
 
@@ -268,10 +276,11 @@ def verify_frame(
                 block=BLOCK if denoised else 1,
             )
         )
+    pixels = _distinct_pixels(all_windows, width, height)
     judgement = (
-        judge_redone(scores, redo_bounds(rendered.linear, rendered.rounded))
+        judge_redone(scores, redo_bounds(rendered.linear, rendered.rounded), pixels)
         if rendered.redone
-        else judge(scores, thresholds)
+        else judge(scores, thresholds, pixels)
     )
     reasons, noisy_scores = list(judgement.reasons), []
     if rendered.noisy and noisy_pass is not None:

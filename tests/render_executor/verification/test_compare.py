@@ -1,10 +1,14 @@
 """The noise-aware comparison on crops whose noise is known: drawn from distributions, so
 the statistics' behaviour under honest and forged noise is what is tested, not a scene."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from render_executor.verification.compare import (
+    REFERENCE_PIXELS,
+    CropScore,
     Thresholds,
     judge,
     rounding_variance,
@@ -119,6 +123,16 @@ def test_a_cheat_spread_thinly_over_all_crops_is_caught_together(scene):
     assert verdict.noise_z > lenient_per_crop.noise_z_max
     assert not verdict.passed
     assert "together" in verdict.reasons[0]
+
+
+def test_a_verdict_on_few_pixels_has_wider_bounds_together():
+    """A tiny frame's windows overlap: its few distinct pixels make the ratio of the crops
+    together spread more (an honest 64×48 frame scored 1.47 against a bound of 1.34)."""
+    crop = CropScore(1.47, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 4.0, 1024)
+    reasons = judge([crop, crop], pixels=REFERENCE_PIXELS).reasons
+    assert reasons and reasons[0].startswith("the crops together: 1.47×")
+    assert judge([crop, crop], pixels=2048).passed  # bound 1 + 0.34 × √6 ≈ 1.83
+    assert not judge([replace(crop, noise_ratio=2.0)] * 2, pixels=2048).passed
 
 
 def test_crops_of_other_shapes_are_an_error():
