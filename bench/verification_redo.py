@@ -31,7 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from render_executor.blender.runner import BlenderRunner, CropsResult, RenderJob  # noqa: E402
+from render_executor.blender.runner import BlenderRunner, RenderJob  # noqa: E402
 from render_executor.verification.compare import (  # noqa: E402
     CropScore,
     RedoBounds,
@@ -75,19 +75,8 @@ def trials(scene: str, fmt: str, draws: range) -> tuple[list, dict[str, list]]:
     )  # fmt: skip
     runner, work = BlenderRunner(), CACHE / "redo" / scene / fmt
     result = runner.render(job, work / "render")
-    rendered = CropsResult(
-        [],
-        [],
-        0,
-        0,
-        0,
-        "",
-        "",
-        0,
-        dither=facts["dither"] if fmt == "PNG" else 0.0,
-        linear=fmt == "OPEN_EXR",
-        rounded=fmt == "JPEG",
-    )  # fmt: skip: how the verifier read the redone windows
+    # how the verifier reads the redone windows of this format
+    read_as = (fmt == "OPEN_EXR", fmt == "JPEG", facts["dither"] if fmt == "PNG" else 0.0)
     honest, forged = [], {kind: [] for kind in KINDS}
     for k in draws:
         drawn, scratch = draw(*SIZE, rng=Random(k)), work / f"draw-{k}"
@@ -96,11 +85,11 @@ def trials(scene: str, fmt: str, draws: range) -> tuple[list, dict[str, list]]:
         )
         windows = [*verdict.windows, *verdict.guided]
         redone = [scratch / f"redone-{i}.rgba32f" for i in range(len(windows))]
-        honest.append(redone_scores(read_frame(result.frame), windows, redone, rendered)[0])
+        honest.append(redone_scores(read_frame(result.frame), windows, redone, *read_as)[0])
         for kind, forge in KINDS.items() if fmt == "PNG" else ():
             path = scratch / f"forged-{kind.replace(' ', '_')}.png"
             forge(result.frame, path)
-            forged[kind].append(redone_scores(read_frame(path), windows, redone, rendered)[0])
+            forged[kind].append(redone_scores(read_frame(path), windows, redone, *read_as)[0])
     print(f"{scene} {fmt}: {len(draws)} draws", flush=True)
     return honest, forged
 

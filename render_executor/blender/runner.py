@@ -307,8 +307,9 @@ class BlenderRunner:
         started = time.perf_counter()
         done = self._run(spec, scratch, limits, cancel=cancel)
         images = outputs + [Path(p) for p in done.report.get("guided_images", [])]
+        redone = [Path(p) for p in done.report["redone"]]
         cut = [
-            _cut_passes(found, image, done.report["noisy_layer"])
+            _cut_passes(found, image, done.report["noisy_layer"], guides=bool(redone))
             for found, image in zip(
                 done.report["passes"], images, strict=bool(done.report["passes"])
             )
@@ -326,8 +327,8 @@ class BlenderRunner:
             linear=done.report["linear"],
             rounded=done.report["rounded"],
             noisy=[noisy for noisy, _ in cut],
-            redone=[Path(p) for p in done.report["redone"]],
-            guides=[guides for _, guides in cut if guides] if done.report["redone"] else [],
+            redone=redone,
+            guides=[guides for _, guides in cut if guides],
         )
 
     def describe(self, blend: Path, scratch: Path, timeout_s: float = 120) -> SceneSettings:
@@ -432,17 +433,19 @@ def _noisy_pass(passes: Path, out: Path, done: _Done) -> Path:
         raise RenderFailed(f"the render's noisy pass cannot be read: {err}", done.tail) from None
 
 
-def _cut_passes(found: dict, image: Path, layer: str) -> tuple[Path, tuple[Path, Path] | None]:
-    """A window's noisy pass (the `layer` pass) and denoiser guides (albedo, normal) out of
-    its border render's passes (`found`: the file, and the window's place and size in it),
-    as float32 RGB rows beside the window's `image`."""
+def _cut_passes(
+    found: dict, image: Path, layer: str, guides: bool
+) -> tuple[Path, tuple[Path, Path] | None]:
+    """A window's noisy pass (the `layer` pass), and with `guides` the denoiser's (albedo,
+    normal), out of its border render's passes (`found`: the file, and the window's place
+    and size in it), as float32 RGB rows beside the window's `image`."""
     x, y, width, height = (found[k] for k in ("x", "y", "width", "height"))
     passes = read_passes(Path(found["path"]), layer)
     written = []
-    for name in ("noisy", "albedo", "normal") if passes.guided else ("noisy",):
+    for name in ("noisy", "albedo", "normal") if guides else ("noisy",):
         written.append(image.with_suffix(f".{name}"))
         getattr(passes, name)[y : y + height, x : x + width].tofile(written[-1])
-    return written[0], (written[1], written[2]) if passes.guided else None
+    return written[0], (written[1], written[2]) if guides else None
 
 
 def extension(output_format: str) -> str:

@@ -33,7 +33,6 @@ from render_executor.blender.runner import (
     Cancel,
     CropGuide,
     CropRender,
-    CropsResult,
     RenderJob,
     RenderLimits,
 )
@@ -162,17 +161,22 @@ def read_rendered(path: Path, window: Window, linear: bool, rounded: bool) -> np
 
 
 def redone_scores(
-    frame: np.ndarray, windows: Sequence[Window], redone: Sequence[Path], rendered: CropsResult
+    frame: np.ndarray,
+    windows: Sequence[Window],
+    redone: Sequence[Path],
+    linear: bool,
+    rounded: bool,
+    dither: float,
 ) -> tuple[list[CropScore], list[tuple[np.ndarray, np.ndarray]]]:
     """Each window of the frame (values as compared) against the denoiser's output redone
-    from the delivered passes (`score_redone`, with the floor of the frame format's bounds),
-    and the pairs compared."""
-    floor = redo_bounds(rendered.linear, rendered.rounded).floor_levels2
+    from the delivered passes (`score_redone`, with the floor of the frame format's bounds;
+    `linear`, `rounded` and `dither` as in `CropsResult`), and the pairs compared."""
+    floor = redo_bounds(linear, rounded).floor_levels2
     scores, rows = [], []
     for path, window in zip(redone, windows, strict=True):
-        reference = read_rendered(path, window, rendered.linear, rendered.rounded)
-        exact = rendered.linear or rendered.rounded  # no rounding to model
-        rounding = 0.0 if exact else rounding_variance(reference, rendered.dither)
+        reference = read_rendered(path, window, linear, rounded)
+        exact = linear or rounded  # no rounding to model
+        rounding = 0.0 if exact else rounding_variance(reference, dither)
         delivered = _cut(frame, window)
         rows.append((delivered, reference))
         scores.append(
@@ -254,7 +258,9 @@ def verify_frame(
     scores, rows = [], []
     all_windows = [*windows, *rendered.guided]
     if rendered.redone:  # the frame against its own passes denoised again
-        scores, rows = redone_scores(frame, all_windows, rendered.redone, rendered)
+        scores, rows = redone_scores(
+            frame, all_windows, rendered.redone, rendered.linear, rendered.rounded, rendered.dither
+        )
     for i, window in enumerate([] if rendered.redone else all_windows):
         first, second = (
             read_rendered(p, window, rendered.linear, rendered.rounded)
@@ -284,10 +290,10 @@ def verify_frame(
     )
     reasons, noisy_scores = list(judgement.reasons), []
     if rendered.noisy and noisy_pass is not None:
-        noisy_scores = _score_noisy(noisy_pass, [*windows, *rendered.guided], rendered.noisy)
+        noisy_scores = _score_noisy(noisy_pass, all_windows, rendered.noisy)
         reasons += [f"noisy pass: {r}" for r in judge(noisy_scores, DEFAULT_THRESHOLDS).reasons]
         if rendered.guides:
-            reasons += _guide_reasons(passes, [*windows, *rendered.guided], rendered.guides)
+            reasons += _guide_reasons(passes, all_windows, rendered.guides)
     elif rendered.noisy and require_noisy:
         reasons.append(
             "the scene is denoised and the delivery has no noisy pass (the render before the "
