@@ -282,8 +282,7 @@ def judge_redone(
     weights = [s.expected_levels2 * s.pixels for s in scores]
     total = sum(weights) or 1
     ratio = sum(s.noise_ratio * w for s, w in zip(scores, weights, strict=True)) / total
-    pixels = sum(s.pixels for s in scores) or 1
-    bias = sum(s.bias_levels * s.pixels for s in scores) / pixels
+    bias = sum(s.bias_levels * s.pixels for s in scores) / (sum(s.pixels for s in scores) or 1)
     ratio_max, bias_max = (
         bound * widening(pixels) for bound in (bounds.ratio_max, bounds.bias_max)
     )
