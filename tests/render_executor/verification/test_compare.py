@@ -11,6 +11,7 @@ from render_executor.verification.compare import (
     CropScore,
     Thresholds,
     judge,
+    judge_redone,
     rounding_variance,
     score_crop,
 )
@@ -133,6 +134,12 @@ def test_a_verdict_on_few_pixels_has_wider_bounds_together():
     assert reasons and reasons[0].startswith("the crops together: 1.47×")
     assert judge([crop, crop], pixels=2048).passed  # bound 1 + 0.34 × √6 ≈ 1.83
     assert not judge([replace(crop, noise_ratio=2.0)] * 2, pixels=2048).passed
+
+
+def test_a_redone_verdict_on_few_pixels_has_wider_bounds_together():
+    window = CropScore(1.0, 0.0, 0.0, 0.0, 0.0, 0.5, 0.0, 0.5, 1024)  # +0.5 levels each
+    assert not judge_redone([window, window], pixels=REFERENCE_PIXELS).passed  # at most 0.37
+    assert judge_redone([window, window], pixels=2048).passed  # 0.37 × √6 ≈ 0.91
 
 
 def test_crops_of_other_shapes_are_an_error():
